@@ -1,0 +1,90 @@
+//! The Upbeat status page: Leptos components rendered on the server and
+//! hydrated in the browser.
+//!
+//! The page's data is one [`model::PublicStatus`] document. On the server it
+//! comes from the in-memory snapshot (see [`ssr::StatusSource`]); Leptos
+//! serialises it into the HTML so hydration starts from the same data. In the
+//! browser, [`refresh`] re-fetches `GET /public/status` every 30 seconds and
+//! swaps the new document in; when a fetch fails or takes longer than 5
+//! seconds the last good data stays and a notice says how old it is.
+
+pub mod model;
+mod pages;
+#[cfg(feature = "hydrate")]
+pub mod refresh;
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet};
+use leptos_router::{
+    components::{Route, Router, Routes},
+    SsrMode, StaticSegment,
+};
+
+pub use pages::{NotFound, StatusPage};
+
+/// Server-only glue: how the SSR renderer gets the current status document.
+#[cfg(feature = "ssr")]
+pub mod ssr {
+    use std::sync::Arc;
+
+    use crate::model::PublicStatus;
+
+    /// Provided as Leptos context for every SSR request; returns the current
+    /// snapshot without touching the database.
+    #[derive(Clone)]
+    pub struct StatusSource(Arc<dyn Fn() -> Arc<PublicStatus> + Send + Sync>);
+
+    impl StatusSource {
+        pub fn new(f: impl Fn() -> Arc<PublicStatus> + Send + Sync + 'static) -> Self {
+            Self(Arc::new(f))
+        }
+
+        pub fn current(&self) -> Arc<PublicStatus> {
+            (self.0)()
+        }
+    }
+}
+
+/// The HTML document around the app.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <meta name="color-scheme" content="light dark"/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+/// The routed application.
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+
+    // Makes hydration observable (end-to-end tests wait for it).
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| {
+        if let Some(root) = document().document_element() {
+            let _ = root.set_attribute("data-hydrated", "true");
+        }
+    });
+
+    view! {
+        <Stylesheet id="leptos" href="/pkg/upbeat.css"/>
+        <Router>
+            <Routes fallback=NotFound>
+                // Async SSR: the whole page is in the first response, so it is
+                // complete without JavaScript.
+                <Route path=StaticSegment("") view=StatusPage ssr=SsrMode::Async/>
+            </Routes>
+        </Router>
+    }
+}

@@ -1,0 +1,235 @@
+//! Wire types shared by the server (which builds them from the database) and
+//! the browser (which receives them from `GET /public/status`).
+//!
+//! Names follow the vocabulary in SPEC.md: a *service* has a *status*
+//! (Statuspage's component statuses), a *sample* has an *outcome*, and the
+//! page as a whole has an *indicator*. Everything here is plain data with
+//! serde derives so that the JSON API and the hydration payload are the same
+//! document.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// The result of one probe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SampleOutcome {
+    Up,
+    Degraded,
+    Down,
+}
+
+impl SampleOutcome {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Up => "up",
+            Self::Degraded => "degraded",
+            Self::Down => "down",
+        }
+    }
+
+    /// Parses the database / wire spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "up" => Some(Self::Up),
+            "degraded" => Some(Self::Degraded),
+            "down" => Some(Self::Down),
+            _ => None,
+        }
+    }
+}
+
+/// A service's displayed status, in Statuspage's component vocabulary.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServiceStatus {
+    Operational,
+    UnderMaintenance,
+    DegradedPerformance,
+    PartialOutage,
+    MajorOutage,
+}
+
+impl ServiceStatus {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Operational => "operational",
+            Self::UnderMaintenance => "under_maintenance",
+            Self::DegradedPerformance => "degraded_performance",
+            Self::PartialOutage => "partial_outage",
+            Self::MajorOutage => "major_outage",
+        }
+    }
+
+    /// Words for people; the page never relies on colour alone.
+    pub const fn label(self) -> &'static str {
+        match self {
+            Self::Operational => "Operational",
+            Self::UnderMaintenance => "Under maintenance",
+            Self::DegradedPerformance => "Degraded performance",
+            Self::PartialOutage => "Partial outage",
+            Self::MajorOutage => "Major outage",
+        }
+    }
+
+    /// A glyph shown next to the label, so status is readable without colour.
+    pub const fn icon(self) -> &'static str {
+        match self {
+            Self::Operational => "✓",
+            Self::UnderMaintenance => "🔧",
+            Self::DegradedPerformance => "!",
+            Self::PartialOutage => "▲",
+            Self::MajorOutage => "✕",
+        }
+    }
+}
+
+/// Statuspage's page-level indicator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Indicator {
+    None,
+    Minor,
+    Major,
+    Critical,
+    Maintenance,
+}
+
+impl Indicator {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Minor => "minor",
+            Self::Major => "major",
+            Self::Critical => "critical",
+            Self::Maintenance => "maintenance",
+        }
+    }
+}
+
+/// The page-level status line: indicator plus Statuspage's description.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OverallStatus {
+    pub indicator: Indicator,
+    pub description: String,
+}
+
+impl OverallStatus {
+    /// Derives the overall status from the services' statuses.
+    ///
+    /// Services without data yet (`None`) do not count either way: a fresh
+    /// install should not claim an outage, nor claim everything is fine
+    /// before a single probe ran (then the description says so).
+    pub fn from_services<I>(statuses: I) -> Self
+    where
+        I: IntoIterator<Item = Option<ServiceStatus>>,
+    {
+        let known: Vec<ServiceStatus> = statuses.into_iter().flatten().collect();
+        let all_major = !known.is_empty() && known.iter().all(|s| *s == ServiceStatus::MajorOutage);
+        let has = |wanted: ServiceStatus| known.contains(&wanted);
+        let (indicator, description) = if known.is_empty() {
+            (Indicator::None, "Waiting for the first checks")
+        } else if all_major && known.len() > 1 {
+            (Indicator::Critical, "Major System Outage")
+        } else if has(ServiceStatus::MajorOutage) {
+            (Indicator::Major, "Partial System Outage")
+        } else if has(ServiceStatus::PartialOutage) {
+            (Indicator::Minor, "Minor Service Outage")
+        } else if has(ServiceStatus::DegradedPerformance) {
+            (Indicator::Minor, "Partially Degraded Service")
+        } else if has(ServiceStatus::UnderMaintenance) {
+            (Indicator::Maintenance, "Service Under Maintenance")
+        } else {
+            (Indicator::None, "All Systems Operational")
+        };
+        Self {
+            indicator,
+            description: description.to_owned(),
+        }
+    }
+}
+
+/// Page identity from the `[page]` config table.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageInfo {
+    pub title: String,
+    pub description: Option<String>,
+    /// Public address of the page, when configured.
+    pub url: Option<String>,
+}
+
+/// One service as the page shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceView {
+    pub slug: String,
+    pub name: String,
+    pub group: Option<String>,
+    pub description: Option<String>,
+    /// `None` until the first sample has been stored.
+    pub status: Option<ServiceStatus>,
+    pub last_checked_at: Option<DateTime<Utc>>,
+    pub last_outcome: Option<SampleOutcome>,
+    pub last_latency_ms: Option<u32>,
+    /// Short human text of the last failure ("connection refused").
+    pub last_error: Option<String>,
+}
+
+/// The document behind `GET /public/status` and the status page.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublicStatus {
+    pub page: PageInfo,
+    /// When the server built this document from the database.
+    pub generated_at: DateTime<Utc>,
+    pub overall: OverallStatus,
+    pub services: Vec<ServiceView>,
+}
+
+/// Formats a UTC timestamp the same way on the server and in the browser,
+/// so hydration never sees a mismatch.
+pub fn format_utc(at: &DateTime<Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+/// Hours and minutes in UTC, for the "showing data from" notice.
+pub fn format_hhmm(at: &DateTime<Utc>) -> String {
+    at.format("%H:%M").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ServiceStatus::*;
+
+    #[test]
+    fn overall_status_follows_the_worst_service() {
+        let cases: &[(&[Option<ServiceStatus>], Indicator, &str)] = &[
+            (&[], Indicator::None, "Waiting for the first checks"),
+            (&[None, None], Indicator::None, "Waiting for the first checks"),
+            (&[Some(Operational), None], Indicator::None, "All Systems Operational"),
+            (&[Some(Operational), Some(DegradedPerformance)], Indicator::Minor, "Partially Degraded Service"),
+            (&[Some(PartialOutage), Some(DegradedPerformance)], Indicator::Minor, "Minor Service Outage"),
+            (&[Some(Operational), Some(MajorOutage)], Indicator::Major, "Partial System Outage"),
+            (&[Some(MajorOutage)], Indicator::Major, "Partial System Outage"),
+            (&[Some(MajorOutage), Some(MajorOutage)], Indicator::Critical, "Major System Outage"),
+            (&[Some(UnderMaintenance), Some(Operational)], Indicator::Maintenance, "Service Under Maintenance"),
+            (&[Some(UnderMaintenance), Some(MajorOutage)], Indicator::Major, "Partial System Outage"),
+        ];
+        for (input, indicator, description) in cases {
+            let overall = OverallStatus::from_services(input.iter().copied());
+            assert_eq!(overall.indicator, *indicator, "{input:?}");
+            assert_eq!(overall.description, *description, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn statuses_serialize_in_statuspage_spelling() {
+        for status in [Operational, UnderMaintenance, DegradedPerformance, PartialOutage, MajorOutage] {
+            let json = serde_json::to_string(&status).expect("serialize");
+            assert_eq!(json, format!("\"{}\"", status.as_str()));
+        }
+        for outcome in [SampleOutcome::Up, SampleOutcome::Degraded, SampleOutcome::Down] {
+            assert_eq!(SampleOutcome::parse(outcome.as_str()), Some(outcome));
+        }
+        assert_eq!(SampleOutcome::parse("sideways"), None);
+    }
+}

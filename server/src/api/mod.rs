@@ -1,0 +1,39 @@
+//! HTTP routes other than the Leptos pages, one module per area. Each
+//! module exports a `router()` over [`AppState`].
+
+pub mod health;
+pub mod public;
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::FromRef;
+use axum::Router;
+use leptos::config::LeptosOptions;
+
+use crate::sampler::WriterStats;
+use crate::snapshot::SnapshotReader;
+use crate::store::Store;
+
+/// Everything request handlers share. Cheap to clone.
+#[derive(Clone, FromRef)]
+pub struct AppState {
+    /// Where the built front end lives and how it is named.
+    pub leptos: LeptosOptions,
+    /// The database.
+    pub store: Arc<dyn Store>,
+    /// The current public snapshot.
+    pub snapshot: SnapshotReader,
+    /// Sample writer counters.
+    pub writer_stats: Arc<WriterStats>,
+    /// Set once migrations ran and the first snapshot was built.
+    pub started: Arc<AtomicBool>,
+    /// When the process started serving.
+    pub started_at: Instant,
+}
+
+/// All non-page routes.
+pub fn router() -> Router<AppState> {
+    Router::new().merge(health::router()).merge(public::router())
+}

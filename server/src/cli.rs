@@ -1,0 +1,160 @@
+//! The `upbeat` command line.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{Config, Overrides, DEFAULT_CONFIG_PATH};
+use crate::startup::{shutdown_signal, Application};
+use crate::{store, telemetry};
+
+/// Upbeat: a self-hosted status page.
+///
+/// Probes the services in a TOML file, keeps their samples, and serves a
+/// status page, JSON and health endpoints. Settings come from the file, then
+/// UPBEAT_<SECTION>__<KEY> environment variables, then these flags.
+#[derive(Debug, Parser)]
+#[command(name = "upbeat", version, about, long_about)]
+pub struct Cli {
+    /// Configuration file [default: upbeat.toml]
+    #[arg(long, short, global = true, env = "UPBEAT_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Address to listen on, e.g. 127.0.0.1:3000 (overrides server.listen)
+    #[arg(long, global = true, env = "UPBEAT_LISTEN", value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+
+    /// Database URL, sqlite://FILE or postgres://... (overrides database.url)
+    #[arg(long, global = true, env = "UPBEAT_DATABASE_URL", value_name = "URL", hide_env_values = true)]
+    pub database: Option<String>,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the status page: probe, store and serve (the default)
+    Serve,
+    /// Apply database migrations and exit
+    Migrate,
+    /// Validate a configuration file and exit non-zero on problems
+    CheckConfig {
+        /// File to check [default: the --config file, or upbeat.toml]
+        file: Option<PathBuf>,
+    },
+}
+
+impl Cli {
+    fn overrides(&self) -> Overrides {
+        Overrides {
+            listen: self.listen,
+            database_url: self.database.clone(),
+        }
+    }
+
+    fn config_path(&self) -> (PathBuf, bool) {
+        match &self.config {
+            Some(path) => (path.clone(), true),
+            None => (PathBuf::from(DEFAULT_CONFIG_PATH), false),
+        }
+    }
+}
+
+/// Parses the command line and runs the chosen command.
+pub async fn run() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        None | Some(Command::Serve) => serve(&cli).await,
+        Some(Command::Migrate) => migrate(&cli).await,
+        Some(Command::CheckConfig { ref file }) => check_config(&cli, file.clone()),
+    }
+}
+
+fn load(cli: &Cli) -> Result<(Config, PathBuf), ExitCode> {
+    let (path, explicit) = cli.config_path();
+    match Config::load(&path, explicit, &cli.overrides()) {
+        Ok(config) => Ok((config, path)),
+        Err(err) => {
+            eprintln!("error: invalid configuration\n{err}");
+            Err(ExitCode::from(2))
+        }
+    }
+}
+
+async fn serve(cli: &Cli) -> ExitCode {
+    // Validate everything before touching the database.
+    let (config, path) = match load(cli) {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
+    };
+    telemetry::init(&config.logging);
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        config = %path.display(),
+        database = %store::redact_url(&config.database.url),
+        services = config.services.len(),
+        "starting upbeat"
+    );
+    let app = match Application::build(config).await {
+        Ok(app) => app,
+        Err(err) => {
+            tracing::error!(error = format!("{err:#}"), "start-up failed");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(address = %app.local_addr(), "listening");
+    match app.run_until_stopped(shutdown_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!(error = format!("{err:#}"), "server failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn migrate(cli: &Cli) -> ExitCode {
+    let (config, _) = match load(cli) {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
+    };
+    telemetry::init(&config.logging);
+    let url = store::redact_url(&config.database.url);
+    match store::connect(&config.database.url, 1).await {
+        Ok(store) => {
+            let applied = store.applied_migrations().await.unwrap_or_default();
+            store.close().await;
+            println!("{url}: {} migrations applied (latest {:?})", applied.len(), applied.last());
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("error: migrating {url}: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn check_config(cli: &Cli, file: Option<PathBuf>) -> ExitCode {
+    let (path, explicit) = match file {
+        Some(file) => (file, true),
+        None => cli.config_path(),
+    };
+    match Config::load(&path, explicit, &cli.overrides()) {
+        Ok(config) => {
+            println!(
+                "{}: OK ({} service{}, database {})",
+                path.display(),
+                config.services.len(),
+                if config.services.len() == 1 { "" } else { "s" },
+                store::redact_url(&config.database.url)
+            );
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("{err}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,734 @@
+//! Configuration: a TOML file, overridden by `UPBEAT_*` environment variables
+//! and then by command-line flags, validated as a whole before anything runs.
+//!
+//! Every problem is reported as a [`ConfigIssue`] that names the key path
+//! (`services[2].check.url`), the line in the file where the parser knows it,
+//! and the reason. Loading collects *all* semantic problems instead of
+//! stopping at the first, so one `upbeat check-config` run shows everything.
+//!
+//! Environment overrides: `UPBEAT_<SECTION>__<KEY>` sets `section.key`
+//! (`__` separates levels, array items are addressed by index, e.g.
+//! `UPBEAT_SERVICES__0__CHECK__URL`). Values are read as TOML when they parse
+//! as a TOML value (`60`, `true`, `["a"]`) and as plain strings otherwise.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+use url::Url;
+
+/// Default file, relative to the working directory.
+pub const DEFAULT_CONFIG_PATH: &str = "upbeat.toml";
+/// Default SQLite database, relative to the working directory.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://upbeat.db";
+const ENV_PREFIX: &str = "UPBEAT_";
+
+/// The whole configuration after defaults, overrides and validation.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub database: DatabaseConfig,
+    #[serde(default)]
+    pub page: PageConfig,
+    #[serde(default)]
+    pub logging: LoggingConfig,
+    #[serde(default)]
+    pub defaults: CheckDefaults,
+    /// Optional ordering and descriptions of groups; services name their group.
+    #[serde(default)]
+    pub groups: Vec<GroupConfig>,
+    #[serde(default)]
+    pub services: Vec<ServiceConfig>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address the HTTP server binds.
+    pub listen: SocketAddr,
+    /// The address people reach the page at; also the base for relative
+    /// check URLs such as `/health`. Defaults to `http://<listen>`.
+    pub public_url: Option<Url>,
+    /// Directory with the built front end (`pkg/` with JS, WASM and CSS).
+    pub site_root: PathBuf,
+    /// How long in-flight requests may take to finish at shutdown.
+    #[serde(deserialize_with = "de_duration")]
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            public_url: None,
+            site_root: PathBuf::from("target/site"),
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+impl ServerConfig {
+    /// The base URL relative check URLs resolve against.
+    pub fn base_url(&self) -> Url {
+        if let Some(url) = &self.public_url {
+            return url.clone();
+        }
+        // A wildcard bind is reachable from this machine on loopback.
+        let mut addr = self.listen;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(if addr.is_ipv4() {
+                std::net::Ipv4Addr::LOCALHOST.into()
+            } else {
+                std::net::Ipv6Addr::LOCALHOST.into()
+            });
+        }
+        Url::parse(&format!("http://{addr}/")).expect("a socket address forms a valid URL")
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `sqlite://path` (created if missing) or `postgres://...`.
+    pub url: String,
+    pub max_connections: u32,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: DEFAULT_DATABASE_URL.to_owned(),
+            max_connections: 10,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PageConfig {
+    pub title: String,
+    pub description: Option<String>,
+}
+
+impl Default for PageConfig {
+    fn default() -> Self {
+        Self {
+            title: "Status".to_owned(),
+            description: None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Human,
+    Json,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoggingConfig {
+    pub format: LogFormat,
+    /// A `RUST_LOG`-style filter, e.g. `info` or `info,upbeat=debug`.
+    pub level: String,
+}
+
+impl Default for LoggingConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Human,
+            level: "info".to_owned(),
+        }
+    }
+}
+
+/// Defaults applied to every service that does not set its own.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CheckDefaults {
+    #[serde(deserialize_with = "de_duration")]
+    pub interval: Duration,
+    #[serde(deserialize_with = "de_duration")]
+    pub timeout: Duration,
+    /// At most this many probes run at the same time.
+    pub max_concurrent_probes: usize,
+}
+
+impl Default for CheckDefaults {
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_secs(60),
+            timeout: Duration::from_secs(10),
+            max_concurrent_probes: 256,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupConfig {
+    pub name: String,
+    pub description: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    /// Stable identifier used in URLs and the database.
+    pub slug: String,
+    pub name: String,
+    pub group: Option<String>,
+    pub description: Option<String>,
+    /// How often to probe; defaults to `defaults.interval`.
+    #[serde(default, deserialize_with = "de_opt_duration")]
+    pub interval: Option<Duration>,
+    /// Hard deadline for one probe; defaults to `defaults.timeout`.
+    #[serde(default, deserialize_with = "de_opt_duration")]
+    pub timeout: Option<Duration>,
+    pub check: CheckConfig,
+}
+
+/// What to probe. `kind` selects the variant.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum CheckConfig {
+    Http {
+        /// Absolute, or a path (`/health`) resolved against the server's own base URL.
+        url: String,
+        #[serde(default = "default_method")]
+        method: String,
+        #[serde(default)]
+        headers: BTreeMap<String, String>,
+        /// Accepted status codes; empty means any 2xx.
+        #[serde(default)]
+        expected_status: Vec<u16>,
+    },
+    Tcp {
+        host: String,
+        port: u16,
+    },
+}
+
+fn default_method() -> String {
+    "GET".to_owned()
+}
+
+impl CheckConfig {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Http { .. } => "http",
+            Self::Tcp { .. } => "tcp",
+        }
+    }
+}
+
+/// One problem with the configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigIssue {
+    /// Dotted key path, e.g. `services[2].check.url`; empty for the file as a whole.
+    pub key: String,
+    /// 1-based line in the file, when the key is in the file.
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigIssue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.key.is_empty(), self.line) {
+            (true, Some(line)) => write!(f, "line {line}: {}", self.message),
+            (true, None) => write!(f, "{}", self.message),
+            (false, Some(line)) => write!(f, "{} (line {line}): {}", self.key, self.message),
+            (false, None) => write!(f, "{}: {}", self.key, self.message),
+        }
+    }
+}
+
+/// Everything wrong with a configuration, with the file it came from.
+#[derive(Debug)]
+pub struct ConfigError {
+    pub path: Option<PathBuf>,
+    pub issues: Vec<ConfigIssue>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let source = self
+            .path
+            .as_ref()
+            .map_or_else(|| "configuration".to_owned(), |p| p.display().to_string());
+        let n = self.issues.len();
+        write!(f, "{source}: {n} problem{}", if n == 1 { "" } else { "s" })?;
+        for issue in &self.issues {
+            write!(f, "\n  {issue}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Values from the command line; they win over the file and the environment.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub listen: Option<SocketAddr>,
+    pub database_url: Option<String>,
+}
+
+impl Config {
+    /// Reads, overrides and validates the configuration at `path`.
+    ///
+    /// A missing file is an error, except for the default path, where a
+    /// missing file means "all defaults" (an empty page).
+    pub fn load(path: &Path, explicit: bool, overrides: &Overrides) -> Result<Self, ConfigError> {
+        let source = match std::fs::read_to_string(path) {
+            Ok(s) => s,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => String::new(),
+            Err(e) => {
+                return Err(ConfigError {
+                    path: Some(path.to_owned()),
+                    issues: vec![ConfigIssue {
+                        key: String::new(),
+                        line: None,
+                        message: format!("cannot read file: {e}"),
+                    }],
+                })
+            }
+        };
+        Self::from_toml(&source, std::env::vars(), overrides).map_err(|issues| ConfigError {
+            path: Some(path.to_owned()),
+            issues,
+        })
+    }
+
+    /// Parses `source`, applies environment and command-line overrides, and
+    /// validates. Pure apart from its arguments, so tests can call it.
+    pub fn from_toml(
+        source: &str,
+        env: impl IntoIterator<Item = (String, String)>,
+        overrides: &Overrides,
+    ) -> Result<Self, Vec<ConfigIssue>> {
+        let locator = Locator::new(source);
+        let mut table: toml::Table = toml::from_str(source).map_err(|e| {
+            vec![ConfigIssue {
+                key: String::new(),
+                line: e.span().map(|s| locator.line_at(s.start)),
+                message: e.message().trim().to_owned(),
+            }]
+        })?;
+        apply_env(&mut table, env)?;
+        let mut config: Config =
+            serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+                let mut key = e.path().to_string();
+                let message = e.inner().to_string();
+                // Name the unknown key itself, not just the table it is in.
+                if let Some(field) = unknown_field(&message).filter(|f| !key.ends_with(&format!(".{f}"))) {
+                    key = if key == "." || key.is_empty() { field.to_owned() } else { format!("{key}.{field}") };
+                }
+                if key == "." {
+                    key.clear();
+                }
+                vec![ConfigIssue {
+                    line: locator.line_of(&key),
+                    key,
+                    message,
+                }]
+            })?;
+        if let Some(listen) = overrides.listen {
+            config.server.listen = listen;
+        }
+        if let Some(url) = &overrides.database_url {
+            config.database.url.clone_from(url);
+        }
+        let issues = config.validate();
+        if issues.is_empty() {
+            Ok(config)
+        } else {
+            Err(issues
+                .into_iter()
+                .map(|(key, message)| ConfigIssue {
+                    line: locator.line_of(&key),
+                    key,
+                    message,
+                })
+                .collect())
+        }
+    }
+
+    /// Semantic checks serde cannot express. Returns `(key, reason)` pairs.
+    fn validate(&self) -> Vec<(String, String)> {
+        let mut issues = Vec::new();
+        let mut push = |key: String, message: String| issues.push((key, message));
+
+        if !(self.database.url.starts_with("sqlite:")
+            || self.database.url.starts_with("postgres:")
+            || self.database.url.starts_with("postgresql:"))
+        {
+            push(
+                "database.url".into(),
+                "must start with sqlite:// or postgres://".into(),
+            );
+        }
+        if self.database.max_connections == 0 {
+            push("database.max_connections".into(), "must be at least 1".into());
+        }
+        if self.page.title.trim().is_empty() {
+            push("page.title".into(), "must not be empty".into());
+        }
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.logging.level) {
+            push("logging.level".into(), format!("invalid filter: {e}"));
+        }
+        if self.defaults.interval.is_zero() {
+            push("defaults.interval".into(), "must be greater than 0".into());
+        }
+        if self.defaults.timeout.is_zero() {
+            push("defaults.timeout".into(), "must be greater than 0".into());
+        }
+        if self.defaults.max_concurrent_probes == 0 {
+            push("defaults.max_concurrent_probes".into(), "must be at least 1".into());
+        }
+        if let Some(url) = &self.server.public_url {
+            if !matches!(url.scheme(), "http" | "https") {
+                push("server.public_url".into(), "must be an http or https URL".into());
+            }
+        }
+
+        let mut group_names = HashSet::new();
+        for (i, group) in self.groups.iter().enumerate() {
+            if group.name.trim().is_empty() {
+                push(format!("groups[{i}].name"), "must not be empty".into());
+            } else if !group_names.insert(group.name.as_str()) {
+                push(format!("groups[{i}].name"), format!("duplicate group \"{}\"", group.name));
+            }
+        }
+
+        let base = self.server.base_url();
+        let mut slugs = HashSet::new();
+        for (i, service) in self.services.iter().enumerate() {
+            let at = |key: &str| format!("services[{i}].{key}");
+            if let Err(reason) = check_slug(&service.slug) {
+                push(at("slug"), reason);
+            } else if !slugs.insert(service.slug.as_str()) {
+                push(at("slug"), format!("duplicate slug \"{}\"", service.slug));
+            }
+            if service.name.trim().is_empty() {
+                push(at("name"), "must not be empty".into());
+            }
+            if let Some(group) = &service.group {
+                if !self.groups.is_empty() && !group_names.contains(group.as_str()) {
+                    push(at("group"), format!("unknown group \"{group}\" (not in [[groups]])"));
+                }
+            }
+            if service.interval.is_some_and(|d| d.is_zero()) {
+                push(at("interval"), "must be greater than 0".into());
+            }
+            if service.timeout.is_some_and(|d| d.is_zero()) {
+                push(at("timeout"), "must be greater than 0".into());
+            }
+            match &service.check {
+                CheckConfig::Http { url, method, expected_status, headers } => {
+                    if let Err(reason) = resolve_check_url(url, &base) {
+                        push(at("check.url"), reason);
+                    }
+                    if reqwest::Method::from_bytes(method.as_bytes()).is_err() {
+                        push(at("check.method"), format!("invalid HTTP method \"{method}\""));
+                    }
+                    for code in expected_status {
+                        if !(100..=599).contains(code) {
+                            push(at("check.expected_status"), format!("{code} is not an HTTP status code"));
+                        }
+                    }
+                    for name in headers.keys() {
+                        if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                            push(at("check.headers"), format!("invalid header name \"{name}\""));
+                        }
+                    }
+                }
+                CheckConfig::Tcp { host, port } => {
+                    if host.trim().is_empty() {
+                        push(at("check.host"), "must not be empty".into());
+                    }
+                    if *port == 0 {
+                        push(at("check.port"), "must be between 1 and 65535".into());
+                    }
+                }
+            }
+        }
+        issues
+    }
+
+    /// The interval of a service, after defaults.
+    pub fn interval_of(&self, service: &ServiceConfig) -> Duration {
+        service.interval.unwrap_or(self.defaults.interval)
+    }
+
+    /// The probe deadline of a service, after defaults.
+    pub fn timeout_of(&self, service: &ServiceConfig) -> Duration {
+        service.timeout.unwrap_or(self.defaults.timeout)
+    }
+}
+
+/// Resolves a check URL: absolute `http(s)` URLs as they are, and paths that
+/// start with `/` against the server's own base URL.
+pub fn resolve_check_url(raw: &str, base: &Url) -> Result<Url, String> {
+    let url = match Url::parse(raw) {
+        Ok(url) => url,
+        Err(url::ParseError::RelativeUrlWithoutBase) if raw.starts_with('/') => {
+            base.join(raw).map_err(|e| e.to_string())?
+        }
+        Err(url::ParseError::RelativeUrlWithoutBase) => {
+            return Err("relative URL without a base (use an absolute URL, or a path starting with /)".into())
+        }
+        Err(e) => return Err(e.to_string()),
+    };
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!("unsupported scheme \"{}\" (use http or https)", url.scheme()));
+    }
+    if url.host().is_none() {
+        return Err("URL has no host".into());
+    }
+    Ok(url)
+}
+
+/// Slugs appear in URLs: lowercase letters, digits and dashes.
+fn check_slug(slug: &str) -> Result<(), String> {
+    if slug.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if slug.len() > 64 {
+        return Err("must be at most 64 characters".into());
+    }
+    let valid = slug
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !slug.starts_with('-')
+        && !slug.ends_with('-');
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "\"{slug}\" is not a valid slug (lowercase letters, digits and inner dashes only)"
+        ))
+    }
+}
+
+/// Extracts `x` from serde's "unknown field `x`, expected ..." message.
+fn unknown_field(message: &str) -> Option<&str> {
+    let rest = message.strip_prefix("unknown field `")?;
+    rest.split('`').next()
+}
+
+/// Applies `UPBEAT_A__B__C=value` variables to the parsed table.
+fn apply_env(
+    table: &mut toml::Table,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<(), Vec<ConfigIssue>> {
+    let mut issues = Vec::new();
+    let mut vars: Vec<(String, String)> = env
+        .into_iter()
+        .filter(|(k, _)| k.starts_with(ENV_PREFIX) && k.contains("__"))
+        .collect();
+    vars.sort();
+    for (name, raw) in vars {
+        let path: Vec<String> = name[ENV_PREFIX.len()..]
+            .split("__")
+            .map(str::to_ascii_lowercase)
+            .collect();
+        let value = parse_env_value(&raw);
+        if let Err(message) = set_path(table, &path, value) {
+            issues.push(ConfigIssue {
+                key: format!("env {name}"),
+                line: None,
+                message,
+            });
+        }
+    }
+    if issues.is_empty() {
+        Ok(())
+    } else {
+        Err(issues)
+    }
+}
+
+fn parse_env_value(raw: &str) -> toml::Value {
+    toml::from_str::<toml::Table>(&format!("v = {raw}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_owned()))
+}
+
+fn set_path(table: &mut toml::Table, path: &[String], value: toml::Value) -> Result<(), String> {
+    let (first, rest) = path.split_first().ok_or("empty key")?;
+    if first.is_empty() {
+        return Err("empty key segment".into());
+    }
+    if rest.is_empty() {
+        table.insert(first.clone(), value);
+        return Ok(());
+    }
+    let entry = table
+        .entry(first.clone())
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    set_value_path(entry, rest, value)
+}
+
+fn set_value_path(target: &mut toml::Value, path: &[String], value: toml::Value) -> Result<(), String> {
+    match target {
+        toml::Value::Table(t) => set_path(t, path, value),
+        toml::Value::Array(items) => {
+            let (first, rest) = path.split_first().ok_or("empty key")?;
+            let index: usize = first
+                .parse()
+                .map_err(|_| format!("\"{first}\" is not an array index"))?;
+            let len = items.len();
+            let item = items
+                .get_mut(index)
+                .ok_or_else(|| format!("index {index} is past the end ({len} items)"))?;
+            if rest.is_empty() {
+                *item = value;
+                Ok(())
+            } else {
+                set_value_path(item, rest, value)
+            }
+        }
+        _ => Err("cannot set a key inside a plain value".into()),
+    }
+}
+
+/// Finds where keys are in the source text, for error messages.
+struct Locator {
+    doc: Option<toml_edit::ImDocument<String>>,
+    line_starts: Vec<usize>,
+}
+
+impl Locator {
+    fn new(source: &str) -> Self {
+        let line_starts = std::iter::once(0)
+            .chain(source.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        Self {
+            doc: toml_edit::ImDocument::parse(source.to_owned()).ok(),
+            line_starts,
+        }
+    }
+
+    fn line_at(&self, offset: usize) -> usize {
+        self.line_starts.partition_point(|&start| start <= offset)
+    }
+
+    /// The line of a key path like `services[2].check.url`. When the key is
+    /// not in the file (a default, or set by the environment) this is the
+    /// line of its closest ancestor that is, if any.
+    fn line_of(&self, key: &str) -> Option<usize> {
+        let doc = self.doc.as_ref()?;
+        let mut table: &dyn toml_edit::TableLike = doc.as_table();
+        let mut reached: Option<&toml_edit::Item> = None;
+        let mut span = None;
+        for segment in split_key(key) {
+            match segment {
+                KeySegment::Name(name) => {
+                    if let Some(item) = reached.take() {
+                        match item.as_table_like() {
+                            Some(t) => table = t,
+                            None => break,
+                        }
+                    }
+                    let Some((k, item)) = table.get_key_value(name) else { break };
+                    span = k.span().or_else(|| item.span()).or(span);
+                    reached = Some(item);
+                }
+                KeySegment::Index(i) => {
+                    let Some(item) = reached.take() else { break };
+                    if let Some(t) = item.as_array_of_tables().and_then(|a| a.get(i)) {
+                        span = t.span().or(span);
+                        table = t;
+                    } else if let Some(v) = item.as_array().and_then(|a| a.get(i)) {
+                        span = v.span().or(span);
+                        match v.as_inline_table() {
+                            Some(t) => table = t,
+                            None => break,
+                        }
+                    } else {
+                        break;
+                    }
+                }
+            }
+        }
+        span.map(|s| self.line_at(s.start))
+    }
+}
+
+enum KeySegment<'a> {
+    Name(&'a str),
+    Index(usize),
+}
+
+fn split_key(key: &str) -> Vec<KeySegment<'_>> {
+    let mut out = Vec::new();
+    for part in key.split('.').filter(|p| !p.is_empty()) {
+        let (name, mut indices) = match part.find('[') {
+            Some(at) => (&part[..at], &part[at..]),
+            None => (part, ""),
+        };
+        if !name.is_empty() {
+            out.push(KeySegment::Name(name));
+        }
+        while let Some(close) = indices.find(']') {
+            if let Ok(i) = indices[1..close].parse() {
+                out.push(KeySegment::Index(i));
+            }
+            indices = &indices[close + 1..];
+        }
+    }
+    out
+}
+
+/// Durations are written as `"90s"`, `"5m"`, `"1h"`, `"250ms"`, or a plain
+/// number of seconds.
+pub fn parse_duration(raw: &str) -> Result<Duration, String> {
+    let raw = raw.trim();
+    let split = raw
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(raw.len());
+    let (number, unit) = raw.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("invalid duration \"{raw}\" (examples: \"60s\", \"5m\", \"250ms\")"))?;
+    let seconds = match unit.trim() {
+        "" | "s" => value,
+        "ms" => value / 1000.0,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        "d" => value * 86400.0,
+        other => return Err(format!("unknown duration unit \"{other}\" (use ms, s, m, h or d)")),
+    };
+    if !seconds.is_finite() || seconds < 0.0 {
+        return Err(format!("invalid duration \"{raw}\""));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawDuration {
+    Seconds(u64),
+    Text(String),
+}
+
+fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    match RawDuration::deserialize(d)? {
+        RawDuration::Seconds(s) => Ok(Duration::from_secs(s)),
+        RawDuration::Text(t) => parse_duration(&t).map_err(serde::de::Error::custom),
+    }
+}
+
+fn de_opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    de_duration(d).map(Some)
+}

@@ -1,0 +1,13 @@
+//! Upbeat server: configuration, storage, probing, and the HTTP surface.
+//! `main.rs` only calls [`cli::run`].
+
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod probe;
+pub mod sampler;
+pub mod snapshot;
+pub mod startup;
+pub mod status;
+pub mod store;
+pub mod telemetry;

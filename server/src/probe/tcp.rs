@@ -1,0 +1,34 @@
+//! `tcp` checks: a connection opens within the timeout.
+
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use tokio::net::TcpStream;
+
+use super::{Outcome, Probe};
+
+pub struct TcpProbe {
+    host: String,
+    port: u16,
+}
+
+impl TcpProbe {
+    pub fn new(host: String, port: u16) -> Self {
+        Self { host, port }
+    }
+}
+
+#[async_trait]
+impl Probe for TcpProbe {
+    async fn run(&self, timeout: Duration) -> Outcome {
+        let started = Instant::now();
+        match tokio::time::timeout(timeout, TcpStream::connect((self.host.as_str(), self.port))).await {
+            Ok(Ok(_stream)) => Outcome::up(started.elapsed()),
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                Outcome::down(None, "connection refused")
+            }
+            Ok(Err(e)) => Outcome::down(None, e.to_string()),
+            Err(_) => Outcome::down(None, format!("timed out after {}s", timeout.as_secs())),
+        }
+    }
+}

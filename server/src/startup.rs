@@ -1,0 +1,224 @@
+//! Builds the running application: storage, sampler, writer, snapshot and
+//! HTTP server, and tears them down in order on shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use app::model::PageInfo;
+use app::ssr::StatusSource;
+use app::{shell, App};
+use axum::Router;
+use chrono::Utc;
+use leptos::config::LeptosOptions;
+use leptos::prelude::provide_context;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{self, AppState};
+use crate::config::Config;
+use crate::probe::ProbeContext;
+use crate::sampler::{SampleWriter, Sampler, ScheduledService, WriterStats};
+use crate::snapshot::SnapshotBuilder;
+use crate::store::{self, ServiceDef, Store};
+
+/// Capacity of the probe → writer channel; the writer's own buffer is larger.
+const SAMPLE_CHANNEL: usize = 10_000;
+
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    store: Arc<dyn Store>,
+    config: Config,
+    cancel: CancellationToken,
+    sampler: JoinHandle<()>,
+    writer: JoinHandle<()>,
+}
+
+impl Application {
+    /// Connects to the database, applies migrations, loads the last known
+    /// state, binds the listener and starts probing.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let store = store::connect(&config.database.url, config.database.max_connections)
+            .await
+            .with_context(|| format!("opening database {}", store::redact_url(&config.database.url)))?;
+
+        let defs: Vec<ServiceDef> = config
+            .services
+            .iter()
+            .map(|s| ServiceDef {
+                slug: s.slug.clone(),
+                name: s.name.clone(),
+                group: s.group.clone(),
+                description: s.description.clone(),
+                check_kind: s.check.kind().to_owned(),
+            })
+            .collect();
+        let records = store.sync_services(&defs).await.context("synchronising services")?;
+        let latest = store.latest_samples().await.context("loading latest samples")?;
+
+        let page = PageInfo {
+            title: config.page.title.clone(),
+            description: config.page.description.clone(),
+            url: config.server.public_url.as_ref().map(ToString::to_string),
+        };
+        let builder = SnapshotBuilder::new(page, records.clone(), latest);
+        let (publish, snapshot) = watch::channel(Arc::new(builder.build(Utc::now())));
+
+        let listener = TcpListener::bind(config.server.listen)
+            .await
+            .with_context(|| format!("binding {}", config.server.listen))?;
+        let local_addr = listener.local_addr()?;
+
+        let probes = ProbeContext::new()?;
+        let mut scheduled = Vec::with_capacity(records.len());
+        for (service, record) in config.services.iter().zip(&records) {
+            debug_assert_eq!(service.slug, record.slug);
+            scheduled.push(ScheduledService {
+                service_id: record.id,
+                slug: service.slug.clone(),
+                interval: config.interval_of(service),
+                timeout: config.timeout_of(service),
+                probe: probes
+                    .probe_for(&config, service)
+                    .with_context(|| format!("building the check of service {}", service.slug))?,
+            });
+        }
+
+        let stats = Arc::new(WriterStats::default());
+        let (sink, samples) = mpsc::channel(SAMPLE_CHANNEL);
+        let writer = tokio::spawn(SampleWriter::new(Arc::clone(&store), builder, publish, Arc::clone(&stats)).run(samples));
+        let cancel = CancellationToken::new();
+        let sampler = tokio::spawn(
+            Sampler::new(scheduled, config.defaults.max_concurrent_probes, sink).run(cancel.clone()),
+        );
+
+        let state = AppState {
+            leptos: leptos_options(&config, local_addr),
+            store: Arc::clone(&store),
+            snapshot,
+            writer_stats: stats,
+            started: Arc::new(AtomicBool::new(false)),
+            started_at: Instant::now(),
+        };
+        let router = build_router(state.clone());
+        state.started.store(true, Ordering::Release);
+
+        Ok(Self {
+            listener,
+            router,
+            store,
+            config,
+            cancel,
+            sampler,
+            writer,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    pub fn port(&self) -> u16 {
+        self.local_addr().port()
+    }
+
+    /// Serves until `shutdown` resolves, then: stops accepting, lets
+    /// in-flight requests finish (up to `server.shutdown_grace`), stops the
+    /// sampler, flushes samples and closes the database.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let cancel = self.cancel.clone();
+        let stopping = CancellationToken::new();
+        let signal = {
+            let stopping = stopping.clone();
+            async move {
+                shutdown.await;
+                tracing::info!("shutting down");
+                cancel.cancel();
+                stopping.cancel();
+            }
+        };
+        let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
+        let server = axum::serve(self.listener, service).with_graceful_shutdown(signal);
+        let grace = self.config.server.shutdown_grace;
+        let server = tokio::spawn(async move { server.await });
+        // Requests still running `grace` after the signal are abandoned.
+        let served = tokio::select! {
+            result = server => result.context("HTTP server task")?.context("HTTP server"),
+            () = async { stopping.cancelled().await; tokio::time::sleep(grace).await } => {
+                tracing::warn!(grace_s = grace.as_secs(), "requests still running after the shutdown grace period; closing");
+                Ok(())
+            }
+        };
+        self.cancel.cancel();
+        self.sampler.await.context("sampler task")?;
+        self.writer.await.context("sample writer task")?;
+        self.store.close().await;
+        tracing::info!("stopped");
+        served
+    }
+}
+
+/// Leptos settings from our config, so the binary runs outside cargo-leptos.
+fn leptos_options(config: &Config, addr: SocketAddr) -> LeptosOptions {
+    LeptosOptions::builder()
+        .output_name("upbeat")
+        .site_root(config.server.site_root.to_string_lossy().as_ref())
+        .site_pkg_dir("pkg")
+        .site_addr(addr)
+        .build()
+}
+
+/// The whole HTTP surface. Tests call this without a socket.
+pub fn build_router(state: AppState) -> Router {
+    let source = {
+        let snapshot = state.snapshot.clone();
+        StatusSource::new(move || snapshot.borrow().clone())
+    };
+    let routes = generate_route_list(App);
+    let leptos = state.leptos.clone();
+    Router::new()
+        .merge(api::router())
+        .leptos_routes_with_context(
+            &state,
+            routes,
+            move || provide_context(source.clone()),
+            move || shell(leptos.clone()),
+        )
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .with_state(state)
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %err, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

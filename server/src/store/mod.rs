@@ -1,0 +1,167 @@
+//! Persistence behind one [`Store`] trait, with a SQLite implementation (the
+//! embedded default) and a PostgreSQL one (for several replicas), chosen by
+//! the database URL's scheme.
+//!
+//! Invariants shared by both backends:
+//! - Times are UTC. SQLite stores them as integer Unix milliseconds (compact
+//!   rows for the samples table); PostgreSQL as `timestamptz`.
+//! - Sample outcomes are stored as small integers ([`outcome_code`]).
+//! - Services are keyed by slug. Services removed from the config are
+//!   archived, never deleted, so their history stays.
+//! - Only public methods open transactions.
+
+mod postgres;
+mod sqlite;
+
+use std::sync::Arc;
+
+use app::model::SampleOutcome;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+
+/// Which database a [`Store`] talks to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
+        }
+    }
+}
+
+/// A database failure. Callers log it once where they handle it.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("unsupported database URL (expected sqlite:// or postgres://)")]
+    UnsupportedUrl,
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+}
+
+/// A service as the config declares it, to be synchronised into the database.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceDef {
+    pub slug: String,
+    pub name: String,
+    pub group: Option<String>,
+    pub description: Option<String>,
+    pub check_kind: String,
+}
+
+/// A service row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceRecord {
+    pub id: i64,
+    pub slug: String,
+    pub name: String,
+    pub group: Option<String>,
+    pub description: Option<String>,
+    pub position: i64,
+    pub check_kind: String,
+    pub archived: bool,
+}
+
+/// One probe result to store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewSample {
+    pub service_id: i64,
+    pub taken_at: DateTime<Utc>,
+    pub outcome: SampleOutcome,
+    pub latency_ms: Option<u32>,
+    pub error: Option<String>,
+}
+
+/// A stored sample.
+pub type Sample = NewSample;
+
+/// The storage contract. Implementations are cheap to share (`Arc<dyn Store>`).
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    fn backend(&self) -> Backend;
+
+    /// Applies pending migrations.
+    async fn migrate(&self) -> Result<(), StoreError>;
+
+    /// Versions of the migrations applied so far, ascending.
+    async fn applied_migrations(&self) -> Result<Vec<i64>, StoreError>;
+
+    /// Answers when the database answers a trivial query.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Makes the services table match the config: inserts new slugs, updates
+    /// changed ones, sets `position` to config order, archives slugs that
+    /// are no longer configured (and un-archives returning ones). Returns the
+    /// active services in config order.
+    async fn sync_services(&self, services: &[ServiceDef]) -> Result<Vec<ServiceRecord>, StoreError>;
+
+    /// Every service, archived ones included, by position.
+    async fn services(&self) -> Result<Vec<ServiceRecord>, StoreError>;
+
+    /// Stores samples in one transaction. A sample for a (service, time)
+    /// that is already stored is ignored, so a retried batch is harmless.
+    async fn insert_samples(&self, samples: &[NewSample]) -> Result<(), StoreError>;
+
+    /// The newest sample of each service that has one.
+    async fn latest_samples(&self) -> Result<Vec<Sample>, StoreError>;
+
+    /// Up to `limit` newest samples of one service, newest first.
+    async fn recent_samples(&self, service_id: i64, limit: u32) -> Result<Vec<Sample>, StoreError>;
+
+    /// Closes the connection pool.
+    async fn close(&self);
+}
+
+/// Opens the store a URL names and applies migrations.
+pub async fn connect(url: &str, max_connections: u32) -> Result<Arc<dyn Store>, StoreError> {
+    let store: Arc<dyn Store> = if url.starts_with("sqlite:") {
+        Arc::new(SqliteStore::connect(url, max_connections).await?)
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        Arc::new(PostgresStore::connect(url, max_connections).await?)
+    } else {
+        return Err(StoreError::UnsupportedUrl);
+    };
+    store.migrate().await?;
+    Ok(store)
+}
+
+/// The integer stored for an outcome.
+pub const fn outcome_code(outcome: SampleOutcome) -> i16 {
+    match outcome {
+        SampleOutcome::Up => 0,
+        SampleOutcome::Degraded => 1,
+        SampleOutcome::Down => 2,
+    }
+}
+
+pub fn outcome_from_code(code: i64) -> Result<SampleOutcome, StoreError> {
+    match code {
+        0 => Ok(SampleOutcome::Up),
+        1 => Ok(SampleOutcome::Degraded),
+        2 => Ok(SampleOutcome::Down),
+        other => Err(StoreError::Corrupt(format!("unknown outcome code {other}"))),
+    }
+}
+
+/// Removes credentials from a database URL so it can be logged.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}

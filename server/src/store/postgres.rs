@@ -1,0 +1,181 @@
+//! PostgreSQL implementation of [`Store`], for several replicas sharing one
+//! database. Times are `timestamptz`.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgPool, Row};
+
+use super::{outcome_code, outcome_from_code, Backend, NewSample, Sample, ServiceDef, ServiceRecord, Store, StoreError};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
+
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        let options = PgConnectOptions::from_str(url)?.application_name("upbeat");
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await?;
+        Ok(Self { pool })
+    }
+}
+
+fn service_from_row(row: &sqlx::postgres::PgRow) -> Result<ServiceRecord, StoreError> {
+    Ok(ServiceRecord {
+        id: row.try_get("id")?,
+        slug: row.try_get("slug")?,
+        name: row.try_get("name")?,
+        group: row.try_get("group_name")?,
+        description: row.try_get("description")?,
+        position: row.try_get::<i32, _>("position")?.into(),
+        check_kind: row.try_get("check_kind")?,
+        archived: row.try_get::<bool, _>("archived")?,
+    })
+}
+
+fn sample_from_row(row: &sqlx::postgres::PgRow) -> Result<Sample, StoreError> {
+    Ok(Sample {
+        service_id: row.try_get("service_id")?,
+        taken_at: row.try_get("taken_at")?,
+        outcome: outcome_from_code(row.try_get::<i16, _>("outcome")?.into())?,
+        latency_ms: row.try_get::<Option<i32>, _>("latency_ms")?.map(|v| u32::try_from(v).unwrap_or(0)),
+        error: row.try_get("error")?,
+    })
+}
+
+const SERVICE_COLUMNS: &str =
+    "id, slug, name, group_name, description, position, check_kind, archived_at IS NOT NULL AS archived";
+
+#[async_trait]
+impl Store for PostgresStore {
+    fn backend(&self) -> Backend {
+        Backend::Postgres
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        // sqlx takes an advisory lock, so replicas starting together migrate once.
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn applied_migrations(&self) -> Result<Vec<i64>, StoreError> {
+        let rows = sqlx::query("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| Ok(r.try_get("version")?)).collect()
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn sync_services(&self, services: &[ServiceDef]) -> Result<Vec<ServiceRecord>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // Replicas may start at the same moment: serialise the sync.
+        sqlx::query("LOCK TABLE services IN SHARE ROW EXCLUSIVE MODE")
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE services SET archived_at = now(), updated_at = now() WHERE archived_at IS NULL")
+            .execute(&mut *tx)
+            .await?;
+        for (position, s) in services.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO services (slug, name, group_name, description, position, check_kind, created_at, updated_at, archived_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, now(), now(), NULL)
+                 ON CONFLICT (slug) DO UPDATE SET
+                   name = excluded.name, group_name = excluded.group_name,
+                   description = excluded.description, position = excluded.position,
+                   check_kind = excluded.check_kind, updated_at = excluded.updated_at,
+                   archived_at = NULL",
+            )
+            .bind(&s.slug)
+            .bind(&s.name)
+            .bind(&s.group)
+            .bind(&s.description)
+            .bind(i32::try_from(position).unwrap_or(i32::MAX))
+            .bind(&s.check_kind)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let rows = sqlx::query(&format!(
+            "SELECT {SERVICE_COLUMNS} FROM services WHERE archived_at IS NULL ORDER BY position"
+        ))
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        rows.iter().map(service_from_row).collect()
+    }
+
+    async fn services(&self) -> Result<Vec<ServiceRecord>, StoreError> {
+        let rows = sqlx::query(&format!("SELECT {SERVICE_COLUMNS} FROM services ORDER BY position, id"))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(service_from_row).collect()
+    }
+
+    async fn insert_samples(&self, samples: &[NewSample]) -> Result<(), StoreError> {
+        if samples.is_empty() {
+            return Ok(());
+        }
+        // One round trip per batch: arrays unnested server-side.
+        let ids: Vec<i64> = samples.iter().map(|s| s.service_id).collect();
+        let times: Vec<_> = samples.iter().map(|s| s.taken_at).collect();
+        let outcomes: Vec<i16> = samples.iter().map(|s| outcome_code(s.outcome)).collect();
+        let latencies: Vec<Option<i32>> = samples
+            .iter()
+            .map(|s| s.latency_ms.map(|v| i32::try_from(v).unwrap_or(i32::MAX)))
+            .collect();
+        let errors: Vec<Option<String>> = samples.iter().map(|s| s.error.clone()).collect();
+        sqlx::query(
+            "INSERT INTO samples (service_id, taken_at, outcome, latency_ms, error)
+             SELECT * FROM UNNEST($1::bigint[], $2::timestamptz[], $3::smallint[], $4::int[], $5::text[])
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&ids)
+        .bind(&times)
+        .bind(&outcomes)
+        .bind(&latencies)
+        .bind(&errors)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn latest_samples(&self) -> Result<Vec<Sample>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT s.service_id, s.taken_at, s.outcome, s.latency_ms, s.error
+             FROM services v
+             CROSS JOIN LATERAL (
+               SELECT * FROM samples WHERE service_id = v.id ORDER BY taken_at DESC LIMIT 1
+             ) s",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(sample_from_row).collect()
+    }
+
+    async fn recent_samples(&self, service_id: i64, limit: u32) -> Result<Vec<Sample>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT service_id, taken_at, outcome, latency_ms, error FROM samples
+             WHERE service_id = $1 ORDER BY taken_at DESC LIMIT $2",
+        )
+        .bind(service_id)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(sample_from_row).collect()
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}

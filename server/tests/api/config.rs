@@ -1,0 +1,149 @@
+//! Configuration errors name the key, the line and the reason.
+
+use std::time::Duration;
+
+use upbeat::config::{Config, ConfigIssue, Overrides};
+
+fn issues(toml: &str) -> Vec<ConfigIssue> {
+    Config::from_toml(toml, Vec::new(), &Overrides::default()).expect_err("config should be rejected")
+}
+
+fn only_issue(toml: &str) -> ConfigIssue {
+    let mut all = issues(toml);
+    assert_eq!(all.len(), 1, "expected one issue, got {all:?}");
+    all.remove(0)
+}
+
+const TWO_SERVICES: &str = r#"
+[[services]]
+slug = "api"
+name = "API"
+[services.check]
+kind = "http"
+url = "http://127.0.0.1:9/health"
+
+[[services]]
+slug = "web"
+name = "Web"
+[services.check]
+kind = "http"
+url = "/health"
+"#;
+
+#[test]
+fn the_committed_example_config_is_valid() {
+    let source = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../upbeat.toml")).unwrap();
+    let config = Config::from_toml(&source, Vec::new(), &Overrides::default()).expect("example config is valid");
+    assert!(config.services.len() >= 2);
+    assert_eq!(config.server.listen.to_string(), "127.0.0.1:3000");
+    assert_eq!(config.database.url, "sqlite://upbeat.db");
+}
+
+#[test]
+fn unknown_key_is_named_with_its_line() {
+    let issue = only_issue("[server]\nlisten = \"127.0.0.1:3000\"\nlisen = \"x\"\n");
+    assert_eq!(issue.key, "server.lisen");
+    assert_eq!(issue.line, Some(3));
+    assert!(issue.message.contains("unknown field"), "{issue}");
+}
+
+#[test]
+fn unknown_key_inside_a_check_is_named() {
+    let toml = TWO_SERVICES.replace("url = \"/health\"", "url = \"/health\"\ntimeout_ms = 5");
+    let issue = only_issue(&toml);
+    assert_eq!(issue.key, "services[1].check.timeout_ms", "{issue}");
+    assert!(issue.message.contains("timeout_ms"), "{issue}");
+}
+
+#[test]
+fn relative_url_without_a_base_is_named_with_its_line() {
+    let toml = TWO_SERVICES.replace("url = \"/health\"", "url = \"status.example.com/health\"");
+    let issue = only_issue(&toml);
+    assert_eq!(issue.key, "services[1].check.url");
+    assert_eq!(issue.line, Some(14));
+    assert!(issue.message.starts_with("relative URL without a base"), "{issue}");
+    assert_eq!(
+        issue.to_string(),
+        format!("services[1].check.url (line 14): {}", issue.message)
+    );
+}
+
+#[test]
+fn duplicate_slug_is_rejected() {
+    let toml = TWO_SERVICES.replace("slug = \"web\"", "slug = \"api\"");
+    let issue = only_issue(&toml);
+    assert_eq!(issue.key, "services[1].slug");
+    assert_eq!(issue.line, Some(10));
+    assert!(issue.message.contains("duplicate slug \"api\""), "{issue}");
+}
+
+#[test]
+fn zero_interval_is_rejected() {
+    let toml = TWO_SERVICES.replace("name = \"Web\"", "name = \"Web\"\ninterval = 0");
+    let issue = only_issue(&toml);
+    assert_eq!(issue.key, "services[1].interval");
+    assert_eq!(issue.line, Some(12));
+    assert_eq!(issue.message, "must be greater than 0");
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let toml = TWO_SERVICES
+        .replace("slug = \"web\"", "slug = \"Web Site\"")
+        .replace("http://127.0.0.1:9/health", "ftp://127.0.0.1/x");
+    let keys: Vec<String> = issues(&toml).into_iter().map(|i| i.key).collect();
+    assert_eq!(keys, ["services[0].check.url", "services[1].slug"]);
+}
+
+#[test]
+fn malformed_toml_points_at_the_line() {
+    let issue = only_issue("[page]\ntitle = \"unterminated\n");
+    assert_eq!(issue.line, Some(2));
+}
+
+#[test]
+fn bad_duration_names_the_key() {
+    let toml = TWO_SERVICES.replace("name = \"Web\"", "name = \"Web\"\ninterval = \"soon\"");
+    let issue = only_issue(&toml);
+    assert_eq!(issue.key, "services[1].interval");
+    assert!(issue.message.contains("invalid duration"), "{issue}");
+}
+
+#[test]
+fn environment_overrides_any_key_and_flags_override_the_environment() {
+    let env = vec![
+        ("UPBEAT_SERVER__LISTEN".to_owned(), "127.0.0.1:4000".to_owned()),
+        ("UPBEAT_PAGE__TITLE".to_owned(), "From env".to_owned()),
+        ("UPBEAT_SERVICES__0__INTERVAL".to_owned(), "\"5s\"".to_owned()),
+        ("UPBEAT_DEFAULTS__MAX_CONCURRENT_PROBES".to_owned(), "7".to_owned()),
+        ("UNRELATED".to_owned(), "x".to_owned()),
+    ];
+    let config = Config::from_toml(TWO_SERVICES, env.clone(), &Overrides::default()).unwrap();
+    assert_eq!(config.server.listen.to_string(), "127.0.0.1:4000");
+    assert_eq!(config.page.title, "From env");
+    assert_eq!(config.services[0].interval, Some(Duration::from_secs(5)));
+    assert_eq!(config.defaults.max_concurrent_probes, 7);
+
+    let flags = Overrides {
+        listen: Some("127.0.0.1:5000".parse().unwrap()),
+        database_url: Some("postgres://db/upbeat".into()),
+    };
+    let config = Config::from_toml(TWO_SERVICES, env, &flags).unwrap();
+    assert_eq!(config.server.listen.to_string(), "127.0.0.1:5000");
+    assert_eq!(config.database.url, "postgres://db/upbeat");
+}
+
+#[test]
+fn environment_override_of_a_missing_item_is_an_error() {
+    let env = vec![("UPBEAT_SERVICES__5__NAME".to_owned(), "x".to_owned())];
+    let err = Config::from_toml(TWO_SERVICES, env, &Overrides::default()).unwrap_err();
+    assert_eq!(err[0].key, "env UPBEAT_SERVICES__5__NAME");
+    assert!(err[0].message.contains("past the end"), "{}", err[0]);
+}
+
+#[test]
+fn relative_check_urls_resolve_against_the_listen_address() {
+    let config = Config::from_toml(TWO_SERVICES, Vec::new(), &Overrides::default()).unwrap();
+    let url = upbeat::config::resolve_check_url("/health", &config.server.base_url()).unwrap();
+    assert_eq!(url.as_str(), "http://127.0.0.1:3000/health");
+}

@@ -1,0 +1,252 @@
+//! Shared test fixtures: databases on both backends, a controllable local
+//! HTTP target, and the real application on an ephemeral port.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use sqlx::{Connection, Executor, PgConnection};
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use upbeat::config::{Config, Overrides};
+use upbeat::startup::Application;
+
+const DEFAULT_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// Which database a test runs against.
+#[derive(Clone, Copy, Debug)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A database that exists for one test and is removed afterwards.
+pub struct TestDb {
+    pub url: String,
+    _dir: Option<TempDir>,
+    pg: Option<(String, String)>, // (admin url, database name)
+}
+
+impl TestDb {
+    /// A fresh database, or `None` when PostgreSQL is unreachable outside CI.
+    /// With `CI=true` an unreachable PostgreSQL fails the test.
+    pub async fn new(backend: Backend) -> Option<Self> {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("tempdir");
+                let url = format!("sqlite://{}", dir.path().join("upbeat.db").display());
+                Some(Self { url, _dir: Some(dir), pg: None })
+            }
+            Backend::Postgres => {
+                let admin = std::env::var("UPBEAT_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_ADMIN_URL.to_owned());
+                let mut conn = match PgConnection::connect(&admin).await {
+                    Ok(conn) => conn,
+                    Err(err) => {
+                        if std::env::var("CI").is_ok_and(|v| v == "true") {
+                            panic!("PostgreSQL unreachable at {admin} and CI=true: {err}");
+                        }
+                        eprintln!(
+                            "\n#####################################################################\n\
+                             ## SKIPPED: PostgreSQL unreachable at {admin}: {err}\n\
+                             ## (set CI=true to make this a failure)\n\
+                             #####################################################################\n"
+                        );
+                        return None;
+                    }
+                };
+                let name = format!("upbeat_test_{:016x}", rand::random::<u64>());
+                conn.execute(format!("CREATE DATABASE {name}").as_str())
+                    .await
+                    .expect("create test database");
+                let mut url = url::Url::parse(&admin).expect("admin url");
+                url.set_path(&name);
+                Some(Self { url: url.to_string(), _dir: None, pg: Some((admin, name)) })
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((admin, name)) = self.pg.take() {
+            // Drop runs outside async context: use a private runtime on a thread.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+                rt.block_on(async {
+                    if let Ok(mut conn) = PgConnection::connect(&admin).await {
+                        let _ = conn
+                            .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+                            .await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+/// A local HTTP server whose answer a test can change.
+pub struct Target {
+    pub addr: SocketAddr,
+    status: Arc<AtomicU16>,
+}
+
+impl Target {
+    pub async fn start(status: u16) -> Self {
+        let shared = Arc::new(AtomicU16::new(status));
+        let handler_status = Arc::clone(&shared);
+        let app = axum::Router::new().fallback(move || {
+            let status = handler_status.load(Ordering::SeqCst);
+            async move { (StatusCode::from_u16(status).expect("status"), "target") }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind target");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self { addr, status: shared }
+    }
+
+    pub fn set_status(&self, status: u16) {
+        self.status.store(status, Ordering::SeqCst);
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/", self.addr)
+    }
+}
+
+/// A TCP port that accepts connections and never answers.
+pub async fn silent_target() -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    addr
+}
+
+/// The real application, serving on an ephemeral port.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+    handle: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestApp {
+    /// Starts Upbeat with `toml` as its config file, listening on port 0.
+    pub async fn spawn(toml: &str, database_url: &str) -> Self {
+        let overrides = Overrides {
+            listen: Some("127.0.0.1:0".parse().expect("addr")),
+            database_url: Some(database_url.to_owned()),
+        };
+        let config = Config::from_toml(toml, Vec::new(), &overrides).expect("valid test config");
+        Self::spawn_config(config).await
+    }
+
+    pub async fn spawn_config(config: Config) -> Self {
+        let app = Application::build(config).await.expect("application builds");
+        let addr = app.local_addr();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let handle = tokio::spawn(app.run_until_stopped(async {
+            let _ = stopped.await;
+        }));
+        Self {
+            addr,
+            client: reqwest::Client::new(),
+            stop: Some(stop),
+            handle: Some(handle),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request")
+            .json()
+            .await
+            .expect("json body")
+    }
+
+    pub async fn get_text(&self, path: &str) -> (u16, String) {
+        let response = self.client.get(self.url(path)).send().await.expect("request");
+        let status = response.status().as_u16();
+        (status, response.text().await.expect("body"))
+    }
+
+    /// Polls `/public/status` until `pred` holds for the service `slug`.
+    pub async fn wait_for_service(
+        &self,
+        slug: &str,
+        timeout: Duration,
+        pred: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let status = self.get_json("/public/status").await;
+            let service = status["services"]
+                .as_array()
+                .and_then(|list| list.iter().find(|s| s["slug"] == slug))
+                .cloned()
+                .unwrap_or_else(|| panic!("service {slug} missing from {status}"));
+            if pred(&service) {
+                return service;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "service {slug} never matched; last: {service}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Triggers a graceful shutdown and waits for it to finish.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(handle) = self.handle.take() {
+            handle.await.expect("app task").expect("clean shutdown");
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// A config with one HTTP service probing `url` every `interval`.
+pub fn one_service_config(url: &str, interval: &str) -> String {
+    format!(
+        r#"
+[page]
+title = "Test status"
+
+[defaults]
+timeout = "2s"
+
+[[services]]
+slug = "target"
+name = "Target"
+interval = "{interval}"
+[services.check]
+kind = "http"
+url = "{url}"
+"#
+    )
+}

@@ -1,0 +1,171 @@
+//! The store suite: every test runs against SQLite and PostgreSQL
+//! (`store::sqlite::*` and `store::postgres::*` in the test output).
+
+use std::sync::Arc;
+
+use app::model::SampleOutcome;
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use upbeat::store::{self, NewSample, ServiceDef, Store};
+
+use crate::helpers::{Backend, TestDb};
+
+/// Generates one `#[tokio::test]` per backend for each listed test body.
+macro_rules! store_suite {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::run(crate::helpers::Backend::Sqlite, super::$name).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::run(crate::helpers::Backend::Postgres, super::$name).await;
+                }
+            )*
+        }
+    };
+}
+
+store_suite!(
+    migrations_are_recorded_and_rerunning_them_changes_nothing,
+    ping_answers,
+    sync_services_inserts_updates_archives_and_restores,
+    samples_round_trip_with_every_field,
+    latest_samples_are_the_newest_per_service,
+    a_retried_batch_is_not_stored_twice,
+    recent_samples_are_newest_first_and_limited,
+    samples_for_unknown_services_are_rejected,
+);
+
+async fn run<F, Fut>(backend: Backend, test: F)
+where
+    F: FnOnce(Arc<dyn Store>) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let Some(db) = TestDb::new(backend).await else { return };
+    let store = store::connect(&db.url, 4).await.expect("connect and migrate");
+    test(Arc::clone(&store)).await;
+    store.close().await;
+    drop(db);
+}
+
+fn def(slug: &str, name: &str) -> ServiceDef {
+    ServiceDef {
+        slug: slug.into(),
+        name: name.into(),
+        group: None,
+        description: None,
+        check_kind: "http".into(),
+    }
+}
+
+fn at(minute: i64) -> DateTime<Utc> {
+    // Millisecond precision survives both backends.
+    Utc.with_ymd_and_hms(2026, 11, 1, 12, 0, 0).unwrap() + Duration::minutes(minute) + Duration::milliseconds(123)
+}
+
+fn sample(service_id: i64, minute: i64, outcome: SampleOutcome) -> NewSample {
+    NewSample {
+        service_id,
+        taken_at: at(minute),
+        outcome,
+        latency_ms: Some(u32::try_from(minute).unwrap() + 10),
+        error: (outcome == SampleOutcome::Down).then(|| format!("status 503, expected 2xx (#{minute})")),
+    }
+}
+
+async fn migrations_are_recorded_and_rerunning_them_changes_nothing(store: Arc<dyn Store>) {
+    let applied = store.applied_migrations().await.unwrap();
+    assert!(!applied.is_empty(), "no migrations recorded");
+    store.migrate().await.expect("second migrate is a no-op");
+    assert_eq!(store.applied_migrations().await.unwrap(), applied);
+}
+
+async fn ping_answers(store: Arc<dyn Store>) {
+    store.ping().await.expect("ping");
+}
+
+async fn sync_services_inserts_updates_archives_and_restores(store: Arc<dyn Store>) {
+    let first = store.sync_services(&[def("api", "API"), def("web", "Web")]).await.unwrap();
+    let slugs: Vec<_> = first.iter().map(|s| s.slug.as_str()).collect();
+    assert_eq!(slugs, ["api", "web"]);
+    let api_id = first[0].id;
+
+    let mut renamed = def("web", "Website");
+    renamed.group = Some("Frontend".into());
+    let second = store.sync_services(&[renamed, def("db", "Database")]).await.unwrap();
+    let summary: Vec<_> = second.iter().map(|s| (s.slug.as_str(), s.name.as_str(), s.position)).collect();
+    assert_eq!(summary, [("web", "Website", 0), ("db", "Database", 1)]);
+    assert_eq!(second[0].group.as_deref(), Some("Frontend"));
+
+    let all = store.services().await.unwrap();
+    let api = all.iter().find(|s| s.slug == "api").expect("api kept, not deleted");
+    assert!(api.archived);
+
+    // A service that comes back keeps its id, and with it its history.
+    let third = store.sync_services(&[def("api", "API")]).await.unwrap();
+    assert_eq!(third.len(), 1);
+    assert_eq!(third[0].id, api_id);
+    assert!(!third[0].archived);
+}
+
+async fn samples_round_trip_with_every_field(store: Arc<dyn Store>) {
+    let services = store.sync_services(&[def("api", "API")]).await.unwrap();
+    let id = services[0].id;
+    let written = vec![
+        sample(id, 0, SampleOutcome::Up),
+        sample(id, 1, SampleOutcome::Degraded),
+        NewSample { latency_ms: None, ..sample(id, 2, SampleOutcome::Down) },
+    ];
+    store.insert_samples(&written).await.unwrap();
+    let mut read = store.recent_samples(id, 10).await.unwrap();
+    read.reverse();
+    assert_eq!(read, written);
+}
+
+async fn latest_samples_are_the_newest_per_service(store: Arc<dyn Store>) {
+    let services = store.sync_services(&[def("api", "API"), def("web", "Web"), def("idle", "Idle")]).await.unwrap();
+    let (api, web) = (services[0].id, services[1].id);
+    store
+        .insert_samples(&[
+            sample(api, 5, SampleOutcome::Down),
+            sample(api, 3, SampleOutcome::Up),
+            sample(web, 1, SampleOutcome::Up),
+            sample(web, 2, SampleOutcome::Degraded),
+        ])
+        .await
+        .unwrap();
+    let mut latest = store.latest_samples().await.unwrap();
+    latest.sort_by_key(|s| s.service_id);
+    assert_eq!(latest, vec![sample(api, 5, SampleOutcome::Down), sample(web, 2, SampleOutcome::Degraded)]);
+}
+
+async fn a_retried_batch_is_not_stored_twice(store: Arc<dyn Store>) {
+    let id = store.sync_services(&[def("api", "API")]).await.unwrap()[0].id;
+    let batch: Vec<_> = (0..5).map(|m| sample(id, m, SampleOutcome::Up)).collect();
+    store.insert_samples(&batch).await.unwrap();
+    store.insert_samples(&batch).await.unwrap();
+    assert_eq!(store.recent_samples(id, 100).await.unwrap().len(), 5);
+}
+
+async fn recent_samples_are_newest_first_and_limited(store: Arc<dyn Store>) {
+    let id = store.sync_services(&[def("api", "API")]).await.unwrap()[0].id;
+    let batch: Vec<_> = (0..20).map(|m| sample(id, m, SampleOutcome::Up)).collect();
+    store.insert_samples(&batch).await.unwrap();
+    let recent = store.recent_samples(id, 3).await.unwrap();
+    let minutes: Vec<_> = recent.iter().map(|s| s.taken_at).collect();
+    assert_eq!(minutes, vec![at(19), at(18), at(17)]);
+}
+
+async fn samples_for_unknown_services_are_rejected(store: Arc<dyn Store>) {
+    let id = store.sync_services(&[def("api", "API")]).await.unwrap()[0].id;
+    let result = store.insert_samples(&[sample(id + 1000, 0, SampleOutcome::Up)]).await;
+    assert!(result.is_err(), "foreign key not enforced");
+    // The failed batch left nothing behind.
+    assert!(store.latest_samples().await.unwrap().is_empty());
+}
