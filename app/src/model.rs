@@ -204,15 +204,51 @@ mod tests {
     fn overall_status_follows_the_worst_service() {
         let cases: &[(&[Option<ServiceStatus>], Indicator, &str)] = &[
             (&[], Indicator::None, "Waiting for the first checks"),
-            (&[None, None], Indicator::None, "Waiting for the first checks"),
-            (&[Some(Operational), None], Indicator::None, "All Systems Operational"),
-            (&[Some(Operational), Some(DegradedPerformance)], Indicator::Minor, "Partially Degraded Service"),
-            (&[Some(PartialOutage), Some(DegradedPerformance)], Indicator::Minor, "Minor Service Outage"),
-            (&[Some(Operational), Some(MajorOutage)], Indicator::Major, "Partial System Outage"),
-            (&[Some(MajorOutage)], Indicator::Major, "Partial System Outage"),
-            (&[Some(MajorOutage), Some(MajorOutage)], Indicator::Critical, "Major System Outage"),
-            (&[Some(UnderMaintenance), Some(Operational)], Indicator::Maintenance, "Service Under Maintenance"),
-            (&[Some(UnderMaintenance), Some(MajorOutage)], Indicator::Major, "Partial System Outage"),
+            (
+                &[None, None],
+                Indicator::None,
+                "Waiting for the first checks",
+            ),
+            (
+                &[Some(Operational), None],
+                Indicator::None,
+                "All Systems Operational",
+            ),
+            (
+                &[Some(Operational), Some(DegradedPerformance)],
+                Indicator::Minor,
+                "Partially Degraded Service",
+            ),
+            (
+                &[Some(PartialOutage), Some(DegradedPerformance)],
+                Indicator::Minor,
+                "Minor Service Outage",
+            ),
+            (
+                &[Some(Operational), Some(MajorOutage)],
+                Indicator::Major,
+                "Partial System Outage",
+            ),
+            (
+                &[Some(MajorOutage)],
+                Indicator::Major,
+                "Partial System Outage",
+            ),
+            (
+                &[Some(MajorOutage), Some(MajorOutage)],
+                Indicator::Critical,
+                "Major System Outage",
+            ),
+            (
+                &[Some(UnderMaintenance), Some(Operational)],
+                Indicator::Maintenance,
+                "Service Under Maintenance",
+            ),
+            (
+                &[Some(UnderMaintenance), Some(MajorOutage)],
+                Indicator::Major,
+                "Partial System Outage",
+            ),
         ];
         for (input, indicator, description) in cases {
             let overall = OverallStatus::from_services(input.iter().copied());
@@ -223,11 +259,21 @@ mod tests {
 
     #[test]
     fn statuses_serialize_in_statuspage_spelling() {
-        for status in [Operational, UnderMaintenance, DegradedPerformance, PartialOutage, MajorOutage] {
+        for status in [
+            Operational,
+            UnderMaintenance,
+            DegradedPerformance,
+            PartialOutage,
+            MajorOutage,
+        ] {
             let json = serde_json::to_string(&status).expect("serialize");
             assert_eq!(json, format!("\"{}\"", status.as_str()));
         }
-        for outcome in [SampleOutcome::Up, SampleOutcome::Degraded, SampleOutcome::Down] {
+        for outcome in [
+            SampleOutcome::Up,
+            SampleOutcome::Degraded,
+            SampleOutcome::Down,
+        ] {
             assert_eq!(SampleOutcome::parse(outcome.as_str()), Some(outcome));
         }
         assert_eq!(SampleOutcome::parse("sideways"), None);

@@ -9,7 +9,8 @@ use crate::model::{format_utc, PublicStatus, ServiceView};
 /// Loads the first status document: from the snapshot on the server, from
 /// `/public/status` in the browser (only if it was not serialised into the
 /// page, which Leptos normally does).
-fn initial_status() -> impl std::future::Future<Output = Result<PublicStatus, String>> + Send + 'static {
+fn initial_status(
+) -> impl std::future::Future<Output = Result<PublicStatus, String>> + Send + 'static {
     #[cfg(feature = "ssr")]
     {
         let source = use_context::<crate::ssr::StatusSource>();
@@ -59,7 +60,12 @@ pub fn StatusPage() -> impl IntoView {
 
 #[component]
 fn StatusBody(status: PublicStatus, stale: RwSignal<Option<String>>) -> impl IntoView {
-    let PublicStatus { page, generated_at, overall, services } = status;
+    let PublicStatus {
+        page,
+        generated_at,
+        overall,
+        services,
+    } = status;
     let title = format!("{} — {}", page.title, overall.description);
     let indicator = overall.indicator.as_str();
     let groups = group_services(services);
@@ -100,7 +106,16 @@ fn StatusBody(status: PublicStatus, stale: RwSignal<Option<String>>) -> impl Int
 
 #[component]
 fn ServiceRow(service: ServiceView) -> impl IntoView {
-    let ServiceView { slug, name, description, status, last_checked_at, last_latency_ms, last_error, .. } = service;
+    let ServiceView {
+        slug,
+        name,
+        description,
+        status,
+        last_checked_at,
+        last_latency_ms,
+        last_error,
+        ..
+    } = service;
     let (status_class, status_text, icon) = match status {
         Some(s) => (s.as_str(), s.label(), s.icon()),
         None => ("no_data", "No data yet", "…"),

@@ -17,7 +17,8 @@ pub const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Fetches the current status document, giving up after [`FETCH_TIMEOUT`].
 pub async fn fetch_status() -> Result<PublicStatus, String> {
-    let controller = web_sys::AbortController::new().map_err(|_| "AbortController unavailable".to_owned())?;
+    let controller =
+        web_sys::AbortController::new().map_err(|_| "AbortController unavailable".to_owned())?;
     let signal = controller.signal();
     let timer = set_timeout_with_handle(move || controller.abort(), FETCH_TIMEOUT).ok();
     let result = async {
@@ -30,7 +31,10 @@ pub async fn fetch_status() -> Result<PublicStatus, String> {
         if !response.ok() {
             return Err(format!("status {}", response.status()));
         }
-        response.json::<PublicStatus>().await.map_err(|e| e.to_string())
+        response
+            .json::<PublicStatus>()
+            .await
+            .map_err(|e| e.to_string())
     }
     .await;
     if let Some(timer) = timer {
@@ -63,7 +67,10 @@ pub fn start(
                         .get_untracked()
                         .or_else(|| initial.get_untracked().and_then(Result::ok));
                     stale.set(Some(match shown {
-                        Some(s) => format!("Showing data from {} UTC — retrying", format_hhmm(&s.generated_at)),
+                        Some(s) => format!(
+                            "Showing data from {} UTC — retrying",
+                            format_hhmm(&s.generated_at)
+                        ),
                         None => "Status could not be loaded — retrying".to_owned(),
                     }));
                 }

@@ -27,7 +27,13 @@ pub struct Cli {
     pub listen: Option<SocketAddr>,
 
     /// Database URL, sqlite://FILE or postgres://... (overrides database.url)
-    #[arg(long, global = true, env = "UPBEAT_DATABASE_URL", value_name = "URL", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "UPBEAT_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
     pub database: Option<String>,
 
     #[command(subcommand)]
@@ -126,7 +132,11 @@ async fn migrate(cli: &Cli) -> ExitCode {
         Ok(store) => {
             let applied = store.applied_migrations().await.unwrap_or_default();
             store.close().await;
-            println!("{url}: {} migrations applied (latest {:?})", applied.len(), applied.last());
+            println!(
+                "{url}: {} migrations applied (latest {:?})",
+                applied.len(),
+                applied.last()
+            );
             ExitCode::SUCCESS
         }
         Err(err) => {

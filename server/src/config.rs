@@ -324,13 +324,19 @@ impl Config {
             }]
         })?;
         apply_env(&mut table, env)?;
-        let mut config: Config =
-            serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+        let mut config: Config = serde_path_to_error::deserialize(toml::Value::Table(table))
+            .map_err(|e| {
                 let mut key = e.path().to_string();
                 let message = e.inner().to_string();
                 // Name the unknown key itself, not just the table it is in.
-                if let Some(field) = unknown_field(&message).filter(|f| !key.ends_with(&format!(".{f}"))) {
-                    key = if key == "." || key.is_empty() { field.to_owned() } else { format!("{key}.{field}") };
+                if let Some(field) =
+                    unknown_field(&message).filter(|f| !key.ends_with(&format!(".{f}")))
+                {
+                    key = if key == "." || key.is_empty() {
+                        field.to_owned()
+                    } else {
+                        format!("{key}.{field}")
+                    };
                 }
                 if key == "." {
                     key.clear();
@@ -377,7 +383,10 @@ impl Config {
             );
         }
         if self.database.max_connections == 0 {
-            push("database.max_connections".into(), "must be at least 1".into());
+            push(
+                "database.max_connections".into(),
+                "must be at least 1".into(),
+            );
         }
         if self.page.title.trim().is_empty() {
             push("page.title".into(), "must not be empty".into());
@@ -392,11 +401,17 @@ impl Config {
             push("defaults.timeout".into(), "must be greater than 0".into());
         }
         if self.defaults.max_concurrent_probes == 0 {
-            push("defaults.max_concurrent_probes".into(), "must be at least 1".into());
+            push(
+                "defaults.max_concurrent_probes".into(),
+                "must be at least 1".into(),
+            );
         }
         if let Some(url) = &self.server.public_url {
             if !matches!(url.scheme(), "http" | "https") {
-                push("server.public_url".into(), "must be an http or https URL".into());
+                push(
+                    "server.public_url".into(),
+                    "must be an http or https URL".into(),
+                );
             }
         }
 
@@ -405,7 +420,10 @@ impl Config {
             if group.name.trim().is_empty() {
                 push(format!("groups[{i}].name"), "must not be empty".into());
             } else if !group_names.insert(group.name.as_str()) {
-                push(format!("groups[{i}].name"), format!("duplicate group \"{}\"", group.name));
+                push(
+                    format!("groups[{i}].name"),
+                    format!("duplicate group \"{}\"", group.name),
+                );
             }
         }
 
@@ -423,7 +441,10 @@ impl Config {
             }
             if let Some(group) = &service.group {
                 if !self.groups.is_empty() && !group_names.contains(group.as_str()) {
-                    push(at("group"), format!("unknown group \"{group}\" (not in [[groups]])"));
+                    push(
+                        at("group"),
+                        format!("unknown group \"{group}\" (not in [[groups]])"),
+                    );
                 }
             }
             if service.interval.is_some_and(|d| d.is_zero()) {
@@ -433,21 +454,35 @@ impl Config {
                 push(at("timeout"), "must be greater than 0".into());
             }
             match &service.check {
-                CheckConfig::Http { url, method, expected_status, headers } => {
+                CheckConfig::Http {
+                    url,
+                    method,
+                    expected_status,
+                    headers,
+                } => {
                     if let Err(reason) = resolve_check_url(url, &base) {
                         push(at("check.url"), reason);
                     }
                     if reqwest::Method::from_bytes(method.as_bytes()).is_err() {
-                        push(at("check.method"), format!("invalid HTTP method \"{method}\""));
+                        push(
+                            at("check.method"),
+                            format!("invalid HTTP method \"{method}\""),
+                        );
                     }
                     for code in expected_status {
                         if !(100..=599).contains(code) {
-                            push(at("check.expected_status"), format!("{code} is not an HTTP status code"));
+                            push(
+                                at("check.expected_status"),
+                                format!("{code} is not an HTTP status code"),
+                            );
                         }
                     }
                     for name in headers.keys() {
                         if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
-                            push(at("check.headers"), format!("invalid header name \"{name}\""));
+                            push(
+                                at("check.headers"),
+                                format!("invalid header name \"{name}\""),
+                            );
                         }
                     }
                 }
@@ -484,12 +519,18 @@ pub fn resolve_check_url(raw: &str, base: &Url) -> Result<Url, String> {
             base.join(raw).map_err(|e| e.to_string())?
         }
         Err(url::ParseError::RelativeUrlWithoutBase) => {
-            return Err("relative URL without a base (use an absolute URL, or a path starting with /)".into())
+            return Err(
+                "relative URL without a base (use an absolute URL, or a path starting with /)"
+                    .into(),
+            )
         }
         Err(e) => return Err(e.to_string()),
     };
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!("unsupported scheme \"{}\" (use http or https)", url.scheme()));
+        return Err(format!(
+            "unsupported scheme \"{}\" (use http or https)",
+            url.scheme()
+        ));
     }
     if url.host().is_none() {
         return Err("URL has no host".into());
@@ -579,7 +620,11 @@ fn set_path(table: &mut toml::Table, path: &[String], value: toml::Value) -> Res
     set_value_path(entry, rest, value)
 }
 
-fn set_value_path(target: &mut toml::Value, path: &[String], value: toml::Value) -> Result<(), String> {
+fn set_value_path(
+    target: &mut toml::Value,
+    path: &[String],
+    value: toml::Value,
+) -> Result<(), String> {
     match target {
         toml::Value::Table(t) => set_path(t, path, value),
         toml::Value::Array(items) => {
@@ -640,7 +685,9 @@ impl Locator {
                             None => break,
                         }
                     }
-                    let Some((k, item)) = table.get_key_value(name) else { break };
+                    let Some((k, item)) = table.get_key_value(name) else {
+                        break;
+                    };
                     span = k.span().or_else(|| item.span()).or(span);
                     reached = Some(item);
                 }
@@ -698,16 +745,20 @@ pub fn parse_duration(raw: &str) -> Result<Duration, String> {
         .find(|c: char| !c.is_ascii_digit() && c != '.')
         .unwrap_or(raw.len());
     let (number, unit) = raw.split_at(split);
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("invalid duration \"{raw}\" (examples: \"60s\", \"5m\", \"250ms\")"))?;
+    let value: f64 = number.parse().map_err(|_| {
+        format!("invalid duration \"{raw}\" (examples: \"60s\", \"5m\", \"250ms\")")
+    })?;
     let seconds = match unit.trim() {
         "" | "s" => value,
         "ms" => value / 1000.0,
         "m" => value * 60.0,
         "h" => value * 3600.0,
         "d" => value * 86400.0,
-        other => return Err(format!("unknown duration unit \"{other}\" (use ms, s, m, h or d)")),
+        other => {
+            return Err(format!(
+                "unknown duration unit \"{other}\" (use ms, s, m, h or d)"
+            ))
+        }
     };
     if !seconds.is_finite() || seconds < 0.0 {
         return Err(format!("invalid duration \"{raw}\""));

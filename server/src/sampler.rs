@@ -51,7 +51,11 @@ pub struct Sampler {
 }
 
 impl Sampler {
-    pub fn new(services: Vec<ScheduledService>, max_in_flight: usize, sink: mpsc::Sender<NewSample>) -> Self {
+    pub fn new(
+        services: Vec<ScheduledService>,
+        max_in_flight: usize,
+        sink: mpsc::Sender<NewSample>,
+    ) -> Self {
         Self {
             services,
             in_flight: Arc::new(Semaphore::new(max_in_flight.max(1))),
@@ -62,7 +66,9 @@ impl Sampler {
     /// Probes every service until `cancel` fires, then waits for probes in
     /// flight to hand over their samples.
     pub async fn run(self, cancel: CancellationToken) {
-        let count = u32::try_from(self.services.len()).unwrap_or(u32::MAX).max(1);
+        let count = u32::try_from(self.services.len())
+            .unwrap_or(u32::MAX)
+            .max(1);
         let mut tasks = JoinSet::new();
         for (i, service) in self.services.into_iter().enumerate() {
             let spread = service.interval.min(MAX_START_SPREAD);
@@ -106,7 +112,12 @@ async fn run_service(
         let deadline = service.timeout + DEADLINE_GRACE;
         let outcome = tokio::time::timeout(deadline, service.probe.run(service.timeout))
             .await
-            .unwrap_or_else(|_| Outcome::down(None, format!("timed out after {}s", service.timeout.as_secs())));
+            .unwrap_or_else(|_| {
+                Outcome::down(
+                    None,
+                    format!("timed out after {}s", service.timeout.as_secs()),
+                )
+            });
         drop(permit);
         tracing::debug!(
             service.slug = %service.slug,
@@ -179,7 +190,12 @@ impl SampleWriter {
                 samples.recv_many(&mut incoming, self.max_batch).await
             } else {
                 // Something is waiting for a retry: don't block forever.
-                match tokio::time::timeout(self.retry_after, samples.recv_many(&mut incoming, self.max_batch)).await {
+                match tokio::time::timeout(
+                    self.retry_after,
+                    samples.recv_many(&mut incoming, self.max_batch),
+                )
+                .await
+                {
                     Ok(n) => n,
                     Err(_) => usize::MAX, // timer: just retry
                 }
@@ -212,7 +228,10 @@ impl SampleWriter {
         if !self.buffer.is_empty() {
             let lost = self.buffer.len() as u64;
             self.stats.dropped.fetch_add(lost, Ordering::Relaxed);
-            tracing::error!(samples = lost, "database unavailable at shutdown; samples not written");
+            tracing::error!(
+                samples = lost,
+                "database unavailable at shutdown; samples not written"
+            );
         }
     }
 
@@ -221,8 +240,14 @@ impl SampleWriter {
         let excess = self.buffer.len().saturating_sub(self.max_buffered);
         if excess > 0 {
             self.buffer.drain(..excess);
-            self.stats.dropped.fetch_add(excess as u64, Ordering::Relaxed);
-            tracing::warn!(dropped = excess, buffered = self.buffer.len(), "sample buffer full; oldest samples dropped");
+            self.stats
+                .dropped
+                .fetch_add(excess as u64, Ordering::Relaxed);
+            tracing::warn!(
+                dropped = excess,
+                buffered = self.buffer.len(),
+                "sample buffer full; oldest samples dropped"
+            );
         }
     }
 
@@ -248,7 +273,8 @@ impl SampleWriter {
         }
         if !committed.is_empty() {
             self.snapshot.record(&committed);
-            self.publish.send_replace(Arc::new(self.snapshot.build(Utc::now())));
+            self.publish
+                .send_replace(Arc::new(self.snapshot.build(Utc::now())));
         }
     }
 }

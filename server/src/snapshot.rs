@@ -29,13 +29,13 @@ pub struct SnapshotBuilder {
 }
 
 impl SnapshotBuilder {
-    pub fn new(page: PageInfo, services: Vec<ServiceRecord>, latest: Vec<Sample>) -> Self {
+    pub fn new(page: PageInfo, services: Vec<ServiceRecord>, latest: &[Sample]) -> Self {
         let mut builder = Self {
             page,
             services,
             latest: HashMap::new(),
         };
-        builder.record(&latest);
+        builder.record(latest);
         builder
     }
 
@@ -121,11 +121,18 @@ mod tests {
 
     #[test]
     fn newest_sample_wins_even_when_recorded_out_of_order() {
-        let mut builder = SnapshotBuilder::new(page(), vec![service(1, "api")], vec![sample(1, 5, SampleOutcome::Down)]);
+        let mut builder = SnapshotBuilder::new(
+            page(),
+            vec![service(1, "api")],
+            &[sample(1, 5, SampleOutcome::Down)],
+        );
         builder.record(&[sample(1, 3, SampleOutcome::Up)]);
         let snap = builder.build(Utc::now());
         assert_eq!(snap.services[0].status, Some(ServiceStatus::MajorOutage));
-        assert_eq!(snap.services[0].last_error.as_deref(), Some("connection refused"));
+        assert_eq!(
+            snap.services[0].last_error.as_deref(),
+            Some("connection refused")
+        );
 
         builder.record(&[sample(1, 6, SampleOutcome::Up)]);
         let snap = builder.build(Utc::now());
@@ -140,14 +147,17 @@ mod tests {
         let builder = SnapshotBuilder::new(
             page(),
             vec![service(1, "api"), service(2, "web"), archived],
-            vec![sample(2, 1, SampleOutcome::Degraded)],
+            &[sample(2, 1, SampleOutcome::Degraded)],
         );
         let snap = builder.build(Utc::now());
         let slugs: Vec<_> = snap.services.iter().map(|s| s.slug.as_str()).collect();
         assert_eq!(slugs, ["api", "web"]);
         assert_eq!(snap.services[0].status, None);
         assert_eq!(snap.services[0].last_checked_at, None);
-        assert_eq!(snap.services[1].status, Some(ServiceStatus::DegradedPerformance));
+        assert_eq!(
+            snap.services[1].status,
+            Some(ServiceStatus::DegradedPerformance)
+        );
         assert_eq!(snap.overall.indicator, Indicator::Minor);
     }
 }

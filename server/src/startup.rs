@@ -47,7 +47,12 @@ impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let store = store::connect(&config.database.url, config.database.max_connections)
             .await
-            .with_context(|| format!("opening database {}", store::redact_url(&config.database.url)))?;
+            .with_context(|| {
+                format!(
+                    "opening database {}",
+                    store::redact_url(&config.database.url)
+                )
+            })?;
 
         let defs: Vec<ServiceDef> = config
             .services
@@ -60,15 +65,21 @@ impl Application {
                 check_kind: s.check.kind().to_owned(),
             })
             .collect();
-        let records = store.sync_services(&defs).await.context("synchronising services")?;
-        let latest = store.latest_samples().await.context("loading latest samples")?;
+        let records = store
+            .sync_services(&defs)
+            .await
+            .context("synchronising services")?;
+        let latest = store
+            .latest_samples()
+            .await
+            .context("loading latest samples")?;
 
         let page = PageInfo {
             title: config.page.title.clone(),
             description: config.page.description.clone(),
             url: config.server.public_url.as_ref().map(ToString::to_string),
         };
-        let builder = SnapshotBuilder::new(page, records.clone(), latest);
+        let builder = SnapshotBuilder::new(page, records.clone(), &latest);
         let (publish, snapshot) = watch::channel(Arc::new(builder.build(Utc::now())));
 
         let listener = TcpListener::bind(config.server.listen)
@@ -93,10 +104,14 @@ impl Application {
 
         let stats = Arc::new(WriterStats::default());
         let (sink, samples) = mpsc::channel(SAMPLE_CHANNEL);
-        let writer = tokio::spawn(SampleWriter::new(Arc::clone(&store), builder, publish, Arc::clone(&stats)).run(samples));
+        let writer = tokio::spawn(
+            SampleWriter::new(Arc::clone(&store), builder, publish, Arc::clone(&stats))
+                .run(samples),
+        );
         let cancel = CancellationToken::new();
         let sampler = tokio::spawn(
-            Sampler::new(scheduled, config.defaults.max_concurrent_probes, sink).run(cancel.clone()),
+            Sampler::new(scheduled, config.defaults.max_concurrent_probes, sink)
+                .run(cancel.clone()),
         );
 
         let state = AppState {
@@ -122,7 +137,9 @@ impl Application {
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().expect("a bound listener has an address")
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
     }
 
     pub fn port(&self) -> u16 {
@@ -132,7 +149,10 @@ impl Application {
     /// Serves until `shutdown` resolves, then: stops accepting, lets
     /// in-flight requests finish (up to `server.shutdown_grace`), stops the
     /// sampler, flushes samples and closes the database.
-    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let cancel = self.cancel.clone();
         let stopping = CancellationToken::new();
         let signal = {
@@ -144,7 +164,9 @@ impl Application {
                 stopping.cancel();
             }
         };
-        let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
         let server = axum::serve(self.listener, service).with_graceful_shutdown(signal);
         let grace = self.config.server.shutdown_grace;
         let server = tokio::spawn(async move { server.await });

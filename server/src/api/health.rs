@@ -35,18 +35,24 @@ async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     match result {
         Ok(Ok(())) => (
             StatusCode::OK,
-            Json(json!({ "status": "ready", "database": { "backend": backend, "status": "up", "latency_ms": latency_ms } })),
+            Json(
+                json!({ "status": "ready", "database": { "backend": backend, "status": "up", "latency_ms": latency_ms } }),
+            ),
         ),
         Ok(Err(err)) => {
             tracing::warn!(error = %err, "readiness: database ping failed");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({ "status": "unavailable", "database": { "backend": backend, "status": "down", "error": "database error" } })),
+                Json(
+                    json!({ "status": "unavailable", "database": { "backend": backend, "status": "down", "error": "database error" } }),
+                ),
             )
         }
         Err(_) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({ "status": "unavailable", "database": { "backend": backend, "status": "down", "error": "timed out after 1s" } })),
+            Json(
+                json!({ "status": "unavailable", "database": { "backend": backend, "status": "down", "error": "timed out after 1s" } }),
+            ),
         ),
     }
 }
@@ -55,6 +61,9 @@ async fn startup(State(state): State<AppState>) -> impl IntoResponse {
     if state.started.load(Ordering::Acquire) {
         (StatusCode::OK, Json(json!({ "status": "started" })))
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "starting" })))
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "starting" })),
+        )
     }
 }

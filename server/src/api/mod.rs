@@ -35,5 +35,7 @@ pub struct AppState {
 
 /// All non-page routes.
 pub fn router() -> Router<AppState> {
-    Router::new().merge(health::router()).merge(public::router())
+    Router::new()
+        .merge(health::router())
+        .merge(public::router())
 }

@@ -83,7 +83,10 @@ impl Probe for HttpProbe {
                 if self.status_ok(status) {
                     Outcome::up(latency)
                 } else {
-                    Outcome::down(Some(latency), format!("status {status}, expected {}", self.expected_text()))
+                    Outcome::down(
+                        Some(latency),
+                        format!("status {status}, expected {}", self.expected_text()),
+                    )
                 }
             }
             Err(err) => Outcome::down(None, describe_error(&err, timeout)),

@@ -64,7 +64,11 @@ pub struct ProbeContext {
 impl ProbeContext {
     pub fn new() -> anyhow::Result<Self> {
         let http = reqwest::Client::builder()
-            .user_agent(concat!("Upbeat/", env!("CARGO_PKG_VERSION"), " (status page probe)"))
+            .user_agent(concat!(
+                "Upbeat/",
+                env!("CARGO_PKG_VERSION"),
+                " (status page probe)"
+            ))
             .redirect(reqwest::redirect::Policy::limited(5))
             .pool_idle_timeout(Duration::from_secs(90))
             .build()?;
@@ -72,11 +76,27 @@ impl ProbeContext {
     }
 
     /// Builds the probe for a validated service config.
-    pub fn probe_for(&self, config: &Config, service: &ServiceConfig) -> anyhow::Result<Arc<dyn Probe>> {
+    pub fn probe_for(
+        &self,
+        config: &Config,
+        service: &ServiceConfig,
+    ) -> anyhow::Result<Arc<dyn Probe>> {
         Ok(match &service.check {
-            CheckConfig::Http { url, method, headers, expected_status } => {
-                let url = resolve_check_url(url, &config.server.base_url()).map_err(anyhow::Error::msg)?;
-                Arc::new(HttpProbe::new(self.http.clone(), url, method, headers, expected_status.clone())?)
+            CheckConfig::Http {
+                url,
+                method,
+                headers,
+                expected_status,
+            } => {
+                let url = resolve_check_url(url, &config.server.base_url())
+                    .map_err(anyhow::Error::msg)?;
+                Arc::new(HttpProbe::new(
+                    self.http.clone(),
+                    url,
+                    method,
+                    headers,
+                    expected_status.clone(),
+                )?)
             }
             CheckConfig::Tcp { host, port } => Arc::new(TcpProbe::new(host.clone(), *port)),
         })

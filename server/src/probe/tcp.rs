@@ -22,7 +22,9 @@ impl TcpProbe {
 impl Probe for TcpProbe {
     async fn run(&self, timeout: Duration) -> Outcome {
         let started = Instant::now();
-        match tokio::time::timeout(timeout, TcpStream::connect((self.host.as_str(), self.port))).await {
+        match tokio::time::timeout(timeout, TcpStream::connect((self.host.as_str(), self.port)))
+            .await
+        {
             Ok(Ok(_stream)) => Outcome::up(started.elapsed()),
             Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
                 Outcome::down(None, "connection refused")

@@ -105,7 +105,10 @@ pub trait Store: Send + Sync + 'static {
     /// changed ones, sets `position` to config order, archives slugs that
     /// are no longer configured (and un-archives returning ones). Returns the
     /// active services in config order.
-    async fn sync_services(&self, services: &[ServiceDef]) -> Result<Vec<ServiceRecord>, StoreError>;
+    async fn sync_services(
+        &self,
+        services: &[ServiceDef],
+    ) -> Result<Vec<ServiceRecord>, StoreError>;
 
     /// Every service, archived ones included, by position.
     async fn services(&self) -> Result<Vec<ServiceRecord>, StoreError>;

@@ -8,7 +8,10 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Row};
 
-use super::{outcome_code, outcome_from_code, Backend, NewSample, Sample, ServiceDef, ServiceRecord, Store, StoreError};
+use super::{
+    outcome_code, outcome_from_code, Backend, NewSample, Sample, ServiceDef, ServiceRecord, Store,
+    StoreError,
+};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
 
@@ -46,7 +49,9 @@ fn sample_from_row(row: &sqlx::postgres::PgRow) -> Result<Sample, StoreError> {
         service_id: row.try_get("service_id")?,
         taken_at: row.try_get("taken_at")?,
         outcome: outcome_from_code(row.try_get::<i16, _>("outcome")?.into())?,
-        latency_ms: row.try_get::<Option<i32>, _>("latency_ms")?.map(|v| u32::try_from(v).unwrap_or(0)),
+        latency_ms: row
+            .try_get::<Option<i32>, _>("latency_ms")?
+            .map(|v| u32::try_from(v).unwrap_or(0)),
         error: row.try_get("error")?,
     })
 }
@@ -67,9 +72,10 @@ impl Store for PostgresStore {
     }
 
     async fn applied_migrations(&self) -> Result<Vec<i64>, StoreError> {
-        let rows = sqlx::query("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+                .fetch_all(&self.pool)
+                .await?;
         rows.iter().map(|r| Ok(r.try_get("version")?)).collect()
     }
 
@@ -78,15 +84,20 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    async fn sync_services(&self, services: &[ServiceDef]) -> Result<Vec<ServiceRecord>, StoreError> {
+    async fn sync_services(
+        &self,
+        services: &[ServiceDef],
+    ) -> Result<Vec<ServiceRecord>, StoreError> {
         let mut tx = self.pool.begin().await?;
         // Replicas may start at the same moment: serialise the sync.
         sqlx::query("LOCK TABLE services IN SHARE ROW EXCLUSIVE MODE")
             .execute(&mut *tx)
             .await?;
-        sqlx::query("UPDATE services SET archived_at = now(), updated_at = now() WHERE archived_at IS NULL")
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE services SET archived_at = now(), updated_at = now() WHERE archived_at IS NULL",
+        )
+        .execute(&mut *tx)
+        .await?;
         for (position, s) in services.iter().enumerate() {
             sqlx::query(
                 "INSERT INTO services (slug, name, group_name, description, position, check_kind, created_at, updated_at, archived_at)
@@ -116,9 +127,11 @@ impl Store for PostgresStore {
     }
 
     async fn services(&self) -> Result<Vec<ServiceRecord>, StoreError> {
-        let rows = sqlx::query(&format!("SELECT {SERVICE_COLUMNS} FROM services ORDER BY position, id"))
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {SERVICE_COLUMNS} FROM services ORDER BY position, id"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(service_from_row).collect()
     }
 

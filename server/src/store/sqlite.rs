@@ -9,7 +9,10 @@ use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
-use super::{outcome_code, outcome_from_code, Backend, NewSample, Sample, ServiceDef, ServiceRecord, Store, StoreError};
+use super::{
+    outcome_code, outcome_from_code, Backend, NewSample, Sample, ServiceDef, ServiceRecord, Store,
+    StoreError,
+};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 
@@ -41,7 +44,8 @@ fn to_ms(at: DateTime<Utc>) -> i64 {
 }
 
 fn from_ms(ms: i64) -> Result<DateTime<Utc>, StoreError> {
-    DateTime::from_timestamp_millis(ms).ok_or_else(|| StoreError::Corrupt(format!("timestamp {ms} out of range")))
+    DateTime::from_timestamp_millis(ms)
+        .ok_or_else(|| StoreError::Corrupt(format!("timestamp {ms} out of range")))
 }
 
 fn service_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ServiceRecord, StoreError> {
@@ -62,12 +66,15 @@ fn sample_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Sample, StoreError> 
         service_id: row.try_get("service_id")?,
         taken_at: from_ms(row.try_get("taken_at")?)?,
         outcome: outcome_from_code(row.try_get("outcome")?)?,
-        latency_ms: row.try_get::<Option<i64>, _>("latency_ms")?.map(|v| u32::try_from(v).unwrap_or(u32::MAX)),
+        latency_ms: row
+            .try_get::<Option<i64>, _>("latency_ms")?
+            .map(|v| u32::try_from(v).unwrap_or(u32::MAX)),
         error: row.try_get("error")?,
     })
 }
 
-const SERVICE_COLUMNS: &str = "id, slug, name, group_name, description, position, check_kind, archived_at";
+const SERVICE_COLUMNS: &str =
+    "id, slug, name, group_name, description, position, check_kind, archived_at";
 
 #[async_trait]
 impl Store for SqliteStore {
@@ -81,9 +88,10 @@ impl Store for SqliteStore {
     }
 
     async fn applied_migrations(&self) -> Result<Vec<i64>, StoreError> {
-        let rows = sqlx::query("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+                .fetch_all(&self.pool)
+                .await?;
         rows.iter().map(|r| Ok(r.try_get("version")?)).collect()
     }
 
@@ -92,14 +100,19 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn sync_services(&self, services: &[ServiceDef]) -> Result<Vec<ServiceRecord>, StoreError> {
+    async fn sync_services(
+        &self,
+        services: &[ServiceDef],
+    ) -> Result<Vec<ServiceRecord>, StoreError> {
         let now = to_ms(Utc::now());
         let mut tx = self.pool.begin().await?;
         // Archive first; configured services are un-archived by the upsert.
-        sqlx::query("UPDATE services SET archived_at = ?1, updated_at = ?1 WHERE archived_at IS NULL")
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE services SET archived_at = ?1, updated_at = ?1 WHERE archived_at IS NULL",
+        )
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
         for (position, s) in services.iter().enumerate() {
             sqlx::query(
                 "INSERT INTO services (slug, name, group_name, description, position, check_kind, created_at, updated_at, archived_at)
@@ -130,9 +143,11 @@ impl Store for SqliteStore {
     }
 
     async fn services(&self) -> Result<Vec<ServiceRecord>, StoreError> {
-        let rows = sqlx::query(&format!("SELECT {SERVICE_COLUMNS} FROM services ORDER BY position, id"))
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {SERVICE_COLUMNS} FROM services ORDER BY position, id"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(service_from_row).collect()
     }
 

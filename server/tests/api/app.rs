@@ -8,20 +8,29 @@ use crate::helpers::{one_service_config, silent_target, Backend, Target, TestApp
 const WAIT: Duration = Duration::from_secs(15);
 
 async fn status_changes_reach_the_page_and_the_json(backend: Backend) {
-    let Some(db) = TestDb::new(backend).await else { return };
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
     let target = Target::start(200).await;
     let app = TestApp::spawn(&one_service_config(&target.url(), "200ms"), &db.url).await;
 
-    let service = app.wait_for_service("target", WAIT, |s| s["status"] == "operational").await;
+    let service = app
+        .wait_for_service("target", WAIT, |s| s["status"] == "operational")
+        .await;
     assert_eq!(service["last_outcome"], "up");
     assert!(service["last_checked_at"].is_string());
     let (code, html) = app.get_text("/").await;
     assert_eq!(code, 200);
-    assert!(html.contains(r#"data-slug="target" data-status="operational""#), "{html}");
+    assert!(
+        html.contains(r#"data-slug="target" data-status="operational""#),
+        "{html}"
+    );
     assert!(html.contains("All Systems Operational"));
 
     target.set_status(503);
-    let service = app.wait_for_service("target", WAIT, |s| s["status"] == "major_outage").await;
+    let service = app
+        .wait_for_service("target", WAIT, |s| s["status"] == "major_outage")
+        .await;
     assert_eq!(service["last_error"], "status 503, expected 2xx");
     let (_, html) = app.get_text("/").await;
     assert!(html.contains(r#"data-status="major_outage""#), "{html}");
@@ -42,16 +51,24 @@ async fn postgres_status_changes_reach_the_page_and_the_json() {
 }
 
 async fn last_known_status_survives_a_restart(backend: Backend) {
-    let Some(db) = TestDb::new(backend).await else { return };
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
     let target = Target::start(503).await;
     let app = TestApp::spawn(&one_service_config(&target.url(), "200ms"), &db.url).await;
-    let before = app.wait_for_service("target", WAIT, |s| s["status"] == "major_outage").await;
+    let before = app
+        .wait_for_service("target", WAIT, |s| s["status"] == "major_outage")
+        .await;
     app.stop().await;
 
     // Restart against a target that never answers: until its first probe
     // times out, the page can only know the status from the database.
     let silent = silent_target().await;
-    let app = TestApp::spawn(&one_service_config(&format!("http://{silent}/"), "1h"), &db.url).await;
+    let app = TestApp::spawn(
+        &one_service_config(&format!("http://{silent}/"), "1h"),
+        &db.url,
+    )
+    .await;
     let status = app.get_json("/public/status").await;
     let after = &status["services"][0];
     assert_eq!(after["status"], "major_outage");
@@ -101,9 +118,16 @@ url = "{}"
     );
     let app = TestApp::spawn(&toml, &db.url).await;
     // Several samples of the healthy service land while the other hangs.
-    let first = app.wait_for_service("fine", WAIT, |s| s["status"] == "operational").await;
-    app.wait_for_service("fine", WAIT, |s| s["last_checked_at"] != first["last_checked_at"]).await;
-    let hung = app.wait_for_service("hangs", WAIT, |s| !s["status"].is_null()).await;
+    let first = app
+        .wait_for_service("fine", WAIT, |s| s["status"] == "operational")
+        .await;
+    app.wait_for_service("fine", WAIT, |s| {
+        s["last_checked_at"] != first["last_checked_at"]
+    })
+    .await;
+    let hung = app
+        .wait_for_service("hangs", WAIT, |s| !s["status"].is_null())
+        .await;
     assert_eq!(hung["status"], "major_outage");
     assert_eq!(hung["last_error"], "timed out after 1s");
     app.stop().await;
@@ -145,9 +169,17 @@ async fn public_status_is_readable_from_other_origins() {
     let db = TestDb::new(Backend::Sqlite).await.unwrap();
     let target = Target::start(200).await;
     let app = TestApp::spawn(&one_service_config(&target.url(), "1h"), &db.url).await;
-    let response = app.client.get(app.url("/public/status")).send().await.unwrap();
+    let response = app
+        .client
+        .get(app.url("/public/status"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.headers()["access-control-allow-origin"], "*");
-    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("application/json"));
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/json"));
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["page"]["title"], "Test status");
     app.stop().await;
@@ -158,12 +190,19 @@ async fn shutdown_flushes_samples_taken_before_it() {
     let db = TestDb::new(Backend::Sqlite).await.unwrap();
     let target = Target::start(200).await;
     let app = TestApp::spawn(&one_service_config(&target.url(), "100ms"), &db.url).await;
-    let seen = app.wait_for_service("target", WAIT, |s| s["status"] == "operational").await;
+    let seen = app
+        .wait_for_service("target", WAIT, |s| s["status"] == "operational")
+        .await;
     app.stop().await;
 
     let store = upbeat::store::connect(&db.url, 1).await.unwrap();
     let latest = store.latest_samples().await.unwrap();
-    let seen_at: chrono::DateTime<chrono::Utc> = seen["last_checked_at"].as_str().unwrap().parse().unwrap();
-    assert!(latest[0].taken_at >= seen_at, "{} < {seen_at}", latest[0].taken_at);
+    let seen_at: chrono::DateTime<chrono::Utc> =
+        seen["last_checked_at"].as_str().unwrap().parse().unwrap();
+    assert!(
+        latest[0].taken_at >= seen_at,
+        "{} < {seen_at}",
+        latest[0].taken_at
+    );
     store.close().await;
 }

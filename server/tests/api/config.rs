@@ -5,7 +5,8 @@ use std::time::Duration;
 use upbeat::config::{Config, ConfigIssue, Overrides};
 
 fn issues(toml: &str) -> Vec<ConfigIssue> {
-    Config::from_toml(toml, Vec::new(), &Overrides::default()).expect_err("config should be rejected")
+    Config::from_toml(toml, Vec::new(), &Overrides::default())
+        .expect_err("config should be rejected")
 }
 
 fn only_issue(toml: &str) -> ConfigIssue {
@@ -32,8 +33,10 @@ url = "/health"
 
 #[test]
 fn the_committed_example_config_is_valid() {
-    let source = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../upbeat.toml")).unwrap();
-    let config = Config::from_toml(&source, Vec::new(), &Overrides::default()).expect("example config is valid");
+    let source =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../upbeat.toml")).unwrap();
+    let config = Config::from_toml(&source, Vec::new(), &Overrides::default())
+        .expect("example config is valid");
     assert!(config.services.len() >= 2);
     assert_eq!(config.server.listen.to_string(), "127.0.0.1:3000");
     assert_eq!(config.database.url, "sqlite://upbeat.db");
@@ -61,7 +64,10 @@ fn relative_url_without_a_base_is_named_with_its_line() {
     let issue = only_issue(&toml);
     assert_eq!(issue.key, "services[1].check.url");
     assert_eq!(issue.line, Some(14));
-    assert!(issue.message.starts_with("relative URL without a base"), "{issue}");
+    assert!(
+        issue.message.starts_with("relative URL without a base"),
+        "{issue}"
+    );
     assert_eq!(
         issue.to_string(),
         format!("services[1].check.url (line 14): {}", issue.message)
@@ -112,10 +118,19 @@ fn bad_duration_names_the_key() {
 #[test]
 fn environment_overrides_any_key_and_flags_override_the_environment() {
     let env = vec![
-        ("UPBEAT_SERVER__LISTEN".to_owned(), "127.0.0.1:4000".to_owned()),
+        (
+            "UPBEAT_SERVER__LISTEN".to_owned(),
+            "127.0.0.1:4000".to_owned(),
+        ),
         ("UPBEAT_PAGE__TITLE".to_owned(), "From env".to_owned()),
-        ("UPBEAT_SERVICES__0__INTERVAL".to_owned(), "\"5s\"".to_owned()),
-        ("UPBEAT_DEFAULTS__MAX_CONCURRENT_PROBES".to_owned(), "7".to_owned()),
+        (
+            "UPBEAT_SERVICES__0__INTERVAL".to_owned(),
+            "\"5s\"".to_owned(),
+        ),
+        (
+            "UPBEAT_DEFAULTS__MAX_CONCURRENT_PROBES".to_owned(),
+            "7".to_owned(),
+        ),
         ("UNRELATED".to_owned(), "x".to_owned()),
     ];
     let config = Config::from_toml(TWO_SERVICES, env.clone(), &Overrides::default()).unwrap();

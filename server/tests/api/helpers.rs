@@ -38,10 +38,15 @@ impl TestDb {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("tempdir");
                 let url = format!("sqlite://{}", dir.path().join("upbeat.db").display());
-                Some(Self { url, _dir: Some(dir), pg: None })
+                Some(Self {
+                    url,
+                    _dir: Some(dir),
+                    pg: None,
+                })
             }
             Backend::Postgres => {
-                let admin = std::env::var("UPBEAT_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_ADMIN_URL.to_owned());
+                let admin = std::env::var("UPBEAT_TEST_POSTGRES_URL")
+                    .unwrap_or_else(|_| DEFAULT_ADMIN_URL.to_owned());
                 let mut conn = match PgConnection::connect(&admin).await {
                     Ok(conn) => conn,
                     Err(err) => {
@@ -63,7 +68,11 @@ impl TestDb {
                     .expect("create test database");
                 let mut url = url::Url::parse(&admin).expect("admin url");
                 url.set_path(&name);
-                Some(Self { url: url.to_string(), _dir: None, pg: Some((admin, name)) })
+                Some(Self {
+                    url: url.to_string(),
+                    _dir: None,
+                    pg: Some((admin, name)),
+                })
             }
         }
     }
@@ -74,11 +83,16 @@ impl Drop for TestDb {
         if let Some((admin, name)) = self.pg.take() {
             // Drop runs outside async context: use a private runtime on a thread.
             let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("runtime");
                 rt.block_on(async {
                     if let Ok(mut conn) = PgConnection::connect(&admin).await {
                         let _ = conn
-                            .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+                            .execute(
+                                format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str(),
+                            )
                             .await;
                     }
                 });
@@ -102,10 +116,15 @@ impl Target {
             let status = handler_status.load(Ordering::SeqCst);
             async move { (StatusCode::from_u16(status).expect("status"), "target") }
         });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind target");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind target");
         let addr = listener.local_addr().expect("addr");
         tokio::spawn(async move { axum::serve(listener, app).await });
-        Self { addr, status: shared }
+        Self {
+            addr,
+            status: shared,
+        }
     }
 
     pub fn set_status(&self, status: u16) {
@@ -119,7 +138,9 @@ impl Target {
 
 /// A TCP port that accepts connections and never answers.
 pub async fn silent_target() -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move {
         let mut held = Vec::new();
@@ -150,7 +171,9 @@ impl TestApp {
     }
 
     pub async fn spawn_config(config: Config) -> Self {
-        let app = Application::build(config).await.expect("application builds");
+        let app = Application::build(config)
+            .await
+            .expect("application builds");
         let addr = app.local_addr();
         let (stop, stopped) = oneshot::channel::<()>();
         let handle = tokio::spawn(app.run_until_stopped(async {
@@ -180,7 +203,12 @@ impl TestApp {
     }
 
     pub async fn get_text(&self, path: &str) -> (u16, String) {
-        let response = self.client.get(self.url(path)).send().await.expect("request");
+        let response = self
+            .client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request");
         let status = response.status().as_u16();
         (status, response.text().await.expect("body"))
     }

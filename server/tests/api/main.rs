@@ -1,5 +1,9 @@
 //! Integration tests: one binary (one link step) with a module per area.
 
+// Helper functions outside #[test] bodies unwrap too; a failed unwrap is a
+// failed test with a clear location.
+#![expect(clippy::unwrap_used, reason = "test code")]
+
 mod app;
 mod cli;
 mod config;

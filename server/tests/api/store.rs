@@ -47,8 +47,12 @@ where
     F: FnOnce(Arc<dyn Store>) -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
-    let Some(db) = TestDb::new(backend).await else { return };
-    let store = store::connect(&db.url, 4).await.expect("connect and migrate");
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let store = store::connect(&db.url, 4)
+        .await
+        .expect("connect and migrate");
     test(Arc::clone(&store)).await;
     store.close().await;
     drop(db);
@@ -66,7 +70,9 @@ fn def(slug: &str, name: &str) -> ServiceDef {
 
 fn at(minute: i64) -> DateTime<Utc> {
     // Millisecond precision survives both backends.
-    Utc.with_ymd_and_hms(2026, 11, 1, 12, 0, 0).unwrap() + Duration::minutes(minute) + Duration::milliseconds(123)
+    Utc.with_ymd_and_hms(2026, 11, 1, 12, 0, 0).unwrap()
+        + Duration::minutes(minute)
+        + Duration::milliseconds(123)
 }
 
 fn sample(service_id: i64, minute: i64, outcome: SampleOutcome) -> NewSample {
@@ -75,7 +81,8 @@ fn sample(service_id: i64, minute: i64, outcome: SampleOutcome) -> NewSample {
         taken_at: at(minute),
         outcome,
         latency_ms: Some(u32::try_from(minute).unwrap() + 10),
-        error: (outcome == SampleOutcome::Down).then(|| format!("status 503, expected 2xx (#{minute})")),
+        error: (outcome == SampleOutcome::Down)
+            .then(|| format!("status 503, expected 2xx (#{minute})")),
     }
 }
 
@@ -91,20 +98,32 @@ async fn ping_answers(store: Arc<dyn Store>) {
 }
 
 async fn sync_services_inserts_updates_archives_and_restores(store: Arc<dyn Store>) {
-    let first = store.sync_services(&[def("api", "API"), def("web", "Web")]).await.unwrap();
+    let first = store
+        .sync_services(&[def("api", "API"), def("web", "Web")])
+        .await
+        .unwrap();
     let slugs: Vec<_> = first.iter().map(|s| s.slug.as_str()).collect();
     assert_eq!(slugs, ["api", "web"]);
     let api_id = first[0].id;
 
     let mut renamed = def("web", "Website");
     renamed.group = Some("Frontend".into());
-    let second = store.sync_services(&[renamed, def("db", "Database")]).await.unwrap();
-    let summary: Vec<_> = second.iter().map(|s| (s.slug.as_str(), s.name.as_str(), s.position)).collect();
+    let second = store
+        .sync_services(&[renamed, def("db", "Database")])
+        .await
+        .unwrap();
+    let summary: Vec<_> = second
+        .iter()
+        .map(|s| (s.slug.as_str(), s.name.as_str(), s.position))
+        .collect();
     assert_eq!(summary, [("web", "Website", 0), ("db", "Database", 1)]);
     assert_eq!(second[0].group.as_deref(), Some("Frontend"));
 
     let all = store.services().await.unwrap();
-    let api = all.iter().find(|s| s.slug == "api").expect("api kept, not deleted");
+    let api = all
+        .iter()
+        .find(|s| s.slug == "api")
+        .expect("api kept, not deleted");
     assert!(api.archived);
 
     // A service that comes back keeps its id, and with it its history.
@@ -120,7 +139,10 @@ async fn samples_round_trip_with_every_field(store: Arc<dyn Store>) {
     let written = vec![
         sample(id, 0, SampleOutcome::Up),
         sample(id, 1, SampleOutcome::Degraded),
-        NewSample { latency_ms: None, ..sample(id, 2, SampleOutcome::Down) },
+        NewSample {
+            latency_ms: None,
+            ..sample(id, 2, SampleOutcome::Down)
+        },
     ];
     store.insert_samples(&written).await.unwrap();
     let mut read = store.recent_samples(id, 10).await.unwrap();
@@ -129,7 +151,10 @@ async fn samples_round_trip_with_every_field(store: Arc<dyn Store>) {
 }
 
 async fn latest_samples_are_the_newest_per_service(store: Arc<dyn Store>) {
-    let services = store.sync_services(&[def("api", "API"), def("web", "Web"), def("idle", "Idle")]).await.unwrap();
+    let services = store
+        .sync_services(&[def("api", "API"), def("web", "Web"), def("idle", "Idle")])
+        .await
+        .unwrap();
     let (api, web) = (services[0].id, services[1].id);
     store
         .insert_samples(&[
@@ -142,7 +167,13 @@ async fn latest_samples_are_the_newest_per_service(store: Arc<dyn Store>) {
         .unwrap();
     let mut latest = store.latest_samples().await.unwrap();
     latest.sort_by_key(|s| s.service_id);
-    assert_eq!(latest, vec![sample(api, 5, SampleOutcome::Down), sample(web, 2, SampleOutcome::Degraded)]);
+    assert_eq!(
+        latest,
+        vec![
+            sample(api, 5, SampleOutcome::Down),
+            sample(web, 2, SampleOutcome::Degraded)
+        ]
+    );
 }
 
 async fn a_retried_batch_is_not_stored_twice(store: Arc<dyn Store>) {
@@ -164,7 +195,9 @@ async fn recent_samples_are_newest_first_and_limited(store: Arc<dyn Store>) {
 
 async fn samples_for_unknown_services_are_rejected(store: Arc<dyn Store>) {
     let id = store.sync_services(&[def("api", "API")]).await.unwrap()[0].id;
-    let result = store.insert_samples(&[sample(id + 1000, 0, SampleOutcome::Up)]).await;
+    let result = store
+        .insert_samples(&[sample(id + 1000, 0, SampleOutcome::Up)])
+        .await;
     assert!(result.is_err(), "foreign key not enforced");
     // The failed batch left nothing behind.
     assert!(store.latest_samples().await.unwrap().is_empty());

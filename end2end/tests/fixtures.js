@@ -1,0 +1,93 @@
+// Real parts for the browser tests: a local HTTP target whose answer a test
+// controls, and the real `upbeat` binary with its own config and SQLite file.
+const { spawn } = require('node:child_process');
+const fs = require('node:fs');
+const http = require('node:http');
+const net = require('node:net');
+const os = require('node:os');
+const path = require('node:path');
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const BIN = process.env.UPBEAT_BIN || path.join(ROOT, 'target', 'debug', 'upbeat');
+const SITE_ROOT = process.env.UPBEAT_SITE_ROOT || path.join(ROOT, 'target', 'site');
+
+/** An HTTP server answering every request with the current status code. */
+async function startTarget(status = 200) {
+  const state = { status };
+  const server = http.createServer((req, res) => {
+    res.writeHead(state.status, { 'content-type': 'text/plain' });
+    res.end(`target says ${state.status}`);
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${server.address().port}/`,
+    setStatus(code) {
+      state.status = code;
+    },
+    close: () => new Promise((resolve) => server.close(resolve)),
+  };
+}
+
+async function freePort() {
+  const server = net.createServer();
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/**
+ * Starts `upbeat serve` with the given [[services]] TOML and waits until
+ * every service has a first sample.
+ */
+async function startUpbeat(servicesToml) {
+  if (!fs.existsSync(BIN)) throw new Error(`upbeat binary not found at ${BIN}; run cargo leptos build`);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'upbeat-e2e-'));
+  const config = path.join(dir, 'upbeat.toml');
+  fs.writeFileSync(config, `[page]\ntitle = "E2E status"\n\n[defaults]\ntimeout = "2s"\n\n${servicesToml}`);
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const logs = [];
+  const child = spawn(
+    BIN,
+    ['--config', config, '--listen', `127.0.0.1:${port}`, '--database', `sqlite://${path.join(dir, 'upbeat.db')}`, 'serve'],
+    { env: { ...process.env, UPBEAT_SERVER__SITE_ROOT: SITE_ROOT, RUST_LOG: 'info' }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  child.stdout.on('data', (d) => logs.push(d.toString()));
+  child.stderr.on('data', (d) => logs.push(d.toString()));
+  const exited = new Promise((resolve) => child.on('exit', resolve));
+
+  const upbeat = {
+    base,
+    logs,
+    async status() {
+      const res = await fetch(`${base}/public/status`);
+      return res.json();
+    },
+    /** Polls /public/status until `pred(service)` holds for `slug`. */
+    async waitForService(slug, pred, timeoutMs = 20_000) {
+      const deadline = Date.now() + timeoutMs;
+      let last;
+      while (Date.now() < deadline) {
+        try {
+          const doc = await this.status();
+          last = doc.services.find((s) => s.slug === slug);
+          if (last && pred(last)) return last;
+        } catch {
+          // not up yet
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      throw new Error(`service ${slug} never matched; last: ${JSON.stringify(last)}\n${logs.join('')}`);
+    },
+    async stop() {
+      child.kill('SIGTERM');
+      const code = await exited;
+      fs.rmSync(dir, { recursive: true, force: true });
+      return code;
+    },
+  };
+  return upbeat;
+}
+
+module.exports = { startTarget, startUpbeat };

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# README command 2: set up what is missing, then run every check:
+# formatting, clippy (server and wasm), unit and integration tests on SQLite
+# and PostgreSQL, and the end-to-end tests in Chromium.
+#
+# PostgreSQL: tests use $UPBEAT_TEST_POSTGRES_URL
+# (default postgres://postgres@127.0.0.1:5432/postgres). With CI=true an
+# unreachable PostgreSQL fails the run; otherwise its tests are skipped loudly.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+source scripts/env.sh
+
+step() { printf '\n==> %s\n' "$*"; }
+started=$SECONDS
+
+step "cargo fmt --check"
+cargo fmt --all --check
+
+step "clippy (server, native)"
+cargo clippy --locked -p upbeat-server -p app --all-targets -- -D warnings
+
+step "clippy (front end, wasm32)"
+cargo clippy --locked -p frontend -p app --target wasm32-unknown-unknown -- -D warnings
+
+step "unit and integration tests (SQLite and PostgreSQL)"
+cargo test --locked -p upbeat-server -p app
+
+step "build the site for the browser tests"
+cargo leptos build
+
+step "end-to-end tests in Chromium"
+(cd end2end && UPBEAT_BIN="$PWD/../target/debug/upbeat" UPBEAT_SITE_ROOT="$PWD/../target/site" npx playwright test)
+
+step "all checks passed in $((SECONDS - started))s"
