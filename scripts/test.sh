@@ -23,13 +23,24 @@ cargo clippy --locked -p upbeat-server -p app --all-targets -- -D warnings
 step "clippy (front end, wasm32)"
 cargo clippy --locked -p frontend -p app --target wasm32-unknown-unknown -- -D warnings
 
+step "server-only crates stay out of the wasm build"
+forbidden='^(upbeat-server|sqlx|sqlx-core|tokio|mio|reqwest|hyper|axum|leptos_axum|tower-http|clap|tracing-subscriber|rustls|toml_edit|serde_path_to_error) '
+if leaked=$(cargo tree --locked -p frontend --target wasm32-unknown-unknown -e normal --prefix none | sort -u | grep -E "$forbidden"); then
+  echo "error: server-only crates in the wasm dependency tree:" >&2
+  echo "$leaked" >&2
+  exit 1
+fi
+echo "none found"
+
 step "unit and integration tests (SQLite and PostgreSQL)"
 cargo test --locked -p upbeat-server -p app
 
-step "build the site for the browser tests"
-cargo leptos build
+# The browser tests run the release build: the one users run, and the only
+# one where the size-optimised wasm profile (and its compile limits) applies.
+step "release build (server + wasm) for the browser tests"
+cargo leptos build --release
 
 step "end-to-end tests in Chromium"
-(cd end2end && UPBEAT_BIN="$PWD/../target/debug/upbeat" UPBEAT_SITE_ROOT="$PWD/../target/site" npx playwright test)
+(cd end2end && UPBEAT_BIN="$PWD/../target/release/upbeat" UPBEAT_SITE_ROOT="$PWD/../target/site" npx playwright test)
 
 step "all checks passed in $((SECONDS - started))s"

@@ -93,6 +93,7 @@ fn StatusBody(status: PublicStatus, stale: RwSignal<Option<String>>) -> impl Int
                             </ul>
                         </section>
                     }
+                    .into_any()
                 })
                 .collect_view()}
             <footer class="page-footer">
@@ -102,6 +103,7 @@ fn StatusBody(status: PublicStatus, stale: RwSignal<Option<String>>) -> impl Int
             </footer>
         </div>
     }
+    .into_any()
 }
 
 #[component]
@@ -147,6 +149,7 @@ fn ServiceRow(service: ServiceView) -> impl IntoView {
             {last_error.map(|e| view! { <p class="service-error">{e}</p> })}
         </li>
     }
+    .into_any()
 }
 
 /// Keeps config order: ungrouped services first, then groups in the order

@@ -8,7 +8,7 @@ const os = require('node:os');
 const path = require('node:path');
 
 const ROOT = path.resolve(__dirname, '..', '..');
-const BIN = process.env.UPBEAT_BIN || path.join(ROOT, 'target', 'debug', 'upbeat');
+const BIN = process.env.UPBEAT_BIN || path.join(ROOT, 'target', 'release', 'upbeat');
 const SITE_ROOT = process.env.UPBEAT_SITE_ROOT || path.join(ROOT, 'target', 'site');
 
 /** An HTTP server answering every request with the current status code. */
@@ -41,7 +41,7 @@ async function freePort() {
  * every service has a first sample.
  */
 async function startUpbeat(servicesToml) {
-  if (!fs.existsSync(BIN)) throw new Error(`upbeat binary not found at ${BIN}; run cargo leptos build`);
+  if (!fs.existsSync(BIN)) throw new Error(`upbeat binary not found at ${BIN}; run cargo leptos build --release`);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'upbeat-e2e-'));
   const config = path.join(dir, 'upbeat.toml');
   fs.writeFileSync(config, `[page]\ntitle = "E2E status"\n\n[defaults]\ntimeout = "2s"\n\n${servicesToml}`);
