@@ -30,7 +30,8 @@ PY
 
 echo "== idle server RSS"
 db_dir=$(mktemp -d)
-trap 'rm -rf "$db_dir"' EXIT
+pid=
+trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$db_dir"' EXIT
 target/release/upbeat --config upbeat.toml --database "sqlite://$db_dir/upbeat.db" serve 2>"$db_dir/log" &
 pid=$!
 for _ in $(seq 50); do curl -fs http://127.0.0.1:3000/health >/dev/null && break; sleep 0.2; done
@@ -38,9 +39,10 @@ html_bytes=$(curl -fs http://127.0.0.1:3000/ | wc -c)
 sleep "$IDLE_SECONDS"
 rss_kib=$(awk '/^VmRSS/ {print $2}' "/proc/$pid/status")
 hwm_kib=$(awk '/^VmHWM/ {print $2}' "/proc/$pid/status")
-services=$(curl -fs http://127.0.0.1:3000/public/status | python3 -c 'import json,sys; d=json.load(sys.stdin); print(", ".join(f"{s["slug"]}={s["status"]}" for s in d["services"]))')
+services=$(curl -fs http://127.0.0.1:3000/public/status | python3 -c 'import json,sys; d=json.load(sys.stdin); print(", ".join(s["slug"] + "=" + str(s["status"]) for s in d["services"]))')
 kill -TERM "$pid"
 wait "$pid" && status=0 || status=$?
+pid=
 echo "after ${IDLE_SECONDS}s idle: RSS $((rss_kib / 1024)) MiB (peak $((hwm_kib / 1024)) MiB)"
 echo "page HTML: $html_bytes bytes; services: $services"
 echo "exit status after SIGTERM: $status"

@@ -5,7 +5,6 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
 
 use anyhow::Context;
 use app::model::PageInfo;
@@ -105,8 +104,7 @@ impl Application {
         let stats = Arc::new(WriterStats::default());
         let (sink, samples) = mpsc::channel(SAMPLE_CHANNEL);
         let writer = tokio::spawn(
-            SampleWriter::new(Arc::clone(&store), builder, publish, Arc::clone(&stats))
-                .run(samples),
+            SampleWriter::new(Arc::clone(&store), builder, publish, stats).run(samples),
         );
         let cancel = CancellationToken::new();
         let sampler = tokio::spawn(
@@ -118,9 +116,7 @@ impl Application {
             leptos: leptos_options(&config, local_addr),
             store: Arc::clone(&store),
             snapshot,
-            writer_stats: stats,
             started: Arc::new(AtomicBool::new(false)),
-            started_at: Instant::now(),
         };
         let router = build_router(state.clone());
         state.started.store(true, Ordering::Release);

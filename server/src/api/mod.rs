@@ -6,13 +6,11 @@ pub mod public;
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::extract::FromRef;
 use axum::Router;
 use leptos::config::LeptosOptions;
 
-use crate::sampler::WriterStats;
 use crate::snapshot::SnapshotReader;
 use crate::store::Store;
 
@@ -25,12 +23,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// The current public snapshot.
     pub snapshot: SnapshotReader,
-    /// Sample writer counters.
-    pub writer_stats: Arc<WriterStats>,
     /// Set once migrations ran and the first snapshot was built.
     pub started: Arc<AtomicBool>,
-    /// When the process started serving.
-    pub started_at: Instant,
 }
 
 /// All non-page routes.
