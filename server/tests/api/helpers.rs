@@ -53,7 +53,11 @@ impl TestDb {
                         if std::env::var("CI").is_ok_and(|v| v == "true") {
                             panic!("PostgreSQL unreachable at {admin} and CI=true: {err}");
                         }
-                        eprintln!(
+                        // Straight to the stderr handle: the test harness
+                        // captures eprintln! of passing tests, and this must be seen.
+                        use std::io::Write as _;
+                        let _ = writeln!(
+                            std::io::stderr(),
                             "\n#####################################################################\n\
                              ## SKIPPED: PostgreSQL unreachable at {admin}: {err}\n\
                              ## (set CI=true to make this a failure)\n\
