@@ -40,6 +40,8 @@ pub struct Config {
     pub logging: LoggingConfig,
     #[serde(default)]
     pub defaults: CheckDefaults,
+    #[serde(default)]
+    pub retention: RetentionConfig,
     /// Optional ordering and descriptions of groups; services name their group.
     #[serde(default)]
     pub groups: Vec<GroupConfig>,
@@ -168,6 +170,25 @@ impl Default for CheckDefaults {
             interval: Duration::from_secs(60),
             timeout: Duration::from_secs(10),
             max_concurrent_probes: 256,
+        }
+    }
+}
+
+/// How long raw samples are kept, and how often the pruning job runs.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    #[serde(deserialize_with = "de_duration")]
+    pub samples: Duration,
+    #[serde(deserialize_with = "de_duration")]
+    pub prune_interval: Duration,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self {
+            samples: Duration::from_secs(90 * 86_400),
+            prune_interval: Duration::from_secs(3600),
         }
     }
 }
@@ -404,6 +425,15 @@ impl Config {
             push(
                 "defaults.max_concurrent_probes".into(),
                 "must be at least 1".into(),
+            );
+        }
+        if self.retention.samples < Duration::from_secs(3600) {
+            push("retention.samples".into(), "must be at least 1h".into());
+        }
+        if self.retention.prune_interval.is_zero() {
+            push(
+                "retention.prune_interval".into(),
+                "must be greater than 0".into(),
             );
         }
         if let Some(url) = &self.server.public_url {

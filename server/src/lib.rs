@@ -5,6 +5,7 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod probe;
+pub mod prune;
 pub mod sampler;
 pub mod snapshot;
 pub mod startup;

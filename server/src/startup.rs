@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use crate::api::{self, AppState};
 use crate::config::Config;
 use crate::probe::ProbeContext;
+use crate::prune::Pruner;
 use crate::sampler::{SampleWriter, Sampler, ScheduledService, WriterStats};
 use crate::snapshot::SnapshotBuilder;
 use crate::store::{self, ServiceDef, Store};
@@ -38,6 +39,7 @@ pub struct Application {
     cancel: CancellationToken,
     sampler: JoinHandle<()>,
     writer: JoinHandle<()>,
+    pruner: JoinHandle<()>,
 }
 
 impl Application {
@@ -112,6 +114,11 @@ impl Application {
                 .run(cancel.clone()),
         );
 
+        let pruner = tokio::spawn(
+            Pruner::new(Arc::clone(&store), config.retention.samples)
+                .run(config.retention.prune_interval, cancel.clone()),
+        );
+
         let state = AppState {
             leptos: leptos_options(&config, local_addr),
             store: Arc::clone(&store),
@@ -129,6 +136,7 @@ impl Application {
             cancel,
             sampler,
             writer,
+            pruner,
         })
     }
 
@@ -177,6 +185,7 @@ impl Application {
         self.cancel.cancel();
         self.sampler.await.context("sampler task")?;
         self.writer.await.context("sample writer task")?;
+        self.pruner.await.context("pruning task")?;
         self.store.close().await;
         tracing::info!("stopped");
         served

@@ -123,6 +123,16 @@ pub trait Store: Send + Sync + 'static {
     /// Up to `limit` newest samples of one service, newest first.
     async fn recent_samples(&self, service_id: i64, limit: u32) -> Result<Vec<Sample>, StoreError>;
 
+    /// Deletes up to `limit` of one service's samples taken before
+    /// `older_than`, oldest first; returns how many went. Small batches walk
+    /// the primary key, so pruning never holds a long lock.
+    async fn prune_samples(
+        &self,
+        service_id: i64,
+        older_than: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<u64, StoreError>;
+
     /// Closes the connection pool.
     async fn close(&self);
 }

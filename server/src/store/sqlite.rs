@@ -195,6 +195,25 @@ impl Store for SqliteStore {
         rows.iter().map(sample_from_row).collect()
     }
 
+    async fn prune_samples(
+        &self,
+        service_id: i64,
+        older_than: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<u64, StoreError> {
+        let result = sqlx::query(
+            "DELETE FROM samples WHERE service_id = ?1 AND taken_at IN (
+               SELECT taken_at FROM samples WHERE service_id = ?1 AND taken_at < ?2
+               ORDER BY taken_at LIMIT ?3)",
+        )
+        .bind(service_id)
+        .bind(to_ms(older_than))
+        .bind(i64::from(limit))
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected())
+    }
+
     async fn close(&self) {
         self.pool.close().await;
     }

@@ -162,3 +162,12 @@ fn relative_check_urls_resolve_against_the_listen_address() {
     let url = upbeat::config::resolve_check_url("/health", &config.server.base_url()).unwrap();
     assert_eq!(url.as_str(), "http://127.0.0.1:3000/health");
 }
+
+#[test]
+fn retention_defaults_to_90_days_and_rejects_less_than_an_hour() {
+    let config = Config::from_toml(TWO_SERVICES, Vec::new(), &Overrides::default()).unwrap();
+    assert_eq!(config.retention.samples, Duration::from_secs(90 * 86_400));
+    let issue = only_issue(&format!("[retention]\nsamples = \"10m\"\n{TWO_SERVICES}"));
+    assert_eq!(issue.key, "retention.samples");
+    assert_eq!(issue.line, Some(2));
+}

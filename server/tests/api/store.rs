@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use app::model::SampleOutcome;
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use upbeat::prune::Pruner;
 use upbeat::store::{self, NewSample, ServiceDef, Store};
 
 use crate::helpers::{Backend, TestDb};
@@ -40,6 +41,8 @@ store_suite!(
     a_retried_batch_is_not_stored_twice,
     recent_samples_are_newest_first_and_limited,
     samples_for_unknown_services_are_rejected,
+    prune_deletes_only_old_samples_of_one_service_up_to_the_limit,
+    pruner_removes_everything_past_retention_in_small_batches,
 );
 
 async fn run<F, Fut>(backend: Backend, test: F)
@@ -201,4 +204,67 @@ async fn samples_for_unknown_services_are_rejected(store: Arc<dyn Store>) {
     assert!(result.is_err(), "foreign key not enforced");
     // The failed batch left nothing behind.
     assert!(store.latest_samples().await.unwrap().is_empty());
+}
+
+async fn prune_deletes_only_old_samples_of_one_service_up_to_the_limit(store: Arc<dyn Store>) {
+    let ids: Vec<i64> = store
+        .sync_services(&[def("api", "API"), def("web", "Web")])
+        .await
+        .unwrap()
+        .iter()
+        .map(|s| s.id)
+        .collect();
+    for id in &ids {
+        let batch: Vec<_> = (0..10).map(|m| sample(*id, m, SampleOutcome::Up)).collect();
+        store.insert_samples(&batch).await.unwrap();
+    }
+    // Minutes 0..=5 are older than the cutoff; only 4 may go in one call.
+    let deleted = store
+        .prune_samples(ids[0], at(6) - Duration::milliseconds(123), 4)
+        .await
+        .unwrap();
+    assert_eq!(deleted, 4);
+    let left: Vec<_> = store
+        .recent_samples(ids[0], 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|s| s.taken_at)
+        .collect();
+    assert_eq!(left.len(), 6);
+    assert_eq!(left.last(), Some(&at(4)), "the oldest went first");
+    // The other service is untouched.
+    assert_eq!(store.recent_samples(ids[1], 100).await.unwrap().len(), 10);
+}
+
+async fn pruner_removes_everything_past_retention_in_small_batches(store: Arc<dyn Store>) {
+    let services = store
+        .sync_services(&[def("api", "API"), def("old", "Old")])
+        .await
+        .unwrap();
+    // "old" is archived by the next sync; its samples are pruned all the same.
+    store.sync_services(&[def("api", "API")]).await.unwrap();
+    for service in &services {
+        let batch: Vec<_> = (0..25)
+            .map(|m| sample(service.id, m * 60, SampleOutcome::Up))
+            .collect();
+        store.insert_samples(&batch).await.unwrap();
+    }
+    // Samples are one hour apart from at(0); keep the last 5 hours at "now".
+    let now = at(24 * 60);
+    let mut pruner = Pruner::new(Arc::clone(&store), std::time::Duration::from_secs(5 * 3600));
+    pruner.batch = 3;
+    pruner.pause = std::time::Duration::ZERO;
+    let deleted = pruner.run_once(now).await.unwrap();
+    assert_eq!(deleted, 2 * 19, "hours 0..=18 of both services");
+    for service in &services {
+        let left = store.recent_samples(service.id, 100).await.unwrap();
+        assert_eq!(left.len(), 6, "hours 19..=24 stay for {}", service.slug);
+        assert!(left.iter().all(|s| s.taken_at >= now - Duration::hours(5)));
+    }
+    assert_eq!(
+        pruner.run_once(now).await.unwrap(),
+        0,
+        "a second pass finds nothing"
+    );
 }

@@ -1,0 +1,82 @@
+//! The retention job: deletes raw samples older than `retention.samples`
+//! (90 days by default).
+//!
+//! It walks every service, archived ones included, and deletes in batches
+//! of `batch` rows along the `(service_id, taken_at)` primary key, pausing
+//! between batches, so it never holds a long lock or starves sample writes.
+//! Several replicas pruning at once is harmless: deletes are idempotent.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio_util::sync::CancellationToken;
+
+use crate::store::{Store, StoreError};
+
+pub struct Pruner {
+    store: Arc<dyn Store>,
+    /// Samples older than this are deleted.
+    pub retention: Duration,
+    /// Rows per delete statement.
+    pub batch: u32,
+    /// Pause between two batches.
+    pub pause: Duration,
+}
+
+impl Pruner {
+    pub fn new(store: Arc<dyn Store>, retention: Duration) -> Self {
+        Self {
+            store,
+            retention,
+            batch: 1000,
+            pause: Duration::from_millis(20),
+        }
+    }
+
+    /// One full pass at time `now`; returns how many samples were deleted.
+    pub async fn run_once(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let retention = chrono::Duration::from_std(self.retention).unwrap_or(chrono::Duration::MAX);
+        let Some(cutoff) = now.checked_sub_signed(retention) else {
+            return Ok(0);
+        };
+        let mut deleted = 0;
+        for service in self.store.services().await? {
+            loop {
+                let n = self
+                    .store
+                    .prune_samples(service.id, cutoff, self.batch)
+                    .await?;
+                deleted += n;
+                if n < u64::from(self.batch) {
+                    break;
+                }
+                tokio::time::sleep(self.pause).await;
+            }
+        }
+        Ok(deleted)
+    }
+
+    /// Prunes every `every` until `cancel` fires. A failed pass is logged and
+    /// retried at the next tick.
+    pub async fn run(self, every: Duration, cancel: CancellationToken) {
+        let mut ticker = tokio::time::interval(every);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tokio::select! {
+                () = cancel.cancelled() => return,
+                _ = ticker.tick() => {}
+            }
+            // A pass in progress is abandoned at shutdown: each batch is its
+            // own statement, so nothing is left half-done.
+            tokio::select! {
+                () = cancel.cancelled() => return,
+                result = self.run_once(Utc::now()) => match result {
+                    Ok(0) => tracing::debug!("pruning: nothing to delete"),
+                    Ok(n) => tracing::info!(samples = n, "pruned samples past retention"),
+                    Err(err) => tracing::warn!(error = %err, "pruning failed; will retry"),
+                },
+            }
+        }
+    }
+}
