@@ -61,6 +61,19 @@ impl ServiceStatus {
         }
     }
 
+    /// Parses the database / wire spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::Operational,
+            Self::UnderMaintenance,
+            Self::DegradedPerformance,
+            Self::PartialOutage,
+            Self::MajorOutage,
+        ]
+        .into_iter()
+        .find(|status| status.as_str() == s)
+    }
+
     /// Words for people; the page never relies on colour alone.
     pub const fn label(self) -> &'static str {
         match self {
@@ -268,7 +281,9 @@ mod tests {
         ] {
             let json = serde_json::to_string(&status).expect("serialize");
             assert_eq!(json, format!("\"{}\"", status.as_str()));
+            assert_eq!(ServiceStatus::parse(status.as_str()), Some(status));
         }
+        assert_eq!(ServiceStatus::parse("fine"), None);
         for outcome in [
             SampleOutcome::Up,
             SampleOutcome::Degraded,

@@ -20,6 +20,8 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 use url::Url;
 
+use crate::status::Thresholds;
+
 /// Default file, relative to the working directory.
 pub const DEFAULT_CONFIG_PATH: &str = "upbeat.toml";
 /// Default SQLite database, relative to the working directory.
@@ -162,6 +164,10 @@ pub struct CheckDefaults {
     pub timeout: Duration,
     /// At most this many probes run at the same time.
     pub max_concurrent_probes: usize,
+    /// Consecutive bad samples before a service leaves `operational`.
+    pub failure_threshold: u32,
+    /// Consecutive good samples before it returns to `operational`.
+    pub recovery_threshold: u32,
 }
 
 impl Default for CheckDefaults {
@@ -170,6 +176,8 @@ impl Default for CheckDefaults {
             interval: Duration::from_secs(60),
             timeout: Duration::from_secs(10),
             max_concurrent_probes: 256,
+            failure_threshold: 3,
+            recovery_threshold: 2,
         }
     }
 }
@@ -214,6 +222,10 @@ pub struct ServiceConfig {
     /// Hard deadline for one probe; defaults to `defaults.timeout`.
     #[serde(default, deserialize_with = "de_opt_duration")]
     pub timeout: Option<Duration>,
+    /// Defaults to `defaults.failure_threshold`.
+    pub failure_threshold: Option<u32>,
+    /// Defaults to `defaults.recovery_threshold`.
+    pub recovery_threshold: Option<u32>,
     pub check: CheckConfig,
 }
 
@@ -421,6 +433,20 @@ impl Config {
         if self.defaults.timeout.is_zero() {
             push("defaults.timeout".into(), "must be greater than 0".into());
         }
+        for (key, value) in [
+            (
+                "defaults.failure_threshold",
+                self.defaults.failure_threshold,
+            ),
+            (
+                "defaults.recovery_threshold",
+                self.defaults.recovery_threshold,
+            ),
+        ] {
+            if value == 0 {
+                push(key.into(), "must be at least 1".into());
+            }
+        }
         if self.defaults.max_concurrent_probes == 0 {
             push(
                 "defaults.max_concurrent_probes".into(),
@@ -483,6 +509,14 @@ impl Config {
             if service.timeout.is_some_and(|d| d.is_zero()) {
                 push(at("timeout"), "must be greater than 0".into());
             }
+            for (key, value) in [
+                ("failure_threshold", service.failure_threshold),
+                ("recovery_threshold", service.recovery_threshold),
+            ] {
+                if value == Some(0) {
+                    push(at(key), "must be at least 1".into());
+                }
+            }
             match &service.check {
                 CheckConfig::Http {
                     url,
@@ -532,6 +566,18 @@ impl Config {
     /// The interval of a service, after defaults.
     pub fn interval_of(&self, service: &ServiceConfig) -> Duration {
         service.interval.unwrap_or(self.defaults.interval)
+    }
+
+    /// The hysteresis thresholds of a service, after defaults.
+    pub fn thresholds_of(&self, service: &ServiceConfig) -> Thresholds {
+        Thresholds {
+            failure: service
+                .failure_threshold
+                .unwrap_or(self.defaults.failure_threshold),
+            recovery: service
+                .recovery_threshold
+                .unwrap_or(self.defaults.recovery_threshold),
+        }
     }
 
     /// The probe deadline of a service, after defaults.

@@ -254,15 +254,19 @@ impl SampleWriter {
     /// Writes everything buffered, batch by batch. Stops at the first failure
     /// and keeps the rest for the next attempt.
     async fn flush(&mut self) {
-        let mut committed = Vec::new();
+        let mut committed = false;
         while !self.buffer.is_empty() {
             let n = self.buffer.len().min(self.max_batch);
             let batch: Vec<NewSample> = self.buffer.iter().take(n).cloned().collect();
-            match self.store.insert_samples(&batch).await {
+            // States are computed from the committed ones and stored with the
+            // samples; they are applied in memory only once both are stored.
+            let states = self.snapshot.advance(&batch);
+            match self.store.insert_samples(&batch, &states).await {
                 Ok(()) => {
                     self.buffer.drain(..n);
                     self.stats.written.fetch_add(n as u64, Ordering::Relaxed);
-                    committed.extend(batch);
+                    self.snapshot.record(&batch, &states);
+                    committed = true;
                 }
                 Err(err) => {
                     self.stats.failed_flushes.fetch_add(1, Ordering::Relaxed);
@@ -271,8 +275,7 @@ impl SampleWriter {
                 }
             }
         }
-        if !committed.is_empty() {
-            self.snapshot.record(&committed);
+        if committed {
             self.publish
                 .send_replace(Arc::new(self.snapshot.build(Utc::now())));
         }

@@ -74,13 +74,23 @@ impl Application {
             .latest_samples()
             .await
             .context("loading latest samples")?;
+        let states = store
+            .service_states()
+            .await
+            .context("loading service states")?;
 
         let page = PageInfo {
             title: config.page.title.clone(),
             description: config.page.description.clone(),
             url: config.server.public_url.as_ref().map(ToString::to_string),
         };
-        let builder = SnapshotBuilder::new(page, records.clone(), &latest);
+        let thresholds = config
+            .services
+            .iter()
+            .zip(&records)
+            .map(|(service, record)| (record.id, config.thresholds_of(service)))
+            .collect();
+        let builder = SnapshotBuilder::new(page, records.clone(), thresholds, &latest, &states);
         let (publish, snapshot) = watch::channel(Arc::new(builder.build(Utc::now())));
 
         let listener = TcpListener::bind(config.server.listen)

@@ -19,6 +19,8 @@ use app::model::SampleOutcome;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use crate::status::Tracker;
+
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
@@ -87,6 +89,15 @@ pub struct NewSample {
 /// A stored sample.
 pub type Sample = NewSample;
 
+/// A service's hysteresis state after the newest sample applied to it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ServiceState {
+    pub service_id: i64,
+    pub tracker: Tracker,
+    /// Time of the newest sample the state includes.
+    pub updated_at: DateTime<Utc>,
+}
+
 /// The storage contract. Implementations are cheap to share (`Arc<dyn Store>`).
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -113,9 +124,17 @@ pub trait Store: Send + Sync + 'static {
     /// Every service, archived ones included, by position.
     async fn services(&self) -> Result<Vec<ServiceRecord>, StoreError>;
 
-    /// Stores samples in one transaction. A sample for a (service, time)
-    /// that is already stored is ignored, so a retried batch is harmless.
-    async fn insert_samples(&self, samples: &[NewSample]) -> Result<(), StoreError>;
+    /// Stores samples and the service states they led to, in one
+    /// transaction. A sample for a (service, time) that is already stored is
+    /// ignored, so a retried batch is harmless.
+    async fn insert_samples(
+        &self,
+        samples: &[NewSample],
+        states: &[ServiceState],
+    ) -> Result<(), StoreError>;
+
+    /// The stored state of every service that has one.
+    async fn service_states(&self) -> Result<Vec<ServiceState>, StoreError>;
 
     /// The newest sample of each service that has one.
     async fn latest_samples(&self) -> Result<Vec<Sample>, StoreError>;
@@ -157,6 +176,15 @@ pub const fn outcome_code(outcome: SampleOutcome) -> i16 {
         SampleOutcome::Degraded => 1,
         SampleOutcome::Down => 2,
     }
+}
+
+fn tracker_from_columns(status: &str, bad_run: i64, good_run: i64) -> Result<Tracker, StoreError> {
+    Ok(Tracker {
+        status: app::model::ServiceStatus::parse(status)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown service status {status:?}")))?,
+        bad_run: u32::try_from(bad_run).unwrap_or(u32::MAX),
+        good_run: u32::try_from(good_run).unwrap_or(u32::MAX),
+    })
 }
 
 pub fn outcome_from_code(code: i64) -> Result<SampleOutcome, StoreError> {

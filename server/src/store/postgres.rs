@@ -9,8 +9,8 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Row};
 
 use super::{
-    outcome_code, outcome_from_code, Backend, NewSample, Sample, ServiceDef, ServiceRecord, Store,
-    StoreError,
+    outcome_code, outcome_from_code, tracker_from_columns, Backend, NewSample, Sample, ServiceDef,
+    ServiceRecord, ServiceState, Store, StoreError,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
@@ -135,8 +135,12 @@ impl Store for PostgresStore {
         rows.iter().map(service_from_row).collect()
     }
 
-    async fn insert_samples(&self, samples: &[NewSample]) -> Result<(), StoreError> {
-        if samples.is_empty() {
+    async fn insert_samples(
+        &self,
+        samples: &[NewSample],
+        states: &[ServiceState],
+    ) -> Result<(), StoreError> {
+        if samples.is_empty() && states.is_empty() {
             return Ok(());
         }
         // One round trip per batch: arrays unnested server-side.
@@ -148,6 +152,7 @@ impl Store for PostgresStore {
             .map(|s| s.latency_ms.map(|v| i32::try_from(v).unwrap_or(i32::MAX)))
             .collect();
         let errors: Vec<Option<String>> = samples.iter().map(|s| s.error.clone()).collect();
+        let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO samples (service_id, taken_at, outcome, latency_ms, error)
              SELECT * FROM UNNEST($1::bigint[], $2::timestamptz[], $3::smallint[], $4::int[], $5::text[])
@@ -158,9 +163,42 @@ impl Store for PostgresStore {
         .bind(&outcomes)
         .bind(&latencies)
         .bind(&errors)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        for state in states {
+            sqlx::query("UPDATE services SET status = $2, bad_run = $3, good_run = $4, state_at = $5 WHERE id = $1")
+                .bind(state.service_id)
+                .bind(state.tracker.status.as_str())
+                .bind(i32::try_from(state.tracker.bad_run).unwrap_or(i32::MAX))
+                .bind(i32::try_from(state.tracker.good_run).unwrap_or(i32::MAX))
+                .bind(state.updated_at)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
         Ok(())
+    }
+
+    async fn service_states(&self) -> Result<Vec<ServiceState>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, status, bad_run, good_run, state_at FROM services
+             WHERE status IS NOT NULL AND state_at IS NOT NULL",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(ServiceState {
+                    service_id: row.try_get("id")?,
+                    tracker: tracker_from_columns(
+                        row.try_get("status")?,
+                        row.try_get::<i32, _>("bad_run")?.into(),
+                        row.try_get::<i32, _>("good_run")?.into(),
+                    )?,
+                    updated_at: row.try_get("state_at")?,
+                })
+            })
+            .collect()
     }
 
     async fn latest_samples(&self) -> Result<Vec<Sample>, StoreError> {

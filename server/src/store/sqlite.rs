@@ -10,8 +10,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 
 use super::{
-    outcome_code, outcome_from_code, Backend, NewSample, Sample, ServiceDef, ServiceRecord, Store,
-    StoreError,
+    outcome_code, outcome_from_code, tracker_from_columns, Backend, NewSample, Sample, ServiceDef,
+    ServiceRecord, ServiceState, Store, StoreError,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
@@ -151,8 +151,22 @@ impl Store for SqliteStore {
         rows.iter().map(service_from_row).collect()
     }
 
-    async fn insert_samples(&self, samples: &[NewSample]) -> Result<(), StoreError> {
+    async fn insert_samples(
+        &self,
+        samples: &[NewSample],
+        states: &[ServiceState],
+    ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
+        for state in states {
+            sqlx::query("UPDATE services SET status = ?2, bad_run = ?3, good_run = ?4, state_at = ?5 WHERE id = ?1")
+                .bind(state.service_id)
+                .bind(state.tracker.status.as_str())
+                .bind(i64::from(state.tracker.bad_run))
+                .bind(i64::from(state.tracker.good_run))
+                .bind(to_ms(state.updated_at))
+                .execute(&mut *tx)
+                .await?;
+        }
         for s in samples {
             sqlx::query(
                 "INSERT INTO samples (service_id, taken_at, outcome, latency_ms, error)
@@ -168,6 +182,28 @@ impl Store for SqliteStore {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn service_states(&self) -> Result<Vec<ServiceState>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, status, bad_run, good_run, state_at FROM services
+             WHERE status IS NOT NULL AND state_at IS NOT NULL",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(ServiceState {
+                    service_id: row.try_get("id")?,
+                    tracker: tracker_from_columns(
+                        row.try_get("status")?,
+                        row.try_get("bad_run")?,
+                        row.try_get("good_run")?,
+                    )?,
+                    updated_at: from_ms(row.try_get("state_at")?)?,
+                })
+            })
+            .collect()
     }
 
     async fn latest_samples(&self) -> Result<Vec<Sample>, StoreError> {

@@ -126,10 +126,12 @@ url = "{}"
     })
     .await;
     let hung = app
-        .wait_for_service("hangs", WAIT, |s| !s["status"].is_null())
+        .wait_for_service("hangs", WAIT, |s| !s["last_outcome"].is_null())
         .await;
-    assert_eq!(hung["status"], "major_outage");
+    assert_eq!(hung["last_outcome"], "down");
     assert_eq!(hung["last_error"], "timed out after 1s");
+    // One failed probe is below the failure threshold (3): still operational.
+    assert_eq!(hung["status"], "operational");
     app.stop().await;
 }
 
@@ -205,4 +207,64 @@ async fn shutdown_flushes_samples_taken_before_it() {
         latest[0].taken_at
     );
     store.close().await;
+}
+
+async fn failure_counts_resume_after_a_restart(backend: Backend) {
+    use app::model::{SampleOutcome, ServiceStatus};
+    use upbeat::status::Tracker;
+    use upbeat::store::{NewSample, ServiceDef, ServiceState};
+
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    // Before the restart: two failed probes counted, still operational.
+    let store = upbeat::store::connect(&db.url, 1).await.unwrap();
+    let def = ServiceDef {
+        slug: "target".into(),
+        name: "Target".into(),
+        group: None,
+        description: None,
+        check_kind: "http".into(),
+    };
+    let id = store.sync_services(&[def]).await.unwrap()[0].id;
+    let before = chrono::Utc::now() - chrono::Duration::minutes(1);
+    let sample = NewSample {
+        service_id: id,
+        taken_at: before,
+        outcome: SampleOutcome::Down,
+        latency_ms: None,
+        error: Some("connection refused".into()),
+    };
+    let state = ServiceState {
+        service_id: id,
+        tracker: Tracker {
+            status: ServiceStatus::Operational,
+            bad_run: 2,
+            good_run: 0,
+        },
+        updated_at: before,
+    };
+    store.insert_samples(&[sample], &[state]).await.unwrap();
+    store.close().await;
+
+    let target = Target::start(503).await;
+    let app = TestApp::spawn(&one_service_config(&target.url(), "1h"), &db.url).await;
+    let service = app
+        .wait_for_service("target", WAIT, |s| {
+            s["last_error"] == "status 503, expected 2xx"
+        })
+        .await;
+    // The third consecutive failure, counting the two from before the restart.
+    assert_eq!(service["status"], "major_outage");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn sqlite_failure_counts_resume_after_a_restart() {
+    failure_counts_resume_after_a_restart(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_failure_counts_resume_after_a_restart() {
+    failure_counts_resume_after_a_restart(Backend::Postgres).await;
 }

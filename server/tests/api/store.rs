@@ -4,9 +4,11 @@
 use std::sync::Arc;
 
 use app::model::SampleOutcome;
+use app::model::ServiceStatus;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use upbeat::prune::Pruner;
-use upbeat::store::{self, NewSample, ServiceDef, Store};
+use upbeat::status::Tracker;
+use upbeat::store::{self, NewSample, ServiceDef, ServiceState, Store};
 
 use crate::helpers::{Backend, TestDb};
 
@@ -43,6 +45,7 @@ store_suite!(
     samples_for_unknown_services_are_rejected,
     prune_deletes_only_old_samples_of_one_service_up_to_the_limit,
     pruner_removes_everything_past_retention_in_small_batches,
+    service_states_are_stored_with_their_samples,
 );
 
 async fn run<F, Fut>(backend: Backend, test: F)
@@ -147,7 +150,7 @@ async fn samples_round_trip_with_every_field(store: Arc<dyn Store>) {
             ..sample(id, 2, SampleOutcome::Down)
         },
     ];
-    store.insert_samples(&written).await.unwrap();
+    store.insert_samples(&written, &[]).await.unwrap();
     let mut read = store.recent_samples(id, 10).await.unwrap();
     read.reverse();
     assert_eq!(read, written);
@@ -160,12 +163,15 @@ async fn latest_samples_are_the_newest_per_service(store: Arc<dyn Store>) {
         .unwrap();
     let (api, web) = (services[0].id, services[1].id);
     store
-        .insert_samples(&[
-            sample(api, 5, SampleOutcome::Down),
-            sample(api, 3, SampleOutcome::Up),
-            sample(web, 1, SampleOutcome::Up),
-            sample(web, 2, SampleOutcome::Degraded),
-        ])
+        .insert_samples(
+            &[
+                sample(api, 5, SampleOutcome::Down),
+                sample(api, 3, SampleOutcome::Up),
+                sample(web, 1, SampleOutcome::Up),
+                sample(web, 2, SampleOutcome::Degraded),
+            ],
+            &[],
+        )
         .await
         .unwrap();
     let mut latest = store.latest_samples().await.unwrap();
@@ -182,15 +188,15 @@ async fn latest_samples_are_the_newest_per_service(store: Arc<dyn Store>) {
 async fn a_retried_batch_is_not_stored_twice(store: Arc<dyn Store>) {
     let id = store.sync_services(&[def("api", "API")]).await.unwrap()[0].id;
     let batch: Vec<_> = (0..5).map(|m| sample(id, m, SampleOutcome::Up)).collect();
-    store.insert_samples(&batch).await.unwrap();
-    store.insert_samples(&batch).await.unwrap();
+    store.insert_samples(&batch, &[]).await.unwrap();
+    store.insert_samples(&batch, &[]).await.unwrap();
     assert_eq!(store.recent_samples(id, 100).await.unwrap().len(), 5);
 }
 
 async fn recent_samples_are_newest_first_and_limited(store: Arc<dyn Store>) {
     let id = store.sync_services(&[def("api", "API")]).await.unwrap()[0].id;
     let batch: Vec<_> = (0..20).map(|m| sample(id, m, SampleOutcome::Up)).collect();
-    store.insert_samples(&batch).await.unwrap();
+    store.insert_samples(&batch, &[]).await.unwrap();
     let recent = store.recent_samples(id, 3).await.unwrap();
     let minutes: Vec<_> = recent.iter().map(|s| s.taken_at).collect();
     assert_eq!(minutes, vec![at(19), at(18), at(17)]);
@@ -199,7 +205,7 @@ async fn recent_samples_are_newest_first_and_limited(store: Arc<dyn Store>) {
 async fn samples_for_unknown_services_are_rejected(store: Arc<dyn Store>) {
     let id = store.sync_services(&[def("api", "API")]).await.unwrap()[0].id;
     let result = store
-        .insert_samples(&[sample(id + 1000, 0, SampleOutcome::Up)])
+        .insert_samples(&[sample(id + 1000, 0, SampleOutcome::Up)], &[])
         .await;
     assert!(result.is_err(), "foreign key not enforced");
     // The failed batch left nothing behind.
@@ -216,7 +222,7 @@ async fn prune_deletes_only_old_samples_of_one_service_up_to_the_limit(store: Ar
         .collect();
     for id in &ids {
         let batch: Vec<_> = (0..10).map(|m| sample(*id, m, SampleOutcome::Up)).collect();
-        store.insert_samples(&batch).await.unwrap();
+        store.insert_samples(&batch, &[]).await.unwrap();
     }
     // Minutes 0..=5 are older than the cutoff; only 4 may go in one call.
     let deleted = store
@@ -248,7 +254,7 @@ async fn pruner_removes_everything_past_retention_in_small_batches(store: Arc<dy
         let batch: Vec<_> = (0..25)
             .map(|m| sample(service.id, m * 60, SampleOutcome::Up))
             .collect();
-        store.insert_samples(&batch).await.unwrap();
+        store.insert_samples(&batch, &[]).await.unwrap();
     }
     // Samples are one hour apart from at(0); keep the last 5 hours at "now".
     let now = at(24 * 60);
@@ -267,4 +273,55 @@ async fn pruner_removes_everything_past_retention_in_small_batches(store: Arc<dy
         0,
         "a second pass finds nothing"
     );
+}
+
+async fn service_states_are_stored_with_their_samples(store: Arc<dyn Store>) {
+    let ids: Vec<i64> = store
+        .sync_services(&[def("api", "API"), def("web", "Web")])
+        .await
+        .unwrap()
+        .iter()
+        .map(|s| s.id)
+        .collect();
+    assert!(
+        store.service_states().await.unwrap().is_empty(),
+        "no state before any sample"
+    );
+    let state = ServiceState {
+        service_id: ids[0],
+        tracker: Tracker {
+            status: ServiceStatus::MajorOutage,
+            bad_run: 4,
+            good_run: 0,
+        },
+        updated_at: at(3),
+    };
+    store
+        .insert_samples(&[sample(ids[0], 3, SampleOutcome::Down)], &[state])
+        .await
+        .unwrap();
+    assert_eq!(store.service_states().await.unwrap(), vec![state]);
+
+    // A failing batch stores neither its samples nor its states.
+    let recovered = ServiceState {
+        tracker: Tracker {
+            status: ServiceStatus::Operational,
+            bad_run: 0,
+            good_run: 2,
+        },
+        updated_at: at(4),
+        ..state
+    };
+    let result = store
+        .insert_samples(
+            &[
+                sample(ids[0], 4, SampleOutcome::Up),
+                sample(9999, 4, SampleOutcome::Up),
+            ],
+            &[recovered],
+        )
+        .await;
+    assert!(result.is_err());
+    assert_eq!(store.service_states().await.unwrap(), vec![state]);
+    assert_eq!(store.recent_samples(ids[0], 10).await.unwrap().len(), 1);
 }
