@@ -20,6 +20,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 use url::Url;
 
+use crate::probe::Condition;
 use crate::status::Thresholds;
 
 /// Default file, relative to the working directory.
@@ -231,36 +232,84 @@ pub struct ServiceConfig {
 
 /// What to probe. `kind` selects the variant.
 #[derive(Clone, Debug, Deserialize)]
-#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+#[serde(tag = "kind", rename_all = "lowercase")]
 pub enum CheckConfig {
-    Http {
-        /// Absolute, or a path (`/health`) resolved against the server's own base URL.
-        url: String,
-        #[serde(default = "default_method")]
-        method: String,
-        #[serde(default)]
-        headers: BTreeMap<String, String>,
-        /// Accepted status codes; empty means any 2xx.
-        #[serde(default)]
-        expected_status: Vec<u16>,
-    },
-    Tcp {
-        host: String,
-        port: u16,
-    },
+    Http(HttpCheck),
+    Tcp(TcpCheck),
+}
+
+impl CheckConfig {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Http(_) => "http",
+            Self::Tcp(_) => "tcp",
+        }
+    }
+}
+
+/// An HTTP request judged by status code, body conditions and latency.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpCheck {
+    /// Absolute, or a path (`/health`) resolved against the server's own base URL.
+    pub url: String,
+    #[serde(default = "default_method")]
+    pub method: String,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Request body, sent as is.
+    pub body: Option<String>,
+    /// Accepted status codes; empty means any 2xx.
+    #[serde(default)]
+    pub expected_status: Vec<u16>,
+    /// Conditions on the response body; all must hold.
+    #[serde(default)]
+    pub conditions: Vec<BodyCondition>,
+    /// Slower responses (time to response headers) count as degraded.
+    #[serde(default, deserialize_with = "de_opt_duration")]
+    pub degraded_over: Option<Duration>,
+    /// Redirects followed before giving up; 0 judges the redirect itself.
+    #[serde(default = "default_max_redirects")]
+    pub max_redirects: u8,
+    /// Verify the server's TLS certificate (on by default).
+    #[serde(default = "default_true")]
+    pub verify_tls: bool,
+}
+
+/// A TCP connect.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TcpCheck {
+    pub host: String,
+    pub port: u16,
+}
+
+/// One condition on an HTTP response body, as written in the config:
+/// exactly one of `contains`, `not_contains`, `json_pointer` (with `equals`
+/// or `exists`). `soft = true` makes a failure degraded instead of down.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BodyCondition {
+    pub contains: Option<String>,
+    pub not_contains: Option<String>,
+    /// RFC 6901 pointer into a JSON body, e.g. `/checks/db`.
+    pub json_pointer: Option<String>,
+    pub equals: Option<serde_json::Value>,
+    pub exists: Option<bool>,
+    #[serde(default)]
+    pub soft: bool,
 }
 
 fn default_method() -> String {
     "GET".to_owned()
 }
 
-impl CheckConfig {
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Self::Http { .. } => "http",
-            Self::Tcp { .. } => "tcp",
-        }
-    }
+fn default_max_redirects() -> u8 {
+    5
+}
+
+fn default_true() -> bool {
+    true
 }
 
 /// One problem with the configuration.
@@ -518,22 +567,17 @@ impl Config {
                 }
             }
             match &service.check {
-                CheckConfig::Http {
-                    url,
-                    method,
-                    expected_status,
-                    headers,
-                } => {
-                    if let Err(reason) = resolve_check_url(url, &base) {
+                CheckConfig::Http(http) => {
+                    if let Err(reason) = resolve_check_url(&http.url, &base) {
                         push(at("check.url"), reason);
                     }
-                    if reqwest::Method::from_bytes(method.as_bytes()).is_err() {
+                    if reqwest::Method::from_bytes(http.method.as_bytes()).is_err() {
                         push(
                             at("check.method"),
-                            format!("invalid HTTP method \"{method}\""),
+                            format!("invalid HTTP method \"{}\"", http.method),
                         );
                     }
-                    for code in expected_status {
+                    for code in &http.expected_status {
                         if !(100..=599).contains(code) {
                             push(
                                 at("check.expected_status"),
@@ -541,20 +585,33 @@ impl Config {
                             );
                         }
                     }
-                    for name in headers.keys() {
+                    for (name, value) in &http.headers {
                         if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
                             push(
                                 at("check.headers"),
                                 format!("invalid header name \"{name}\""),
                             );
+                        } else if reqwest::header::HeaderValue::from_str(value).is_err() {
+                            push(
+                                at(&format!("check.headers.{name}")),
+                                "invalid header value".into(),
+                            );
                         }
                     }
+                    for (j, condition) in http.conditions.iter().enumerate() {
+                        if let Err(reason) = Condition::try_from(condition) {
+                            push(at(&format!("check.conditions[{j}]")), reason);
+                        }
+                    }
+                    if http.degraded_over.is_some_and(|d| d.is_zero()) {
+                        push(at("check.degraded_over"), "must be greater than 0".into());
+                    }
                 }
-                CheckConfig::Tcp { host, port } => {
-                    if host.trim().is_empty() {
+                CheckConfig::Tcp(tcp) => {
+                    if tcp.host.trim().is_empty() {
                         push(at("check.host"), "must not be empty".into());
                     }
-                    if *port == 0 {
+                    if tcp.port == 0 {
                         push(at("check.port"), "must be between 1 and 65535".into());
                     }
                 }

@@ -98,7 +98,7 @@ impl Application {
             .with_context(|| format!("binding {}", config.server.listen))?;
         let local_addr = listener.local_addr()?;
 
-        let probes = ProbeContext::new()?;
+        let probes = ProbeContext::new();
         let mut scheduled = Vec::with_capacity(records.len());
         for (service, record) in config.services.iter().zip(&records) {
             debug_assert_eq!(service.slug, record.slug);

@@ -1,6 +1,12 @@
-//! `http` checks: one request, judged by its status code.
+//! `http` checks: one request, judged by status code, then body conditions,
+//! then latency.
+//!
+//! - The body is read only when there are conditions, and never past
+//!   [`MAX_BODY_BYTES`]: a huge or endless body costs at most that much.
+//! - Latency is the time to the response headers.
+//! - The request timeout covers connecting, headers and the body read; the
+//!   sampler's hard deadline backs it up.
 
-use std::collections::BTreeMap;
 use std::error::Error as _;
 use std::time::{Duration, Instant};
 
@@ -9,38 +15,52 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::Method;
 use url::Url;
 
-use super::{Outcome, Probe};
+use super::conditions::{evaluate, Condition};
+use super::{millis, Outcome, Probe};
+use crate::config::HttpCheck;
+use app::model::SampleOutcome;
+
+/// At most this much of a response body is read.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 pub struct HttpProbe {
     client: reqwest::Client,
     url: Url,
     method: Method,
     headers: HeaderMap,
+    body: Option<String>,
     /// Empty means any 2xx.
     expected_status: Vec<u16>,
+    conditions: Vec<Condition>,
+    degraded_over: Option<Duration>,
 }
 
 impl HttpProbe {
-    pub fn new(
-        client: reqwest::Client,
-        url: Url,
-        method: &str,
-        headers: &BTreeMap<String, String>,
-        expected_status: Vec<u16>,
-    ) -> anyhow::Result<Self> {
-        let mut map = HeaderMap::new();
-        for (name, value) in headers {
+    /// Builds the probe from a validated check; `client` must follow the
+    /// check's redirect and TLS settings.
+    pub fn new(client: reqwest::Client, url: Url, check: &HttpCheck) -> anyhow::Result<Self> {
+        let mut headers = HeaderMap::new();
+        for (name, value) in &check.headers {
             let mut value = HeaderValue::from_str(value)?;
             // Header values often carry credentials: keep them out of debug output.
             value.set_sensitive(true);
-            map.insert(HeaderName::from_bytes(name.as_bytes())?, value);
+            headers.insert(HeaderName::from_bytes(name.as_bytes())?, value);
         }
+        let conditions = check
+            .conditions
+            .iter()
+            .map(Condition::try_from)
+            .collect::<Result<_, _>>()
+            .map_err(anyhow::Error::msg)?;
         Ok(Self {
             client,
             url,
-            method: Method::from_bytes(method.as_bytes())?,
-            headers: map,
-            expected_status,
+            method: Method::from_bytes(check.method.as_bytes())?,
+            headers,
+            body: check.body.clone(),
+            expected_status: check.expected_status.clone(),
+            conditions,
+            degraded_over: check.degraded_over,
         })
     }
 
@@ -69,29 +89,74 @@ impl HttpProbe {
 impl Probe for HttpProbe {
     async fn run(&self, timeout: Duration) -> Outcome {
         let started = Instant::now();
-        let result = self
+        let mut request = self
             .client
             .request(self.method.clone(), self.url.clone())
             .headers(self.headers.clone())
-            .timeout(timeout)
-            .send()
-            .await;
-        let latency = started.elapsed();
-        match result {
-            Ok(response) => {
-                let status = response.status().as_u16();
-                if self.status_ok(status) {
-                    Outcome::up(latency)
-                } else {
-                    Outcome::down(
-                        Some(latency),
-                        format!("status {status}, expected {}", self.expected_text()),
-                    )
-                }
-            }
-            Err(err) => Outcome::down(None, describe_error(&err, timeout)),
+            .timeout(timeout);
+        if let Some(body) = &self.body {
+            request = request.body(body.clone());
         }
+        let response = match request.send().await {
+            Ok(response) => response,
+            Err(err) => return Outcome::down(None, describe_error(&err, timeout)),
+        };
+        let latency = started.elapsed();
+        let status = response.status().as_u16();
+        if !self.status_ok(status) {
+            return Outcome::down(
+                Some(latency),
+                format!("status {status}, expected {}", self.expected_text()),
+            );
+        }
+        if !self.conditions.is_empty() {
+            let (body, truncated) = match read_capped(response, MAX_BODY_BYTES).await {
+                Ok(read) => read,
+                Err(err) => return Outcome::down(Some(latency), describe_error(&err, timeout)),
+            };
+            if let Some(failure) = evaluate(&self.conditions, &body, truncated) {
+                return Outcome {
+                    outcome: if failure.soft {
+                        SampleOutcome::Degraded
+                    } else {
+                        SampleOutcome::Down
+                    },
+                    latency_ms: Some(millis(latency)),
+                    error: Some(failure.message),
+                };
+            }
+        }
+        if let Some(limit) = self.degraded_over.filter(|limit| latency > *limit) {
+            return Outcome {
+                outcome: SampleOutcome::Degraded,
+                latency_ms: Some(millis(latency)),
+                error: Some(format!(
+                    "slow: {} ms (over {} ms)",
+                    latency.as_millis(),
+                    limit.as_millis()
+                )),
+            };
+        }
+        Outcome::up(latency)
     }
+}
+
+/// Reads at most `cap` bytes of the body; `true` when there was more. The
+/// rest is never read: dropping the response closes the connection.
+async fn read_capped(
+    mut response: reqwest::Response,
+    cap: usize,
+) -> Result<(Vec<u8>, bool), reqwest::Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        let room = cap - body.len();
+        if chunk.len() > room {
+            body.extend_from_slice(&chunk[..room]);
+            return Ok((body, true));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok((body, false))
 }
 
 /// A short, human description of a request failure, without the URL (which
@@ -106,25 +171,43 @@ pub fn describe_error(err: &reqwest::Error, timeout: Duration) -> String {
     let mut source = err.source();
     while let Some(cause) = source {
         if let Some(io) = cause.downcast_ref::<std::io::Error>() {
-            return match io.kind() {
-                std::io::ErrorKind::ConnectionRefused => "connection refused".to_owned(),
-                std::io::ErrorKind::ConnectionReset => "connection reset".to_owned(),
-                std::io::ErrorKind::TimedOut => format!("timed out after {}", humanize(timeout)),
-                _ => io.to_string(),
-            };
+            match io.kind() {
+                std::io::ErrorKind::ConnectionRefused => return "connection refused".to_owned(),
+                std::io::ErrorKind::ConnectionReset => return "connection reset".to_owned(),
+                std::io::ErrorKind::TimedOut => {
+                    return format!("timed out after {}", humanize(timeout))
+                }
+                _ => {}
+            }
         }
         let text = cause.to_string();
         if text.contains("dns error") || text.contains("failed to lookup address") {
             return "unknown host".to_owned();
+        }
+        if text.contains("certificate") || text.contains("InvalidCertificate") {
+            return format!("TLS certificate rejected: {}", tls_reason(&text));
         }
         source = cause.source();
     }
     if err.is_connect() {
         "connection failed".to_owned()
     } else if err.is_body() || err.is_decode() {
-        "invalid response body".to_owned()
+        "response body could not be read".to_owned()
     } else {
         "request failed".to_owned()
+    }
+}
+
+/// The useful part of a rustls certificate error.
+fn tls_reason(text: &str) -> &'static str {
+    if text.contains("Expired") {
+        "expired"
+    } else if text.contains("UnknownIssuer") {
+        "unknown issuer (self-signed?)"
+    } else if text.contains("NotValidForName") {
+        "not valid for this host name"
+    } else {
+        "invalid"
     }
 }
 

@@ -5,16 +5,19 @@
 //! (the sampler) enforces the hard deadline around it as well, so a probe
 //! that ignores its own timeout still cannot stall anything.
 
+pub mod conditions;
 mod http;
 mod tcp;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use app::model::SampleOutcome;
 use async_trait::async_trait;
 
-pub use self::http::HttpProbe;
+pub use self::conditions::Condition;
+pub use self::http::{HttpProbe, MAX_BODY_BYTES};
 pub use self::tcp::TcpProbe;
 
 use crate::config::{resolve_check_url, CheckConfig, Config, ServiceConfig};
@@ -55,24 +58,43 @@ pub trait Probe: Send + Sync {
     async fn run(&self, timeout: Duration) -> Outcome;
 }
 
-/// Shared resources probes are built from.
-#[derive(Clone)]
+/// Shared resources probes are built from: one HTTP client per distinct
+/// (redirect limit, TLS verification) pair, so connections are pooled.
+#[derive(Clone, Default)]
 pub struct ProbeContext {
-    http: reqwest::Client,
+    clients: Arc<Mutex<HashMap<(u8, bool), reqwest::Client>>>,
 }
 
 impl ProbeContext {
-    pub fn new() -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn http_client(&self, max_redirects: u8, verify_tls: bool) -> anyhow::Result<reqwest::Client> {
+        let mut clients = self
+            .clients
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(client) = clients.get(&(max_redirects, verify_tls)) {
+            return Ok(client.clone());
+        }
+        let redirects = if max_redirects == 0 {
+            reqwest::redirect::Policy::none()
+        } else {
+            reqwest::redirect::Policy::limited(usize::from(max_redirects))
+        };
+        let client = reqwest::Client::builder()
             .user_agent(concat!(
                 "Upbeat/",
                 env!("CARGO_PKG_VERSION"),
                 " (status page probe)"
             ))
-            .redirect(reqwest::redirect::Policy::limited(5))
+            .redirect(redirects)
+            .danger_accept_invalid_certs(!verify_tls)
             .pool_idle_timeout(Duration::from_secs(90))
             .build()?;
-        Ok(Self { http })
+        clients.insert((max_redirects, verify_tls), client.clone());
+        Ok(client)
     }
 
     /// Builds the probe for a validated service config.
@@ -82,23 +104,13 @@ impl ProbeContext {
         service: &ServiceConfig,
     ) -> anyhow::Result<Arc<dyn Probe>> {
         Ok(match &service.check {
-            CheckConfig::Http {
-                url,
-                method,
-                headers,
-                expected_status,
-            } => {
-                let url = resolve_check_url(url, &config.server.base_url())
+            CheckConfig::Http(check) => {
+                let url = resolve_check_url(&check.url, &config.server.base_url())
                     .map_err(anyhow::Error::msg)?;
-                Arc::new(HttpProbe::new(
-                    self.http.clone(),
-                    url,
-                    method,
-                    headers,
-                    expected_status.clone(),
-                )?)
+                let client = self.http_client(check.max_redirects, check.verify_tls)?;
+                Arc::new(HttpProbe::new(client, url, check)?)
             }
-            CheckConfig::Tcp { host, port } => Arc::new(TcpProbe::new(host.clone(), *port)),
+            CheckConfig::Tcp(check) => Arc::new(TcpProbe::new(check.host.clone(), check.port)),
         })
     }
 }

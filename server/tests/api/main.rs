@@ -8,4 +8,5 @@ mod app;
 mod cli;
 mod config;
 mod helpers;
+mod probes;
 mod store;

@@ -1,0 +1,288 @@
+//! Probes against real local servers, hostile ones included. Every case must
+//! be classified, with a short reason, within its timeout.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use app::model::SampleOutcome;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect};
+use axum::routing::{any, get};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use upbeat::config::{Config, Overrides};
+use upbeat::probe::{Outcome, ProbeContext};
+
+use crate::helpers::silent_target;
+
+const TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Builds the probe of the one service in `check_toml` and runs it once.
+async fn probe(check_toml: &str) -> (Outcome, Duration) {
+    let toml =
+        format!("[[services]]\nslug = \"s\"\nname = \"S\"\n[services.check]\n{check_toml}\n");
+    let config = Config::from_toml(&toml, Vec::new(), &Overrides::default()).expect("valid check");
+    let probe = ProbeContext::new()
+        .probe_for(&config, &config.services[0])
+        .unwrap();
+    let started = Instant::now();
+    let outcome = probe.run(TIMEOUT).await;
+    (outcome, started.elapsed())
+}
+
+async fn serve(app: axum::Router) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+/// A raw TCP server: runs `handler` on every accepted connection.
+async fn raw_server<F, Fut>(handler: F) -> SocketAddr
+where
+    F: Fn(tokio::net::TcpStream) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let handler = Arc::new(handler);
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            tokio::spawn(handler(socket));
+        }
+    });
+    addr
+}
+
+fn assert_outcome(got: &Outcome, outcome: SampleOutcome, error: Option<&str>) {
+    assert_eq!(got.outcome, outcome, "{got:?}");
+    assert_eq!(got.error.as_deref(), error, "{got:?}");
+}
+
+#[tokio::test]
+async fn a_target_that_never_answers_times_out() {
+    let addr = silent_target().await;
+    let (outcome, took) = probe(&format!("kind = \"http\"\nurl = \"http://{addr}/\"")).await;
+    assert_outcome(&outcome, SampleOutcome::Down, Some("timed out after 2s"));
+    assert!(took < TIMEOUT + Duration::from_millis(500), "{took:?}");
+}
+
+#[tokio::test]
+async fn a_target_answering_one_byte_per_second_times_out() {
+    let addr = raw_server(|mut socket| async move {
+        let mut buf = [0u8; 1024];
+        let _ = socket.read(&mut buf).await;
+        for byte in b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok" {
+            if socket.write_all(&[*byte]).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    })
+    .await;
+    let (outcome, took) = probe(&format!("kind = \"http\"\nurl = \"http://{addr}/\"")).await;
+    assert_outcome(&outcome, SampleOutcome::Down, Some("timed out after 2s"));
+    assert!(took < TIMEOUT + Duration::from_millis(500), "{took:?}");
+}
+
+#[tokio::test]
+async fn a_one_gibibyte_body_is_read_only_up_to_the_cap() {
+    let sent = Arc::new(AtomicU64::new(0));
+    let counter = Arc::clone(&sent);
+    let addr = raw_server(move |mut socket| {
+        let counter = Arc::clone(&counter);
+        async move {
+            let mut buf = [0u8; 1024];
+            let _ = socket.read(&mut buf).await;
+            let head =
+                "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 1073741824\r\n\r\n";
+            if socket.write_all(head.as_bytes()).await.is_err() {
+                return;
+            }
+            let chunk = vec![b'x'; 64 * 1024];
+            while socket.write_all(&chunk).await.is_ok() {
+                if counter.fetch_add(chunk.len() as u64, Ordering::Relaxed) > (1 << 30) {
+                    return;
+                }
+            }
+        }
+    })
+    .await;
+    let (outcome, took) = probe(&format!(
+        "kind = \"http\"\nurl = \"http://{addr}/\"\nconditions = [{{ contains = \"needle\" }}]"
+    ))
+    .await;
+    assert_outcome(
+        &outcome,
+        SampleOutcome::Down,
+        Some("body does not contain \"needle\""),
+    );
+    assert!(took < TIMEOUT, "{took:?}");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let sent = sent.load(Ordering::Relaxed);
+    // 1 MiB read by the probe plus what socket buffers absorbed: far from 1 GiB.
+    assert!(sent < 64 << 20, "the server managed to send {sent} bytes");
+}
+
+#[tokio::test]
+async fn a_redirect_loop_is_reported() {
+    let app = axum::Router::new().route("/loop", get(|| async { Redirect::to("/loop") }));
+    let addr = serve(app).await;
+    let (outcome, _) = probe(&format!("kind = \"http\"\nurl = \"http://{addr}/loop\"")).await;
+    assert_outcome(&outcome, SampleOutcome::Down, Some("too many redirects"));
+
+    // With redirects off, the redirect itself is judged.
+    let (outcome, _) = probe(&format!(
+        "kind = \"http\"\nurl = \"http://{addr}/loop\"\nmax_redirects = 0\nexpected_status = [303]"
+    ))
+    .await;
+    assert_outcome(&outcome, SampleOutcome::Up, None);
+}
+
+#[tokio::test]
+async fn an_unknown_host_is_reported() {
+    let (outcome, _) = probe("kind = \"http\"\nurl = \"http://upbeat-test-host.invalid/\"").await;
+    assert_outcome(&outcome, SampleOutcome::Down, Some("unknown host"));
+}
+
+#[tokio::test]
+async fn a_closed_port_is_connection_refused() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let (outcome, _) = probe(&format!("kind = \"http\"\nurl = \"http://{addr}/\"")).await;
+    assert_outcome(&outcome, SampleOutcome::Down, Some("connection refused"));
+    let (outcome, _) = probe(&format!(
+        "kind = \"tcp\"\nhost = \"127.0.0.1\"\nport = {}",
+        addr.port()
+    ))
+    .await;
+    assert_outcome(&outcome, SampleOutcome::Down, Some("connection refused"));
+}
+
+#[tokio::test]
+async fn an_open_port_is_up_for_tcp() {
+    let addr = silent_target().await;
+    let (outcome, _) = probe(&format!(
+        "kind = \"tcp\"\nhost = \"127.0.0.1\"\nport = {}",
+        addr.port()
+    ))
+    .await;
+    assert_outcome(&outcome, SampleOutcome::Up, None);
+}
+
+const HEALTH_CHECK: &str = r#"
+conditions = [
+  { json_pointer = "/status", equals = "ready" },
+  { json_pointer = "/checks/db", equals = true },
+  { json_pointer = "/checks/cache", equals = true, soft = true },
+]"#;
+
+#[tokio::test]
+async fn a_json_health_endpoint_is_up_degraded_or_down_by_its_conditions() {
+    let app = axum::Router::new()
+        .route(
+            "/all",
+            get(|| async { r#"{"status":"ready","checks":{"db":true,"cache":true}}"# }),
+        )
+        .route(
+            "/soft",
+            get(|| async { r#"{"status":"ready","checks":{"db":true,"cache":false}}"# }),
+        )
+        .route(
+            "/hard",
+            get(|| async { r#"{"status":"ready","checks":{"db":false,"cache":false}}"# }),
+        )
+        .route("/html", get(|| async { "<h1>It works</h1>" }));
+    let addr = serve(app).await;
+    let cases = [
+        ("all", SampleOutcome::Up, None),
+        (
+            "soft",
+            SampleOutcome::Degraded,
+            Some("/checks/cache is false, expected true"),
+        ),
+        (
+            "hard",
+            SampleOutcome::Down,
+            Some("/checks/db is false, expected true"),
+        ),
+        ("html", SampleOutcome::Down, Some("body is not JSON")),
+    ];
+    for (path, expected, error) in cases {
+        let (outcome, _) = probe(&format!(
+            "kind = \"http\"\nurl = \"http://{addr}/{path}\"{HEALTH_CHECK}"
+        ))
+        .await;
+        assert_outcome(&outcome, expected, error);
+    }
+}
+
+#[tokio::test]
+async fn a_slow_answer_is_degraded() {
+    let app = axum::Router::new().route(
+        "/",
+        get(|| async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            "ok"
+        }),
+    );
+    let addr = serve(app).await;
+    let (outcome, _) = probe(&format!(
+        "kind = \"http\"\nurl = \"http://{addr}/\"\ndegraded_over = \"100ms\""
+    ))
+    .await;
+    assert_eq!(outcome.outcome, SampleOutcome::Degraded);
+    let error = outcome.error.unwrap();
+    assert!(
+        error.starts_with("slow: ") && error.ends_with(" ms (over 100 ms)"),
+        "{error}"
+    );
+    assert!(outcome.latency_ms.unwrap() >= 300);
+}
+
+#[tokio::test]
+async fn method_headers_and_body_are_sent() {
+    let app = axum::Router::new().route(
+        "/hook",
+        any(
+            |method: axum::http::Method, headers: HeaderMap, body: String| async move {
+                let ok = method == axum::http::Method::POST
+                    && headers.get("x-token").is_some_and(|v| v == "s3cret")
+                    && body == r#"{"ping":true}"#;
+                if ok {
+                    StatusCode::ACCEPTED
+                } else {
+                    StatusCode::BAD_REQUEST
+                }
+                .into_response()
+            },
+        ),
+    );
+    let addr = serve(app).await;
+    let check = format!(
+        "kind = \"http\"\nurl = \"http://{addr}/hook\"\nmethod = \"POST\"\nbody = '{{\"ping\":true}}'\nexpected_status = [202]\n[services.check.headers]\nx-token = \"s3cret\""
+    );
+    let (outcome, _) = probe(&check).await;
+    assert_outcome(&outcome, SampleOutcome::Up, None);
+    let (outcome, _) = probe(&check.replace("s3cret\"", "wrong\"")).await;
+    assert_outcome(
+        &outcome,
+        SampleOutcome::Down,
+        Some("status 400, expected 202"),
+    );
+}
+
+#[test]
+fn invalid_conditions_stop_the_config_with_the_key() {
+    let toml = "[[services]]\nslug = \"s\"\nname = \"S\"\n[services.check]\nkind = \"http\"\nurl = \"http://x/\"\nconditions = [{ json_pointer = \"/a\" }]\n";
+    let issues = Config::from_toml(toml, Vec::new(), &Overrides::default()).unwrap_err();
+    assert_eq!(issues[0].key, "services[0].check.conditions[0]");
+    assert_eq!(
+        issues[0].message,
+        "json_pointer needs exactly one of equals or exists"
+    );
+    assert_eq!(issues[0].line, Some(7));
+}
