@@ -236,6 +236,7 @@ pub struct ServiceConfig {
 pub enum CheckConfig {
     Http(HttpCheck),
     Tcp(TcpCheck),
+    Tls(TlsCheck),
 }
 
 impl CheckConfig {
@@ -243,6 +244,7 @@ impl CheckConfig {
         match self {
             Self::Http(_) => "http",
             Self::Tcp(_) => "tcp",
+            Self::Tls(_) => "tls",
         }
     }
 }
@@ -282,6 +284,38 @@ pub struct HttpCheck {
 pub struct TcpCheck {
     pub host: String,
     pub port: u16,
+}
+
+/// A TLS handshake: the certificate chain must be valid, and its expiry
+/// more than `degraded_within` days away (closer = degraded; expired or
+/// invalid = down).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsCheck {
+    pub host: String,
+    #[serde(default = "default_tls_port")]
+    pub port: u16,
+    /// Name to verify the certificate against; defaults to `host`.
+    pub server_name: Option<String>,
+    /// Days of validity left below which the service is degraded.
+    #[serde(default = "default_degraded_within")]
+    pub degraded_within: u32,
+    /// Extra trusted roots (PEM), for private CAs; added to the public roots.
+    pub ca_file: Option<PathBuf>,
+}
+
+impl TlsCheck {
+    pub fn server_name(&self) -> &str {
+        self.server_name.as_deref().unwrap_or(&self.host)
+    }
+}
+
+fn default_tls_port() -> u16 {
+    443
+}
+
+fn default_degraded_within() -> u32 {
+    14
 }
 
 /// One condition on an HTTP response body, as written in the config:
@@ -605,6 +639,33 @@ impl Config {
                     }
                     if http.degraded_over.is_some_and(|d| d.is_zero()) {
                         push(at("check.degraded_over"), "must be greater than 0".into());
+                    }
+                }
+                CheckConfig::Tls(tls) => {
+                    if tls.host.trim().is_empty() {
+                        push(at("check.host"), "must not be empty".into());
+                    }
+                    if tls.port == 0 {
+                        push(at("check.port"), "must be between 1 and 65535".into());
+                    }
+                    if rustls::pki_types::ServerName::try_from(tls.server_name()).is_err() {
+                        let key = if tls.server_name.is_some() {
+                            "check.server_name"
+                        } else {
+                            "check.host"
+                        };
+                        push(
+                            at(key),
+                            format!(
+                                "\"{}\" is not a valid DNS name or IP address",
+                                tls.server_name()
+                            ),
+                        );
+                    }
+                    if let Some(path) = &tls.ca_file {
+                        if let Err(reason) = crate::probe::load_pem_certificates(path) {
+                            push(at("check.ca_file"), reason);
+                        }
                     }
                 }
                 CheckConfig::Tcp(tcp) => {

@@ -8,8 +8,10 @@
 pub mod conditions;
 mod http;
 mod tcp;
+mod tls;
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -19,6 +21,7 @@ use async_trait::async_trait;
 pub use self::conditions::Condition;
 pub use self::http::{HttpProbe, MAX_BODY_BYTES};
 pub use self::tcp::TcpProbe;
+pub use self::tls::{judge_expiry, TlsProbe};
 
 use crate::config::{resolve_check_url, CheckConfig, Config, ServiceConfig};
 
@@ -63,6 +66,8 @@ pub trait Probe: Send + Sync {
 #[derive(Clone, Default)]
 pub struct ProbeContext {
     clients: Arc<Mutex<HashMap<(u8, bool), reqwest::Client>>>,
+    /// rustls configs by extra CA file (`None`: public roots only).
+    tls_configs: Arc<Mutex<HashMap<Option<PathBuf>, Arc<rustls::ClientConfig>>>>,
 }
 
 impl ProbeContext {
@@ -97,6 +102,33 @@ impl ProbeContext {
         Ok(client)
     }
 
+    fn tls_config(&self, ca_file: Option<&Path>) -> anyhow::Result<Arc<rustls::ClientConfig>> {
+        let key = ca_file.map(Path::to_path_buf);
+        let mut configs = self
+            .tls_configs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(config) = configs.get(&key) {
+            return Ok(Arc::clone(config));
+        }
+        let mut roots = rustls::RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        if let Some(path) = ca_file {
+            for cert in load_pem_certificates(path).map_err(anyhow::Error::msg)? {
+                roots.add(cert)?;
+            }
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = Arc::new(
+            rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()?
+                .with_root_certificates(roots)
+                .with_no_client_auth(),
+        );
+        configs.insert(key, Arc::clone(&config));
+        Ok(config)
+    }
+
     /// Builds the probe for a validated service config.
     pub fn probe_for(
         &self,
@@ -111,6 +143,28 @@ impl ProbeContext {
                 Arc::new(HttpProbe::new(client, url, check)?)
             }
             CheckConfig::Tcp(check) => Arc::new(TcpProbe::new(check.host.clone(), check.port)),
+            CheckConfig::Tls(check) => Arc::new(TlsProbe::new(
+                check.host.clone(),
+                check.port,
+                check.server_name(),
+                check.degraded_within,
+                self.tls_config(check.ca_file.as_deref())?,
+            )?),
         })
     }
+}
+
+/// Reads every certificate of a PEM file; at least one must be there.
+pub fn load_pem_certificates(
+    path: &Path,
+) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, String> {
+    use rustls::pki_types::pem::PemObject;
+    let certs = rustls::pki_types::CertificateDer::pem_file_iter(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{}: invalid PEM: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!("{}: no certificate found", path.display()));
+    }
+    Ok(certs)
 }

@@ -286,3 +286,192 @@ fn invalid_conditions_stop_the_config_with_the_key() {
     );
     assert_eq!(issues[0].line, Some(7));
 }
+
+/// A local CA and TLS servers presenting certificates it signs (or not).
+mod tls {
+    use std::net::SocketAddr;
+    use std::sync::Arc;
+
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+    use time::{Duration, OffsetDateTime};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    pub struct Ca {
+        issuer: Issuer<'static, KeyPair>,
+        pub pem: String,
+    }
+
+    impl Ca {
+        pub fn new() -> Self {
+            let key = KeyPair::generate().unwrap();
+            let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            params
+                .distinguished_name
+                .push(DnType::CommonName, "Upbeat test CA");
+            let pem = params.clone().self_signed(&key).unwrap().pem();
+            Self {
+                issuer: Issuer::new(params, key),
+                pem,
+            }
+        }
+
+        /// A leaf for `localhost` valid from `from` to `until` (days from now).
+        pub fn leaf(
+            &self,
+            from: i64,
+            until: i64,
+        ) -> (CertificateDer<'static>, PrivateKeyDer<'static>) {
+            let key = KeyPair::generate().unwrap();
+            let params = leaf_params(from, until);
+            let cert = params.signed_by(&key, &self.issuer).unwrap();
+            (
+                cert.der().clone(),
+                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+            )
+        }
+    }
+
+    fn leaf_params(from: i64, until: i64) -> CertificateParams {
+        let mut params = CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+        let now = OffsetDateTime::now_utc();
+        params.not_before = now + Duration::days(from);
+        params.not_after = now + Duration::days(until) + Duration::hours(1);
+        params
+    }
+
+    /// A self-signed leaf for `localhost`, trusted by nobody.
+    pub fn self_signed() -> (CertificateDer<'static>, PrivateKeyDer<'static>) {
+        let key = KeyPair::generate().unwrap();
+        let cert = leaf_params(-1, 90).self_signed(&key).unwrap();
+        (
+            cert.der().clone(),
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+        )
+    }
+
+    /// Serves TLS with this certificate; answers any request with 200 "ok".
+    pub async fn server(cert: (CertificateDer<'static>, PrivateKeyDer<'static>)) -> SocketAddr {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.0], cert.1)
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let Ok(mut tls) = acceptor.accept(socket).await else {
+                        return;
+                    };
+                    let mut buf = [0u8; 4096];
+                    if tls.read(&mut buf).await.is_ok() {
+                        let _ = tls.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok").await;
+                        let _ = tls.shutdown().await;
+                    }
+                });
+            }
+        });
+        addr
+    }
+}
+
+fn write_ca(ca: &tls::Ca) -> tempfile::NamedTempFile {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), &ca.pem).unwrap();
+    file
+}
+
+fn tls_check(addr: SocketAddr, ca_file: Option<&std::path::Path>) -> String {
+    let mut check = format!(
+        "kind = \"tls\"\nhost = \"127.0.0.1\"\nport = {}\nserver_name = \"localhost\"",
+        addr.port()
+    );
+    if let Some(path) = ca_file {
+        check.push_str(&format!("\nca_file = \"{}\"", path.display()));
+    }
+    check
+}
+
+#[tokio::test]
+async fn tls_certificates_are_judged_by_chain_and_expiry() {
+    let ca = tls::Ca::new();
+    let ca_file = write_ca(&ca);
+    let fine = tls::server(ca.leaf(-1, 90)).await;
+    let expiring = tls::server(ca.leaf(-80, 3)).await;
+    let expired = tls::server(ca.leaf(-90, -2)).await;
+    let self_signed = tls::server(tls::self_signed()).await;
+
+    let (outcome, _) = probe(&tls_check(fine, Some(ca_file.path()))).await;
+    assert_outcome(&outcome, SampleOutcome::Up, None);
+    let (outcome, _) = probe(&tls_check(expiring, Some(ca_file.path()))).await;
+    assert_outcome(
+        &outcome,
+        SampleOutcome::Degraded,
+        Some("certificate expires in 3 days"),
+    );
+    let (outcome, _) = probe(&tls_check(expired, Some(ca_file.path()))).await;
+    assert_outcome(&outcome, SampleOutcome::Down, Some("certificate expired"));
+    let (outcome, _) = probe(&tls_check(self_signed, Some(ca_file.path()))).await;
+    assert_outcome(
+        &outcome,
+        SampleOutcome::Down,
+        Some("certificate not trusted (unknown issuer)"),
+    );
+    // Without the private CA, even the good certificate is untrusted.
+    let (outcome, _) = probe(&tls_check(fine, None)).await;
+    assert_outcome(
+        &outcome,
+        SampleOutcome::Down,
+        Some("certificate not trusted (unknown issuer)"),
+    );
+    // The certificate is for localhost, not for another name.
+    let wrong_name = tls_check(fine, Some(ca_file.path())).replace(
+        "server_name = \"localhost\"",
+        "server_name = \"example.org\"",
+    );
+    let (outcome, _) = probe(&wrong_name).await;
+    assert_outcome(
+        &outcome,
+        SampleOutcome::Down,
+        Some("certificate not valid for example.org"),
+    );
+}
+
+#[tokio::test]
+async fn https_checks_verify_certificates_unless_told_not_to() {
+    let self_signed = tls::server(tls::self_signed()).await;
+    let url = format!("https://localhost:{}/", self_signed.port());
+    let (outcome, _) = probe(&format!("kind = \"http\"\nurl = \"{url}\"")).await;
+    assert_eq!(outcome.outcome, SampleOutcome::Down);
+    assert_eq!(
+        outcome.error.as_deref(),
+        Some("TLS certificate rejected: unknown issuer (self-signed?)")
+    );
+    let (outcome, _) = probe(&format!(
+        "kind = \"http\"\nurl = \"{url}\"\nverify_tls = false"
+    ))
+    .await;
+    assert_outcome(&outcome, SampleOutcome::Up, None);
+}
+
+#[test]
+fn a_missing_ca_file_stops_the_config_with_the_key() {
+    let toml = "[[services]]\nslug = \"s\"\nname = \"S\"\n[services.check]\nkind = \"tls\"\nhost = \"example.org\"\nca_file = \"/nonexistent/ca.pem\"\n";
+    let issues = Config::from_toml(toml, Vec::new(), &Overrides::default()).unwrap_err();
+    assert_eq!(issues[0].key, "services[0].check.ca_file");
+    assert!(
+        issues[0]
+            .message
+            .starts_with("cannot read /nonexistent/ca.pem"),
+        "{}",
+        issues[0].message
+    );
+}
