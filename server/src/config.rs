@@ -237,6 +237,7 @@ pub enum CheckConfig {
     Http(HttpCheck),
     Tcp(TcpCheck),
     Tls(TlsCheck),
+    Dns(DnsCheck),
 }
 
 impl CheckConfig {
@@ -245,6 +246,7 @@ impl CheckConfig {
             Self::Http(_) => "http",
             Self::Tcp(_) => "tcp",
             Self::Tls(_) => "tls",
+            Self::Dns(_) => "dns",
         }
     }
 }
@@ -316,6 +318,33 @@ fn default_tls_port() -> u16 {
 
 fn default_degraded_within() -> u32 {
     14
+}
+
+/// A DNS lookup of `name` (A and AAAA), through the system resolver or
+/// `server`. With `expected`, at least one answer must be among them (round
+/// robin DNS returns subsets).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsCheck {
+    pub name: String,
+    /// `ip` or `ip:port` of the DNS server to ask; default: the system's.
+    pub server: Option<String>,
+    #[serde(default)]
+    pub expected: Vec<std::net::IpAddr>,
+}
+
+impl DnsCheck {
+    /// The server to ask, port 53 unless given.
+    pub fn server_addr(&self) -> Option<Result<std::net::SocketAddr, String>> {
+        self.server.as_deref().map(|raw| {
+            raw.parse::<std::net::SocketAddr>()
+                .or_else(|_| {
+                    raw.parse::<std::net::IpAddr>()
+                        .map(|ip| std::net::SocketAddr::new(ip, 53))
+                })
+                .map_err(|_| format!("\"{raw}\" is not an IP address or ip:port"))
+        })
+    }
 }
 
 /// One condition on an HTTP response body, as written in the config:
@@ -666,6 +695,14 @@ impl Config {
                         if let Err(reason) = crate::probe::load_pem_certificates(path) {
                             push(at("check.ca_file"), reason);
                         }
+                    }
+                }
+                CheckConfig::Dns(dns) => {
+                    if dns.name.trim().is_empty() || dns.name.contains(char::is_whitespace) {
+                        push(at("check.name"), "must be a host name".into());
+                    }
+                    if let Some(Err(reason)) = dns.server_addr() {
+                        push(at("check.server"), reason);
                     }
                 }
                 CheckConfig::Tcp(tcp) => {

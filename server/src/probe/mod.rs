@@ -6,6 +6,7 @@
 //! that ignores its own timeout still cannot stall anything.
 
 pub mod conditions;
+mod dns;
 mod http;
 mod tcp;
 mod tls;
@@ -19,6 +20,7 @@ use app::model::SampleOutcome;
 use async_trait::async_trait;
 
 pub use self::conditions::Condition;
+pub use self::dns::DnsProbe;
 pub use self::http::{HttpProbe, MAX_BODY_BYTES};
 pub use self::tcp::TcpProbe;
 pub use self::tls::{judge_expiry, TlsProbe};
@@ -143,6 +145,18 @@ impl ProbeContext {
                 Arc::new(HttpProbe::new(client, url, check)?)
             }
             CheckConfig::Tcp(check) => Arc::new(TcpProbe::new(check.host.clone(), check.port)),
+            CheckConfig::Dns(check) => {
+                let server = check
+                    .server_addr()
+                    .transpose()
+                    .map_err(anyhow::Error::msg)?;
+                Arc::new(DnsProbe::new(
+                    check.name.clone(),
+                    server,
+                    check.expected.clone(),
+                    config.timeout_of(service),
+                )?)
+            }
             CheckConfig::Tls(check) => Arc::new(TlsProbe::new(
                 check.host.clone(),
                 check.port,

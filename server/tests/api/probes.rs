@@ -475,3 +475,95 @@ fn a_missing_ca_file_stops_the_config_with_the_key() {
         issues[0].message
     );
 }
+
+/// A minimal authoritative DNS server on UDP: A records from `records`,
+/// NXDOMAIN for other names, an empty answer for other record types.
+async fn dns_server(records: Vec<(&'static str, [u8; 4])>) -> SocketAddr {
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = socket.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut buf = [0u8; 512];
+        while let Ok((len, peer)) = socket.recv_from(&mut buf).await {
+            let query = &buf[..len];
+            // Question: labels from byte 12 up to the zero label, then type and class.
+            let mut i = 12;
+            let mut labels = Vec::new();
+            while i < len && query[i] != 0 {
+                let n = usize::from(query[i]);
+                labels.push(String::from_utf8_lossy(&query[i + 1..i + 1 + n]).to_lowercase());
+                i += 1 + n;
+            }
+            let question_end = i + 5;
+            let qtype = u16::from_be_bytes([query[i + 1], query[i + 2]]);
+            let name = labels.join(".");
+            let found: Vec<[u8; 4]> = records
+                .iter()
+                .filter(|(n, _)| *n == name)
+                .map(|(_, ip)| *ip)
+                .collect();
+            let answers: Vec<[u8; 4]> = if qtype == 1 {
+                found.clone()
+            } else {
+                Vec::new()
+            };
+            let rcode: u8 = if found.is_empty() { 3 } else { 0 };
+            let mut reply = Vec::new();
+            reply.extend_from_slice(&query[..2]); // id
+            reply.extend_from_slice(&[0x81, 0x80 | rcode]); // response, RD, RA, rcode
+            reply.extend_from_slice(&[0, 1]); // one question
+            reply.extend_from_slice(&u16::try_from(answers.len()).unwrap().to_be_bytes());
+            reply.extend_from_slice(&[0, 0, 0, 0]); // no authority, no additional
+            reply.extend_from_slice(&query[12..question_end]);
+            for ip in answers {
+                reply.extend_from_slice(&[0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4]);
+                reply.extend_from_slice(&ip);
+            }
+            let _ = socket.send_to(&reply, peer).await;
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn dns_names_resolve_against_a_given_server() {
+    let server = dns_server(vec![
+        ("api.upbeat.test", [10, 0, 0, 7]),
+        ("api.upbeat.test", [10, 0, 0, 8]),
+    ])
+    .await;
+    let check = |name: &str, expected: &str| {
+        format!("kind = \"dns\"\nname = \"{name}\"\nserver = \"{server}\"\nexpected = [{expected}]")
+    };
+    let (outcome, _) = probe(&check("api.upbeat.test", "")).await;
+    assert_outcome(&outcome, SampleOutcome::Up, None);
+    let (outcome, _) = probe(&check("api.upbeat.test", "\"10.0.0.8\"")).await;
+    assert_outcome(&outcome, SampleOutcome::Up, None);
+    let (outcome, _) = probe(&check("api.upbeat.test", "\"10.9.9.9\"")).await;
+    assert_outcome(
+        &outcome,
+        SampleOutcome::Down,
+        Some("resolved to 10.0.0.7, 10.0.0.8, expected 10.9.9.9"),
+    );
+    let (outcome, _) = probe(&check("missing.upbeat.test", "")).await;
+    assert_outcome(
+        &outcome,
+        SampleOutcome::Down,
+        Some("no address found for missing.upbeat.test"),
+    );
+}
+
+#[tokio::test]
+async fn a_dns_server_that_never_answers_times_out() {
+    // Bound but never read: queries go unanswered.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = silent.local_addr().unwrap();
+    let (outcome, took) = probe(&format!(
+        "kind = \"dns\"\nname = \"api.upbeat.test\"\nserver = \"{addr}\""
+    ))
+    .await;
+    assert_eq!(outcome.outcome, SampleOutcome::Down);
+    let error = outcome.error.unwrap();
+    assert!(error.contains("timed out"), "{error}");
+    assert!(took < TIMEOUT + Duration::from_millis(500), "{took:?}");
+    drop(silent);
+}
