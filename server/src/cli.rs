@@ -6,7 +6,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::{Config, Overrides, DEFAULT_CONFIG_PATH};
+use crate::config::{CheckConfig, Config, Overrides, DEFAULT_CONFIG_PATH};
+use crate::probe::push::{hash_token, new_token};
 use crate::startup::{shutdown_signal, Application};
 use crate::{store, telemetry};
 
@@ -51,6 +52,12 @@ pub enum Command {
         /// File to check [default: the --config file, or upbeat.toml]
         file: Option<PathBuf>,
     },
+    /// Create (or replace) the heartbeat token of a push service and print
+    /// it once; only its hash is stored
+    PushToken {
+        /// Slug of a service with `kind = "push"`
+        slug: String,
+    },
 }
 
 impl Cli {
@@ -76,6 +83,7 @@ pub async fn run() -> ExitCode {
         None | Some(Command::Serve) => serve(&cli).await,
         Some(Command::Migrate) => migrate(&cli).await,
         Some(Command::CheckConfig { ref file }) => check_config(&cli, file.clone()),
+        Some(Command::PushToken { ref slug }) => push_token(&cli, slug).await,
     }
 }
 
@@ -165,6 +173,55 @@ fn check_config(cli: &Cli, file: Option<PathBuf>) -> ExitCode {
         Err(err) => {
             eprintln!("{err}");
             ExitCode::from(2)
+        }
+    }
+}
+
+async fn push_token(cli: &Cli, slug: &str) -> ExitCode {
+    let (config, _) = match load(cli) {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
+    };
+    match config.services.iter().find(|s| s.slug == slug) {
+        Some(service) if matches!(service.check, CheckConfig::Push(_)) => {}
+        Some(_) => {
+            eprintln!("error: service \"{slug}\" is not a push check");
+            return ExitCode::from(2);
+        }
+        None => {
+            eprintln!("error: no service \"{slug}\" in the configuration");
+            return ExitCode::from(2);
+        }
+    }
+    let url = store::redact_url(&config.database.url);
+    let result = async {
+        let store = store::connect(&config.database.url, 1).await?;
+        // The service may not be in the database yet if `serve` never ran.
+        store
+            .sync_services(&crate::startup::service_defs(&config))
+            .await?;
+        let token = new_token();
+        let stored = store.set_push_token(slug, &hash_token(&token)).await?;
+        store.close().await;
+        Ok::<_, store::StoreError>(stored.then_some(token))
+    }
+    .await;
+    match result {
+        Ok(Some(token)) => {
+            let base = config.server.base_url();
+            println!("{token}");
+            eprintln!(
+                "Push token for {slug}: shown once, only its hash is stored. Send heartbeats to\n  {base}api/v1/push/{token}?status=up&msg=OK"
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(None) => {
+            eprintln!("error: service \"{slug}\" not found in {url}");
+            ExitCode::FAILURE
+        }
+        Err(err) => {
+            eprintln!("error: {url}: {err}");
+            ExitCode::FAILURE
         }
     }
 }

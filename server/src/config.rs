@@ -238,6 +238,7 @@ pub enum CheckConfig {
     Tcp(TcpCheck),
     Tls(TlsCheck),
     Dns(DnsCheck),
+    Push(PushCheck),
 }
 
 impl CheckConfig {
@@ -247,6 +248,7 @@ impl CheckConfig {
             Self::Tcp(_) => "tcp",
             Self::Tls(_) => "tls",
             Self::Dns(_) => "dns",
+            Self::Push(_) => "push",
         }
     }
 }
@@ -345,6 +347,20 @@ impl DnsCheck {
                 .map_err(|_| format!("\"{raw}\" is not an IP address or ip:port"))
         })
     }
+}
+
+/// Heartbeats sent to `/api/v1/push/{token}` by cron jobs and pipelines;
+/// down when none arrives within `interval + grace`. The token is created
+/// with `upbeat push-token SLUG`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushCheck {
+    #[serde(default = "default_grace", deserialize_with = "de_duration")]
+    pub grace: Duration,
+}
+
+fn default_grace() -> Duration {
+    Duration::from_secs(60)
 }
 
 /// One condition on an HTTP response body, as written in the config:
@@ -705,6 +721,7 @@ impl Config {
                         push(at("check.server"), reason);
                     }
                 }
+                CheckConfig::Push(_) => {}
                 CheckConfig::Tcp(tcp) => {
                     if tcp.host.trim().is_empty() {
                         push(at("check.host"), "must not be empty".into());

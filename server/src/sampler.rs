@@ -93,6 +93,7 @@ async fn run_service(
     sink: mpsc::Sender<NewSample>,
     cancel: CancellationToken,
 ) {
+    let offset = offset.max(service.probe.first_delay());
     let mut ticker = tokio::time::interval_at(Instant::now() + offset, service.interval);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
     loop {

@@ -21,8 +21,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, AppState};
-use crate::config::Config;
-use crate::probe::ProbeContext;
+use crate::config::{CheckConfig, Config};
+use crate::probe::{ProbeContext, PushProbe};
 use crate::prune::Pruner;
 use crate::sampler::{SampleWriter, Sampler, ScheduledService, WriterStats};
 use crate::snapshot::SnapshotBuilder;
@@ -55,17 +55,7 @@ impl Application {
                 )
             })?;
 
-        let defs: Vec<ServiceDef> = config
-            .services
-            .iter()
-            .map(|s| ServiceDef {
-                slug: s.slug.clone(),
-                name: s.name.clone(),
-                group: s.group.clone(),
-                description: s.description.clone(),
-                check_kind: s.check.kind().to_owned(),
-            })
-            .collect();
+        let defs = service_defs(&config);
         let records = store
             .sync_services(&defs)
             .await
@@ -107,9 +97,16 @@ impl Application {
                 slug: service.slug.clone(),
                 interval: config.interval_of(service),
                 timeout: config.timeout_of(service),
-                probe: probes
-                    .probe_for(&config, service)
-                    .with_context(|| format!("building the check of service {}", service.slug))?,
+                probe: match &service.check {
+                    CheckConfig::Push(push) => Arc::new(PushProbe::new(
+                        Arc::clone(&store),
+                        record.id,
+                        config.interval_of(service) + push.grace,
+                    )),
+                    _ => probes.probe_for(&config, service).with_context(|| {
+                        format!("building the check of service {}", service.slug)
+                    })?,
+                },
             });
         }
 
@@ -183,12 +180,14 @@ impl Application {
             .into_make_service_with_connect_info::<SocketAddr>();
         let server = axum::serve(self.listener, service).with_graceful_shutdown(signal);
         let grace = self.config.server.shutdown_grace;
-        let server = tokio::spawn(async move { server.await });
+        let mut server = tokio::spawn(async move { server.await });
         // Requests still running `grace` after the signal are abandoned.
         let served = tokio::select! {
-            result = server => result.context("HTTP server task")?.context("HTTP server"),
+            result = &mut server => result.context("HTTP server task")?.context("HTTP server"),
             () = async { stopping.cancelled().await; tokio::time::sleep(grace).await } => {
                 tracing::warn!(grace_s = grace.as_secs(), "requests still running after the shutdown grace period; closing");
+                server.abort();
+                let _ = server.await;
                 Ok(())
             }
         };
@@ -200,6 +199,21 @@ impl Application {
         tracing::info!("stopped");
         served
     }
+}
+
+/// The services of a config, as the store keeps them.
+pub fn service_defs(config: &Config) -> Vec<ServiceDef> {
+    config
+        .services
+        .iter()
+        .map(|s| ServiceDef {
+            slug: s.slug.clone(),
+            name: s.name.clone(),
+            group: s.group.clone(),
+            description: s.description.clone(),
+            check_kind: s.check.kind().to_owned(),
+        })
+        .collect()
 }
 
 /// Leptos settings from our config, so the binary runs outside cargo-leptos.

@@ -1,8 +1,10 @@
 //! HTTP routes other than the Leptos pages, one module per area. Each
 //! module exports a `router()` over [`AppState`].
 
+pub mod error;
 pub mod health;
 pub mod public;
+pub mod push;
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -32,4 +34,5 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .merge(health::router())
         .merge(public::router())
+        .merge(push::router())
 }

@@ -8,6 +8,7 @@
 pub mod conditions;
 mod dns;
 mod http;
+pub mod push;
 mod tcp;
 mod tls;
 
@@ -22,6 +23,7 @@ use async_trait::async_trait;
 pub use self::conditions::Condition;
 pub use self::dns::DnsProbe;
 pub use self::http::{HttpProbe, MAX_BODY_BYTES};
+pub use self::push::PushProbe;
 pub use self::tcp::TcpProbe;
 pub use self::tls::{judge_expiry, TlsProbe};
 
@@ -61,6 +63,11 @@ pub fn millis(d: Duration) -> u32 {
 #[async_trait]
 pub trait Probe: Send + Sync {
     async fn run(&self, timeout: Duration) -> Outcome;
+
+    /// How long to wait before the first run, at least.
+    fn first_delay(&self) -> Duration {
+        Duration::ZERO
+    }
 }
 
 /// Shared resources probes are built from: one HTTP client per distinct
@@ -131,7 +138,8 @@ impl ProbeContext {
         Ok(config)
     }
 
-    /// Builds the probe for a validated service config.
+    /// Builds the probe for a validated service config. Push checks read
+    /// heartbeats from the database, so they are built with [`PushProbe::new`].
     pub fn probe_for(
         &self,
         config: &Config,
@@ -145,6 +153,7 @@ impl ProbeContext {
                 Arc::new(HttpProbe::new(client, url, check)?)
             }
             CheckConfig::Tcp(check) => Arc::new(TcpProbe::new(check.host.clone(), check.port)),
+            CheckConfig::Push(_) => anyhow::bail!("push checks are built with PushProbe::new"),
             CheckConfig::Dns(check) => {
                 let server = check
                     .server_addr()

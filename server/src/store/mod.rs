@@ -89,6 +89,15 @@ pub struct NewSample {
 /// A stored sample.
 pub type Sample = NewSample;
 
+/// The newest heartbeat a push check received.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Heartbeat {
+    pub at: DateTime<Utc>,
+    pub outcome: SampleOutcome,
+    pub msg: Option<String>,
+    pub latency_ms: Option<u32>,
+}
+
 /// A service's hysteresis state after the newest sample applied to it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ServiceState {
@@ -151,6 +160,21 @@ pub trait Store: Send + Sync + 'static {
         older_than: DateTime<Utc>,
         limit: u32,
     ) -> Result<u64, StoreError>;
+
+    /// Sets the push token hash of the service `slug`; `false` when there is
+    /// no such service.
+    async fn set_push_token(&self, slug: &str, token_hash: &[u8]) -> Result<bool, StoreError>;
+
+    /// Records a heartbeat for the service whose token hashes to
+    /// `token_hash`; returns its slug, or `None` for an unknown token.
+    async fn record_heartbeat(
+        &self,
+        token_hash: &[u8],
+        heartbeat: &Heartbeat,
+    ) -> Result<Option<String>, StoreError>;
+
+    /// The newest heartbeat of a service, if any arrived.
+    async fn last_heartbeat(&self, service_id: i64) -> Result<Option<Heartbeat>, StoreError>;
 
     /// Closes the connection pool.
     async fn close(&self);

@@ -9,8 +9,8 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Row};
 
 use super::{
-    outcome_code, outcome_from_code, tracker_from_columns, Backend, NewSample, Sample, ServiceDef,
-    ServiceRecord, ServiceState, Store, StoreError,
+    outcome_code, outcome_from_code, tracker_from_columns, Backend, Heartbeat, NewSample, Sample,
+    ServiceDef, ServiceRecord, ServiceState, Store, StoreError,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
@@ -243,6 +243,55 @@ impl Store for PostgresStore {
         .execute(&self.pool)
         .await?;
         Ok(result.rows_affected())
+    }
+
+    async fn set_push_token(&self, slug: &str, token_hash: &[u8]) -> Result<bool, StoreError> {
+        let result = sqlx::query("UPDATE services SET push_token_hash = $2 WHERE slug = $1")
+            .bind(slug)
+            .bind(token_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn record_heartbeat(
+        &self,
+        token_hash: &[u8],
+        heartbeat: &Heartbeat,
+    ) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query(
+            "UPDATE services SET last_push_at = $2, last_push_outcome = $3, last_push_msg = $4, last_push_latency_ms = $5
+             WHERE push_token_hash = $1 AND archived_at IS NULL RETURNING slug",
+        )
+        .bind(token_hash)
+        .bind(heartbeat.at)
+        .bind(outcome_code(heartbeat.outcome))
+        .bind(&heartbeat.msg)
+        .bind(heartbeat.latency_ms.map(|v| i32::try_from(v).unwrap_or(i32::MAX)))
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| r.try_get("slug")).transpose()?)
+    }
+
+    async fn last_heartbeat(&self, service_id: i64) -> Result<Option<Heartbeat>, StoreError> {
+        let row = sqlx::query(
+            "SELECT last_push_at, last_push_outcome, last_push_msg, last_push_latency_ms FROM services
+             WHERE id = $1 AND last_push_at IS NOT NULL",
+        )
+        .bind(service_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| {
+            Ok(Heartbeat {
+                at: row.try_get("last_push_at")?,
+                outcome: outcome_from_code(row.try_get::<i16, _>("last_push_outcome")?.into())?,
+                msg: row.try_get("last_push_msg")?,
+                latency_ms: row
+                    .try_get::<Option<i32>, _>("last_push_latency_ms")?
+                    .map(|v| u32::try_from(v).unwrap_or(0)),
+            })
+        })
+        .transpose()
     }
 
     async fn close(&self) {

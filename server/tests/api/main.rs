@@ -9,4 +9,5 @@ mod cli;
 mod config;
 mod helpers;
 mod probes;
+mod push;
 mod store;

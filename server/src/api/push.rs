@@ -1,0 +1,94 @@
+//! `GET|POST /api/v1/push/{token}`: heartbeats for push checks, with
+//! optional query parameters `status` (`up`, `degraded`, `down`; default
+//! `up`), `msg` (at most 200 characters) and `latency_ms`.
+
+use app::model::SampleOutcome;
+use axum::extract::{Path, RawQuery, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{SubsecRound, Utc};
+use serde_json::{json, Value};
+
+use super::error::ApiError;
+use super::AppState;
+use crate::probe::push::hash_token;
+use crate::store::Heartbeat;
+
+const MAX_MSG_CHARS: usize = 200;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/v1/push/{token}", get(push).post(push))
+}
+
+/// Query parameters, read leniently from the raw query string so that every
+/// bad value gets our own error body. Unknown parameters are ignored, as
+/// heartbeat senders (curl in cron jobs) often add their own.
+#[derive(Debug, Default)]
+struct PushParams {
+    status: Option<String>,
+    msg: Option<String>,
+    latency_ms: Option<String>,
+}
+
+impl PushParams {
+    fn parse(query: Option<&str>) -> Self {
+        let mut params = Self::default();
+        for (key, value) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+            let slot = match key.as_ref() {
+                "status" => &mut params.status,
+                "msg" => &mut params.msg,
+                "latency_ms" => &mut params.latency_ms,
+                _ => continue,
+            };
+            *slot = Some(value.into_owned());
+        }
+        params
+    }
+}
+
+async fn push(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let params = PushParams::parse(query.as_deref());
+    let outcome = match params.status.as_deref() {
+        None | Some("") => SampleOutcome::Up,
+        Some(raw) => SampleOutcome::parse(raw)
+            .ok_or_else(|| ApiError::invalid_field("status", "must be up, degraded or down"))?,
+    };
+    let latency_ms = params
+        .latency_ms
+        .as_deref()
+        .filter(|raw| !raw.is_empty())
+        .map(|raw| raw.parse::<u32>())
+        .transpose()
+        .map_err(|_| {
+            ApiError::invalid_field("latency_ms", "must be a whole number of milliseconds")
+        })?;
+    let msg = params.msg.filter(|m| !m.trim().is_empty());
+    if msg
+        .as_ref()
+        .is_some_and(|m| m.chars().count() > MAX_MSG_CHARS)
+    {
+        return Err(ApiError::invalid_field(
+            "msg",
+            format!("must be at most {MAX_MSG_CHARS} characters"),
+        ));
+    }
+    let heartbeat = Heartbeat {
+        at: Utc::now().trunc_subsecs(3),
+        outcome,
+        msg,
+        latency_ms,
+    };
+    match state
+        .store
+        .record_heartbeat(&hash_token(&token), &heartbeat)
+        .await
+    {
+        Ok(Some(slug)) => Ok(Json(json!({ "ok": true, "service": slug }))),
+        Ok(None) => Err(ApiError::not_found("unknown push token")),
+        Err(err) => Err(ApiError::internal(&err)),
+    }
+}
