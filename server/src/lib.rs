@@ -6,6 +6,7 @@ pub mod cli;
 pub mod config;
 pub mod probe;
 pub mod prune;
+pub mod rollup;
 pub mod sampler;
 pub mod snapshot;
 pub mod startup;

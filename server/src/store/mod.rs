@@ -19,6 +19,7 @@ use app::model::SampleOutcome;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use crate::rollup::{Resolution, Rollup};
 use crate::status::Tracker;
 
 pub use postgres::PostgresStore;
@@ -133,9 +134,10 @@ pub trait Store: Send + Sync + 'static {
     /// Every service, archived ones included, by position.
     async fn services(&self) -> Result<Vec<ServiceRecord>, StoreError>;
 
-    /// Stores samples and the service states they led to, in one
-    /// transaction. A sample for a (service, time) that is already stored is
-    /// ignored, so a retried batch is harmless.
+    /// Stores samples, the service states they led to, and their hourly and
+    /// daily rollups, in one transaction. A sample for a (service, time) that
+    /// is already stored is ignored (and not counted again in the rollups), so
+    /// a retried batch is harmless.
     async fn insert_samples(
         &self,
         samples: &[NewSample],
@@ -144,6 +146,15 @@ pub trait Store: Send + Sync + 'static {
 
     /// The stored state of every service that has one.
     async fn service_states(&self) -> Result<Vec<ServiceState>, StoreError>;
+
+    /// Rollups of one service with `from <= period_start < to`, oldest first.
+    async fn rollups(
+        &self,
+        service_id: i64,
+        resolution: Resolution,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<(DateTime<Utc>, Rollup)>, StoreError>;
 
     /// The newest sample of each service that has one.
     async fn latest_samples(&self) -> Result<Vec<Sample>, StoreError>;
@@ -217,6 +228,104 @@ pub fn outcome_from_code(code: i64) -> Result<SampleOutcome, StoreError> {
         1 => Ok(SampleOutcome::Degraded),
         2 => Ok(SampleOutcome::Down),
         other => Err(StoreError::Corrupt(format!("unknown outcome code {other}"))),
+    }
+}
+
+/// Rollup columns after `service_id, period_start`, in [`rollup_values`] order.
+const ROLLUP_COLUMNS: [&str; 17] = [
+    "up",
+    "degraded",
+    "down",
+    "latency_count",
+    "latency_sum_ms",
+    "latency_max_ms",
+    "b0",
+    "b1",
+    "b2",
+    "b3",
+    "b4",
+    "b5",
+    "b6",
+    "b7",
+    "b8",
+    "b9",
+    "b10",
+];
+
+fn rollup_table(resolution: Resolution) -> &'static str {
+    match resolution {
+        Resolution::Hour => "rollups_hourly",
+        Resolution::Day => "rollups_daily",
+    }
+}
+
+/// An upsert that adds one rollup to its row. `param(n)` renders the n-th
+/// (1-based) placeholder; `max` is the dialect's two-argument maximum.
+fn rollup_upsert_sql(resolution: Resolution, param: impl Fn(usize) -> String, max: &str) -> String {
+    let table = rollup_table(resolution);
+    let columns = ROLLUP_COLUMNS.join(", ");
+    let values = (1..=ROLLUP_COLUMNS.len() + 2)
+        .map(&param)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let updates = ROLLUP_COLUMNS
+        .iter()
+        .map(|c| {
+            if *c == "latency_max_ms" {
+                format!("{c} = {max}({table}.{c}, excluded.{c})")
+            } else {
+                format!("{c} = {table}.{c} + excluded.{c}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "INSERT INTO {table} (service_id, period_start, {columns}) VALUES ({values}) \
+         ON CONFLICT (service_id, period_start) DO UPDATE SET {updates}"
+    )
+}
+
+fn rollup_select_sql(resolution: Resolution, param: impl Fn(usize) -> String) -> String {
+    format!(
+        "SELECT period_start, {} FROM {} WHERE service_id = {} AND period_start >= {} AND period_start < {} \
+         ORDER BY period_start",
+        ROLLUP_COLUMNS.join(", "),
+        rollup_table(resolution),
+        param(1),
+        param(2),
+        param(3)
+    )
+}
+
+/// A rollup as the integers stored, in [`ROLLUP_COLUMNS`] order.
+fn rollup_values(r: &Rollup) -> [i64; 17] {
+    let mut values = [0i64; 17];
+    values[0] = r.up.into();
+    values[1] = r.degraded.into();
+    values[2] = r.down.into();
+    values[3] = r.latency_count.into();
+    values[4] = i64::try_from(r.latency_sum_ms).unwrap_or(i64::MAX);
+    values[5] = r.latency_max_ms.into();
+    for (slot, count) in values[6..].iter_mut().zip(r.buckets) {
+        *slot = count.into();
+    }
+    values
+}
+
+fn rollup_from_values(values: &[i64; 17]) -> Rollup {
+    let int = |v: i64| u32::try_from(v).unwrap_or(u32::MAX);
+    let mut buckets = [0u32; crate::rollup::BUCKETS];
+    for (bucket, value) in buckets.iter_mut().zip(&values[6..]) {
+        *bucket = int(*value);
+    }
+    Rollup {
+        up: int(values[0]),
+        degraded: int(values[1]),
+        down: int(values[2]),
+        latency_count: int(values[3]),
+        latency_sum_ms: u64::try_from(values[4]).unwrap_or(0),
+        latency_max_ms: int(values[5]),
+        buckets,
     }
 }
 

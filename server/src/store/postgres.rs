@@ -8,9 +8,15 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Row};
 
+use crate::rollup::{summarise, Resolution, Rollup};
+
+/// Position of `latency_sum_ms` (BIGINT) among the rollup columns.
+const ROLLUP_SUM_INDEX: usize = 4;
+
 use super::{
-    outcome_code, outcome_from_code, tracker_from_columns, Backend, Heartbeat, NewSample, Sample,
-    ServiceDef, ServiceRecord, ServiceState, Store, StoreError,
+    outcome_code, outcome_from_code, rollup_from_values, rollup_select_sql, rollup_upsert_sql,
+    rollup_values, tracker_from_columns, Backend, Heartbeat, NewSample, Sample, ServiceDef,
+    ServiceRecord, ServiceState, Store, StoreError,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
@@ -153,18 +159,32 @@ impl Store for PostgresStore {
             .collect();
         let errors: Vec<Option<String>> = samples.iter().map(|s| s.error.clone()).collect();
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
+        // RETURNING yields only the rows actually inserted, so a retried
+        // batch is not counted twice in the rollups.
+        let rows = sqlx::query(
             "INSERT INTO samples (service_id, taken_at, outcome, latency_ms, error)
              SELECT * FROM UNNEST($1::bigint[], $2::timestamptz[], $3::smallint[], $4::int[], $5::text[])
-             ON CONFLICT DO NOTHING",
+             ON CONFLICT DO NOTHING
+             RETURNING service_id, taken_at, outcome, latency_ms, error",
         )
         .bind(&ids)
         .bind(&times)
         .bind(&outcomes)
         .bind(&latencies)
         .bind(&errors)
-        .execute(&mut *tx)
+        .fetch_all(&mut *tx)
         .await?;
+        let inserted: Vec<Sample> = rows.iter().map(sample_from_row).collect::<Result<_, _>>()?;
+        for resolution in [Resolution::Hour, Resolution::Day] {
+            let sql = rollup_upsert_sql(resolution, |n| format!("${n}"), "GREATEST");
+            for ((service_id, start), rollup) in summarise(&inserted, resolution) {
+                let mut query = sqlx::query(&sql).bind(service_id).bind(start);
+                for value in rollup_values(&rollup) {
+                    query = query.bind(value);
+                }
+                query.execute(&mut *tx).await?;
+            }
+        }
         for state in states {
             sqlx::query("UPDATE services SET status = $2, bad_run = $3, good_run = $4, state_at = $5 WHERE id = $1")
                 .bind(state.service_id)
@@ -197,6 +217,35 @@ impl Store for PostgresStore {
                     )?,
                     updated_at: row.try_get("state_at")?,
                 })
+            })
+            .collect()
+    }
+
+    async fn rollups(
+        &self,
+        service_id: i64,
+        resolution: Resolution,
+        from: chrono::DateTime<chrono::Utc>,
+        to: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<(chrono::DateTime<chrono::Utc>, Rollup)>, StoreError> {
+        let rows = sqlx::query(&rollup_select_sql(resolution, |n| format!("${n}")))
+            .bind(service_id)
+            .bind(from)
+            .bind(to)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let mut values = [0i64; 17];
+                for (i, value) in values.iter_mut().enumerate() {
+                    // INTEGER columns decode as i32, latency_sum_ms as i64.
+                    *value = if ROLLUP_SUM_INDEX == i {
+                        row.try_get::<i64, _>(i + 1)?
+                    } else {
+                        row.try_get::<i32, _>(i + 1)?.into()
+                    };
+                }
+                Ok((row.try_get(0)?, rollup_from_values(&values)))
             })
             .collect()
     }

@@ -9,9 +9,12 @@ use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
+use crate::rollup::{summarise, Resolution, Rollup};
+
 use super::{
-    outcome_code, outcome_from_code, tracker_from_columns, Backend, Heartbeat, NewSample, Sample,
-    ServiceDef, ServiceRecord, ServiceState, Store, StoreError,
+    outcome_code, outcome_from_code, rollup_from_values, rollup_select_sql, rollup_upsert_sql,
+    rollup_values, tracker_from_columns, Backend, Heartbeat, NewSample, Sample, ServiceDef,
+    ServiceRecord, ServiceState, Store, StoreError,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
@@ -167,8 +170,9 @@ impl Store for SqliteStore {
                 .execute(&mut *tx)
                 .await?;
         }
+        let mut inserted = Vec::with_capacity(samples.len());
         for s in samples {
-            sqlx::query(
+            let result = sqlx::query(
                 "INSERT INTO samples (service_id, taken_at, outcome, latency_ms, error)
                  VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
             )
@@ -179,6 +183,19 @@ impl Store for SqliteStore {
             .bind(&s.error)
             .execute(&mut *tx)
             .await?;
+            if result.rows_affected() == 1 {
+                inserted.push(s.clone());
+            }
+        }
+        for resolution in [Resolution::Hour, Resolution::Day] {
+            let sql = rollup_upsert_sql(resolution, |n| format!("?{n}"), "MAX");
+            for ((service_id, start), rollup) in summarise(&inserted, resolution) {
+                let mut query = sqlx::query(&sql).bind(service_id).bind(to_ms(start));
+                for value in rollup_values(&rollup) {
+                    query = query.bind(value);
+                }
+                query.execute(&mut *tx).await?;
+            }
         }
         tx.commit().await?;
         Ok(())
@@ -202,6 +219,30 @@ impl Store for SqliteStore {
                     )?,
                     updated_at: from_ms(row.try_get("state_at")?)?,
                 })
+            })
+            .collect()
+    }
+
+    async fn rollups(
+        &self,
+        service_id: i64,
+        resolution: Resolution,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<(DateTime<Utc>, Rollup)>, StoreError> {
+        let rows = sqlx::query(&rollup_select_sql(resolution, |n| format!("?{n}")))
+            .bind(service_id)
+            .bind(to_ms(from))
+            .bind(to_ms(to))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let mut values = [0i64; 17];
+                for (i, value) in values.iter_mut().enumerate() {
+                    *value = row.try_get(i + 1)?;
+                }
+                Ok((from_ms(row.try_get(0)?)?, rollup_from_values(&values)))
             })
             .collect()
     }

@@ -7,6 +7,7 @@ use app::model::SampleOutcome;
 use app::model::ServiceStatus;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use upbeat::prune::Pruner;
+use upbeat::rollup::{Resolution, Rollup};
 use upbeat::status::Tracker;
 use upbeat::store::{self, NewSample, ServiceDef, ServiceState, Store};
 
@@ -46,6 +47,7 @@ store_suite!(
     prune_deletes_only_old_samples_of_one_service_up_to_the_limit,
     pruner_removes_everything_past_retention_in_small_batches,
     service_states_are_stored_with_their_samples,
+    rollups_summarise_exactly_the_stored_samples,
 );
 
 async fn run<F, Fut>(backend: Backend, test: F)
@@ -324,4 +326,76 @@ async fn service_states_are_stored_with_their_samples(store: Arc<dyn Store>) {
     assert!(result.is_err());
     assert_eq!(store.service_states().await.unwrap(), vec![state]);
     assert_eq!(store.recent_samples(ids[0], 10).await.unwrap().len(), 1);
+}
+
+async fn rollups_summarise_exactly_the_stored_samples(store: Arc<dyn Store>) {
+    let id = store.sync_services(&[def("api", "API")]).await.unwrap()[0].id;
+    // at(m) = 12:00 + m minutes: minutes 0..=119 span 12:00-13:59, one day.
+    let mut batch: Vec<NewSample> = (0..120)
+        .map(|m| {
+            let outcome = match m % 10 {
+                0 => SampleOutcome::Down,
+                1 => SampleOutcome::Degraded,
+                _ => SampleOutcome::Up,
+            };
+            sample(id, m, outcome)
+        })
+        .collect();
+    // One more the next day.
+    batch.push(sample(id, 24 * 60, SampleOutcome::Up));
+    store.insert_samples(&batch[..60], &[]).await.unwrap();
+    // A retried batch overlapping the first must not count twice.
+    store.insert_samples(&batch[30..], &[]).await.unwrap();
+
+    let expected = |samples: &[NewSample]| {
+        let mut r = Rollup::default();
+        for s in samples {
+            r.add(s.outcome, s.latency_ms);
+        }
+        r
+    };
+    let day = at(0) - Duration::hours(12) - Duration::milliseconds(123);
+    let hours = store
+        .rollups(id, Resolution::Hour, day, day + Duration::days(3))
+        .await
+        .unwrap();
+    let starts: Vec<_> = hours.iter().map(|(start, _)| *start).collect();
+    assert_eq!(
+        starts,
+        [
+            day + Duration::hours(12),
+            day + Duration::hours(13),
+            day + Duration::hours(36)
+        ]
+    );
+    assert_eq!(hours[0].1, expected(&batch[..60]));
+    assert_eq!(hours[1].1, expected(&batch[60..120]));
+    assert_eq!(hours[0].1.down, 6);
+    assert_eq!(hours[0].1.degraded, 6);
+
+    let days = store
+        .rollups(id, Resolution::Day, day, day + Duration::days(3))
+        .await
+        .unwrap();
+    assert_eq!(days.len(), 2);
+    assert_eq!(days[0], (day, expected(&batch[..120])));
+    assert_eq!(days[1].1.samples(), 1);
+    // The window is half-open: [from, to).
+    let first_day_only = store
+        .rollups(id, Resolution::Day, day, day + Duration::days(1))
+        .await
+        .unwrap();
+    assert_eq!(first_day_only.len(), 1);
+
+    // A failed batch leaves no trace in the rollups either.
+    let bad = [
+        sample(id, 200, SampleOutcome::Down),
+        sample(id + 999, 200, SampleOutcome::Down),
+    ];
+    assert!(store.insert_samples(&bad, &[]).await.is_err());
+    let days = store
+        .rollups(id, Resolution::Day, day, day + Duration::days(1))
+        .await
+        .unwrap();
+    assert_eq!(days[0].1, expected(&batch[..120]));
 }
