@@ -8,6 +8,7 @@ mod app;
 mod cli;
 mod config;
 mod helpers;
+mod outage;
 mod probes;
 mod push;
 mod store;
