@@ -172,7 +172,7 @@ pub struct PageInfo {
 }
 
 /// One service as the page shows it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ServiceView {
     pub slug: String,
     pub name: String,
@@ -185,10 +185,44 @@ pub struct ServiceView {
     pub last_latency_ms: Option<u32>,
     /// Short human text of the last failure ("connection refused").
     pub last_error: Option<String>,
+    pub uptime: Uptimes,
+    /// The last 90 UTC days, oldest first, today last.
+    pub days: Vec<DayBar>,
+}
+
+/// Uptime over the standard windows: share of samples up or degraded.
+/// `None` means no data in the window (shown as such, never as 0 % or 100 %).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Uptimes {
+    pub h24: Option<f64>,
+    pub d7: Option<f64>,
+    pub d30: Option<f64>,
+    pub d90: Option<f64>,
+}
+
+/// One day of a service's 90-day bar (UTC days).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DayBar {
+    /// `YYYY-MM-DD`.
+    pub date: chrono::NaiveDate,
+    pub uptime: Option<f64>,
+    /// The worst sample of the day, if there was any.
+    pub worst: Option<SampleOutcome>,
+    pub samples: u32,
+}
+
+/// Formats an uptime share for people: "99.98 %", or "No data".
+pub fn format_uptime(uptime: Option<f64>) -> String {
+    match uptime {
+        None => "No data".to_owned(),
+        Some(u) if u >= 1.0 => "100 %".to_owned(),
+        // Never round a failure up to 100 %.
+        Some(u) => format!("{:.2} %", (u * 10_000.0).floor() / 100.0),
+    }
 }
 
 /// The document behind `GET /public/status` and the status page.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PublicStatus {
     pub page: PageInfo,
     /// When the server built this document from the database.
@@ -268,6 +302,15 @@ mod tests {
             assert_eq!(overall.indicator, *indicator, "{input:?}");
             assert_eq!(overall.description, *description, "{input:?}");
         }
+    }
+
+    #[test]
+    fn uptime_is_formatted_without_rounding_failures_away() {
+        assert_eq!(format_uptime(None), "No data");
+        assert_eq!(format_uptime(Some(1.0)), "100 %");
+        assert_eq!(format_uptime(Some(0.99999)), "99.99 %");
+        assert_eq!(format_uptime(Some(0.5)), "50.00 %");
+        assert_eq!(format_uptime(Some(0.0)), "0.00 %");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::model::{format_utc, PublicStatus, ServiceView};
+use crate::model::{format_uptime, format_utc, PublicStatus, ServiceView};
 
 /// Loads the first status document: from the snapshot on the server, from
 /// `/public/status` in the browser (only if it was not serialised into the
@@ -116,6 +116,7 @@ fn ServiceRow(service: ServiceView) -> impl IntoView {
         last_checked_at,
         last_latency_ms,
         last_error,
+        uptime,
         ..
     } = service;
     let (status_class, status_text, icon) = match status {
@@ -147,6 +148,7 @@ fn ServiceRow(service: ServiceView) -> impl IntoView {
                 {last_latency_ms.map(|ms| format!(" · {ms} ms"))}
             </p>
             {last_error.map(|e| view! { <p class="service-error">{e}</p> })}
+            <p class="service-uptime">"30-day uptime: " {format_uptime(uptime.d30)}</p>
         </li>
     }
     .into_any()

@@ -62,6 +62,8 @@ test('the page shows the services with their probed statuses without JavaScript'
   await expect(billing.locator('.status-text')).toHaveText('Major outage');
   await expect(billing.locator('.service-error')).toHaveText('status 503, expected 2xx');
   await expect(api.locator('time')).toHaveAttribute('datetime', /^\d{4}-\d\d-\d\dT/);
+  await expect(api.locator('.service-uptime')).toHaveText('30-day uptime: 100 %');
+  await expect(billing.locator('.service-uptime')).toHaveText('30-day uptime: 0.00 %');
   await expect(page.locator('html')).not.toHaveAttribute('data-hydrated', 'true');
   await context.close();
 });

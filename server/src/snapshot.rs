@@ -10,18 +10,24 @@
 //! states that were committed, so the snapshot always shows what the
 //! database holds.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use app::model::{OverallStatus, PageInfo, PublicStatus, ServiceView};
-use chrono::{DateTime, Utc};
+use app::model::{
+    DayBar, OverallStatus, PageInfo, PublicStatus, SampleOutcome, ServiceView, Uptimes,
+};
+use chrono::{DateTime, TimeDelta, Utc};
 use tokio::sync::watch;
 
+use crate::rollup::{summarise, Resolution, Rollup};
 use crate::status::{status_for, Thresholds};
 use crate::store::{Sample, ServiceRecord, ServiceState};
 
 /// Readers' handle on the current snapshot.
 pub type SnapshotReader = watch::Receiver<Arc<PublicStatus>>;
+
+/// Days in the bar and in the longest uptime window.
+pub const BAR_DAYS: i64 = 90;
 
 pub struct SnapshotBuilder {
     page: PageInfo,
@@ -29,6 +35,10 @@ pub struct SnapshotBuilder {
     thresholds: HashMap<i64, Thresholds>,
     latest: HashMap<i64, Sample>,
     states: HashMap<i64, ServiceState>,
+    /// Last 24 hours of hourly rollups, per service.
+    hourly: HashMap<i64, BTreeMap<DateTime<Utc>, Rollup>>,
+    /// Last 90 days of daily rollups, per service.
+    daily: HashMap<i64, BTreeMap<DateTime<Utc>, Rollup>>,
 }
 
 impl SnapshotBuilder {
@@ -46,9 +56,35 @@ impl SnapshotBuilder {
             thresholds,
             latest: HashMap::new(),
             states: HashMap::new(),
+            hourly: HashMap::new(),
+            daily: HashMap::new(),
         };
-        builder.record(latest, states);
+        for sample in latest {
+            builder.latest.insert(sample.service_id, sample.clone());
+        }
+        for state in states {
+            builder.states.insert(state.service_id, *state);
+        }
         builder
+    }
+
+    /// Loads stored rollups (from [`crate::store::Store::rollups_since`]).
+    pub fn seed_rollups(
+        &mut self,
+        resolution: Resolution,
+        rows: Vec<(i64, DateTime<Utc>, Rollup)>,
+    ) {
+        let map = match resolution {
+            Resolution::Hour => &mut self.hourly,
+            Resolution::Day => &mut self.daily,
+        };
+        for (service_id, start, rollup) in rows {
+            map.entry(service_id)
+                .or_default()
+                .entry(start)
+                .or_default()
+                .merge(&rollup);
+        }
     }
 
     /// The service states `samples` lead to, without applying them: the
@@ -96,6 +132,22 @@ impl SnapshotBuilder {
                 self.latest.insert(sample.service_id, sample.clone());
             }
         }
+        for resolution in [Resolution::Hour, Resolution::Day] {
+            let map = match resolution {
+                Resolution::Hour => &mut self.hourly,
+                Resolution::Day => &mut self.daily,
+            };
+            for ((service_id, start), rollup) in summarise(samples, resolution) {
+                map.entry(service_id)
+                    .or_default()
+                    .entry(start)
+                    .or_default()
+                    .merge(&rollup);
+            }
+        }
+        if let Some(newest) = samples.iter().map(|s| s.taken_at).max() {
+            self.trim(newest);
+        }
         for state in states {
             let newer = self
                 .states
@@ -105,6 +157,64 @@ impl SnapshotBuilder {
                 self.states.insert(state.service_id, *state);
             }
         }
+    }
+
+    /// Forgets rollups that no window can reach any more.
+    fn trim(&mut self, now: DateTime<Utc>) {
+        let first_hour = Resolution::Hour.start_of(now) - TimeDelta::hours(23);
+        let first_day = Resolution::Day.start_of(now) - TimeDelta::days(BAR_DAYS - 1);
+        for rollups in self.hourly.values_mut() {
+            *rollups = rollups.split_off(&first_hour);
+        }
+        for rollups in self.daily.values_mut() {
+            *rollups = rollups.split_off(&first_day);
+        }
+    }
+
+    /// Uptime windows and the 90-day bar of one service at `now`.
+    fn history(&self, service_id: i64, now: DateTime<Utc>) -> (Uptimes, Vec<DayBar>) {
+        let empty = BTreeMap::new();
+        let hourly = self.hourly.get(&service_id).unwrap_or(&empty);
+        let daily = self.daily.get(&service_id).unwrap_or(&empty);
+        let today = Resolution::Day.start_of(now);
+        let sum = |rollups: &BTreeMap<DateTime<Utc>, Rollup>, from: DateTime<Utc>| {
+            let mut total = Rollup::default();
+            for rollup in rollups.range(from..).map(|(_, r)| r) {
+                total.merge(rollup);
+            }
+            total.uptime()
+        };
+        let uptime = Uptimes {
+            h24: sum(
+                hourly,
+                Resolution::Hour.start_of(now) - TimeDelta::hours(23),
+            ),
+            d7: sum(daily, today - TimeDelta::days(6)),
+            d30: sum(daily, today - TimeDelta::days(29)),
+            d90: sum(daily, today - TimeDelta::days(BAR_DAYS - 1)),
+        };
+        let days = (0..BAR_DAYS)
+            .rev()
+            .map(|back| {
+                let start = today - TimeDelta::days(back);
+                let rollup = daily.get(&start).copied().unwrap_or_default();
+                DayBar {
+                    date: start.date_naive(),
+                    uptime: rollup.uptime(),
+                    worst: if rollup.down > 0 {
+                        Some(SampleOutcome::Down)
+                    } else if rollup.degraded > 0 {
+                        Some(SampleOutcome::Degraded)
+                    } else if rollup.up > 0 {
+                        Some(SampleOutcome::Up)
+                    } else {
+                        None
+                    },
+                    samples: rollup.samples(),
+                }
+            })
+            .collect();
+        (uptime, days)
     }
 
     pub fn build(&self, now: DateTime<Utc>) -> PublicStatus {
@@ -120,7 +230,10 @@ impl SnapshotBuilder {
                         .get(&s.id)
                         .map_or_else(|| status_for(l.outcome), |state| state.tracker.status)
                 });
+                let (uptime, days) = self.history(s.id, now);
                 ServiceView {
+                    uptime,
+                    days,
                     slug: s.slug.clone(),
                     name: s.name.clone(),
                     group: s.group.clone(),
@@ -268,5 +381,68 @@ mod tests {
             Some(ServiceStatus::DegradedPerformance)
         );
         assert_eq!(snap.overall.indicator, Indicator::Minor);
+    }
+
+    #[test]
+    fn uptime_windows_and_daily_bars_come_from_rollups() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 22, 10, 30, 0).unwrap();
+        let mut b = builder(vec![service(1, "api"), service(2, "idle")], &[]);
+        let day = |back: i64| Resolution::Day.start_of(now) - TimeDelta::days(back);
+        let counts = |up: u32, down: u32| Rollup {
+            up,
+            down,
+            ..Rollup::default()
+        };
+        b.seed_rollups(
+            Resolution::Day,
+            vec![
+                (1, day(100), counts(0, 50)), // outside every window
+                (1, day(60), counts(50, 50)),
+                (1, day(10), counts(90, 10)),
+                (1, day(0), counts(10, 0)),
+            ],
+        );
+        b.seed_rollups(
+            Resolution::Hour,
+            vec![(1, Resolution::Hour.start_of(now), counts(10, 0))],
+        );
+        let snap = b.build(now);
+        let api = &snap.services[0];
+        assert_eq!(api.uptime.h24, Some(1.0));
+        assert_eq!(api.uptime.d7, Some(1.0));
+        assert_eq!(api.uptime.d30, Some(100.0 / 110.0));
+        assert_eq!(api.uptime.d90, Some(150.0 / 210.0));
+        assert_eq!(api.days.len(), 90);
+        assert_eq!(api.days[89].date, now.date_naive());
+        assert_eq!(api.days[89].worst, Some(SampleOutcome::Up));
+        assert_eq!(api.days[79].uptime, Some(0.9));
+        assert_eq!(api.days[79].worst, Some(SampleOutcome::Down));
+        assert_eq!(api.days[0].samples, 0);
+        assert_eq!(api.days[0].uptime, None);
+        // A service without data has no uptime at all, not 0 % or 100 %.
+        let idle = &snap.services[1];
+        assert_eq!(idle.uptime, Uptimes::default());
+        assert!(idle
+            .days
+            .iter()
+            .all(|d| d.uptime.is_none() && d.worst.is_none()));
+    }
+
+    #[test]
+    fn committed_samples_update_the_rollups_in_memory() {
+        let mut b = builder(vec![service(1, "api")], &[]);
+        for minute in 1..=4 {
+            let outcome = if minute == 4 {
+                SampleOutcome::Down
+            } else {
+                SampleOutcome::Up
+            };
+            commit(&mut b, &[sample(1, minute, outcome)]);
+        }
+        let now = sample(1, 5, SampleOutcome::Up).taken_at;
+        let api = &b.build(now).services[0];
+        assert_eq!(api.uptime.h24, Some(0.75));
+        assert_eq!(api.uptime.d90, Some(0.75));
+        assert_eq!(api.days[89].samples, 4);
     }
 }

@@ -11,7 +11,7 @@ use app::model::PageInfo;
 use app::ssr::StatusSource;
 use app::{shell, App};
 use axum::Router;
-use chrono::Utc;
+use chrono::{TimeDelta, Utc};
 use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
 use leptos_axum::{generate_route_list, LeptosRoutes};
@@ -24,8 +24,9 @@ use crate::api::{self, AppState};
 use crate::config::{CheckConfig, Config};
 use crate::probe::{ProbeContext, PushProbe};
 use crate::prune::Pruner;
+use crate::rollup::Resolution;
 use crate::sampler::{SampleWriter, Sampler, ScheduledService, WriterStats};
-use crate::snapshot::SnapshotBuilder;
+use crate::snapshot::{SnapshotBuilder, BAR_DAYS};
 use crate::store::{self, ServiceDef, Store};
 
 /// Capacity of the probe → writer channel; the writer's own buffer is larger.
@@ -80,7 +81,24 @@ impl Application {
             .zip(&records)
             .map(|(service, record)| (record.id, config.thresholds_of(service)))
             .collect();
-        let builder = SnapshotBuilder::new(page, records.clone(), thresholds, &latest, &states);
+        let mut builder = SnapshotBuilder::new(page, records.clone(), thresholds, &latest, &states);
+        let now = Utc::now();
+        for (resolution, from) in [
+            (
+                Resolution::Hour,
+                Resolution::Hour.start_of(now) - TimeDelta::hours(23),
+            ),
+            (
+                Resolution::Day,
+                Resolution::Day.start_of(now) - TimeDelta::days(BAR_DAYS - 1),
+            ),
+        ] {
+            let rows = store
+                .rollups_since(resolution, from)
+                .await
+                .context("loading rollups")?;
+            builder.seed_rollups(resolution, rows);
+        }
         let (publish, snapshot) = watch::channel(Arc::new(builder.build(Utc::now())));
 
         let listener = TcpListener::bind(config.server.listen)

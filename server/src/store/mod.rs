@@ -156,6 +156,14 @@ pub trait Store: Send + Sync + 'static {
         to: DateTime<Utc>,
     ) -> Result<Vec<(DateTime<Utc>, Rollup)>, StoreError>;
 
+    /// Rollups of every service with `period_start >= from`, to seed the
+    /// in-memory snapshot with one query.
+    async fn rollups_since(
+        &self,
+        resolution: Resolution,
+        from: DateTime<Utc>,
+    ) -> Result<Vec<(i64, DateTime<Utc>, Rollup)>, StoreError>;
+
     /// The newest sample of each service that has one.
     async fn latest_samples(&self) -> Result<Vec<Sample>, StoreError>;
 
@@ -282,6 +290,15 @@ fn rollup_upsert_sql(resolution: Resolution, param: impl Fn(usize) -> String, ma
     format!(
         "INSERT INTO {table} (service_id, period_start, {columns}) VALUES ({values}) \
          ON CONFLICT (service_id, period_start) DO UPDATE SET {updates}"
+    )
+}
+
+fn rollups_since_sql(resolution: Resolution, param: impl Fn(usize) -> String) -> String {
+    format!(
+        "SELECT period_start, {}, service_id FROM {} WHERE period_start >= {} ORDER BY service_id, period_start",
+        ROLLUP_COLUMNS.join(", "),
+        rollup_table(resolution),
+        param(1)
     )
 }
 

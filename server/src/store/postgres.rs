@@ -15,8 +15,8 @@ const ROLLUP_SUM_INDEX: usize = 4;
 
 use super::{
     outcome_code, outcome_from_code, rollup_from_values, rollup_select_sql, rollup_upsert_sql,
-    rollup_values, tracker_from_columns, Backend, Heartbeat, NewSample, Sample, ServiceDef,
-    ServiceRecord, ServiceState, Store, StoreError,
+    rollup_values, rollups_since_sql, tracker_from_columns, Backend, Heartbeat, NewSample, Sample,
+    ServiceDef, ServiceRecord, ServiceState, Store, StoreError,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
@@ -60,6 +60,22 @@ fn sample_from_row(row: &sqlx::postgres::PgRow) -> Result<Sample, StoreError> {
             .map(|v| u32::try_from(v).unwrap_or(0)),
         error: row.try_get("error")?,
     })
+}
+
+/// `period_start` then the rollup columns, as the rollup queries select them.
+fn rollup_from_row(
+    row: &sqlx::postgres::PgRow,
+) -> Result<(chrono::DateTime<chrono::Utc>, Rollup), StoreError> {
+    let mut values = [0i64; 17];
+    for (i, value) in values.iter_mut().enumerate() {
+        // INTEGER columns decode as i32, latency_sum_ms as i64.
+        *value = if i == ROLLUP_SUM_INDEX {
+            row.try_get::<i64, _>(i + 1)?
+        } else {
+            row.try_get::<i32, _>(i + 1)?.into()
+        };
+    }
+    Ok((row.try_get(0)?, rollup_from_values(&values)))
 }
 
 const SERVICE_COLUMNS: &str =
@@ -234,18 +250,22 @@ impl Store for PostgresStore {
             .bind(to)
             .fetch_all(&self.pool)
             .await?;
+        rows.iter().map(rollup_from_row).collect()
+    }
+
+    async fn rollups_since(
+        &self,
+        resolution: Resolution,
+        from: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<(i64, chrono::DateTime<chrono::Utc>, Rollup)>, StoreError> {
+        let rows = sqlx::query(&rollups_since_sql(resolution, |n| format!("${n}")))
+            .bind(from)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter()
             .map(|row| {
-                let mut values = [0i64; 17];
-                for (i, value) in values.iter_mut().enumerate() {
-                    // INTEGER columns decode as i32, latency_sum_ms as i64.
-                    *value = if ROLLUP_SUM_INDEX == i {
-                        row.try_get::<i64, _>(i + 1)?
-                    } else {
-                        row.try_get::<i32, _>(i + 1)?.into()
-                    };
-                }
-                Ok((row.try_get(0)?, rollup_from_values(&values)))
+                let (start, rollup) = rollup_from_row(row)?;
+                Ok((row.try_get("service_id")?, start, rollup))
             })
             .collect()
     }

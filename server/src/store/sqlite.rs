@@ -13,8 +13,8 @@ use crate::rollup::{summarise, Resolution, Rollup};
 
 use super::{
     outcome_code, outcome_from_code, rollup_from_values, rollup_select_sql, rollup_upsert_sql,
-    rollup_values, tracker_from_columns, Backend, Heartbeat, NewSample, Sample, ServiceDef,
-    ServiceRecord, ServiceState, Store, StoreError,
+    rollup_values, rollups_since_sql, tracker_from_columns, Backend, Heartbeat, NewSample, Sample,
+    ServiceDef, ServiceRecord, ServiceState, Store, StoreError,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
@@ -74,6 +74,15 @@ fn sample_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Sample, StoreError> 
             .map(|v| u32::try_from(v).unwrap_or(u32::MAX)),
         error: row.try_get("error")?,
     })
+}
+
+/// `period_start` then the rollup columns, as the rollup queries select them.
+fn rollup_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<(DateTime<Utc>, Rollup), StoreError> {
+    let mut values = [0i64; 17];
+    for (i, value) in values.iter_mut().enumerate() {
+        *value = row.try_get(i + 1)?;
+    }
+    Ok((from_ms(row.try_get(0)?)?, rollup_from_values(&values)))
 }
 
 const SERVICE_COLUMNS: &str =
@@ -236,13 +245,22 @@ impl Store for SqliteStore {
             .bind(to_ms(to))
             .fetch_all(&self.pool)
             .await?;
+        rows.iter().map(rollup_from_row).collect()
+    }
+
+    async fn rollups_since(
+        &self,
+        resolution: Resolution,
+        from: DateTime<Utc>,
+    ) -> Result<Vec<(i64, DateTime<Utc>, Rollup)>, StoreError> {
+        let rows = sqlx::query(&rollups_since_sql(resolution, |n| format!("?{n}")))
+            .bind(to_ms(from))
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter()
             .map(|row| {
-                let mut values = [0i64; 17];
-                for (i, value) in values.iter_mut().enumerate() {
-                    *value = row.try_get(i + 1)?;
-                }
-                Ok((from_ms(row.try_get(0)?)?, rollup_from_values(&values)))
+                let (start, rollup) = rollup_from_row(row)?;
+                Ok((row.try_get("service_id")?, start, rollup))
             })
             .collect()
     }

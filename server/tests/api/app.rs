@@ -18,6 +18,7 @@ async fn status_changes_reach_the_page_and_the_json(backend: Backend) {
         .wait_for_service("target", WAIT, |s| s["status"] == "operational")
         .await;
     assert_eq!(service["last_outcome"], "up");
+    assert_eq!(service["uptime"]["d30"], 1.0);
     assert!(service["last_checked_at"].is_string());
     let (code, html) = app.get_text("/").await;
     assert_eq!(code, 200);
@@ -82,6 +83,16 @@ async fn last_known_status_survives_a_restart(backend: Backend) {
         time(after) >= time(&before),
         "restart lost samples: {before} vs {after}"
     );
+    // Uptime and bars are seeded from the stored rollups.
+    let samples = |v: &serde_json::Value| v["days"][89]["samples"].as_u64().unwrap();
+    assert!(samples(&before) > 0);
+    assert!(
+        samples(after) >= samples(&before),
+        "{} < {}",
+        samples(after),
+        samples(&before)
+    );
+    assert_eq!(after["uptime"]["d90"], 0.0, "every sample was down");
     app.stop().await;
 }
 
