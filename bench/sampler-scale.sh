@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Scheduling at scale: SERVICES (default 10000) HTTP services on 60-second
+# intervals against one local target, for DURATION seconds (default 300).
+# Reports the share of probes taken on time (gap to the previous sample of
+# the same service within ±1 s of the interval), missed ticks, CPU use and
+# peak RSS of the release server. Builds the release first unless
+# SKIP_BUILD=1. Traffic stays on 127.0.0.1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/env.sh
+SERVICES=${SERVICES:-10000}
+DURATION=${DURATION:-300}
+INTERVAL=60
+
+if [ "${SKIP_BUILD:-}" != 1 ]; then
+  cargo leptos build --release >/dev/null
+fi
+
+work=$(mktemp -d)
+target_pid=
+upbeat_pid=
+cleanup() {
+  [ -n "$upbeat_pid" ] && kill "$upbeat_pid" 2>/dev/null || true
+  [ -n "$target_pid" ] && kill "$target_pid" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# The target: a threaded HTTP server answering 200 to everything.
+python3 - "$work/target.port" <<'PY' &
+import http.server, socketserver, sys
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        self.send_response(200); self.send_header("content-length", "2"); self.end_headers(); self.wfile.write(b"ok")
+    def log_message(self, *args): pass
+class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+    request_queue_size = 1024
+server = Server(("127.0.0.1", 0), Handler)
+open(sys.argv[1], "w").write(str(server.server_address[1]))
+server.serve_forever()
+PY
+target_pid=$!
+for _ in $(seq 50); do [ -s "$work/target.port" ] && break; sleep 0.1; done
+target_port=$(cat "$work/target.port")
+
+python3 - "$work/upbeat.toml" "$SERVICES" "$target_port" "$INTERVAL" <<'PY'
+import sys
+path, n, port, interval = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+with open(path, "w") as f:
+    f.write(f'[page]\ntitle = "Scale bench"\n\n[defaults]\ninterval = "{interval}s"\ntimeout = "10s"\n\n')
+    for i in range(n):
+        f.write(f'[[services]]\nslug = "svc-{i}"\nname = "Service {i}"\n[services.check]\nkind = "http"\nurl = "http://127.0.0.1:{port}/svc/{i}"\n\n')
+PY
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+RUST_LOG=warn target/release/upbeat --config "$work/upbeat.toml" --listen "127.0.0.1:$port" \
+  --database "sqlite://$work/upbeat.db" serve 2>"$work/upbeat.log" &
+upbeat_pid=$!
+for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.2; done
+cpu_start=$(ticks "$upbeat_pid")
+sleep "$DURATION"
+cpu_end=$(ticks "$upbeat_pid")
+hwm_kib=$(awk '/^VmHWM/ {print $2}' "/proc/$upbeat_pid/status")
+kill -TERM "$upbeat_pid"
+wait "$upbeat_pid" || true
+upbeat_pid=
+
+hz=$(getconf CLK_TCK)
+python3 - "$work/upbeat.db" "$INTERVAL" "$SERVICES" "$DURATION" "$((cpu_end - cpu_start))" "$hz" "$hwm_kib" <<'PY'
+import sqlite3, sys
+db, interval, services, duration, cpu_ticks, hz, hwm = sys.argv[1], int(sys.argv[2]) * 1000, int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7])
+rows = sqlite3.connect(db).execute("SELECT service_id, taken_at, outcome FROM samples ORDER BY service_id, taken_at").fetchall()
+gaps = on_time = missed = down = 0
+prev = {}
+for sid, at, outcome in rows:
+    down += outcome != 0
+    if sid in prev:
+        gap = at - prev[sid]
+        gaps += 1
+        on_time += abs(gap - interval) <= 1000
+        missed += max(0, round(gap / interval) - 1)
+    prev[sid] = at
+print(f"services: {services}, interval: {interval // 1000}s, measured for {duration}s")
+print(f"samples: {len(rows)} ({len(prev)} services sampled), not up: {down}")
+print(f"on time (gap within ±1 s of the interval): {on_time}/{gaps} = {100 * on_time / max(gaps, 1):.3f} %")
+print(f"missed ticks: {missed}")
+print(f"CPU: {cpu_ticks / hz:.1f} s over {duration} s = {100 * cpu_ticks / hz / duration:.1f} % of one core")
+print(f"peak RSS: {hwm / 1024:.1f} MiB")
+PY
