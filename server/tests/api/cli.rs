@@ -1,17 +1,6 @@
 //! The `upbeat` binary itself: exit codes and messages.
 
-use std::process::Command;
-
-fn upbeat() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_upbeat"));
-    // Keep the developer's environment out of these tests.
-    for (key, _) in std::env::vars() {
-        if key.starts_with("UPBEAT_") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd
-}
+use crate::helpers::upbeat;
 
 const BAD: &str = r#"
 [[services]]

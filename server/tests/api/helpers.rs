@@ -282,3 +282,14 @@ url = "{url}"
 "#
     )
 }
+
+/// The `upbeat` binary, without the developer's `UPBEAT_*` environment.
+pub fn upbeat() -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_upbeat"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("UPBEAT_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd
+}

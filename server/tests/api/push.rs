@@ -1,12 +1,11 @@
 //! Push checks end to end: a token from the CLI, heartbeats over HTTP, and
 //! samples from them (or from their absence), on both backends.
 
-use std::process::Command;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use crate::helpers::{Backend, TestApp, TestDb};
+use crate::helpers::{upbeat, Backend, TestApp, TestDb};
 
 const CONFIG: &str = r#"
 [[services]]
@@ -20,11 +19,10 @@ grace = "300ms"
 
 /// Runs `upbeat push-token` like an operator would; returns the token.
 fn create_token(config: &std::path::Path, database_url: &str) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_upbeat"))
+    let out = upbeat()
         .arg("--config")
         .arg(config)
         .args(["--database", database_url, "push-token", "nightly-backup"])
-        .env_remove("UPBEAT_CONFIG")
         .output()
         .unwrap();
     assert!(

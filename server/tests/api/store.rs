@@ -66,6 +66,17 @@ where
     drop(db);
 }
 
+/// Synchronises `defs` and returns their ids, in order.
+async fn ids_of(store: &Arc<dyn Store>, defs: &[ServiceDef]) -> Vec<i64> {
+    store
+        .sync_services(defs)
+        .await
+        .unwrap()
+        .iter()
+        .map(|s| s.id)
+        .collect()
+}
+
 fn def(slug: &str, name: &str) -> ServiceDef {
     ServiceDef {
         slug: slug.into(),
@@ -215,13 +226,7 @@ async fn samples_for_unknown_services_are_rejected(store: Arc<dyn Store>) {
 }
 
 async fn prune_deletes_only_old_samples_of_one_service_up_to_the_limit(store: Arc<dyn Store>) {
-    let ids: Vec<i64> = store
-        .sync_services(&[def("api", "API"), def("web", "Web")])
-        .await
-        .unwrap()
-        .iter()
-        .map(|s| s.id)
-        .collect();
+    let ids = ids_of(&store, &[def("api", "API"), def("web", "Web")]).await;
     for id in &ids {
         let batch: Vec<_> = (0..10).map(|m| sample(*id, m, SampleOutcome::Up)).collect();
         store.insert_samples(&batch, &[]).await.unwrap();
@@ -278,13 +283,7 @@ async fn pruner_removes_everything_past_retention_in_small_batches(store: Arc<dy
 }
 
 async fn service_states_are_stored_with_their_samples(store: Arc<dyn Store>) {
-    let ids: Vec<i64> = store
-        .sync_services(&[def("api", "API"), def("web", "Web")])
-        .await
-        .unwrap()
-        .iter()
-        .map(|s| s.id)
-        .collect();
+    let ids = ids_of(&store, &[def("api", "API"), def("web", "Web")]).await;
     assert!(
         store.service_states().await.unwrap().is_empty(),
         "no state before any sample"
