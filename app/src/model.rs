@@ -7,6 +7,8 @@
 //! serde derives so that the JSON API and the hydration payload are the same
 //! document.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -228,7 +230,204 @@ pub struct PublicStatus {
     /// When the server built this document from the database.
     pub generated_at: DateTime<Utc>,
     pub overall: OverallStatus,
-    pub services: Vec<ServiceView>,
+    /// Shared with the previous snapshot when a service did not change.
+    pub services: Vec<Arc<ServiceView>>,
+    /// Unresolved incidents, newest first.
+    pub incidents: Vec<IncidentView>,
+    /// Maintenance in progress, then upcoming, by start time.
+    pub maintenances: Vec<MaintenanceView>,
+    /// True when the server could not reach its database for the latest
+    /// data: what is shown is the last data it had.
+    #[serde(default)]
+    pub stale: bool,
+}
+
+impl PublicStatus {
+    /// A page with no services known yet.
+    pub fn empty(page: PageInfo) -> Self {
+        Self {
+            page,
+            generated_at: DateTime::<Utc>::UNIX_EPOCH,
+            overall: OverallStatus::from_services(std::iter::empty()),
+            services: Vec::new(),
+            incidents: Vec::new(),
+            maintenances: Vec::new(),
+            stale: false,
+        }
+    }
+}
+
+/// Lifecycle of an incident (Statuspage's incident statuses).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IncidentStatus {
+    Investigating,
+    Identified,
+    Monitoring,
+    Resolved,
+}
+
+impl IncidentStatus {
+    pub const ALL: [Self; 4] = [
+        Self::Investigating,
+        Self::Identified,
+        Self::Monitoring,
+        Self::Resolved,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Investigating => "investigating",
+            Self::Identified => "identified",
+            Self::Monitoring => "monitoring",
+            Self::Resolved => "resolved",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+
+    pub const fn label(self) -> &'static str {
+        match self {
+            Self::Investigating => "Investigating",
+            Self::Identified => "Identified",
+            Self::Monitoring => "Monitoring",
+            Self::Resolved => "Resolved",
+        }
+    }
+}
+
+/// How bad an incident is (Statuspage's impact).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Impact {
+    None,
+    Minor,
+    Major,
+    Critical,
+}
+
+impl Impact {
+    pub const ALL: [Self; 4] = [Self::None, Self::Minor, Self::Major, Self::Critical];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Minor => "minor",
+            Self::Major => "major",
+            Self::Critical => "critical",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+
+    /// The impact a service status implies: degraded is minor, a partial
+    /// outage major, a major outage critical.
+    pub const fn of_status(status: ServiceStatus) -> Self {
+        match status {
+            ServiceStatus::Operational | ServiceStatus::UnderMaintenance => Self::None,
+            ServiceStatus::DegradedPerformance => Self::Minor,
+            ServiceStatus::PartialOutage => Self::Major,
+            ServiceStatus::MajorOutage => Self::Critical,
+        }
+    }
+}
+
+/// Who opened an incident.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CreatedBy {
+    /// Opened by Upbeat when a service left `operational`.
+    Auto,
+    Admin,
+}
+
+impl CreatedBy {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "auto" => Some(Self::Auto),
+            "admin" => Some(Self::Admin),
+            _ => None,
+        }
+    }
+}
+
+/// A service an incident affects, with the status the incident gives it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AffectedService {
+    pub slug: String,
+    pub name: String,
+    pub status: ServiceStatus,
+}
+
+/// One entry of an incident's timeline. `body` is Markdown.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IncidentUpdateView {
+    pub id: i64,
+    pub status: IncidentStatus,
+    pub body: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IncidentView {
+    pub id: i64,
+    pub title: String,
+    pub status: IncidentStatus,
+    pub impact: Impact,
+    pub created_by: CreatedBy,
+    pub auto_resolve: bool,
+    pub started_at: DateTime<Utc>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+    pub services: Vec<AffectedService>,
+    /// Newest first.
+    pub updates: Vec<IncidentUpdateView>,
+}
+
+/// Where a maintenance window stands, from the current time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MaintenanceStatus {
+    Scheduled,
+    InProgress,
+    Completed,
+}
+
+impl MaintenanceStatus {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Scheduled => "scheduled",
+            Self::InProgress => "in_progress",
+            Self::Completed => "completed",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MaintenanceView {
+    pub id: i64,
+    pub title: String,
+    /// Markdown.
+    pub description: Option<String>,
+    pub status: MaintenanceStatus,
+    /// The occurrence shown: the one in progress, else the next one.
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    /// The recurrence rule, for repeating windows.
+    pub recurrence: Option<String>,
+    /// Slugs of the services it covers.
+    pub services: Vec<String>,
 }
 
 /// Formats a UTC timestamp the same way on the server and in the browser,

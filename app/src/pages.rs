@@ -4,6 +4,8 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
+use std::sync::Arc;
+
 use crate::model::{format_uptime, format_utc, PublicStatus, ServiceView};
 
 /// Loads the first status document: from the snapshot on the server, from
@@ -65,6 +67,7 @@ fn StatusBody(status: PublicStatus, stale: RwSignal<Option<String>>) -> impl Int
         generated_at,
         overall,
         services,
+        ..
     } = status;
     let title = format!("{} — {}", page.title, overall.description);
     let indicator = overall.indicator.as_str();
@@ -107,7 +110,7 @@ fn StatusBody(status: PublicStatus, stale: RwSignal<Option<String>>) -> impl Int
 }
 
 #[component]
-fn ServiceRow(service: ServiceView) -> impl IntoView {
+fn ServiceRow(service: Arc<ServiceView>) -> impl IntoView {
     let ServiceView {
         slug,
         name,
@@ -118,7 +121,7 @@ fn ServiceRow(service: ServiceView) -> impl IntoView {
         last_error,
         uptime,
         ..
-    } = service;
+    } = ServiceView::clone(&service);
     let (status_class, status_text, icon) = match status {
         Some(s) => (s.as_str(), s.label(), s.icon()),
         None => ("no_data", "No data yet", "…"),
@@ -156,8 +159,8 @@ fn ServiceRow(service: ServiceView) -> impl IntoView {
 
 /// Keeps config order: ungrouped services first, then groups in the order
 /// their first service appears.
-fn group_services(services: Vec<ServiceView>) -> Vec<(Option<String>, Vec<ServiceView>)> {
-    let mut groups: Vec<(Option<String>, Vec<ServiceView>)> = Vec::new();
+fn group_services(services: Vec<Arc<ServiceView>>) -> Vec<(Option<String>, Vec<Arc<ServiceView>>)> {
+    let mut groups: Vec<(Option<String>, Vec<Arc<ServiceView>>)> = Vec::new();
     for service in services {
         match groups.iter_mut().find(|(g, _)| *g == service.group) {
             Some((_, list)) => list.push(service),

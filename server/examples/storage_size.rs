@@ -56,14 +56,15 @@ async fn main() -> anyhow::Result<()> {
                 },
                 latency_ms: (!down).then(|| 20 + u32::try_from(roll % 180).unwrap_or(0)),
                 error: down.then(|| "connection refused".to_owned()),
+                in_maintenance: false,
             });
             if batch.len() == 1000 {
-                store.insert_samples(&batch, &[]).await?;
+                store.insert_samples(&batch, &[], &[]).await?;
                 batch.clear();
             }
         }
     }
-    store.insert_samples(&batch, &[]).await?;
+    store.insert_samples(&batch, &[], &[]).await?;
     let write_secs = started.elapsed().as_secs_f64();
     store.close().await;
 

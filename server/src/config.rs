@@ -23,6 +23,10 @@ use url::Url;
 use crate::probe::Condition;
 use crate::status::Thresholds;
 
+/// Samples are stored per second, so probes run at most once a second.
+pub const MIN_INTERVAL: Duration = Duration::from_secs(1);
+const INTERVAL_TOO_SHORT: &str = "must be at least 1s (samples are stored per second)";
+
 /// Default file, relative to the working directory.
 pub const DEFAULT_CONFIG_PATH: &str = "upbeat.toml";
 /// Default SQLite database, relative to the working directory.
@@ -555,8 +559,8 @@ impl Config {
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.logging.level) {
             push("logging.level".into(), format!("invalid filter: {e}"));
         }
-        if self.defaults.interval.is_zero() {
-            push("defaults.interval".into(), "must be greater than 0".into());
+        if self.defaults.interval < MIN_INTERVAL {
+            push("defaults.interval".into(), INTERVAL_TOO_SHORT.into());
         }
         if self.defaults.timeout.is_zero() {
             push("defaults.timeout".into(), "must be greater than 0".into());
@@ -631,8 +635,8 @@ impl Config {
                     );
                 }
             }
-            if service.interval.is_some_and(|d| d.is_zero()) {
-                push(at("interval"), "must be greater than 0".into());
+            if service.interval.is_some_and(|d| d < MIN_INTERVAL) {
+                push(at("interval"), INTERVAL_TOO_SHORT.into());
             }
             if service.timeout.is_some_and(|d| d.is_zero()) {
                 push(at("timeout"), "must be greater than 0".into());

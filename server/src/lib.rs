@@ -3,7 +3,11 @@
 
 pub mod api;
 pub mod cli;
+pub mod clock;
 pub mod config;
+pub mod engine;
+pub mod incident;
+pub mod maintenance;
 pub mod probe;
 pub mod prune;
 pub mod rollup;

@@ -10,12 +10,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+
 use tokio_util::sync::CancellationToken;
 
+use crate::clock::SharedClock;
 use crate::store::{Store, StoreError};
 
 pub struct Pruner {
     store: Arc<dyn Store>,
+    clock: SharedClock,
     /// Samples older than this are deleted.
     pub retention: Duration,
     /// Rows per delete statement.
@@ -25,9 +28,10 @@ pub struct Pruner {
 }
 
 impl Pruner {
-    pub fn new(store: Arc<dyn Store>, retention: Duration) -> Self {
+    pub fn new(store: Arc<dyn Store>, retention: Duration, clock: SharedClock) -> Self {
         Self {
             store,
+            clock,
             retention,
             batch: 1000,
             pause: Duration::from_millis(20),
@@ -71,7 +75,7 @@ impl Pruner {
             // own statement, so nothing is left half-done.
             tokio::select! {
                 () = cancel.cancelled() => return,
-                result = self.run_once(Utc::now()) => match result {
+                result = self.run_once(self.clock.now()) => match result {
                     Ok(0) => tracing::debug!("pruning: nothing to delete"),
                     Ok(n) => tracing::info!(samples = n, "pruned samples past retention"),
                     Err(err) => tracing::warn!(error = %err, "pruning failed; will retry"),

@@ -40,6 +40,9 @@ pub struct Rollup {
     pub up: u32,
     pub degraded: u32,
     pub down: u32,
+    /// Samples taken during maintenance: stored, but left out of uptime and
+    /// latency.
+    pub maintenance: u32,
     /// Samples that carried a latency.
     pub latency_count: u32,
     pub latency_sum_ms: u64,
@@ -48,7 +51,11 @@ pub struct Rollup {
 }
 
 impl Rollup {
-    pub fn add(&mut self, outcome: SampleOutcome, latency_ms: Option<u32>) {
+    pub fn add(&mut self, outcome: SampleOutcome, latency_ms: Option<u32>, in_maintenance: bool) {
+        if in_maintenance {
+            self.maintenance += 1;
+            return;
+        }
         match outcome {
             SampleOutcome::Up => self.up += 1,
             SampleOutcome::Degraded => self.degraded += 1,
@@ -66,6 +73,7 @@ impl Rollup {
         self.up += other.up;
         self.degraded += other.degraded;
         self.down += other.down;
+        self.maintenance += other.maintenance;
         self.latency_count += other.latency_count;
         self.latency_sum_ms += other.latency_sum_ms;
         self.latency_max_ms = self.latency_max_ms.max(other.latency_max_ms);
@@ -74,6 +82,7 @@ impl Rollup {
         }
     }
 
+    /// Samples that count towards uptime (maintenance excluded).
     pub fn samples(&self) -> u32 {
         self.up + self.degraded + self.down
     }
@@ -126,7 +135,7 @@ pub fn summarise(
         groups
             .entry((sample.service_id, resolution.start_of(sample.taken_at)))
             .or_default()
-            .add(sample.outcome, sample.latency_ms);
+            .add(sample.outcome, sample.latency_ms, sample.in_maintenance);
     }
     groups
 }
@@ -141,7 +150,7 @@ mod tests {
     fn rollup(samples: &[(SampleOutcome, Option<u32>)]) -> Rollup {
         let mut r = Rollup::default();
         for (outcome, latency) in samples {
-            r.add(*outcome, *latency);
+            r.add(*outcome, *latency, false);
         }
         r
     }
@@ -191,6 +200,17 @@ mod tests {
     }
 
     #[test]
+    fn maintenance_samples_are_counted_apart_from_uptime_and_latency() {
+        let mut r = rollup(&[(Up, Some(5))]);
+        r.add(Down, None, true);
+        r.add(Up, Some(9000), true);
+        assert_eq!(r.maintenance, 2);
+        assert_eq!(r.samples(), 1);
+        assert_eq!(r.uptime(), Some(1.0));
+        assert_eq!(r.latency_max_ms, 5);
+    }
+
+    #[test]
     fn merging_equals_adding_everything_at_once() {
         let a = [(Up, Some(3)), (Down, None), (Degraded, Some(700))];
         let b = [(Up, Some(40)), (Up, Some(20_000))];
@@ -209,6 +229,7 @@ mod tests {
             outcome,
             latency_ms: Some(5),
             error: None,
+            in_maintenance: false,
         };
         let samples = [
             sample(1, at(10, 1), Up),

@@ -19,12 +19,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use app::model::PublicStatus;
-use chrono::{SubsecRound, Utc};
-use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::sync::{mpsc, watch, Notify, Semaphore};
 use tokio::task::JoinSet;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
+use crate::clock::{sample_time, SharedClock};
+use crate::maintenance::Schedule;
 use crate::probe::{Outcome, Probe};
 use crate::snapshot::SnapshotBuilder;
 use crate::store::{NewSample, Store};
@@ -48,6 +49,7 @@ pub struct Sampler {
     services: Vec<ScheduledService>,
     in_flight: Arc<Semaphore>,
     sink: mpsc::Sender<NewSample>,
+    clock: SharedClock,
 }
 
 impl Sampler {
@@ -55,11 +57,13 @@ impl Sampler {
         services: Vec<ScheduledService>,
         max_in_flight: usize,
         sink: mpsc::Sender<NewSample>,
+        clock: SharedClock,
     ) -> Self {
         Self {
             services,
             in_flight: Arc::new(Semaphore::new(max_in_flight.max(1))),
             sink,
+            clock,
         }
     }
 
@@ -78,6 +82,7 @@ impl Sampler {
                 offset,
                 Arc::clone(&self.in_flight),
                 self.sink.clone(),
+                Arc::clone(&self.clock),
                 cancel.clone(),
             ));
         }
@@ -91,6 +96,7 @@ async fn run_service(
     offset: Duration,
     in_flight: Arc<Semaphore>,
     sink: mpsc::Sender<NewSample>,
+    clock: SharedClock,
     cancel: CancellationToken,
 ) {
     let offset = offset.max(service.probe.first_delay());
@@ -108,8 +114,7 @@ async fn run_service(
                 Err(_) => return,
             },
         };
-        // Milliseconds: what both backends store, so memory and database agree.
-        let taken_at = Utc::now().trunc_subsecs(3);
+        let taken_at = sample_time(clock.now());
         let deadline = service.timeout + DEADLINE_GRACE;
         let outcome = tokio::time::timeout(deadline, service.probe.run(service.timeout))
             .await
@@ -132,6 +137,8 @@ async fn run_service(
             outcome: outcome.outcome,
             latency_ms: outcome.latency_ms,
             error: outcome.error,
+            // The writer knows the maintenance schedule.
+            in_maintenance: false,
         };
         if sink.send(sample).await.is_err() {
             return;
@@ -145,22 +152,45 @@ pub struct WriterStats {
     pub written: AtomicU64,
     pub dropped: AtomicU64,
     pub failed_flushes: AtomicU64,
+    pub incidents_opened: AtomicU64,
+    pub incidents_resolved: AtomicU64,
 }
 
 /// Writes samples in batches and publishes a new snapshot after each commit.
+///
+/// It also owns what the snapshot shows besides samples: it reloads the
+/// maintenance schedule and the unresolved incidents every
+/// `refresh_every`, at once when `changes` is notified (an admin change),
+/// and after a round changed incidents.
 pub struct SampleWriter {
     store: Arc<dyn Store>,
     snapshot: SnapshotBuilder,
     publish: watch::Sender<Arc<PublicStatus>>,
     stats: Arc<WriterStats>,
+    clock: SharedClock,
+    changes: Arc<Notify>,
     /// Samples received but not yet committed, oldest first.
     buffer: VecDeque<NewSample>,
+    /// Incidents changed but could not be reloaded yet.
+    incidents_outdated: bool,
+    /// The last write failed: the snapshot shows older data than exists.
+    write_failed: bool,
+    /// The last reload of maintenance or incidents failed.
+    reload_failed: bool,
     pub max_batch: usize,
     pub max_buffered: usize,
     /// How long to gather samples before a write.
     pub gather: Duration,
     /// How long to wait before retrying a failed write.
     pub retry_after: Duration,
+    /// How often to reload maintenance and incidents.
+    pub refresh_every: Duration,
+}
+
+enum Wake {
+    Samples(usize),
+    Timer,
+    Changed,
 }
 
 impl SampleWriter {
@@ -169,52 +199,69 @@ impl SampleWriter {
         snapshot: SnapshotBuilder,
         publish: watch::Sender<Arc<PublicStatus>>,
         stats: Arc<WriterStats>,
+        clock: SharedClock,
+        changes: Arc<Notify>,
     ) -> Self {
         Self {
             store,
             snapshot,
             publish,
             stats,
+            clock,
+            changes,
             buffer: VecDeque::new(),
+            incidents_outdated: false,
+            write_failed: false,
+            reload_failed: false,
             max_batch: 1000,
             max_buffered: 100_000,
             gather: Duration::from_millis(200),
             retry_after: Duration::from_secs(1),
+            refresh_every: Duration::from_secs(30),
         }
     }
 
     /// Runs until every sender of `samples` is gone, then flushes what is left.
     pub async fn run(mut self, mut samples: mpsc::Receiver<NewSample>) {
+        let changes = Arc::clone(&self.changes);
         let mut incoming = Vec::with_capacity(self.max_batch);
+        let mut next_refresh = Instant::now() + self.refresh_every;
         loop {
-            let received = if self.buffer.is_empty() {
-                samples.recv_many(&mut incoming, self.max_batch).await
+            let wake_at = if self.buffer.is_empty() {
+                next_refresh
             } else {
-                // Something is waiting for a retry: don't block forever.
-                match tokio::time::timeout(
-                    self.retry_after,
-                    samples.recv_many(&mut incoming, self.max_batch),
-                )
-                .await
-                {
-                    Ok(n) => n,
-                    Err(_) => usize::MAX, // timer: just retry
-                }
+                // Something is waiting for a retry: don't block for long.
+                next_refresh.min(Instant::now() + self.retry_after)
             };
-            if received == 0 {
-                break;
-            }
-            if received != usize::MAX && incoming.len() < self.max_batch && !self.gather.is_zero() {
-                tokio::time::sleep(self.gather).await;
-                while incoming.len() < self.max_batch {
-                    match samples.try_recv() {
-                        Ok(s) => incoming.push(s),
-                        Err(_) => break,
+            let wake = tokio::select! {
+                n = samples.recv_many(&mut incoming, self.max_batch) => Wake::Samples(n),
+                () = tokio::time::sleep_until(wake_at) => Wake::Timer,
+                () = changes.notified() => Wake::Changed,
+            };
+            match wake {
+                Wake::Samples(0) => break,
+                Wake::Samples(_) => {
+                    if incoming.len() < self.max_batch && !self.gather.is_zero() {
+                        tokio::time::sleep(self.gather).await;
+                        while incoming.len() < self.max_batch {
+                            match samples.try_recv() {
+                                Ok(s) => incoming.push(s),
+                                Err(_) => break,
+                            }
+                        }
                     }
+                    self.enqueue(incoming.drain(..));
+                    self.flush().await;
+                }
+                Wake::Timer | Wake::Changed => {
+                    if matches!(wake, Wake::Changed) || Instant::now() >= next_refresh {
+                        self.refresh().await;
+                        next_refresh = Instant::now() + self.refresh_every;
+                    }
+                    self.flush().await;
+                    self.publish();
                 }
             }
-            self.enqueue(incoming.drain(..));
-            self.flush().await;
         }
         // Shutdown: the database may be coming back; try a few more times.
         for _ in 0..3 {
@@ -236,8 +283,43 @@ impl SampleWriter {
         }
     }
 
+    /// Reloads the maintenance schedule and unresolved incidents. On failure
+    /// the old ones stay and the snapshot is marked stale.
+    pub async fn refresh(&mut self) {
+        let now = self.clock.now();
+        let loaded = async {
+            let windows = self.store.maintenance_windows(now).await?;
+            let incidents = self.store.active_incidents().await?;
+            Ok::<_, crate::store::StoreError>((windows, incidents))
+        }
+        .await;
+        match loaded {
+            Ok((windows, incidents)) => {
+                self.snapshot.set_schedule(Schedule { windows });
+                self.snapshot.set_incidents(incidents);
+                self.incidents_outdated = false;
+                self.reload_failed = false;
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "reloading maintenance and incidents failed; will retry");
+                self.reload_failed = true;
+            }
+        }
+    }
+
+    fn publish(&mut self) {
+        self.snapshot
+            .set_stale(self.write_failed || self.reload_failed);
+        let snapshot = self.snapshot.build(self.clock.now());
+        self.publish.send_replace(Arc::new(snapshot));
+    }
+
     fn enqueue(&mut self, samples: impl Iterator<Item = NewSample>) {
-        self.buffer.extend(samples);
+        let schedule = self.snapshot.schedule();
+        self.buffer.extend(samples.map(|mut s| {
+            s.in_maintenance = schedule.covers(s.service_id, s.taken_at);
+            s
+        }));
         let excess = self.buffer.len().saturating_sub(self.max_buffered);
         if excess > 0 {
             self.buffer.drain(..excess);
@@ -256,29 +338,63 @@ impl SampleWriter {
     /// and keeps the rest for the next attempt.
     async fn flush(&mut self) {
         let mut committed = false;
+        let mut failed = false;
+        let was_failing = self.write_failed || self.reload_failed;
         while !self.buffer.is_empty() {
             let n = self.buffer.len().min(self.max_batch);
             let batch: Vec<NewSample> = self.buffer.iter().take(n).cloned().collect();
-            // States are computed from the committed ones and stored with the
-            // samples; they are applied in memory only once both are stored.
-            let states = self.snapshot.advance(&batch);
-            match self.store.insert_samples(&batch, &states).await {
-                Ok(()) => {
+            // States and incident changes are computed from the committed
+            // state and stored with the samples; they are applied in memory
+            // only once all are stored.
+            let (states, transitions) = self.snapshot.advance(&batch);
+            match self
+                .store
+                .insert_samples(&batch, &states, &transitions)
+                .await
+            {
+                Ok(round) => {
                     self.buffer.drain(..n);
                     self.stats.written.fetch_add(n as u64, Ordering::Relaxed);
+                    self.stats
+                        .incidents_opened
+                        .fetch_add(round.incidents_opened.into(), Ordering::Relaxed);
+                    self.stats
+                        .incidents_resolved
+                        .fetch_add(round.incidents_resolved.into(), Ordering::Relaxed);
+                    if round.incidents_opened > 0 || round.incidents_resolved > 0 {
+                        tracing::info!(
+                            opened = round.incidents_opened,
+                            resolved = round.incidents_resolved,
+                            "automatic incidents changed"
+                        );
+                    }
+                    self.incidents_outdated |= round.incidents_changed;
                     self.snapshot.record(&batch, &states);
                     committed = true;
                 }
                 Err(err) => {
                     self.stats.failed_flushes.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(error = %err, buffered = self.buffer.len(), "writing samples failed; will retry");
+                    failed = true;
                     break;
                 }
             }
         }
-        if committed {
-            self.publish
-                .send_replace(Arc::new(self.snapshot.build(Utc::now())));
+        if self.incidents_outdated && !failed {
+            match self.store.active_incidents().await {
+                Ok(incidents) => {
+                    self.snapshot.set_incidents(incidents);
+                    self.incidents_outdated = false;
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "reloading incidents failed; will retry");
+                    self.reload_failed = true;
+                }
+            }
+        }
+        self.write_failed = failed;
+        if committed || was_failing != (self.write_failed || self.reload_failed) {
+            self.publish();
         }
     }
 }

@@ -3,23 +3,33 @@
 //!
 //! Public reads (the page, `/public/status`) only ever clone an `Arc` out of
 //! the channel; they never query the database, so a burst of visitors costs
-//! nothing and keeps working while the database is slow or down.
+//! nothing and keeps working while the database is slow or down (the
+//! snapshot then says it is `stale`).
 //!
-//! [`SnapshotBuilder`] is seeded from the database at start-up (newest sample
-//! and hysteresis state per service) and then fed exactly the samples and
-//! states that were committed, so the snapshot always shows what the
-//! database holds.
+//! [`SnapshotBuilder`] is seeded from the database at start-up (newest sample,
+//! hysteresis state and rollups per service, open incidents, maintenance)
+//! and then fed exactly the samples and states that were committed, so the
+//! snapshot always shows what the database holds.
+//!
+//! Rebuilds are incremental: each service's view is an `Arc` that is only
+//! rebuilt when the service got data, when the hour turns (its windows
+//! slide), or when incidents or maintenance change; unchanged views are
+//! shared with the previous snapshot. Rollups are kept as fixed rings of
+//! compact counters (24 hours, 90 days) per service.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use app::model::{
-    DayBar, OverallStatus, PageInfo, PublicStatus, SampleOutcome, ServiceView, Uptimes,
+    DayBar, IncidentView, OverallStatus, PageInfo, PublicStatus, SampleOutcome, ServiceStatus,
+    ServiceView, Uptimes,
 };
 use chrono::{DateTime, TimeDelta, Utc};
 use tokio::sync::watch;
 
-use crate::rollup::{summarise, Resolution, Rollup};
+use crate::incident::Transition;
+use crate::maintenance::Schedule;
+use crate::rollup::{Resolution, Rollup};
 use crate::status::{status_for, Thresholds};
 use crate::store::{Sample, ServiceRecord, ServiceState};
 
@@ -28,6 +38,143 @@ pub type SnapshotReader = watch::Receiver<Arc<PublicStatus>>;
 
 /// Days in the bar and in the longest uptime window.
 pub const BAR_DAYS: i64 = 90;
+/// Hours in the shortest uptime window.
+const WINDOW_HOURS: i64 = 24;
+
+/// What the snapshot needs of a rollup: 32 bytes instead of a full
+/// [`Rollup`] with its histogram.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Counts {
+    up: u32,
+    degraded: u32,
+    down: u32,
+    maintenance: u32,
+    latency_count: u32,
+    latency_sum_ms: u64,
+}
+
+impl Counts {
+    fn add(&mut self, other: &Self) {
+        self.up += other.up;
+        self.degraded += other.degraded;
+        self.down += other.down;
+        self.maintenance += other.maintenance;
+        self.latency_count += other.latency_count;
+        self.latency_sum_ms += other.latency_sum_ms;
+    }
+
+    fn samples(&self) -> u32 {
+        self.up + self.degraded + self.down
+    }
+
+    fn uptime(&self) -> Option<f64> {
+        let total = self.samples();
+        (total > 0).then(|| f64::from(self.up + self.degraded) / f64::from(total))
+    }
+
+    fn worst(&self) -> Option<SampleOutcome> {
+        if self.down > 0 {
+            Some(SampleOutcome::Down)
+        } else if self.degraded > 0 {
+            Some(SampleOutcome::Degraded)
+        } else if self.up > 0 {
+            Some(SampleOutcome::Up)
+        } else {
+            None
+        }
+    }
+}
+
+impl From<&Rollup> for Counts {
+    fn from(r: &Rollup) -> Self {
+        Self {
+            up: r.up,
+            degraded: r.degraded,
+            down: r.down,
+            maintenance: r.maintenance,
+            latency_count: r.latency_count,
+            latency_sum_ms: r.latency_sum_ms,
+        }
+    }
+}
+
+/// The newest `len` periods of one resolution, oldest first.
+#[derive(Clone, Debug)]
+struct Ring {
+    resolution: Resolution,
+    /// Start of the oldest slot.
+    first: DateTime<Utc>,
+    slots: VecDeque<Counts>,
+}
+
+impl Ring {
+    fn new(resolution: Resolution, len: usize, now: DateTime<Utc>) -> Self {
+        let mut ring = Self {
+            resolution,
+            first: resolution.start_of(now),
+            slots: VecDeque::from(vec![Counts::default(); len]),
+        };
+        ring.first -= ring.step() * (ring.len() - 1);
+        ring
+    }
+
+    fn step(&self) -> TimeDelta {
+        match self.resolution {
+            Resolution::Hour => TimeDelta::hours(1),
+            Resolution::Day => TimeDelta::days(1),
+        }
+    }
+
+    fn len(&self) -> i32 {
+        i32::try_from(self.slots.len()).unwrap_or(i32::MAX)
+    }
+
+    fn last(&self) -> DateTime<Utc> {
+        self.first + self.step() * (self.len() - 1)
+    }
+
+    /// Moves the ring so its newest slot is the period of `at`.
+    fn advance_to(&mut self, at: DateTime<Utc>) {
+        let target = self.resolution.start_of(at);
+        if target <= self.last() {
+            return;
+        }
+        let behind = (target - self.last()).num_seconds() / self.step().num_seconds();
+        if behind >= i64::from(self.len()) {
+            self.slots.iter_mut().for_each(|c| *c = Counts::default());
+        } else {
+            for _ in 0..behind {
+                self.slots.pop_front();
+                self.slots.push_back(Counts::default());
+            }
+        }
+        self.first = target - self.step() * (self.len() - 1);
+    }
+
+    fn index(&self, period_start: DateTime<Utc>) -> Option<usize> {
+        if period_start < self.first {
+            return None;
+        }
+        let i = (period_start - self.first).num_seconds() / self.step().num_seconds();
+        usize::try_from(i).ok().filter(|i| *i < self.slots.len())
+    }
+
+    fn add(&mut self, at: DateTime<Utc>, counts: &Counts) {
+        self.advance_to(at);
+        if let Some(i) = self.index(self.resolution.start_of(at)) {
+            self.slots[i].add(counts);
+        }
+    }
+
+    /// Sum of the newest `n` slots.
+    fn newest(&self, n: usize) -> Counts {
+        let mut total = Counts::default();
+        for c in self.slots.iter().rev().take(n) {
+            total.add(c);
+        }
+        total
+    }
+}
 
 pub struct SnapshotBuilder {
     page: PageInfo,
@@ -35,10 +182,19 @@ pub struct SnapshotBuilder {
     thresholds: HashMap<i64, Thresholds>,
     latest: HashMap<i64, Sample>,
     states: HashMap<i64, ServiceState>,
-    /// Last 24 hours of hourly rollups, per service.
-    hourly: HashMap<i64, BTreeMap<DateTime<Utc>, Rollup>>,
-    /// Last 90 days of daily rollups, per service.
-    daily: HashMap<i64, BTreeMap<DateTime<Utc>, Rollup>>,
+    hourly: HashMap<i64, Ring>,
+    daily: HashMap<i64, Ring>,
+    incidents: Vec<IncidentView>,
+    /// Status an unresolved admin incident gives a service, by id.
+    overrides: HashMap<i64, ServiceStatus>,
+    schedule: Schedule,
+    /// Services under maintenance at the last build.
+    covered: HashSet<i64>,
+    views: HashMap<i64, Arc<ServiceView>>,
+    dirty: HashSet<i64>,
+    /// Hour of the last build; when it changes every view is rebuilt.
+    built_hour: Option<DateTime<Utc>>,
+    stale: bool,
 }
 
 impl SnapshotBuilder {
@@ -58,6 +214,14 @@ impl SnapshotBuilder {
             states: HashMap::new(),
             hourly: HashMap::new(),
             daily: HashMap::new(),
+            incidents: Vec::new(),
+            overrides: HashMap::new(),
+            schedule: Schedule::default(),
+            covered: HashSet::new(),
+            views: HashMap::new(),
+            dirty: HashSet::new(),
+            built_hour: None,
+            stale: false,
         };
         for sample in latest {
             builder.latest.insert(sample.service_id, sample.clone());
@@ -68,57 +232,98 @@ impl SnapshotBuilder {
         builder
     }
 
+    fn ring(&mut self, resolution: Resolution, service_id: i64, at: DateTime<Utc>) -> &mut Ring {
+        let (map, len) = match resolution {
+            Resolution::Hour => (&mut self.hourly, WINDOW_HOURS),
+            Resolution::Day => (&mut self.daily, BAR_DAYS),
+        };
+        map.entry(service_id)
+            .or_insert_with(|| Ring::new(resolution, usize::try_from(len).unwrap_or(1), at))
+    }
+
     /// Loads stored rollups (from [`crate::store::Store::rollups_since`]).
     pub fn seed_rollups(
         &mut self,
         resolution: Resolution,
         rows: Vec<(i64, DateTime<Utc>, Rollup)>,
     ) {
-        let map = match resolution {
-            Resolution::Hour => &mut self.hourly,
-            Resolution::Day => &mut self.daily,
-        };
         for (service_id, start, rollup) in rows {
-            map.entry(service_id)
-                .or_default()
-                .entry(start)
-                .or_default()
-                .merge(&rollup);
+            self.ring(resolution, service_id, start)
+                .add(start, &Counts::from(&rollup));
+            self.dirty.insert(service_id);
         }
     }
 
-    /// The service states `samples` lead to, without applying them: the
-    /// caller stores samples and states together, then calls [`Self::record`].
-    /// Samples not newer than a service's state are not applied twice.
-    pub fn advance(&self, samples: &[Sample]) -> Vec<ServiceState> {
+    /// The service states `samples` lead to, and the status changes on the
+    /// way (for automatic incidents), without applying them: the caller
+    /// stores samples, states and incident changes together, then calls
+    /// [`Self::record`]. Samples not newer than a service's state are not
+    /// applied twice.
+    pub fn advance(&self, samples: &[Sample]) -> (Vec<ServiceState>, Vec<Transition>) {
         let mut ordered: Vec<&Sample> = samples.iter().collect();
         ordered.sort_by_key(|s| (s.service_id, s.taken_at));
         let mut changed: HashMap<i64, ServiceState> = HashMap::new();
+        let mut transitions = Vec::new();
         for sample in ordered {
-            let current = changed
-                .get(&sample.service_id)
-                .or_else(|| self.states.get(&sample.service_id));
+            let id = sample.service_id;
+            let current = changed.get(&id).or_else(|| self.states.get(&id));
             if current.is_some_and(|state| state.updated_at >= sample.taken_at) {
                 continue;
             }
+            let from = current.map_or(ServiceStatus::Operational, |old| {
+                self.probed_status(id, old.tracker.status, old.updated_at)
+            });
             let tracker = current.map(|state| state.tracker).unwrap_or_default();
-            let thresholds = self
-                .thresholds
-                .get(&sample.service_id)
-                .copied()
-                .unwrap_or_default();
+            let thresholds = self.thresholds.get(&id).copied().unwrap_or_default();
+            // Maintenance samples say nothing about health: the state
+            // carries over the window unchanged.
+            let tracker = if sample.in_maintenance {
+                tracker
+            } else {
+                tracker.observe(sample.outcome, thresholds)
+            };
+            let to = self.probed_status(id, tracker.status, sample.taken_at);
+            if from != to {
+                transitions.push(Transition {
+                    service_id: id,
+                    name: self
+                        .services
+                        .iter()
+                        .find(|s| s.id == id)
+                        .map_or_else(|| format!("service {id}"), |s| s.name.clone()),
+                    from,
+                    to,
+                    at: sample.taken_at,
+                    error: sample.error.clone(),
+                });
+            }
             changed.insert(
-                sample.service_id,
+                id,
                 ServiceState {
-                    service_id: sample.service_id,
-                    tracker: tracker.observe(sample.outcome, thresholds),
+                    service_id: id,
+                    tracker,
                     updated_at: sample.taken_at,
                 },
             );
         }
         let mut states: Vec<ServiceState> = changed.into_values().collect();
         states.sort_by_key(|s| s.service_id);
-        states
+        (states, transitions)
+    }
+
+    /// The status the probes give a service at `at`: its tracked status,
+    /// or `under_maintenance` while a window covers it.
+    fn probed_status(
+        &self,
+        service_id: i64,
+        tracked: ServiceStatus,
+        at: DateTime<Utc>,
+    ) -> ServiceStatus {
+        if self.schedule.covers(service_id, at) {
+            ServiceStatus::UnderMaintenance
+        } else {
+            tracked
+        }
     }
 
     /// Takes in committed samples and states, keeping the newest per service.
@@ -127,26 +332,21 @@ impl SnapshotBuilder {
             let newer = self
                 .latest
                 .get(&sample.service_id)
-                .is_none_or(|known| known.taken_at <= sample.taken_at);
-            if newer {
-                self.latest.insert(sample.service_id, sample.clone());
+                .is_none_or(|known| known.taken_at < sample.taken_at);
+            // A service's samples arrive in time order, so one that is not
+            // newer is a duplicate the database ignored too (same second).
+            if !newer {
+                continue;
             }
-        }
-        for resolution in [Resolution::Hour, Resolution::Day] {
-            let map = match resolution {
-                Resolution::Hour => &mut self.hourly,
-                Resolution::Day => &mut self.daily,
-            };
-            for ((service_id, start), rollup) in summarise(samples, resolution) {
-                map.entry(service_id)
-                    .or_default()
-                    .entry(start)
-                    .or_default()
-                    .merge(&rollup);
+            self.latest.insert(sample.service_id, sample.clone());
+            let mut counts = Rollup::default();
+            counts.add(sample.outcome, sample.latency_ms, sample.in_maintenance);
+            let counts = Counts::from(&counts);
+            for resolution in [Resolution::Hour, Resolution::Day] {
+                self.ring(resolution, sample.service_id, sample.taken_at)
+                    .add(sample.taken_at, &counts);
             }
-        }
-        if let Some(newest) = samples.iter().map(|s| s.taken_at).max() {
-            self.trim(newest);
+            self.dirty.insert(sample.service_id);
         }
         for state in states {
             let newer = self
@@ -155,102 +355,153 @@ impl SnapshotBuilder {
                 .is_none_or(|known| known.updated_at <= state.updated_at);
             if newer {
                 self.states.insert(state.service_id, *state);
+                self.dirty.insert(state.service_id);
             }
         }
     }
 
-    /// Forgets rollups that no window can reach any more.
-    fn trim(&mut self, now: DateTime<Utc>) {
-        let first_hour = Resolution::Hour.start_of(now) - TimeDelta::hours(23);
-        let first_day = Resolution::Day.start_of(now) - TimeDelta::days(BAR_DAYS - 1);
-        for rollups in self.hourly.values_mut() {
-            *rollups = rollups.split_off(&first_hour);
-        }
-        for rollups in self.daily.values_mut() {
-            *rollups = rollups.split_off(&first_day);
-        }
-    }
-
-    /// Uptime windows and the 90-day bar of one service at `now`.
-    fn history(&self, service_id: i64, now: DateTime<Utc>) -> (Uptimes, Vec<DayBar>) {
-        let empty = BTreeMap::new();
-        let hourly = self.hourly.get(&service_id).unwrap_or(&empty);
-        let daily = self.daily.get(&service_id).unwrap_or(&empty);
-        let today = Resolution::Day.start_of(now);
-        let sum = |rollups: &BTreeMap<DateTime<Utc>, Rollup>, from: DateTime<Utc>| {
-            let mut total = Rollup::default();
-            for rollup in rollups.range(from..).map(|(_, r)| r) {
-                total.merge(rollup);
-            }
-            total.uptime()
-        };
-        let uptime = Uptimes {
-            h24: sum(
-                hourly,
-                Resolution::Hour.start_of(now) - TimeDelta::hours(23),
-            ),
-            d7: sum(daily, today - TimeDelta::days(6)),
-            d30: sum(daily, today - TimeDelta::days(29)),
-            d90: sum(daily, today - TimeDelta::days(BAR_DAYS - 1)),
-        };
-        let days = (0..BAR_DAYS)
-            .rev()
-            .map(|back| {
-                let start = today - TimeDelta::days(back);
-                let rollup = daily.get(&start).copied().unwrap_or_default();
-                DayBar {
-                    date: start.date_naive(),
-                    uptime: rollup.uptime(),
-                    worst: if rollup.down > 0 {
-                        Some(SampleOutcome::Down)
-                    } else if rollup.degraded > 0 {
-                        Some(SampleOutcome::Degraded)
-                    } else if rollup.up > 0 {
-                        Some(SampleOutcome::Up)
-                    } else {
-                        None
-                    },
-                    samples: rollup.samples(),
-                }
-            })
-            .collect();
-        (uptime, days)
-    }
-
-    pub fn build(&self, now: DateTime<Utc>) -> PublicStatus {
-        let services: Vec<ServiceView> = self
+    /// Replaces the unresolved incidents shown (and the statuses admin
+    /// incidents give their services).
+    pub fn set_incidents(&mut self, incidents: Vec<IncidentView>) {
+        let ids: HashMap<&str, i64> = self
             .services
             .iter()
-            .filter(|s| !s.archived)
-            .map(|s| {
-                let latest = self.latest.get(&s.id);
-                // A service shows a status once it has data; the state holds it.
-                let status = latest.map(|l| {
-                    self.states
-                        .get(&s.id)
-                        .map_or_else(|| status_for(l.outcome), |state| state.tracker.status)
-                });
-                let (uptime, days) = self.history(s.id, now);
-                ServiceView {
-                    uptime,
-                    days,
-                    slug: s.slug.clone(),
-                    name: s.name.clone(),
-                    group: s.group.clone(),
-                    description: s.description.clone(),
-                    status,
-                    last_checked_at: latest.map(|l| l.taken_at),
-                    last_outcome: latest.map(|l| l.outcome),
-                    last_latency_ms: latest.and_then(|l| l.latency_ms),
-                    last_error: latest.and_then(|l| l.error.clone()),
+            .map(|s| (s.slug.as_str(), s.id))
+            .collect();
+        let mut overrides: HashMap<i64, ServiceStatus> = HashMap::new();
+        for incident in incidents
+            .iter()
+            .filter(|i| i.created_by == app::model::CreatedBy::Admin)
+        {
+            for affected in &incident.services {
+                if let Some(id) = ids.get(affected.slug.as_str()) {
+                    let worst = overrides.entry(*id).or_insert(affected.status);
+                    *worst = (*worst).max(affected.status);
                 }
+            }
+        }
+        self.dirty
+            .extend(overrides.keys().chain(self.overrides.keys()).copied());
+        self.overrides = overrides;
+        self.incidents = incidents;
+    }
+
+    pub fn set_schedule(&mut self, schedule: Schedule) {
+        self.schedule = schedule;
+    }
+
+    pub const fn schedule(&self) -> &Schedule {
+        &self.schedule
+    }
+
+    /// Marks the next snapshots as showing old data (the database failed).
+    pub fn set_stale(&mut self, stale: bool) {
+        self.stale = stale;
+    }
+
+    fn view(&self, s: &ServiceRecord, now: DateTime<Utc>) -> ServiceView {
+        let latest = self.latest.get(&s.id);
+        // A service shows a status once it has data; the state holds it.
+        let tracked = latest.map(|l| {
+            self.states
+                .get(&s.id)
+                .map_or_else(|| status_for(l.outcome), |state| state.tracker.status)
+        });
+        let status = if self.covered.contains(&s.id) {
+            Some(ServiceStatus::UnderMaintenance)
+        } else if let Some(status) = self.overrides.get(&s.id) {
+            Some(*status)
+        } else {
+            tracked
+        };
+        let today = Resolution::Day.start_of(now);
+        let empty_days = Ring::new(Resolution::Day, usize::try_from(BAR_DAYS).unwrap_or(1), now);
+        let mut daily = self.daily.get(&s.id).cloned().unwrap_or(empty_days);
+        daily.advance_to(now);
+        let hourly = self.hourly.get(&s.id).map(|ring| {
+            let mut ring = ring.clone();
+            ring.advance_to(now);
+            ring.newest(usize::try_from(WINDOW_HOURS).unwrap_or(1))
+        });
+        let uptime = Uptimes {
+            h24: hourly.and_then(|c| c.uptime()),
+            d7: daily.newest(7).uptime(),
+            d30: daily.newest(30).uptime(),
+            d90: daily
+                .newest(usize::try_from(BAR_DAYS).unwrap_or(1))
+                .uptime(),
+        };
+        let days = daily
+            .slots
+            .iter()
+            .zip((0..BAR_DAYS).rev())
+            .map(|(counts, back)| DayBar {
+                date: (today - TimeDelta::days(back)).date_naive(),
+                uptime: counts.uptime(),
+                worst: counts.worst(),
+                samples: counts.samples(),
             })
             .collect();
+        ServiceView {
+            uptime,
+            days,
+            slug: s.slug.clone(),
+            name: s.name.clone(),
+            group: s.group.clone(),
+            description: s.description.clone(),
+            status,
+            last_checked_at: latest.map(|l| l.taken_at),
+            last_outcome: latest.map(|l| l.outcome),
+            last_latency_ms: latest.and_then(|l| l.latency_ms),
+            last_error: latest.and_then(|l| l.error.clone()),
+        }
+    }
+
+    /// A new snapshot at `now`. Only services whose view changed are rebuilt.
+    pub fn build(&mut self, now: DateTime<Utc>) -> PublicStatus {
+        let hour = Resolution::Hour.start_of(now);
+        if self.built_hour != Some(hour) {
+            self.built_hour = Some(hour);
+            self.views.clear();
+        }
+        let covered: HashSet<i64> = self
+            .services
+            .iter()
+            .filter(|s| self.schedule.covers(s.id, now))
+            .map(|s| s.id)
+            .collect();
+        self.dirty
+            .extend(covered.symmetric_difference(&self.covered).copied());
+        self.covered = covered;
+        for id in std::mem::take(&mut self.dirty) {
+            self.views.remove(&id);
+        }
+        let mut services = Vec::with_capacity(self.services.len());
+        for s in self.services.iter().filter(|s| !s.archived) {
+            let view = match self.views.get(&s.id) {
+                Some(view) => Arc::clone(view),
+                None => {
+                    let view = Arc::new(self.view(s, now));
+                    self.views.insert(s.id, Arc::clone(&view));
+                    view
+                }
+            };
+            services.push(view);
+        }
+        let maintenances = self.schedule.views(now, |id| {
+            self.services
+                .iter()
+                .find(|s| s.id == id)
+                .map(|s| s.slug.clone())
+        });
         PublicStatus {
             page: self.page.clone(),
             generated_at: now,
             overall: OverallStatus::from_services(services.iter().map(|s| s.status)),
             services,
+            incidents: self.incidents.clone(),
+            maintenances,
+            stale: self.stale,
         }
     }
 }
@@ -282,6 +533,7 @@ mod tests {
             outcome,
             latency_ms: Some(12),
             error: (outcome == SampleOutcome::Down).then(|| "connection refused".to_owned()),
+            in_maintenance: false,
         }
     }
 
@@ -303,7 +555,7 @@ mod tests {
 
     /// Advances and records like the writer does after a commit.
     fn commit(builder: &mut SnapshotBuilder, samples: &[Sample]) {
-        let states = builder.advance(samples);
+        let (states, _) = builder.advance(samples);
         builder.record(samples, &states);
     }
 
@@ -319,7 +571,7 @@ mod tests {
             Some("connection refused")
         );
         // The older sample did not count towards the state either.
-        assert_eq!(b.advance(&[sample(1, 4, SampleOutcome::Up)]), vec![]);
+        assert_eq!(b.advance(&[sample(1, 4, SampleOutcome::Up)]).0, vec![]);
     }
 
     #[test]
@@ -351,7 +603,7 @@ mod tests {
             sample(1, 1, SampleOutcome::Down),
             sample(1, 2, SampleOutcome::Down),
         ];
-        let states = b.advance(&batch);
+        let (states, transitions) = b.advance(&batch);
         assert_eq!(states.len(), 2);
         assert_eq!(states[0].tracker.status, ServiceStatus::MajorOutage);
         assert_eq!(states[0].tracker.bad_run, 3);
@@ -361,6 +613,14 @@ mod tests {
         );
         assert_eq!(states[1].tracker.status, ServiceStatus::Operational);
         assert_eq!(states[1].tracker.bad_run, 1);
+        // The change is dated by the sample that caused it, even in a batch.
+        assert_eq!(transitions.len(), 1);
+        assert_eq!(
+            transitions[0].at,
+            sample(1, 3, SampleOutcome::Down).taken_at
+        );
+        assert_eq!(transitions[0].to, ServiceStatus::MajorOutage);
+        assert_eq!(transitions[0].error.as_deref(), Some("connection refused"));
     }
 
     #[test]

@@ -7,30 +7,34 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::Context;
-use app::model::PageInfo;
+use std::time::Duration;
+
+use app::model::{PageInfo, PublicStatus};
 use app::ssr::StatusSource;
 use app::{shell, App};
 use axum::Router;
-use chrono::{TimeDelta, Utc};
+use chrono::Utc;
 use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, AppState};
+use crate::clock::SystemClock;
 use crate::config::{CheckConfig, Config};
+use crate::engine::Engine;
 use crate::probe::{ProbeContext, PushProbe};
-use crate::prune::Pruner;
-use crate::rollup::Resolution;
-use crate::sampler::{SampleWriter, Sampler, ScheduledService, WriterStats};
-use crate::snapshot::{SnapshotBuilder, BAR_DAYS};
+use crate::sampler::{ScheduledService, WriterStats};
 use crate::store::{self, ServiceDef, Store};
 
-/// Capacity of the probe → writer channel; the writer's own buffer is larger.
-const SAMPLE_CHANNEL: usize = 10_000;
+/// How often a replica without the prober lock reloads its snapshot and
+/// tries to take the lock.
+const FOLLOW_EVERY: Duration = Duration::from_secs(10);
+/// How often the prober checks it still holds the lock.
+const LEASE_CHECK: Duration = Duration::from_secs(5);
 
 pub struct Application {
     listener: TcpListener,
@@ -38,9 +42,8 @@ pub struct Application {
     store: Arc<dyn Store>,
     config: Config,
     cancel: CancellationToken,
-    sampler: JoinHandle<()>,
-    writer: JoinHandle<()>,
-    pruner: JoinHandle<()>,
+    /// Sampler, writer and pruner (or the follower loop).
+    engine: JoinHandle<()>,
 }
 
 impl Application {
@@ -61,15 +64,6 @@ impl Application {
             .sync_services(&defs)
             .await
             .context("synchronising services")?;
-        let latest = store
-            .latest_samples()
-            .await
-            .context("loading latest samples")?;
-        let states = store
-            .service_states()
-            .await
-            .context("loading service states")?;
-
         let page = PageInfo {
             title: config.page.title.clone(),
             description: config.page.description.clone(),
@@ -81,25 +75,6 @@ impl Application {
             .zip(&records)
             .map(|(service, record)| (record.id, config.thresholds_of(service)))
             .collect();
-        let mut builder = SnapshotBuilder::new(page, records.clone(), thresholds, &latest, &states);
-        let now = Utc::now();
-        for (resolution, from) in [
-            (
-                Resolution::Hour,
-                Resolution::Hour.start_of(now) - TimeDelta::hours(23),
-            ),
-            (
-                Resolution::Day,
-                Resolution::Day.start_of(now) - TimeDelta::days(BAR_DAYS - 1),
-            ),
-        ] {
-            let rows = store
-                .rollups_since(resolution, from)
-                .await
-                .context("loading rollups")?;
-            builder.seed_rollups(resolution, rows);
-        }
-        let (publish, snapshot) = watch::channel(Arc::new(builder.build(Utc::now())));
 
         let listener = TcpListener::bind(config.server.listen)
             .await
@@ -128,27 +103,42 @@ impl Application {
             });
         }
 
-        let stats = Arc::new(WriterStats::default());
-        let (sink, samples) = mpsc::channel(SAMPLE_CHANNEL);
-        let writer = tokio::spawn(
-            SampleWriter::new(Arc::clone(&store), builder, publish, stats).run(samples),
-        );
+        let (publish, snapshot) = watch::channel(Arc::new(PublicStatus::empty(page.clone())));
+        let changes = Arc::new(Notify::new());
+        let engine = Engine {
+            store: Arc::clone(&store),
+            clock: Arc::new(SystemClock),
+            page,
+            services: records,
+            thresholds,
+            scheduled,
+            max_concurrent_probes: config.defaults.max_concurrent_probes,
+            retention: config.retention.samples,
+            prune_every: config.retention.prune_interval,
+            publish,
+            stats: Arc::new(WriterStats::default()),
+            changes: Arc::clone(&changes),
+            follow_every: FOLLOW_EVERY,
+            lease_check: LEASE_CHECK,
+            gather: Duration::from_millis(200),
+        };
+        // The first snapshot is complete before the first request.
+        let mut first = engine
+            .load_builder()
+            .await
+            .context("loading the last known state")?;
+        engine
+            .publish
+            .send_replace(Arc::new(first.build(Utc::now())));
         let cancel = CancellationToken::new();
-        let sampler = tokio::spawn(
-            Sampler::new(scheduled, config.defaults.max_concurrent_probes, sink)
-                .run(cancel.clone()),
-        );
-
-        let pruner = tokio::spawn(
-            Pruner::new(Arc::clone(&store), config.retention.samples)
-                .run(config.retention.prune_interval, cancel.clone()),
-        );
+        let engine = tokio::spawn(engine.run(cancel.clone()));
 
         let state = AppState {
             leptos: leptos_options(&config, local_addr),
             store: Arc::clone(&store),
             snapshot,
             started: Arc::new(AtomicBool::new(false)),
+            changes,
         };
         let router = build_router(state.clone());
         state.started.store(true, Ordering::Release);
@@ -159,9 +149,7 @@ impl Application {
             store,
             config,
             cancel,
-            sampler,
-            writer,
-            pruner,
+            engine,
         })
     }
 
@@ -210,9 +198,7 @@ impl Application {
             }
         };
         self.cancel.cancel();
-        self.sampler.await.context("sampler task")?;
-        self.writer.await.context("sample writer task")?;
-        self.pruner.await.context("pruning task")?;
+        self.engine.await.context("engine task")?;
         self.store.close().await;
         tracing::info!("stopped");
         served

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use axum::extract::FromRef;
 use axum::Router;
 use leptos::config::LeptosOptions;
+use tokio::sync::Notify;
 
 use crate::snapshot::SnapshotReader;
 use crate::store::Store;
@@ -27,6 +28,9 @@ pub struct AppState {
     pub snapshot: SnapshotReader,
     /// Set once migrations ran and the first snapshot was built.
     pub started: Arc<AtomicBool>,
+    /// Notify after changing incidents or maintenance: the snapshot is
+    /// rebuilt at once.
+    pub changes: Arc<Notify>,
 }
 
 /// All non-page routes.

@@ -3,8 +3,9 @@
 //! the database URL's scheme.
 //!
 //! Invariants shared by both backends:
-//! - Times are UTC. SQLite stores them as integer Unix milliseconds (compact
-//!   rows for the samples table); PostgreSQL as `timestamptz`.
+//! - Times are UTC. SQLite stores them as integer Unix milliseconds, sample
+//!   times as whole seconds (compact rows for the largest table);
+//!   PostgreSQL as `timestamptz`. Samples are stamped in whole seconds.
 //! - Sample outcomes are stored as small integers ([`outcome_code`]).
 //! - Services are keyed by slug. Services removed from the config are
 //!   archived, never deleted, so their history stays.
@@ -19,6 +20,10 @@ use app::model::SampleOutcome;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use app::model::{AffectedService, IncidentUpdateView, IncidentView};
+
+use crate::incident::{IncidentChange, Transition};
+use crate::maintenance::Window;
 use crate::rollup::{Resolution, Rollup};
 use crate::status::Tracker;
 
@@ -85,6 +90,9 @@ pub struct NewSample {
     pub outcome: SampleOutcome,
     pub latency_ms: Option<u32>,
     pub error: Option<String>,
+    /// Taken while a maintenance window covered the service. Counted apart
+    /// in the rollups; raw sample rows do not store it (read back as false).
+    pub in_maintenance: bool,
 }
 
 /// A stored sample.
@@ -97,6 +105,117 @@ pub struct Heartbeat {
     pub outcome: SampleOutcome,
     pub msg: Option<String>,
     pub latency_ms: Option<u32>,
+}
+
+/// What committing a round did besides storing samples.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RoundResult {
+    pub incidents_opened: u32,
+    pub incidents_resolved: u32,
+    /// Any incident was opened, updated or resolved.
+    pub incidents_changed: bool,
+}
+
+impl RoundResult {
+    fn count(&mut self, change: &IncidentChange) {
+        self.incidents_changed = true;
+        match change {
+            IncidentChange::Open { resolved_at, .. } => {
+                self.incidents_opened += 1;
+                self.incidents_resolved += u32::from(resolved_at.is_some());
+            }
+            IncidentChange::Update { resolve, .. } => {
+                self.incidents_resolved += u32::from(*resolve);
+            }
+        }
+    }
+}
+
+/// A maintenance window to store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewMaintenance {
+    pub title: String,
+    pub description: Option<String>,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    /// Canonical rule text ([`crate::maintenance::Recurrence`]).
+    pub recurrence: Option<String>,
+    pub service_ids: Vec<i64>,
+    pub created_by: String,
+}
+
+/// Proof that this replica holds the prober lock. Dropping it releases the
+/// lock (PostgreSQL releases session locks when the connection closes).
+pub struct ProberLease {
+    /// The session holding a PostgreSQL advisory lock, detached from the
+    /// pool so that dropping it closes the session and releases the lock.
+    conn: Option<sqlx::PgConnection>,
+}
+
+impl ProberLease {
+    /// Still held: the connection that holds it still answers.
+    pub async fn is_held(&mut self) -> bool {
+        match &mut self.conn {
+            None => true,
+            Some(conn) => tokio::time::timeout(
+                std::time::Duration::from_secs(5),
+                sqlx::query("SELECT 1").execute(conn),
+            )
+            .await
+            .is_ok_and(|r| r.is_ok()),
+        }
+    }
+}
+
+impl ProberLease {
+    /// The lease of a database only one process uses.
+    pub const fn exclusive() -> Self {
+        Self { conn: None }
+    }
+
+    /// The lease of the session `conn`, which holds the advisory lock.
+    pub const fn held(conn: sqlx::PgConnection) -> Self {
+        Self { conn: Some(conn) }
+    }
+}
+
+/// The stored incident status, checked (a `'static` spelling of it).
+fn incident_status_str(status: &str) -> Result<&'static str, StoreError> {
+    Ok(parse_column(status, app::model::IncidentStatus::parse, "incident status")?.as_str())
+}
+
+/// Name recorded as the author of automatic timeline updates.
+pub const AUTO_AUTHOR: &str = "upbeat";
+
+/// Builds [`IncidentView`]s from the three queries both backends run:
+/// incidents, their services and their updates.
+fn assemble_incidents(
+    incidents: Vec<IncidentView>,
+    services: Vec<(i64, AffectedService)>,
+    updates: Vec<(i64, IncidentUpdateView)>,
+) -> Vec<IncidentView> {
+    let order: Vec<i64> = incidents.iter().map(|i| i.id).collect();
+    let mut by_id: std::collections::HashMap<i64, IncidentView> =
+        incidents.into_iter().map(|i| (i.id, i)).collect();
+    for (id, service) in services {
+        if let Some(incident) = by_id.get_mut(&id) {
+            incident.services.push(service);
+        }
+    }
+    for (id, update) in updates {
+        if let Some(incident) = by_id.get_mut(&id) {
+            incident.updates.push(update);
+        }
+    }
+    order.iter().filter_map(|id| by_id.remove(id)).collect()
+}
+
+fn parse_column<T>(
+    value: &str,
+    parse: impl Fn(&str) -> Option<T>,
+    what: &str,
+) -> Result<T, StoreError> {
+    parse(value).ok_or_else(|| StoreError::Corrupt(format!("unknown {what} {value:?}")))
 }
 
 /// A service's hysteresis state after the newest sample applied to it.
@@ -134,15 +253,45 @@ pub trait Store: Send + Sync + 'static {
     /// Every service, archived ones included, by position.
     async fn services(&self) -> Result<Vec<ServiceRecord>, StoreError>;
 
-    /// Stores samples, the service states they led to, and their hourly and
-    /// daily rollups, in one transaction. A sample for a (service, time) that
-    /// is already stored is ignored (and not counted again in the rollups), so
-    /// a retried batch is harmless.
+    /// Stores samples, the service states they led to, their hourly and
+    /// daily rollups, and the automatic incident changes the status
+    /// `transitions` cause (see [`crate::incident::plan`], run against the
+    /// open incidents as stored), in one transaction. A sample for a
+    /// (service, time) that is already stored is ignored (and not counted
+    /// again in the rollups), so a retried batch is harmless.
     async fn insert_samples(
         &self,
         samples: &[NewSample],
         states: &[ServiceState],
-    ) -> Result<(), StoreError>;
+        transitions: &[Transition],
+    ) -> Result<RoundResult, StoreError>;
+
+    /// Unresolved incidents with their services and updates, newest first.
+    async fn active_incidents(&self) -> Result<Vec<IncidentView>, StoreError>;
+
+    /// Every incident (resolved ones too) started at or after `since`,
+    /// newest first, with services and updates.
+    async fn incidents_since(&self, since: DateTime<Utc>) -> Result<Vec<IncidentView>, StoreError>;
+
+    /// Turns automatic resolution of an incident on or off (an admin taking
+    /// an automatic incident over); `false` when there is no such incident.
+    async fn set_incident_auto_resolve(
+        &self,
+        id: i64,
+        auto_resolve: bool,
+    ) -> Result<bool, StoreError>;
+
+    /// Stores a maintenance window; returns its id.
+    async fn create_maintenance(&self, maintenance: &NewMaintenance) -> Result<i64, StoreError>;
+
+    /// Maintenance windows that are not over at `now` (recurring ones
+    /// included), with their services.
+    async fn maintenance_windows(&self, now: DateTime<Utc>) -> Result<Vec<Window>, StoreError>;
+
+    /// Tries to become the one replica that probes. `None` means another
+    /// replica holds the lock. SQLite has one process per file, so it
+    /// always succeeds there.
+    async fn try_lock_prober(&self) -> Result<Option<ProberLease>, StoreError>;
 
     /// The stored state of every service that has one.
     async fn service_states(&self) -> Result<Vec<ServiceState>, StoreError>;
@@ -199,12 +348,26 @@ pub trait Store: Send + Sync + 'static {
     async fn close(&self);
 }
 
+/// How long a query waits for a free connection before it fails.
+pub const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Opens the store a URL names and applies migrations.
 pub async fn connect(url: &str, max_connections: u32) -> Result<Arc<dyn Store>, StoreError> {
+    connect_with_timeout(url, max_connections, ACQUIRE_TIMEOUT).await
+}
+
+/// [`connect`] with another wait for a free connection. Simulations on
+/// tokio's paused clock need a very long one: time jumps ahead whenever the
+/// runtime waits on the database.
+pub async fn connect_with_timeout(
+    url: &str,
+    max_connections: u32,
+    acquire_timeout: std::time::Duration,
+) -> Result<Arc<dyn Store>, StoreError> {
     let store: Arc<dyn Store> = if url.starts_with("sqlite:") {
-        Arc::new(SqliteStore::connect(url, max_connections).await?)
+        Arc::new(SqliteStore::connect(url, max_connections, acquire_timeout).await?)
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-        Arc::new(PostgresStore::connect(url, max_connections).await?)
+        Arc::new(PostgresStore::connect(url, max_connections, acquire_timeout).await?)
     } else {
         return Err(StoreError::UnsupportedUrl);
     };
@@ -240,10 +403,11 @@ pub fn outcome_from_code(code: i64) -> Result<SampleOutcome, StoreError> {
 }
 
 /// Rollup columns after `service_id, period_start`, in [`rollup_values`] order.
-const ROLLUP_COLUMNS: [&str; 17] = [
+const ROLLUP_COLUMNS: [&str; 18] = [
     "up",
     "degraded",
     "down",
+    "maintenance",
     "latency_count",
     "latency_sum_ms",
     "latency_max_ms",
@@ -314,34 +478,38 @@ fn rollup_select_sql(resolution: Resolution, param: impl Fn(usize) -> String) ->
     )
 }
 
+const ROLLUP_VALUES: usize = ROLLUP_COLUMNS.len();
+
 /// A rollup as the integers stored, in [`ROLLUP_COLUMNS`] order.
-fn rollup_values(r: &Rollup) -> [i64; 17] {
-    let mut values = [0i64; 17];
+fn rollup_values(r: &Rollup) -> [i64; ROLLUP_VALUES] {
+    let mut values = [0i64; ROLLUP_VALUES];
     values[0] = r.up.into();
     values[1] = r.degraded.into();
     values[2] = r.down.into();
-    values[3] = r.latency_count.into();
-    values[4] = i64::try_from(r.latency_sum_ms).unwrap_or(i64::MAX);
-    values[5] = r.latency_max_ms.into();
-    for (slot, count) in values[6..].iter_mut().zip(r.buckets) {
+    values[3] = r.maintenance.into();
+    values[4] = r.latency_count.into();
+    values[5] = i64::try_from(r.latency_sum_ms).unwrap_or(i64::MAX);
+    values[6] = r.latency_max_ms.into();
+    for (slot, count) in values[7..].iter_mut().zip(r.buckets) {
         *slot = count.into();
     }
     values
 }
 
-fn rollup_from_values(values: &[i64; 17]) -> Rollup {
+fn rollup_from_values(values: &[i64; ROLLUP_VALUES]) -> Rollup {
     let int = |v: i64| u32::try_from(v).unwrap_or(u32::MAX);
     let mut buckets = [0u32; crate::rollup::BUCKETS];
-    for (bucket, value) in buckets.iter_mut().zip(&values[6..]) {
+    for (bucket, value) in buckets.iter_mut().zip(&values[7..]) {
         *bucket = int(*value);
     }
     Rollup {
         up: int(values[0]),
         degraded: int(values[1]),
         down: int(values[2]),
-        latency_count: int(values[3]),
-        latency_sum_ms: u64::try_from(values[4]).unwrap_or(0),
-        latency_max_ms: int(values[5]),
+        maintenance: int(values[3]),
+        latency_count: int(values[4]),
+        latency_sum_ms: u64::try_from(values[5]).unwrap_or(0),
+        latency_max_ms: int(values[6]),
         buckets,
     }
 }

@@ -6,17 +6,29 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{PgPool, Row};
+use sqlx::{PgConnection, PgPool, Row};
 
+use std::collections::BTreeMap;
+
+use app::model::{
+    AffectedService, CreatedBy, Impact, IncidentStatus, IncidentUpdateView, IncidentView,
+    MaintenanceStatus, ServiceStatus,
+};
+use chrono::{DateTime, Utc};
+
+use crate::incident::{plan, IncidentChange, OpenIncident, Transition};
+use crate::maintenance::{Recurrence, Window};
 use crate::rollup::{summarise, Resolution, Rollup};
 
 /// Position of `latency_sum_ms` (BIGINT) among the rollup columns.
-const ROLLUP_SUM_INDEX: usize = 4;
+const ROLLUP_SUM_INDEX: usize = 5;
 
+use super::{assemble_incidents, incident_status_str, parse_column};
 use super::{
     outcome_code, outcome_from_code, rollup_from_values, rollup_select_sql, rollup_upsert_sql,
-    rollup_values, rollups_since_sql, tracker_from_columns, Backend, Heartbeat, NewSample, Sample,
-    ServiceDef, ServiceRecord, ServiceState, Store, StoreError,
+    rollup_values, rollups_since_sql, tracker_from_columns, Backend, Heartbeat, NewMaintenance,
+    NewSample, ProberLease, RoundResult, Sample, ServiceDef, ServiceRecord, ServiceState, Store,
+    StoreError, AUTO_AUTHOR,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
@@ -26,11 +38,15 @@ pub struct PostgresStore {
 }
 
 impl PostgresStore {
-    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+    pub async fn connect(
+        url: &str,
+        max_connections: u32,
+        acquire_timeout: Duration,
+    ) -> Result<Self, StoreError> {
         let options = PgConnectOptions::from_str(url)?.application_name("upbeat");
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
-            .acquire_timeout(Duration::from_secs(5))
+            .acquire_timeout(acquire_timeout)
             .connect_with(options)
             .await?;
         Ok(Self { pool })
@@ -59,6 +75,7 @@ fn sample_from_row(row: &sqlx::postgres::PgRow) -> Result<Sample, StoreError> {
             .try_get::<Option<i32>, _>("latency_ms")?
             .map(|v| u32::try_from(v).unwrap_or(0)),
         error: row.try_get("error")?,
+        in_maintenance: false,
     })
 }
 
@@ -66,7 +83,7 @@ fn sample_from_row(row: &sqlx::postgres::PgRow) -> Result<Sample, StoreError> {
 fn rollup_from_row(
     row: &sqlx::postgres::PgRow,
 ) -> Result<(chrono::DateTime<chrono::Utc>, Rollup), StoreError> {
-    let mut values = [0i64; 17];
+    let mut values = [0i64; super::ROLLUP_VALUES];
     for (i, value) in values.iter_mut().enumerate() {
         // INTEGER columns decode as i32, latency_sum_ms as i64.
         *value = if i == ROLLUP_SUM_INDEX {
@@ -76,6 +93,233 @@ fn rollup_from_row(
         };
     }
     Ok((row.try_get(0)?, rollup_from_values(&values)))
+}
+
+/// Advisory lock key of the prober role ("upbeat" in ASCII).
+const PROBER_LOCK_KEY: i64 = 0x7570_6265_6174;
+
+/// Reads the open automatic incidents and applies what `transitions` plan
+/// for them, inside the caller's transaction. The incident rows are locked
+/// (`FOR UPDATE`) so an admin change cannot interleave.
+async fn apply_transitions(
+    conn: &mut PgConnection,
+    transitions: &[Transition],
+) -> Result<RoundResult, StoreError> {
+    let mut result = RoundResult::default();
+    if transitions.is_empty() {
+        return Ok(result);
+    }
+    let rows = sqlx::query(
+        "SELECT i.id, i.started_at, i.auto_resolve, i.impact, s.service_id, s.status
+         FROM incidents i LEFT JOIN incident_services s ON s.incident_id = i.id
+         WHERE i.resolved_at IS NULL AND i.created_by = 'auto' ORDER BY i.id FOR UPDATE OF i",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut open: Vec<OpenIncident> = Vec::new();
+    for row in &rows {
+        let id: i64 = row.try_get("id")?;
+        if open.last().is_none_or(|o| o.id != id) {
+            open.push(OpenIncident {
+                id,
+                started_at: row.try_get("started_at")?,
+                auto_resolve: row.try_get("auto_resolve")?,
+                impact: parse_column(row.try_get("impact")?, Impact::parse, "impact")?,
+                services: BTreeMap::new(),
+            });
+        }
+        if let (Some(incident), Some(service_id)) = (
+            open.last_mut(),
+            row.try_get::<Option<i64>, _>("service_id")?,
+        ) {
+            let status = parse_column(row.try_get("status")?, ServiceStatus::parse, "status")?;
+            incident.services.insert(service_id, status);
+        }
+    }
+    for change in plan(&open, transitions) {
+        result.count(&change);
+        let (id, services, body, status, at) = match change {
+            IncidentChange::Open {
+                title,
+                impact,
+                started_at,
+                services,
+                body,
+                resolved_at,
+            } => {
+                let status = if resolved_at.is_some() {
+                    "resolved"
+                } else {
+                    "investigating"
+                };
+                let at = resolved_at.unwrap_or(started_at);
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO incidents (title, status, impact, created_by, auto_resolve, started_at, resolved_at, created_at, updated_at)
+                     VALUES ($1, $2, $3, 'auto', TRUE, $4, $5, $4, $6) RETURNING id",
+                )
+                .bind(title)
+                .bind(status)
+                .bind(impact.as_str())
+                .bind(started_at)
+                .bind(resolved_at)
+                .bind(at)
+                .fetch_one(&mut *conn)
+                .await?;
+                (id, services, body, status, at)
+            }
+            IncidentChange::Update {
+                id,
+                impact,
+                services,
+                body,
+                at,
+                resolve,
+            } => {
+                let status: String = sqlx::query_scalar(
+                    "UPDATE incidents SET impact = $2, updated_at = $3,
+                       status = CASE WHEN $4 THEN 'resolved' ELSE status END,
+                       resolved_at = CASE WHEN $4 THEN $3 ELSE resolved_at END
+                     WHERE id = $1 RETURNING status",
+                )
+                .bind(id)
+                .bind(impact.as_str())
+                .bind(at)
+                .bind(resolve)
+                .fetch_one(&mut *conn)
+                .await?;
+                let status = if resolve {
+                    "resolved"
+                } else {
+                    incident_status_str(&status)?
+                };
+                (id, services, body, status, at)
+            }
+        };
+        let (service_ids, statuses): (Vec<i64>, Vec<&str>) =
+            services.iter().map(|(id, s)| (*id, s.as_str())).unzip();
+        sqlx::query(
+            "INSERT INTO incident_services (incident_id, service_id, status)
+             SELECT $1, * FROM UNNEST($2::bigint[], $3::text[])
+             ON CONFLICT (incident_id, service_id) DO UPDATE SET status = excluded.status",
+        )
+        .bind(id)
+        .bind(&service_ids)
+        .bind(&statuses)
+        .execute(&mut *conn)
+        .await?;
+        sqlx::query(
+            "INSERT INTO incident_updates (incident_id, status, body, created_by, created_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(id)
+        .bind(status)
+        .bind(body)
+        .bind(AUTO_AUTHOR)
+        .bind(at)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(result)
+}
+
+fn parse_recurrence(rule: Option<String>) -> Result<Option<Recurrence>, StoreError> {
+    rule.map(|r| {
+        r.parse()
+            .map_err(|e| StoreError::Corrupt(format!("recurrence {r:?}: {e}")))
+    })
+    .transpose()
+}
+
+impl PostgresStore {
+    /// Incidents matching `filter` (over alias `i`, with `$1` bound to
+    /// `param`), with their services and updates, newest first.
+    async fn load_incidents(
+        &self,
+        filter: &str,
+        param: Option<DateTime<Utc>>,
+    ) -> Result<Vec<IncidentView>, StoreError> {
+        let sql = format!(
+            "SELECT i.id, i.title, i.status, i.impact, i.created_by, i.auto_resolve, i.started_at, i.resolved_at, i.updated_at
+             FROM incidents i WHERE {filter} ORDER BY i.started_at DESC, i.id DESC"
+        );
+        let incidents = sqlx::query(&sql);
+        let incidents = if let Some(p) = param {
+            incidents.bind(p)
+        } else {
+            incidents
+        }
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(IncidentView {
+                id: row.try_get("id")?,
+                title: row.try_get("title")?,
+                status: parse_column(
+                    row.try_get("status")?,
+                    IncidentStatus::parse,
+                    "incident status",
+                )?,
+                impact: parse_column(row.try_get("impact")?, Impact::parse, "impact")?,
+                created_by: parse_column(row.try_get("created_by")?, CreatedBy::parse, "creator")?,
+                auto_resolve: row.try_get("auto_resolve")?,
+                started_at: row.try_get("started_at")?,
+                resolved_at: row.try_get("resolved_at")?,
+                updated_at: row.try_get("updated_at")?,
+                services: Vec::new(),
+                updates: Vec::new(),
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+        if incidents.is_empty() {
+            return Ok(incidents);
+        }
+        let ids: Vec<i64> = incidents.iter().map(|i| i.id).collect();
+        let services = sqlx::query(
+            "SELECT s.incident_id, v.slug, v.name, s.status FROM incident_services s
+             JOIN services v ON v.id = s.service_id
+             WHERE s.incident_id = ANY($1) ORDER BY v.position, v.id",
+        )
+        .bind(&ids)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok((
+                row.try_get("incident_id")?,
+                AffectedService {
+                    slug: row.try_get("slug")?,
+                    name: row.try_get("name")?,
+                    status: parse_column(row.try_get("status")?, ServiceStatus::parse, "status")?,
+                },
+            ))
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+        let updates = sqlx::query(
+            "SELECT id, incident_id, status, body, created_at FROM incident_updates
+             WHERE incident_id = ANY($1) ORDER BY created_at DESC, id DESC",
+        )
+        .bind(&ids)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok((
+                row.try_get("incident_id")?,
+                IncidentUpdateView {
+                    id: row.try_get("id")?,
+                    status: parse_column(
+                        row.try_get("status")?,
+                        IncidentStatus::parse,
+                        "incident status",
+                    )?,
+                    body: row.try_get("body")?,
+                    created_at: row.try_get("created_at")?,
+                },
+            ))
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(assemble_incidents(incidents, services, updates))
+    }
 }
 
 const SERVICE_COLUMNS: &str =
@@ -161,9 +405,10 @@ impl Store for PostgresStore {
         &self,
         samples: &[NewSample],
         states: &[ServiceState],
-    ) -> Result<(), StoreError> {
-        if samples.is_empty() && states.is_empty() {
-            return Ok(());
+        transitions: &[Transition],
+    ) -> Result<RoundResult, StoreError> {
+        if samples.is_empty() && states.is_empty() && transitions.is_empty() {
+            return Ok(RoundResult::default());
         }
         // One round trip per batch: arrays unnested server-side.
         let ids: Vec<i64> = samples.iter().map(|s| s.service_id).collect();
@@ -190,7 +435,17 @@ impl Store for PostgresStore {
         .bind(&errors)
         .fetch_all(&mut *tx)
         .await?;
-        let inserted: Vec<Sample> = rows.iter().map(sample_from_row).collect::<Result<_, _>>()?;
+        let mut inserted: Vec<Sample> =
+            rows.iter().map(sample_from_row).collect::<Result<_, _>>()?;
+        // RETURNING cannot say which samples were taken in maintenance.
+        let in_maintenance: std::collections::HashSet<(i64, DateTime<Utc>)> = samples
+            .iter()
+            .filter(|s| s.in_maintenance)
+            .map(|s| (s.service_id, s.taken_at))
+            .collect();
+        for sample in &mut inserted {
+            sample.in_maintenance = in_maintenance.contains(&(sample.service_id, sample.taken_at));
+        }
         for resolution in [Resolution::Hour, Resolution::Day] {
             let sql = rollup_upsert_sql(resolution, |n| format!("${n}"), "GREATEST");
             for ((service_id, start), rollup) in summarise(&inserted, resolution) {
@@ -211,8 +466,112 @@ impl Store for PostgresStore {
                 .execute(&mut *tx)
                 .await?;
         }
+        let result = apply_transitions(&mut tx, transitions).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(result)
+    }
+
+    async fn active_incidents(&self) -> Result<Vec<IncidentView>, StoreError> {
+        self.load_incidents("i.resolved_at IS NULL", None).await
+    }
+
+    async fn incidents_since(&self, since: DateTime<Utc>) -> Result<Vec<IncidentView>, StoreError> {
+        self.load_incidents("i.started_at >= $1", Some(since)).await
+    }
+
+    async fn set_incident_auto_resolve(
+        &self,
+        id: i64,
+        auto_resolve: bool,
+    ) -> Result<bool, StoreError> {
+        let result = sqlx::query("UPDATE incidents SET auto_resolve = $2 WHERE id = $1")
+            .bind(id)
+            .bind(auto_resolve)
+            .execute(&self.pool)
+            .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn create_maintenance(&self, m: &NewMaintenance) -> Result<i64, StoreError> {
+        let now = Utc::now();
+        let mut tx = self.pool.begin().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO maintenances (title, description, starts_at, ends_at, recurrence, created_by, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
+        )
+        .bind(&m.title)
+        .bind(&m.description)
+        .bind(m.starts_at)
+        .bind(m.ends_at)
+        .bind(&m.recurrence)
+        .bind(&m.created_by)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO maintenance_services (maintenance_id, service_id)
+             SELECT $1, UNNEST($2::bigint[]) ON CONFLICT DO NOTHING",
+        )
+        .bind(id)
+        .bind(&m.service_ids)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO maintenance_updates (maintenance_id, status, body, created_by, created_at)
+             VALUES ($1, 'scheduled', $2, $3, $4)",
+        )
+        .bind(id)
+        .bind(m.description.as_deref().unwrap_or(&m.title))
+        .bind(&m.created_by)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    async fn maintenance_windows(&self, now: DateTime<Utc>) -> Result<Vec<Window>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT m.id, m.title, m.description, m.starts_at, m.ends_at, m.recurrence, s.service_id
+             FROM maintenances m LEFT JOIN maintenance_services s ON s.maintenance_id = m.id
+             WHERE m.ends_at > $1 OR m.recurrence IS NOT NULL ORDER BY m.id",
+        )
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut windows: Vec<Window> = Vec::new();
+        for row in &rows {
+            let id: i64 = row.try_get("id")?;
+            if windows.last().is_none_or(|w| w.id != id) {
+                windows.push(Window {
+                    id,
+                    title: row.try_get("title")?,
+                    description: row.try_get("description")?,
+                    starts_at: row.try_get("starts_at")?,
+                    ends_at: row.try_get("ends_at")?,
+                    recurrence: parse_recurrence(row.try_get("recurrence")?)?,
+                    services: Vec::new(),
+                });
+            }
+            if let (Some(window), Some(service_id)) = (
+                windows.last_mut(),
+                row.try_get::<Option<i64>, _>("service_id")?,
+            ) {
+                window.services.push(service_id);
+            }
+        }
+        windows.retain(|w| w.status(now) != MaintenanceStatus::Completed);
+        Ok(windows)
+    }
+
+    async fn try_lock_prober(&self) -> Result<Option<ProberLease>, StoreError> {
+        let mut conn = self.pool.acquire().await?.detach();
+        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(PROBER_LOCK_KEY)
+            .fetch_one(&mut conn)
+            .await?;
+        // Without the lock the session closes here; nothing was taken.
+        Ok(locked.then(|| ProberLease::held(conn)))
     }
 
     async fn service_states(&self) -> Result<Vec<ServiceState>, StoreError> {

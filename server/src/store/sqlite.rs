@@ -1,5 +1,5 @@
 //! SQLite implementation of [`Store`]: one file in WAL mode, created if
-//! missing. Times are integer Unix milliseconds.
+//! missing. Times are integer Unix milliseconds, except sample times (whole seconds).
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -7,14 +7,25 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
+use sqlx::{Row, SqliteConnection, SqlitePool};
 
+use std::collections::BTreeMap;
+
+use app::model::{
+    AffectedService, CreatedBy, Impact, IncidentStatus, IncidentUpdateView, IncidentView,
+    MaintenanceStatus, ServiceStatus,
+};
+
+use crate::incident::{plan, IncidentChange, OpenIncident, Transition};
+use crate::maintenance::{Recurrence, Window};
 use crate::rollup::{summarise, Resolution, Rollup};
 
+use super::{assemble_incidents, incident_status_str, parse_column};
 use super::{
     outcome_code, outcome_from_code, rollup_from_values, rollup_select_sql, rollup_upsert_sql,
-    rollup_values, rollups_since_sql, tracker_from_columns, Backend, Heartbeat, NewSample, Sample,
-    ServiceDef, ServiceRecord, ServiceState, Store, StoreError,
+    rollup_values, rollups_since_sql, tracker_from_columns, Backend, Heartbeat, NewMaintenance,
+    NewSample, ProberLease, RoundResult, Sample, ServiceDef, ServiceRecord, ServiceState, Store,
+    StoreError, AUTO_AUTHOR,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
@@ -24,7 +35,11 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+    pub async fn connect(
+        url: &str,
+        max_connections: u32,
+        acquire_timeout: Duration,
+    ) -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -35,7 +50,7 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(5));
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections)
-            .acquire_timeout(Duration::from_secs(5))
+            .acquire_timeout(acquire_timeout)
             .connect_with(options)
             .await?;
         Ok(Self { pool })
@@ -44,6 +59,16 @@ impl SqliteStore {
 
 fn to_ms(at: DateTime<Utc>) -> i64 {
     at.timestamp_millis()
+}
+
+/// Sample times are whole seconds (see the 0005 migration).
+fn to_s(at: DateTime<Utc>) -> i64 {
+    at.timestamp()
+}
+
+fn from_s(s: i64) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp(s, 0)
+        .ok_or_else(|| StoreError::Corrupt(format!("timestamp {s} out of range")))
 }
 
 fn from_ms(ms: i64) -> Result<DateTime<Utc>, StoreError> {
@@ -67,22 +92,264 @@ fn service_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ServiceRecord, Stor
 fn sample_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Sample, StoreError> {
     Ok(Sample {
         service_id: row.try_get("service_id")?,
-        taken_at: from_ms(row.try_get("taken_at")?)?,
+        taken_at: from_s(row.try_get("taken_at")?)?,
         outcome: outcome_from_code(row.try_get("outcome")?)?,
         latency_ms: row
             .try_get::<Option<i64>, _>("latency_ms")?
             .map(|v| u32::try_from(v).unwrap_or(u32::MAX)),
         error: row.try_get("error")?,
+        in_maintenance: false,
     })
 }
 
 /// `period_start` then the rollup columns, as the rollup queries select them.
 fn rollup_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<(DateTime<Utc>, Rollup), StoreError> {
-    let mut values = [0i64; 17];
+    let mut values = [0i64; super::ROLLUP_VALUES];
     for (i, value) in values.iter_mut().enumerate() {
         *value = row.try_get(i + 1)?;
     }
     Ok((from_ms(row.try_get(0)?)?, rollup_from_values(&values)))
+}
+
+/// Reads the open automatic incidents and applies what `transitions` plan
+/// for them, inside the caller's transaction.
+async fn apply_transitions(
+    conn: &mut SqliteConnection,
+    transitions: &[Transition],
+) -> Result<RoundResult, StoreError> {
+    let mut result = RoundResult::default();
+    if transitions.is_empty() {
+        return Ok(result);
+    }
+    let rows = sqlx::query(
+        "SELECT i.id, i.started_at, i.auto_resolve, i.impact, s.service_id, s.status
+         FROM incidents i LEFT JOIN incident_services s ON s.incident_id = i.id
+         WHERE i.resolved_at IS NULL AND i.created_by = 'auto' ORDER BY i.id",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut open: Vec<OpenIncident> = Vec::new();
+    for row in &rows {
+        let id: i64 = row.try_get("id")?;
+        if open.last().is_none_or(|o| o.id != id) {
+            open.push(OpenIncident {
+                id,
+                started_at: from_ms(row.try_get("started_at")?)?,
+                auto_resolve: row.try_get("auto_resolve")?,
+                impact: parse_column(row.try_get("impact")?, Impact::parse, "impact")?,
+                services: BTreeMap::new(),
+            });
+        }
+        if let (Some(incident), Some(service_id)) = (
+            open.last_mut(),
+            row.try_get::<Option<i64>, _>("service_id")?,
+        ) {
+            let status = parse_column(row.try_get("status")?, ServiceStatus::parse, "status")?;
+            incident.services.insert(service_id, status);
+        }
+    }
+    for change in plan(&open, transitions) {
+        result.count(&change);
+        let (id, services, body, status, at) = match change {
+            IncidentChange::Open {
+                title,
+                impact,
+                started_at,
+                services,
+                body,
+                resolved_at,
+            } => {
+                let status = if resolved_at.is_some() {
+                    "resolved"
+                } else {
+                    "investigating"
+                };
+                let at = resolved_at.unwrap_or(started_at);
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO incidents (title, status, impact, created_by, auto_resolve, started_at, resolved_at, created_at, updated_at)
+                     VALUES (?1, ?2, ?3, 'auto', 1, ?4, ?5, ?4, ?6) RETURNING id",
+                )
+                .bind(title)
+                .bind(status)
+                .bind(impact.as_str())
+                .bind(to_ms(started_at))
+                .bind(resolved_at.map(to_ms))
+                .bind(to_ms(at))
+                .fetch_one(&mut *conn)
+                .await?;
+                (id, services, body, status, at)
+            }
+            IncidentChange::Update {
+                id,
+                impact,
+                services,
+                body,
+                at,
+                resolve,
+            } => {
+                let status: String = sqlx::query_scalar(
+                    "UPDATE incidents SET impact = ?2, updated_at = ?3,
+                       status = CASE WHEN ?4 THEN 'resolved' ELSE status END,
+                       resolved_at = CASE WHEN ?4 THEN ?3 ELSE resolved_at END
+                     WHERE id = ?1 RETURNING status",
+                )
+                .bind(id)
+                .bind(impact.as_str())
+                .bind(to_ms(at))
+                .bind(resolve)
+                .fetch_one(&mut *conn)
+                .await?;
+                let status = if resolve {
+                    "resolved"
+                } else {
+                    incident_status_str(&status)?
+                };
+                (id, services, body, status, at)
+            }
+        };
+        for (service_id, service_status) in services {
+            sqlx::query(
+                "INSERT INTO incident_services (incident_id, service_id, status) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (incident_id, service_id) DO UPDATE SET status = excluded.status",
+            )
+            .bind(id)
+            .bind(service_id)
+            .bind(service_status.as_str())
+            .execute(&mut *conn)
+            .await?;
+        }
+        sqlx::query(
+            "INSERT INTO incident_updates (incident_id, status, body, created_by, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .bind(id)
+        .bind(status)
+        .bind(body)
+        .bind(AUTO_AUTHOR)
+        .bind(to_ms(at))
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(result)
+}
+
+/// A query with `?1` bound to `param` when there is one.
+fn query_with(
+    sql: &str,
+    param: Option<i64>,
+) -> sqlx::query::Query<'_, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'_>> {
+    let query = sqlx::query(sql);
+    match param {
+        Some(p) => query.bind(p),
+        None => query,
+    }
+}
+
+fn parse_recurrence(rule: Option<String>) -> Result<Option<Recurrence>, StoreError> {
+    rule.map(|r| {
+        r.parse()
+            .map_err(|e| StoreError::Corrupt(format!("recurrence {r:?}: {e}")))
+    })
+    .transpose()
+}
+
+impl SqliteStore {
+    /// Incidents matching `filter` (over alias `i`, with `?1` bound to
+    /// `param`), with their services and updates, newest first.
+    async fn load_incidents(
+        &self,
+        filter: &str,
+        param: Option<i64>,
+    ) -> Result<Vec<IncidentView>, StoreError> {
+        let incidents_sql = format!(
+            "SELECT i.id, i.title, i.status, i.impact, i.created_by, i.auto_resolve, i.started_at, i.resolved_at, i.updated_at
+             FROM incidents i WHERE {filter} ORDER BY i.started_at DESC, i.id DESC"
+        );
+        let incidents = query_with(&incidents_sql, param)
+            .fetch_all(&self.pool)
+            .await?;
+        let incidents = incidents
+            .iter()
+            .map(|row| {
+                Ok(IncidentView {
+                    id: row.try_get("id")?,
+                    title: row.try_get("title")?,
+                    status: parse_column(
+                        row.try_get("status")?,
+                        IncidentStatus::parse,
+                        "incident status",
+                    )?,
+                    impact: parse_column(row.try_get("impact")?, Impact::parse, "impact")?,
+                    created_by: parse_column(
+                        row.try_get("created_by")?,
+                        CreatedBy::parse,
+                        "creator",
+                    )?,
+                    auto_resolve: row.try_get("auto_resolve")?,
+                    started_at: from_ms(row.try_get("started_at")?)?,
+                    resolved_at: row
+                        .try_get::<Option<i64>, _>("resolved_at")?
+                        .map(from_ms)
+                        .transpose()?,
+                    updated_at: from_ms(row.try_get("updated_at")?)?,
+                    services: Vec::new(),
+                    updates: Vec::new(),
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        if incidents.is_empty() {
+            return Ok(incidents);
+        }
+        let services_sql = format!(
+            "SELECT s.incident_id, v.slug, v.name, s.status FROM incident_services s
+             JOIN services v ON v.id = s.service_id JOIN incidents i ON i.id = s.incident_id
+             WHERE {filter} ORDER BY v.position, v.id"
+        );
+        let services = query_with(&services_sql, param)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok((
+                    row.try_get("incident_id")?,
+                    AffectedService {
+                        slug: row.try_get("slug")?,
+                        name: row.try_get("name")?,
+                        status: parse_column(
+                            row.try_get("status")?,
+                            ServiceStatus::parse,
+                            "status",
+                        )?,
+                    },
+                ))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let updates_sql = format!(
+            "SELECT u.id, u.incident_id, u.status, u.body, u.created_at FROM incident_updates u
+             JOIN incidents i ON i.id = u.incident_id
+             WHERE {filter} ORDER BY u.created_at DESC, u.id DESC"
+        );
+        let updates = query_with(&updates_sql, param)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok((
+                    row.try_get("incident_id")?,
+                    IncidentUpdateView {
+                        id: row.try_get("id")?,
+                        status: parse_column(
+                            row.try_get("status")?,
+                            IncidentStatus::parse,
+                            "incident status",
+                        )?,
+                        body: row.try_get("body")?,
+                        created_at: from_ms(row.try_get("created_at")?)?,
+                    },
+                ))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(assemble_incidents(incidents, services, updates))
+    }
 }
 
 const SERVICE_COLUMNS: &str =
@@ -167,7 +434,8 @@ impl Store for SqliteStore {
         &self,
         samples: &[NewSample],
         states: &[ServiceState],
-    ) -> Result<(), StoreError> {
+        transitions: &[Transition],
+    ) -> Result<RoundResult, StoreError> {
         let mut tx = self.pool.begin().await?;
         for state in states {
             sqlx::query("UPDATE services SET status = ?2, bad_run = ?3, good_run = ?4, state_at = ?5 WHERE id = ?1")
@@ -186,7 +454,7 @@ impl Store for SqliteStore {
                  VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
             )
             .bind(s.service_id)
-            .bind(to_ms(s.taken_at))
+            .bind(to_s(s.taken_at))
             .bind(outcome_code(s.outcome))
             .bind(s.latency_ms.map(i64::from))
             .bind(&s.error)
@@ -206,8 +474,106 @@ impl Store for SqliteStore {
                 query.execute(&mut *tx).await?;
             }
         }
+        let result = apply_transitions(&mut tx, transitions).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(result)
+    }
+
+    async fn active_incidents(&self) -> Result<Vec<IncidentView>, StoreError> {
+        self.load_incidents("i.resolved_at IS NULL", None).await
+    }
+
+    async fn incidents_since(&self, since: DateTime<Utc>) -> Result<Vec<IncidentView>, StoreError> {
+        self.load_incidents("i.started_at >= ?1", Some(to_ms(since)))
+            .await
+    }
+
+    async fn set_incident_auto_resolve(
+        &self,
+        id: i64,
+        auto_resolve: bool,
+    ) -> Result<bool, StoreError> {
+        let result = sqlx::query("UPDATE incidents SET auto_resolve = ?2 WHERE id = ?1")
+            .bind(id)
+            .bind(auto_resolve)
+            .execute(&self.pool)
+            .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn create_maintenance(&self, m: &NewMaintenance) -> Result<i64, StoreError> {
+        let now = to_ms(Utc::now());
+        let mut tx = self.pool.begin().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO maintenances (title, description, starts_at, ends_at, recurrence, created_by, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7) RETURNING id",
+        )
+        .bind(&m.title)
+        .bind(&m.description)
+        .bind(to_ms(m.starts_at))
+        .bind(to_ms(m.ends_at))
+        .bind(&m.recurrence)
+        .bind(&m.created_by)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        for service_id in &m.service_ids {
+            sqlx::query("INSERT INTO maintenance_services (maintenance_id, service_id) VALUES (?1, ?2) ON CONFLICT DO NOTHING")
+                .bind(id)
+                .bind(service_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query(
+            "INSERT INTO maintenance_updates (maintenance_id, status, body, created_by, created_at)
+             VALUES (?1, 'scheduled', ?2, ?3, ?4)",
+        )
+        .bind(id)
+        .bind(m.description.as_deref().unwrap_or(&m.title))
+        .bind(&m.created_by)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    async fn maintenance_windows(&self, now: DateTime<Utc>) -> Result<Vec<Window>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT m.id, m.title, m.description, m.starts_at, m.ends_at, m.recurrence, s.service_id
+             FROM maintenances m LEFT JOIN maintenance_services s ON s.maintenance_id = m.id
+             WHERE m.ends_at > ?1 OR m.recurrence IS NOT NULL ORDER BY m.id",
+        )
+        .bind(to_ms(now))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut windows: Vec<Window> = Vec::new();
+        for row in &rows {
+            let id: i64 = row.try_get("id")?;
+            if windows.last().is_none_or(|w| w.id != id) {
+                windows.push(Window {
+                    id,
+                    title: row.try_get("title")?,
+                    description: row.try_get("description")?,
+                    starts_at: from_ms(row.try_get("starts_at")?)?,
+                    ends_at: from_ms(row.try_get("ends_at")?)?,
+                    recurrence: parse_recurrence(row.try_get("recurrence")?)?,
+                    services: Vec::new(),
+                });
+            }
+            if let (Some(window), Some(service_id)) = (
+                windows.last_mut(),
+                row.try_get::<Option<i64>, _>("service_id")?,
+            ) {
+                window.services.push(service_id);
+            }
+        }
+        windows.retain(|w| w.status(now) != MaintenanceStatus::Completed);
+        Ok(windows)
+    }
+
+    async fn try_lock_prober(&self) -> Result<Option<ProberLease>, StoreError> {
+        Ok(Some(ProberLease::exclusive()))
     }
 
     async fn service_states(&self) -> Result<Vec<ServiceState>, StoreError> {
@@ -302,7 +668,7 @@ impl Store for SqliteStore {
                ORDER BY taken_at LIMIT ?3)",
         )
         .bind(service_id)
-        .bind(to_ms(older_than))
+        .bind(to_s(older_than))
         .bind(i64::from(limit))
         .execute(&self.pool)
         .await?;

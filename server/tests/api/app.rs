@@ -12,7 +12,7 @@ async fn status_changes_reach_the_page_and_the_json(backend: Backend) {
         return;
     };
     let target = Target::start(200).await;
-    let app = TestApp::spawn(&one_service_config(&target.url(), "200ms"), &db.url).await;
+    let app = TestApp::spawn(&one_service_config(&target.url(), "1s"), &db.url).await;
 
     let service = app
         .wait_for_service("target", WAIT, |s| s["status"] == "operational")
@@ -56,7 +56,7 @@ async fn last_known_status_survives_a_restart(backend: Backend) {
         return;
     };
     let target = Target::start(503).await;
-    let app = TestApp::spawn(&one_service_config(&target.url(), "200ms"), &db.url).await;
+    let app = TestApp::spawn(&one_service_config(&target.url(), "1s"), &db.url).await;
     let before = app
         .wait_for_service("target", WAIT, |s| s["status"] == "major_outage")
         .await;
@@ -125,7 +125,7 @@ url = "http://{silent}/"
 [[services]]
 slug = "fine"
 name = "Fine"
-interval = "100ms"
+interval = "1s"
 [services.check]
 kind = "http"
 url = "{}"
@@ -207,7 +207,7 @@ async fn public_status_is_readable_from_other_origins() {
 async fn shutdown_flushes_samples_taken_before_it() {
     let db = TestDb::new(Backend::Sqlite).await.unwrap();
     let target = Target::start(200).await;
-    let app = TestApp::spawn(&one_service_config(&target.url(), "100ms"), &db.url).await;
+    let app = TestApp::spawn(&one_service_config(&target.url(), "1s"), &db.url).await;
     let seen = app
         .wait_for_service("target", WAIT, |s| s["status"] == "operational")
         .await;
@@ -243,13 +243,14 @@ async fn failure_counts_resume_after_a_restart(backend: Backend) {
         check_kind: "http".into(),
     };
     let id = store.sync_services(&[def]).await.unwrap()[0].id;
-    let before = chrono::Utc::now() - chrono::Duration::minutes(1);
+    let before = upbeat::clock::sample_time(chrono::Utc::now() - chrono::Duration::minutes(1));
     let sample = NewSample {
         service_id: id,
         taken_at: before,
         outcome: SampleOutcome::Down,
         latency_ms: None,
         error: Some("connection refused".into()),
+        in_maintenance: false,
     };
     let state = ServiceState {
         service_id: id,
@@ -260,7 +261,10 @@ async fn failure_counts_resume_after_a_restart(backend: Backend) {
         },
         updated_at: before,
     };
-    store.insert_samples(&[sample], &[state]).await.unwrap();
+    store
+        .insert_samples(&[sample], &[state], &[])
+        .await
+        .unwrap();
     store.close().await;
 
     let target = Target::start(503).await;

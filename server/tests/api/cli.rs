@@ -42,7 +42,7 @@ fn check_config_accepts_the_example_and_rejects_a_bad_file() {
         "{stderr}"
     );
     assert!(
-        stderr.contains("services[1].interval (line 12): must be greater than 0"),
+        stderr.contains("services[1].interval (line 12): must be at least 1s"),
         "{stderr}"
     );
     assert!(

@@ -84,12 +84,20 @@ fn duplicate_slug_is_rejected() {
 }
 
 #[test]
-fn zero_interval_is_rejected() {
-    let toml = TWO_SERVICES.replace("name = \"Web\"", "name = \"Web\"\ninterval = 0");
-    let issue = only_issue(&toml);
-    assert_eq!(issue.key, "services[1].interval");
-    assert_eq!(issue.line, Some(12));
-    assert_eq!(issue.message, "must be greater than 0");
+fn intervals_under_a_second_are_rejected() {
+    for interval in ["0", "\"500ms\""] {
+        let toml = TWO_SERVICES.replace(
+            "name = \"Web\"",
+            &format!("name = \"Web\"\ninterval = {interval}"),
+        );
+        let issue = only_issue(&toml);
+        assert_eq!(issue.key, "services[1].interval");
+        assert_eq!(issue.line, Some(12));
+        assert_eq!(
+            issue.message,
+            "must be at least 1s (samples are stored per second)"
+        );
+    }
 }
 
 #[test]

@@ -11,4 +11,5 @@ mod helpers;
 mod outage;
 mod probes;
 mod push;
+mod simulation;
 mod store;

@@ -10,7 +10,8 @@ use std::time::Duration;
 use app::model::{PageInfo, SampleOutcome};
 use chrono::{SubsecRound, Utc};
 use sqlx::{Connection, Executor, PgConnection};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, Notify};
+use upbeat::clock::SystemClock;
 use upbeat::sampler::{SampleWriter, WriterStats};
 use upbeat::snapshot::SnapshotBuilder;
 use upbeat::store::{self, NewSample, ServiceDef};
@@ -72,10 +73,17 @@ async fn run_outage(max_buffered: usize, sent: usize) -> (Arc<WriterStats>, usiz
         description: None,
         url: None,
     };
-    let builder = SnapshotBuilder::new(page, services, Default::default(), &[], &[]);
+    let mut builder = SnapshotBuilder::new(page, services, Default::default(), &[], &[]);
     let (publish, _snapshot) = watch::channel(Arc::new(builder.build(Utc::now())));
     let stats = Arc::new(WriterStats::default());
-    let mut writer = SampleWriter::new(Arc::clone(&store), builder, publish, Arc::clone(&stats));
+    let mut writer = SampleWriter::new(
+        Arc::clone(&store),
+        builder,
+        publish,
+        Arc::clone(&stats),
+        Arc::new(SystemClock),
+        Arc::new(Notify::new()),
+    );
     writer.gather = Duration::from_millis(10);
     writer.retry_after = Duration::from_millis(100);
     writer.max_buffered = max_buffered;
@@ -83,7 +91,7 @@ async fn run_outage(max_buffered: usize, sent: usize) -> (Arc<WriterStats>, usiz
     let writer = tokio::spawn(writer.run(samples));
 
     set_database_available(&db, false).await;
-    let start = Utc::now().trunc_subsecs(3);
+    let start = Utc::now().trunc_subsecs(0);
     for i in 0..sent {
         let sample = NewSample {
             service_id: id,
@@ -91,6 +99,7 @@ async fn run_outage(max_buffered: usize, sent: usize) -> (Arc<WriterStats>, usiz
             outcome: SampleOutcome::Up,
             latency_ms: Some(1),
             error: None,
+            in_maintenance: false,
         };
         sink.send(sample).await.unwrap();
     }

@@ -11,7 +11,7 @@ const CONFIG: &str = r#"
 [[services]]
 slug = "nightly-backup"
 name = "Nightly backup"
-interval = "300ms"
+interval = "1s"
 [services.check]
 kind = "push"
 grace = "300ms"

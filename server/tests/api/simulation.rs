@@ -1,0 +1,367 @@
+//! Ninety simulated days in seconds: the real writer, snapshot, incident
+//! rules, maintenance and pruner against a real database, driven by a
+//! manual clock and scripted probes. The test plays the sampler's part: at
+//! each tick it sets the clock, runs every service's probe and hands the
+//! sample to the writer. (The sampler's own scheduling is covered by the
+//! probe tests and the scale benchmark.)
+//!
+//! The script's own log of what each probe returned is the oracle: uptime
+//! figures from the rollups must match it exactly, incidents must open and
+//! resolve exactly when the script says, a restart in the middle of an
+//! incident must not duplicate it, maintenance must open none, and pruning
+//! must keep raw samples to the retention while rollups keep 90 days.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use app::model::{Impact, IncidentStatus, PageInfo, PublicStatus, SampleOutcome, ServiceStatus};
+use async_trait::async_trait;
+use chrono::{DateTime, TimeDelta, TimeZone, Timelike, Utc};
+use tokio::sync::{mpsc, watch, Notify};
+use upbeat::clock::{ManualClock, SharedClock};
+use upbeat::engine::Engine;
+use upbeat::probe::{Outcome, Probe};
+use upbeat::prune::Pruner;
+use upbeat::sampler::{SampleWriter, ScheduledService, WriterStats};
+use upbeat::status::Thresholds;
+use upbeat::store::NewSample;
+use upbeat::store::{self, NewMaintenance, ServiceDef, Store};
+
+use crate::helpers::{Backend, TestDb};
+
+const INTERVAL: Duration = Duration::from_secs(15 * 60);
+const RETENTION_DAYS: i64 = 30;
+
+fn origin() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()
+}
+
+/// Day number since the origin and minute of that day.
+fn day_minute(t: DateTime<Utc>) -> (i64, u32) {
+    ((t - origin()).num_days(), t.hour() * 60 + t.minute())
+}
+
+fn in_window(t: DateTime<Utc>, day: i64, from_minute: u32, to_minute: u32) -> bool {
+    let (d, m) = day_minute(t);
+    d == day && (from_minute..to_minute).contains(&m)
+}
+
+/// The weekly maintenance of "web": from day 3, 02:00–03:00.
+fn web_in_maintenance(t: DateTime<Utc>) -> bool {
+    let (d, m) = day_minute(t);
+    d >= 3 && (d - 3) % 7 == 0 && (120..180).contains(&m)
+}
+
+fn script(slug: &str, t: DateTime<Utc>) -> SampleOutcome {
+    match slug {
+        "api" if in_window(t, 10, 8 * 60, 10 * 60) => SampleOutcome::Down,
+        "api" if in_window(t, 20, 8 * 60, 9 * 60) => SampleOutcome::Degraded,
+        "api" | "db" if in_window(t, 60, 8 * 60, 9 * 60) => SampleOutcome::Down,
+        // Web goes down for its maintenance only.
+        "web" if web_in_maintenance(t) => SampleOutcome::Down,
+        _ => SampleOutcome::Up,
+    }
+}
+
+type Log = Arc<Mutex<Vec<(String, DateTime<Utc>, SampleOutcome)>>>;
+
+struct ScriptedProbe {
+    slug: String,
+    clock: SharedClock,
+    log: Log,
+}
+
+#[async_trait]
+impl Probe for ScriptedProbe {
+    async fn run(&self, _timeout: Duration) -> Outcome {
+        let now = self.clock.now();
+        let outcome = script(&self.slug, now);
+        self.log
+            .lock()
+            .unwrap()
+            .push((self.slug.clone(), now, outcome));
+        match outcome {
+            SampleOutcome::Up => Outcome::up(Duration::from_millis(20)),
+            SampleOutcome::Degraded => Outcome {
+                outcome,
+                latency_ms: Some(4000),
+                error: Some("slow".into()),
+            },
+            SampleOutcome::Down => Outcome::down(None, "connection refused"),
+        }
+    }
+}
+
+fn engine(
+    store: &Arc<dyn Store>,
+    clock: &Arc<ManualClock>,
+    log: &Log,
+    records: &[store::ServiceRecord],
+    publish: &watch::Sender<Arc<PublicStatus>>,
+) -> Engine {
+    Engine {
+        store: Arc::clone(store),
+        clock: Arc::clone(clock) as SharedClock,
+        page: PageInfo {
+            title: "Sim".into(),
+            description: None,
+            url: None,
+        },
+        services: records.to_vec(),
+        thresholds: records
+            .iter()
+            .map(|r| (r.id, Thresholds::default()))
+            .collect(),
+        scheduled: records
+            .iter()
+            .map(|r| ScheduledService {
+                service_id: r.id,
+                slug: r.slug.clone(),
+                interval: INTERVAL,
+                timeout: Duration::from_secs(10),
+                probe: Arc::new(ScriptedProbe {
+                    slug: r.slug.clone(),
+                    clock: Arc::clone(clock) as SharedClock,
+                    log: Arc::clone(log),
+                }),
+            })
+            .collect(),
+        max_concurrent_probes: 8,
+        retention: Duration::from_secs(u64::try_from(RETENTION_DAYS).unwrap() * 86_400),
+        prune_every: Duration::from_secs(3600),
+        publish: publish.clone(),
+        stats: Arc::new(WriterStats::default()),
+        changes: Arc::new(Notify::new()),
+        follow_every: Duration::from_secs(10),
+        lease_check: Duration::from_secs(5),
+        gather: Duration::ZERO,
+    }
+}
+
+/// Plays ticks from `from` (inclusive) to `to` (exclusive) through a
+/// fresh writer loaded from the database, as a restarted process would,
+/// pruning once a simulated hour. Returns when everything is written.
+async fn play(engine: &Engine, clock: &Arc<ManualClock>, from: DateTime<Utc>, to: DateTime<Utc>) {
+    let builder = engine.load_builder().await.unwrap();
+    let shared: SharedClock = Arc::clone(clock) as SharedClock;
+    let mut writer = SampleWriter::new(
+        Arc::clone(&engine.store),
+        builder,
+        engine.publish.clone(),
+        Arc::clone(&engine.stats),
+        Arc::clone(&shared),
+        Arc::clone(&engine.changes),
+    );
+    writer.gather = Duration::ZERO;
+    writer.refresh().await;
+    let (sink, samples) = mpsc::channel(1000);
+    let writer = tokio::spawn(writer.run(samples));
+    let pruner = Pruner::new(
+        Arc::clone(&engine.store),
+        engine.retention,
+        Arc::clone(&shared),
+    );
+    let step = TimeDelta::from_std(INTERVAL).unwrap();
+    let mut tick = from;
+    while tick < to {
+        // Services are staggered a few seconds apart, as the sampler does.
+        for (i, service) in engine.scheduled.iter().enumerate() {
+            let taken_at = tick + TimeDelta::seconds(3 * i64::try_from(i).unwrap());
+            clock.set(taken_at);
+            let outcome = service.probe.run(service.timeout).await;
+            let sample = NewSample {
+                service_id: service.service_id,
+                taken_at,
+                outcome: outcome.outcome,
+                latency_ms: outcome.latency_ms,
+                error: outcome.error,
+                in_maintenance: false,
+            };
+            sink.send(sample).await.unwrap();
+        }
+        tick += step;
+        if tick.minute() == 0 {
+            pruner.run_once(tick).await.unwrap();
+        }
+    }
+    clock.set(to);
+    drop(sink);
+    writer.await.unwrap();
+}
+
+/// Uptime over the samples of `slug` taken in `[from, to)`, maintenance
+/// left out, as the script's log records them.
+fn expected_uptime(log: &Log, slug: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> Option<f64> {
+    let log = log.lock().unwrap();
+    let counted: Vec<SampleOutcome> = log
+        .iter()
+        .filter(|(s, t, _)| s == slug && *t >= from && *t < to)
+        .filter(|(s, t, _)| !(s == "web" && web_in_maintenance(*t)))
+        .map(|(_, _, o)| *o)
+        .collect();
+    let good = counted
+        .iter()
+        .filter(|o| **o != SampleOutcome::Down)
+        .count();
+    (!counted.is_empty()).then(|| good as f64 / counted.len() as f64)
+}
+
+#[tokio::test]
+async fn ninety_days_sqlite() {
+    ninety_days(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn ninety_days_postgres() {
+    ninety_days(Backend::Postgres).await;
+}
+
+async fn ninety_days(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let store = store::connect(&db.url, 4).await.unwrap();
+    let defs: Vec<ServiceDef> = ["api", "db", "web"]
+        .iter()
+        .map(|slug| ServiceDef {
+            slug: (*slug).into(),
+            name: slug.to_uppercase(),
+            group: None,
+            description: None,
+            check_kind: "http".into(),
+        })
+        .collect();
+    let records = store.sync_services(&defs).await.unwrap();
+    let id: HashMap<&str, i64> = records.iter().map(|r| (r.slug.as_str(), r.id)).collect();
+    store
+        .create_maintenance(&NewMaintenance {
+            title: "Weekly web deploy".into(),
+            description: None,
+            starts_at: origin() + TimeDelta::days(3) + TimeDelta::hours(2),
+            ends_at: origin() + TimeDelta::days(3) + TimeDelta::hours(3),
+            recurrence: Some("FREQ=WEEKLY".into()),
+            service_ids: vec![id["web"]],
+            created_by: "test".into(),
+        })
+        .await
+        .unwrap();
+
+    let clock = Arc::new(ManualClock::starting_at(origin()));
+    let log: Log = Arc::default();
+    let (publish, snapshot) = watch::channel(Arc::new(PublicStatus::empty(PageInfo {
+        title: "Sim".into(),
+        description: None,
+        url: None,
+    })));
+
+    // Restart in the middle of api's first outage, after its incident opened.
+    let restart = origin() + TimeDelta::days(10) + TimeDelta::hours(9) + TimeDelta::minutes(5);
+    let first_run = engine(&store, &clock, &log, &records, &publish);
+    play(&first_run, &clock, origin(), restart).await;
+    let open = store.active_incidents().await.unwrap();
+    assert_eq!(open.len(), 1, "the outage is open at the restart: {open:?}");
+    let end = origin() + TimeDelta::days(90) + TimeDelta::hours(12);
+    let second_run = engine(&store, &clock, &log, &records, &publish);
+    play(&second_run, &clock, restart + TimeDelta::minutes(10), end).await;
+
+    let stats = &second_run.stats;
+    assert_eq!(
+        stats
+            .failed_flushes
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0,
+        "no write failed"
+    );
+    // Incidents: exactly the script's three, all resolved, newest first.
+    let incidents = store.incidents_since(origin()).await.unwrap();
+    let summary: Vec<(i64, Vec<&str>, Impact, IncidentStatus)> = incidents
+        .iter()
+        .map(|i| {
+            (
+                day_minute(i.started_at).0,
+                i.services.iter().map(|s| s.slug.as_str()).collect(),
+                i.impact,
+                i.status,
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (
+                60,
+                vec!["api", "db"],
+                Impact::Critical,
+                IncidentStatus::Resolved
+            ),
+            (20, vec!["api"], Impact::Minor, IncidentStatus::Resolved),
+            (10, vec!["api"], Impact::Critical, IncidentStatus::Resolved),
+        ],
+        "{incidents:#?}"
+    );
+    // Opened at the third bad sample, resolved at the second good one.
+    let first = &incidents[2];
+    assert_eq!(day_minute(first.started_at), (10, 8 * 60 + 30));
+    assert_eq!(day_minute(first.resolved_at.unwrap()), (10, 10 * 60 + 15));
+
+    // Uptime from rollups equals uptime from the script's log.
+    let snap = snapshot.borrow().clone();
+    assert!(!snap.stale);
+    let today = origin() + TimeDelta::days(90);
+    for service in &snap.services {
+        let slug = service.slug.as_str();
+        for (figure, days) in [
+            (service.uptime.d7, 7),
+            (service.uptime.d30, 30),
+            (service.uptime.d90, 90),
+        ] {
+            let from = today - TimeDelta::days(days - 1);
+            let expected = expected_uptime(&log, slug, from, end + TimeDelta::minutes(1));
+            let figure = figure.unwrap();
+            assert!(
+                (figure - expected.unwrap()).abs() < 1e-12,
+                "{slug} {days}d: {figure} from rollups, {expected:?} from the script"
+            );
+        }
+        assert_eq!(service.status, Some(ServiceStatus::Operational), "{slug}");
+        assert_eq!(service.days.len(), 90);
+    }
+    let web = snap.services.iter().find(|s| s.slug == "web").unwrap();
+    assert_eq!(
+        web.uptime.d90,
+        Some(1.0),
+        "maintenance is left out of uptime"
+    );
+    let api = snap.services.iter().find(|s| s.slug == "api").unwrap();
+    assert!(api.uptime.d90.unwrap() < 1.0);
+    let outage_day = api
+        .days
+        .iter()
+        .find(|d| d.date == (origin() + TimeDelta::days(60)).date_naive())
+        .unwrap();
+    assert_eq!(outage_day.worst, Some(SampleOutcome::Down));
+    assert_eq!(
+        snap.maintenances.len(),
+        1,
+        "the weekly window is still upcoming"
+    );
+
+    // Raw samples are pruned to the retention; rollups above kept 90 days.
+    let kept = store.recent_samples(id["api"], 1_000_000).await.unwrap();
+    let oldest = kept.last().unwrap().taken_at;
+    let cutoff = end - TimeDelta::days(RETENTION_DAYS) - TimeDelta::hours(2);
+    assert!(oldest >= cutoff, "oldest sample {oldest} is past retention");
+    let probed = log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(s, _, _)| s == "api")
+        .count();
+    assert!(
+        kept.len() < probed / 2,
+        "{} of {probed} samples kept",
+        kept.len()
+    );
+    store.close().await;
+}
