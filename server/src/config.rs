@@ -107,6 +107,10 @@ pub struct DatabaseConfig {
     /// `sqlite://path` (created if missing) or `postgres://...`.
     pub url: String,
     pub max_connections: u32,
+    /// PostgreSQL with several replicas: how often a replica that does not
+    /// hold the prober lock reloads its snapshot and tries to take the lock.
+    #[serde(deserialize_with = "de_duration")]
+    pub follower_refresh: Duration,
 }
 
 impl Default for DatabaseConfig {
@@ -114,6 +118,7 @@ impl Default for DatabaseConfig {
         Self {
             url: DEFAULT_DATABASE_URL.to_owned(),
             max_connections: 10,
+            follower_refresh: Duration::from_secs(10),
         }
     }
 }
@@ -587,6 +592,12 @@ impl Config {
         }
         if self.retention.samples < Duration::from_secs(3600) {
             push("retention.samples".into(), "must be at least 1h".into());
+        }
+        if self.database.follower_refresh < MIN_INTERVAL {
+            push(
+                "database.follower_refresh".into(),
+                "must be at least 1s".into(),
+            );
         }
         if self.retention.prune_interval.is_zero() {
             push(

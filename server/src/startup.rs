@@ -30,9 +30,6 @@ use crate::probe::{ProbeContext, PushProbe};
 use crate::sampler::{ScheduledService, WriterStats};
 use crate::store::{self, ServiceDef, Store};
 
-/// How often a replica without the prober lock reloads its snapshot and
-/// tries to take the lock.
-const FOLLOW_EVERY: Duration = Duration::from_secs(10);
 /// How often the prober checks it still holds the lock.
 const LEASE_CHECK: Duration = Duration::from_secs(5);
 
@@ -118,7 +115,7 @@ impl Application {
             publish,
             stats: Arc::new(WriterStats::default()),
             changes: Arc::clone(&changes),
-            follow_every: FOLLOW_EVERY,
+            follow_every: config.database.follower_refresh,
             lease_check: LEASE_CHECK,
             gather: Duration::from_millis(200),
         };

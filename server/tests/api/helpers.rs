@@ -2,7 +2,7 @@
 //! HTTP target, and the real application on an ephemeral port.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -110,13 +110,17 @@ impl Drop for TestDb {
 pub struct Target {
     pub addr: SocketAddr,
     status: Arc<AtomicU16>,
+    hits: Arc<AtomicU64>,
 }
 
 impl Target {
     pub async fn start(status: u16) -> Self {
         let shared = Arc::new(AtomicU16::new(status));
+        let hits = Arc::new(AtomicU64::new(0));
         let handler_status = Arc::clone(&shared);
+        let handler_hits = Arc::clone(&hits);
         let app = axum::Router::new().fallback(move || {
+            handler_hits.fetch_add(1, Ordering::SeqCst);
             let status = handler_status.load(Ordering::SeqCst);
             async move { (StatusCode::from_u16(status).expect("status"), "target") }
         });
@@ -128,7 +132,13 @@ impl Target {
         Self {
             addr,
             status: shared,
+            hits,
         }
+    }
+
+    /// Requests served so far.
+    pub fn hits(&self) -> u64 {
+        self.hits.load(Ordering::SeqCst)
     }
 
     pub fn set_status(&self, status: u16) {

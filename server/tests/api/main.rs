@@ -11,5 +11,6 @@ mod helpers;
 mod outage;
 mod probes;
 mod push;
+mod replicas;
 mod simulation;
 mod store;

@@ -74,7 +74,7 @@ async fn run_outage(max_buffered: usize, sent: usize) -> (Arc<WriterStats>, usiz
         url: None,
     };
     let mut builder = SnapshotBuilder::new(page, services, Default::default(), &[], &[]);
-    let (publish, _snapshot) = watch::channel(Arc::new(builder.build(Utc::now())));
+    let (publish, snapshot) = watch::channel(Arc::new(builder.build(Utc::now())));
     let stats = Arc::new(WriterStats::default());
     let mut writer = SampleWriter::new(
         Arc::clone(&store),
@@ -112,6 +112,8 @@ async fn run_outage(max_buffered: usize, sent: usize) -> (Arc<WriterStats>, usiz
         0,
         "nothing can be written during the outage"
     );
+    // Readers still get the last snapshot, marked as old data.
+    assert!(snapshot.borrow().stale, "the snapshot says it is stale");
 
     set_database_available(&db, true).await;
     let expected = sent.min(max_buffered) as u64;
@@ -121,6 +123,7 @@ async fn run_outage(max_buffered: usize, sent: usize) -> (Arc<WriterStats>, usiz
     .await;
     drop(sink);
     writer.await.unwrap();
+    assert!(!snapshot.borrow().stale, "fresh again once written");
 
     let stored = store.recent_samples(id, 1000).await.unwrap();
     store.close().await;
