@@ -210,7 +210,11 @@ pub struct DayBar {
     pub uptime: Option<f64>,
     /// The worst sample of the day, if there was any.
     pub worst: Option<SampleOutcome>,
+    /// Samples that count towards uptime.
     pub samples: u32,
+    /// Samples taken during maintenance, left out of `uptime`.
+    #[serde(default)]
+    pub maintenance: u32,
 }
 
 /// Formats an uptime share for people: "99.98 %", or "No data".
@@ -234,6 +238,9 @@ pub struct PublicStatus {
     pub services: Vec<Arc<ServiceView>>,
     /// Unresolved incidents, newest first.
     pub incidents: Vec<IncidentView>,
+    /// The most recent incidents, resolved ones included, newest first.
+    #[serde(default)]
+    pub recent_incidents: Vec<IncidentView>,
     /// Maintenance in progress, then upcoming, by start time.
     pub maintenances: Vec<MaintenanceView>,
     /// True when the server could not reach its database for the latest
@@ -251,6 +258,7 @@ impl PublicStatus {
             overall: OverallStatus::from_services(std::iter::empty()),
             services: Vec::new(),
             incidents: Vec::new(),
+            recent_incidents: Vec::new(),
             maintenances: Vec::new(),
             stale: false,
         }

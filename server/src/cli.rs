@@ -6,7 +6,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::{CheckConfig, Config, Overrides, DEFAULT_CONFIG_PATH};
+use crate::config::{CheckConfig, Config, Overrides, Secret, DEFAULT_CONFIG_PATH};
+
+/// Environment variable holding an optional bootstrap admin token.
+pub const ADMIN_TOKEN_ENV: &str = "UPBEAT_ADMIN_TOKEN";
 use crate::probe::push::{hash_token, new_token};
 use crate::startup::{shutdown_signal, Application};
 use crate::{store, telemetry};
@@ -58,6 +61,26 @@ pub enum Command {
         /// Slug of a service with `kind = "push"`
         slug: String,
     },
+    /// Manage admin API tokens
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token and print it once; only its hash is stored
+    Create {
+        /// A name for the token, recorded on every change made with it
+        #[arg(long)]
+        name: String,
+    },
+    /// List tokens (names and dates, never the tokens)
+    List,
+    /// Revoke a token by name; it stops working at once
+    Revoke {
+        /// Name given at creation
+        name: String,
+    },
 }
 
 impl Cli {
@@ -84,6 +107,7 @@ pub async fn run() -> ExitCode {
         Some(Command::Migrate) => migrate(&cli).await,
         Some(Command::CheckConfig { ref file }) => check_config(&cli, file.clone()),
         Some(Command::PushToken { ref slug }) => push_token(&cli, slug).await,
+        Some(Command::Token(ref command)) => token(&cli, command).await,
     }
 }
 
@@ -100,10 +124,14 @@ fn load(cli: &Cli) -> Result<(Config, PathBuf), ExitCode> {
 
 async fn serve(cli: &Cli) -> ExitCode {
     // Validate everything before touching the database.
-    let (config, path) = match load(cli) {
+    let (mut config, path) = match load(cli) {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
+    config.admin_token = std::env::var(ADMIN_TOKEN_ENV)
+        .ok()
+        .filter(|t| !t.trim().is_empty())
+        .map(Secret);
     telemetry::init(&config.logging);
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
@@ -224,4 +252,91 @@ async fn push_token(cli: &Cli, slug: &str) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Admin tokens: `upb_` and 64 hex digits.
+pub fn new_admin_token() -> String {
+    format!("upb_{}", new_token())
+}
+
+/// Token names: what `created_by` records; short and printable.
+fn check_token_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid token name {name:?}: 1 to 64 letters, digits, '-', '_', '.' or '@'"
+        ))
+    }
+}
+
+async fn token(cli: &Cli, command: &TokenCommand) -> ExitCode {
+    let (config, _) = match load(cli) {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
+    };
+    if let TokenCommand::Create { name } = command {
+        if let Err(message) = check_token_name(name) {
+            eprintln!("error: {message}");
+            return ExitCode::from(2);
+        }
+    }
+    let result = async {
+        let store = store::connect(&config.database.url, 1).await?;
+        let outcome = match command {
+            TokenCommand::Create { name } => {
+                let token = new_admin_token();
+                match store.create_token(name, &hash_token(&token)).await? {
+                    Some(_) => {
+                        println!("{token}");
+                        eprintln!(
+                            "Admin token \"{name}\": shown once, only its hash is stored. Use it as\n  Authorization: Bearer {token}"
+                        );
+                        ExitCode::SUCCESS
+                    }
+                    None => {
+                        eprintln!("error: a token named \"{name}\" already exists (names are not reused)");
+                        ExitCode::FAILURE
+                    }
+                }
+            }
+            TokenCommand::List => {
+                let fmt = |at: Option<chrono::DateTime<chrono::Utc>>| {
+                    at.map_or_else(|| "-".to_owned(), |at| at.format("%Y-%m-%d %H:%M:%S").to_string())
+                };
+                println!("{:<24} {:<19} {:<19} {:<19}", "NAME", "CREATED", "LAST USED", "REVOKED");
+                for t in store.tokens().await? {
+                    println!(
+                        "{:<24} {:<19} {:<19} {:<19}",
+                        t.name,
+                        fmt(Some(t.created_at)),
+                        fmt(t.last_used_at),
+                        fmt(t.revoked_at)
+                    );
+                }
+                ExitCode::SUCCESS
+            }
+            TokenCommand::Revoke { name } => {
+                if store.revoke_token(name).await? {
+                    eprintln!("Token \"{name}\" revoked.");
+                    ExitCode::SUCCESS
+                } else {
+                    eprintln!("error: no active token named \"{name}\"");
+                    ExitCode::FAILURE
+                }
+            }
+        };
+        store.close().await;
+        Ok::<_, store::StoreError>(outcome)
+    }
+    .await;
+    result.unwrap_or_else(|err| {
+        eprintln!("error: {err} ({})", store::redact_url(&config.database.url));
+        ExitCode::FAILURE
+    })
 }

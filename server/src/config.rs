@@ -54,6 +54,20 @@ pub struct Config {
     pub groups: Vec<GroupConfig>,
     #[serde(default)]
     pub services: Vec<ServiceConfig>,
+    /// The bootstrap admin token, from `UPBEAT_ADMIN_TOKEN` only (never
+    /// from the file).
+    #[serde(skip)]
+    pub admin_token: Option<Secret>,
+}
+
+/// A value that never appears in `Debug` output or logs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]

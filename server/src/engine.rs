@@ -16,15 +16,16 @@ use std::time::Duration;
 
 use app::model::{PageInfo, PublicStatus};
 use chrono::TimeDelta;
-use tokio::sync::{mpsc, watch, Notify};
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
+use crate::changes::Changes;
 use crate::clock::SharedClock;
 use crate::maintenance::Schedule;
 use crate::prune::Pruner;
 use crate::rollup::Resolution;
 use crate::sampler::{SampleWriter, Sampler, ScheduledService, WriterStats};
-use crate::snapshot::{SnapshotBuilder, BAR_DAYS};
+use crate::snapshot::{SnapshotBuilder, BAR_DAYS, RECENT_INCIDENTS};
 use crate::status::Thresholds;
 use crate::store::{ProberLease, ServiceRecord, Store, StoreError};
 
@@ -44,7 +45,7 @@ pub struct Engine {
     pub publish: watch::Sender<Arc<PublicStatus>>,
     pub stats: Arc<WriterStats>,
     /// Notified by admin changes: rebuild the snapshot now.
-    pub changes: Arc<Notify>,
+    pub changes: Arc<Changes>,
     pub follow_every: Duration,
     pub lease_check: Duration,
     /// How long the writer gathers samples before a write.
@@ -81,6 +82,7 @@ impl Engine {
             windows: self.store.maintenance_windows(now).await?,
         });
         builder.set_incidents(self.store.active_incidents().await?);
+        builder.set_recent_incidents(self.store.incidents(None, RECENT_INCIDENTS).await?);
         Ok(builder)
     }
 
@@ -94,7 +96,12 @@ impl Engine {
                     self.lead(lease, &cancel).await;
                     continue;
                 }
-                Ok(None) => self.follow().await,
+                Ok(None) => {
+                    let ticket = self.changes.pending();
+                    if self.follow().await {
+                        self.changes.applied(ticket);
+                    }
+                }
                 Err(err) => {
                     tracing::warn!(error = %err, "cannot reach the database for the prober lock; will retry");
                     self.mark_stale();
@@ -103,6 +110,8 @@ impl Engine {
             tokio::select! {
                 () = cancel.cancelled() => {}
                 () = tokio::time::sleep(self.follow_every) => {}
+                // An admin change on this replica: show it at once.
+                () = self.changes.notified() => {}
             }
         }
     }
@@ -170,16 +179,19 @@ impl Engine {
         drop(lease);
     }
 
-    /// One follower round: the snapshot as the leader left it in the database.
-    async fn follow(&self) {
+    /// One follower round: the snapshot as the leader left it in the
+    /// database. Returns whether it was published.
+    async fn follow(&self) -> bool {
         match self.load_builder().await {
             Ok(mut builder) => {
                 let snapshot = builder.build(self.clock.now());
                 self.publish.send_replace(Arc::new(snapshot));
+                true
             }
             Err(err) => {
                 tracing::warn!(error = %err, "refreshing the snapshot from the database failed; will retry");
                 self.mark_stale();
+                false
             }
         }
     }

@@ -19,15 +19,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use app::model::PublicStatus;
-use tokio::sync::{mpsc, watch, Notify, Semaphore};
+use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::task::JoinSet;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
+use crate::changes::Changes;
 use crate::clock::{sample_time, SharedClock};
 use crate::maintenance::Schedule;
 use crate::probe::{Outcome, Probe};
-use crate::snapshot::SnapshotBuilder;
+use crate::snapshot::{SnapshotBuilder, RECENT_INCIDENTS};
 use crate::store::{NewSample, Store};
 
 /// Extra time past a probe's own timeout before the sampler gives up on it.
@@ -168,7 +169,7 @@ pub struct SampleWriter {
     publish: watch::Sender<Arc<PublicStatus>>,
     stats: Arc<WriterStats>,
     clock: SharedClock,
-    changes: Arc<Notify>,
+    changes: Arc<Changes>,
     /// Samples received but not yet committed, oldest first.
     buffer: VecDeque<NewSample>,
     /// Incidents changed but could not be reloaded yet.
@@ -200,7 +201,7 @@ impl SampleWriter {
         publish: watch::Sender<Arc<PublicStatus>>,
         stats: Arc<WriterStats>,
         clock: SharedClock,
-        changes: Arc<Notify>,
+        changes: Arc<Changes>,
     ) -> Self {
         Self {
             store,
@@ -254,12 +255,19 @@ impl SampleWriter {
                     self.flush().await;
                 }
                 Wake::Timer | Wake::Changed => {
-                    if matches!(wake, Wake::Changed) || Instant::now() >= next_refresh {
-                        self.refresh().await;
-                        next_refresh = Instant::now() + self.refresh_every;
-                    }
+                    let ticket = changes.pending();
+                    let refreshed =
+                        if matches!(wake, Wake::Changed) || Instant::now() >= next_refresh {
+                            next_refresh = Instant::now() + self.refresh_every;
+                            self.refresh().await
+                        } else {
+                            false
+                        };
                     self.flush().await;
                     self.publish();
+                    if refreshed {
+                        changes.applied(ticket);
+                    }
                 }
             }
         }
@@ -283,26 +291,31 @@ impl SampleWriter {
         }
     }
 
-    /// Reloads the maintenance schedule and unresolved incidents. On failure
-    /// the old ones stay and the snapshot is marked stale.
-    pub async fn refresh(&mut self) {
+    /// Reloads the maintenance schedule and unresolved incidents; returns
+    /// whether that worked. On failure the old ones stay and the snapshot is
+    /// marked stale.
+    pub async fn refresh(&mut self) -> bool {
         let now = self.clock.now();
         let loaded = async {
             let windows = self.store.maintenance_windows(now).await?;
             let incidents = self.store.active_incidents().await?;
-            Ok::<_, crate::store::StoreError>((windows, incidents))
+            let recent = self.store.incidents(None, RECENT_INCIDENTS).await?;
+            Ok::<_, crate::store::StoreError>((windows, incidents, recent))
         }
         .await;
         match loaded {
-            Ok((windows, incidents)) => {
+            Ok((windows, incidents, recent)) => {
                 self.snapshot.set_schedule(Schedule { windows });
                 self.snapshot.set_incidents(incidents);
+                self.snapshot.set_recent_incidents(recent);
                 self.incidents_outdated = false;
                 self.reload_failed = false;
+                true
             }
             Err(err) => {
                 tracing::warn!(error = %err, "reloading maintenance and incidents failed; will retry");
                 self.reload_failed = true;
+                false
             }
         }
     }
@@ -381,9 +394,15 @@ impl SampleWriter {
             }
         }
         if self.incidents_outdated && !failed {
-            match self.store.active_incidents().await {
-                Ok(incidents) => {
+            let loaded = async {
+                let active = self.store.active_incidents().await?;
+                let recent = self.store.incidents(None, RECENT_INCIDENTS).await?;
+                Ok::<_, crate::store::StoreError>((active, recent))
+            };
+            match loaded.await {
+                Ok((incidents, recent)) => {
                     self.snapshot.set_incidents(incidents);
+                    self.snapshot.set_recent_incidents(recent);
                     self.incidents_outdated = false;
                 }
                 Err(err) => {

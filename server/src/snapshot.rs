@@ -38,6 +38,9 @@ pub type SnapshotReader = watch::Receiver<Arc<PublicStatus>>;
 
 /// Days in the bar and in the longest uptime window.
 pub const BAR_DAYS: i64 = 90;
+/// Incidents, resolved ones included, the snapshot keeps for history and
+/// the Statuspage-compatible API.
+pub const RECENT_INCIDENTS: u32 = 50;
 /// Hours in the shortest uptime window.
 const WINDOW_HOURS: i64 = 24;
 
@@ -185,6 +188,7 @@ pub struct SnapshotBuilder {
     hourly: HashMap<i64, Ring>,
     daily: HashMap<i64, Ring>,
     incidents: Vec<IncidentView>,
+    recent_incidents: Vec<IncidentView>,
     /// Status an unresolved admin incident gives a service, by id.
     overrides: HashMap<i64, ServiceStatus>,
     schedule: Schedule,
@@ -215,6 +219,7 @@ impl SnapshotBuilder {
             hourly: HashMap::new(),
             daily: HashMap::new(),
             incidents: Vec::new(),
+            recent_incidents: Vec::new(),
             overrides: HashMap::new(),
             schedule: Schedule::default(),
             covered: HashSet::new(),
@@ -360,6 +365,11 @@ impl SnapshotBuilder {
         }
     }
 
+    /// Replaces the most recent incidents, resolved ones included.
+    pub fn set_recent_incidents(&mut self, incidents: Vec<IncidentView>) {
+        self.recent_incidents = incidents;
+    }
+
     /// Replaces the unresolved incidents shown (and the statuses admin
     /// incidents give their services).
     pub fn set_incidents(&mut self, incidents: Vec<IncidentView>) {
@@ -440,6 +450,7 @@ impl SnapshotBuilder {
                 uptime: counts.uptime(),
                 worst: counts.worst(),
                 samples: counts.samples(),
+                maintenance: counts.maintenance,
             })
             .collect();
         ServiceView {
@@ -500,6 +511,7 @@ impl SnapshotBuilder {
             overall: OverallStatus::from_services(services.iter().map(|s| s.status)),
             services,
             incidents: self.incidents.clone(),
+            recent_incidents: self.recent_incidents.clone(),
             maintenances,
             stale: self.stale,
         }

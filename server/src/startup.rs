@@ -18,11 +18,13 @@ use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Notify};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::api::auth::AuthGuard;
 use crate::api::{self, AppState};
+use crate::changes::Changes;
 use crate::clock::SystemClock;
 use crate::config::{CheckConfig, Config};
 use crate::engine::Engine;
@@ -101,7 +103,7 @@ impl Application {
         }
 
         let (publish, snapshot) = watch::channel(Arc::new(PublicStatus::empty(page.clone())));
-        let changes = Arc::new(Notify::new());
+        let changes = Arc::new(Changes::default());
         let engine = Engine {
             store: Arc::clone(&store),
             clock: Arc::new(SystemClock),
@@ -136,6 +138,9 @@ impl Application {
             snapshot,
             started: Arc::new(AtomicBool::new(false)),
             changes,
+            auth: Arc::new(AuthGuard::new(
+                config.admin_token.as_ref().map(|t| t.0.as_str()),
+            )),
         };
         let router = build_router(state.clone());
         state.started.store(true, Ordering::Release);

@@ -12,16 +12,33 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
-    pub field: Option<&'static str>,
+    pub field: Option<String>,
 }
 
 impl ApiError {
-    pub fn invalid_field(field: &'static str, message: impl Into<String>) -> Self {
+    pub fn invalid_field(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             status: StatusCode::BAD_REQUEST,
             code: "invalid_field",
             message: message.into(),
-            field: Some(field),
+            field: Some(field.into()),
+        }
+    }
+
+    /// Well-formed JSON whose content is unacceptable.
+    pub fn unprocessable(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            ..Self::invalid_field(field, message)
+        }
+    }
+
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::CONFLICT,
+            code: "conflict",
+            message: message.into(),
+            field: None,
         }
     }
 

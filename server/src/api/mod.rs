@@ -1,18 +1,21 @@
 //! HTTP routes other than the Leptos pages, one module per area. Each
 //! module exports a `router()` over [`AppState`].
 
+pub mod admin;
+pub mod auth;
 pub mod error;
 pub mod health;
 pub mod public;
 pub mod push;
+pub mod statuspage;
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
+use crate::changes::Changes;
 use axum::extract::FromRef;
 use axum::Router;
 use leptos::config::LeptosOptions;
-use tokio::sync::Notify;
 
 use crate::snapshot::SnapshotReader;
 use crate::store::Store;
@@ -28,9 +31,11 @@ pub struct AppState {
     pub snapshot: SnapshotReader,
     /// Set once migrations ran and the first snapshot was built.
     pub started: Arc<AtomicBool>,
-    /// Notify after changing incidents or maintenance: the snapshot is
+    /// Announce changes to incidents or maintenance: the snapshot is
     /// rebuilt at once.
-    pub changes: Arc<Notify>,
+    pub changes: Arc<Changes>,
+    /// Admin token checks and failed-attempt counts.
+    pub auth: Arc<auth::AuthGuard>,
 }
 
 /// All non-page routes.
@@ -39,4 +44,6 @@ pub fn router() -> Router<AppState> {
         .merge(health::router())
         .merge(public::router())
         .merge(push::router())
+        .merge(admin::router())
+        .merge(statuspage::router())
 }

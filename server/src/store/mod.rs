@@ -107,6 +107,48 @@ pub struct Heartbeat {
     pub latency_ms: Option<u32>,
 }
 
+/// An incident an admin opens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewIncident {
+    pub title: String,
+    pub status: app::model::IncidentStatus,
+    pub impact: app::model::Impact,
+    pub auto_resolve: bool,
+    pub started_at: DateTime<Utc>,
+    /// Affected services by id, with the status the incident gives them.
+    pub services: Vec<(i64, app::model::ServiceStatus)>,
+    /// First timeline entry (Markdown).
+    pub body: String,
+    /// Name of the acting token.
+    pub author: String,
+    pub at: DateTime<Utc>,
+}
+
+/// An admin change to an incident; `None` leaves a field alone. A timeline
+/// update is added when `body` is given or the status changes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IncidentPatch {
+    pub title: Option<String>,
+    pub status: Option<app::model::IncidentStatus>,
+    pub impact: Option<app::model::Impact>,
+    /// Replaces the affected services.
+    pub services: Option<Vec<(i64, app::model::ServiceStatus)>>,
+    pub auto_resolve: Option<bool>,
+    pub body: Option<String>,
+    pub author: String,
+    pub at: DateTime<Utc>,
+}
+
+/// An admin API token (never the token itself).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenRecord {
+    pub id: i64,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
 /// What committing a round did besides storing samples.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RoundResult {
@@ -182,6 +224,16 @@ impl ProberLease {
 /// The stored incident status, checked (a `'static` spelling of it).
 fn incident_status_str(status: &str) -> Result<&'static str, StoreError> {
     Ok(parse_column(status, app::model::IncidentStatus::parse, "incident status")?.as_str())
+}
+
+/// The timeline entry an admin change adds, if any: its body, or a line
+/// saying the status changed.
+fn update_body(patch: &IncidentPatch, current: &str, status: &str) -> Option<String> {
+    match &patch.body {
+        Some(body) => Some(body.clone()),
+        None if status != current => Some(format!("Status changed to {status}.")),
+        None => None,
+    }
 }
 
 /// Name recorded as the author of automatic timeline updates.
@@ -273,6 +325,27 @@ pub trait Store: Send + Sync + 'static {
     /// newest first, with services and updates.
     async fn incidents_since(&self, since: DateTime<Utc>) -> Result<Vec<IncidentView>, StoreError>;
 
+    /// Stores an incident opened by an admin with its first update; returns
+    /// its id.
+    async fn create_incident(&self, incident: &NewIncident) -> Result<i64, StoreError>;
+
+    /// One incident with its services and updates.
+    async fn incident(&self, id: i64) -> Result<Option<IncidentView>, StoreError>;
+
+    /// Up to `limit` incidents, newest first, optionally only unresolved
+    /// (`Some(false)`) or only resolved (`Some(true)`) ones.
+    async fn incidents(
+        &self,
+        resolved: Option<bool>,
+        limit: u32,
+    ) -> Result<Vec<IncidentView>, StoreError>;
+
+    /// Applies an admin change; `false` when there is no such incident.
+    async fn update_incident(&self, id: i64, patch: &IncidentPatch) -> Result<bool, StoreError>;
+
+    /// Deletes an incident with its timeline; `false` when there is none.
+    async fn delete_incident(&self, id: i64) -> Result<bool, StoreError>;
+
     /// Turns automatic resolution of an incident on or off (an admin taking
     /// an automatic incident over); `false` when there is no such incident.
     async fn set_incident_auto_resolve(
@@ -287,6 +360,19 @@ pub trait Store: Send + Sync + 'static {
     /// Maintenance windows that are not over at `now` (recurring ones
     /// included), with their services.
     async fn maintenance_windows(&self, now: DateTime<Utc>) -> Result<Vec<Window>, StoreError>;
+
+    /// Stores an admin token's hash under `name`; `None` when the name is
+    /// taken (names are never reused, revoked or not).
+    async fn create_token(&self, name: &str, token_hash: &[u8]) -> Result<Option<i64>, StoreError>;
+
+    /// Every token, revoked ones included, oldest first.
+    async fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError>;
+
+    /// Revokes the token `name`; `false` when there is no such active token.
+    async fn revoke_token(&self, name: &str) -> Result<bool, StoreError>;
+
+    /// The active token with this hash, marking it used now.
+    async fn use_token(&self, token_hash: &[u8]) -> Result<Option<TokenRecord>, StoreError>;
 
     /// Tries to become the one replica that probes. `None` means another
     /// replica holds the lock. SQLite has one process per file, so it

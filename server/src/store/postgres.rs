@@ -23,12 +23,14 @@ use crate::rollup::{summarise, Resolution, Rollup};
 /// Position of `latency_sum_ms` (BIGINT) among the rollup columns.
 const ROLLUP_SUM_INDEX: usize = 5;
 
-use super::{assemble_incidents, incident_status_str, parse_column};
+use super::{
+    assemble_incidents, incident_status_str, parse_column, update_body, IncidentPatch, NewIncident,
+};
 use super::{
     outcome_code, outcome_from_code, rollup_from_values, rollup_select_sql, rollup_upsert_sql,
     rollup_values, rollups_since_sql, tracker_from_columns, Backend, Heartbeat, NewMaintenance,
     NewSample, ProberLease, RoundResult, Sample, ServiceDef, ServiceRecord, ServiceState, Store,
-    StoreError, AUTO_AUTHOR,
+    StoreError, TokenRecord, AUTO_AUTHOR,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
@@ -94,6 +96,8 @@ fn rollup_from_row(
     }
     Ok((row.try_get(0)?, rollup_from_values(&values)))
 }
+
+type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
 
 /// Advisory lock key of the prober role ("upbeat" in ASCII).
 const PROBER_LOCK_KEY: i64 = 0x7570_6265_6174;
@@ -221,6 +225,47 @@ async fn apply_transitions(
     Ok(result)
 }
 
+async fn replace_incident_services(
+    conn: &mut PgConnection,
+    id: i64,
+    services: &[(i64, ServiceStatus)],
+) -> Result<(), StoreError> {
+    let (ids, statuses): (Vec<i64>, Vec<&str>) =
+        services.iter().map(|(id, s)| (*id, s.as_str())).unzip();
+    sqlx::query(
+        "INSERT INTO incident_services (incident_id, service_id, status)
+         SELECT $1, * FROM UNNEST($2::bigint[], $3::text[])
+         ON CONFLICT (incident_id, service_id) DO UPDATE SET status = excluded.status",
+    )
+    .bind(id)
+    .bind(&ids)
+    .bind(&statuses)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+async fn insert_incident_update(
+    conn: &mut PgConnection,
+    id: i64,
+    status: &str,
+    body: &str,
+    author: &str,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO incident_updates (incident_id, status, body, created_by, created_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(id)
+    .bind(status)
+    .bind(body)
+    .bind(author)
+    .bind(at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 fn parse_recurrence(rule: Option<String>) -> Result<Option<Recurrence>, StoreError> {
     rule.map(|r| {
         r.parse()
@@ -232,44 +277,44 @@ fn parse_recurrence(rule: Option<String>) -> Result<Option<Recurrence>, StoreErr
 impl PostgresStore {
     /// Incidents matching `filter` (over alias `i`, with `$1` bound to
     /// `param`), with their services and updates, newest first.
-    async fn load_incidents(
+    async fn load_incidents_by(
         &self,
         filter: &str,
-        param: Option<DateTime<Utc>>,
+        bind: impl for<'q> FnOnce(PgQuery<'q>) -> PgQuery<'q>,
     ) -> Result<Vec<IncidentView>, StoreError> {
         let sql = format!(
             "SELECT i.id, i.title, i.status, i.impact, i.created_by, i.auto_resolve, i.started_at, i.resolved_at, i.updated_at
              FROM incidents i WHERE {filter} ORDER BY i.started_at DESC, i.id DESC"
         );
         let incidents = sqlx::query(&sql);
-        let incidents = if let Some(p) = param {
-            incidents.bind(p)
-        } else {
-            incidents
-        }
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(|row| {
-            Ok(IncidentView {
-                id: row.try_get("id")?,
-                title: row.try_get("title")?,
-                status: parse_column(
-                    row.try_get("status")?,
-                    IncidentStatus::parse,
-                    "incident status",
-                )?,
-                impact: parse_column(row.try_get("impact")?, Impact::parse, "impact")?,
-                created_by: parse_column(row.try_get("created_by")?, CreatedBy::parse, "creator")?,
-                auto_resolve: row.try_get("auto_resolve")?,
-                started_at: row.try_get("started_at")?,
-                resolved_at: row.try_get("resolved_at")?,
-                updated_at: row.try_get("updated_at")?,
-                services: Vec::new(),
-                updates: Vec::new(),
+        let incidents = bind(incidents)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(IncidentView {
+                    id: row.try_get("id")?,
+                    title: row.try_get("title")?,
+                    status: parse_column(
+                        row.try_get("status")?,
+                        IncidentStatus::parse,
+                        "incident status",
+                    )?,
+                    impact: parse_column(row.try_get("impact")?, Impact::parse, "impact")?,
+                    created_by: parse_column(
+                        row.try_get("created_by")?,
+                        CreatedBy::parse,
+                        "creator",
+                    )?,
+                    auto_resolve: row.try_get("auto_resolve")?,
+                    started_at: row.try_get("started_at")?,
+                    resolved_at: row.try_get("resolved_at")?,
+                    updated_at: row.try_get("updated_at")?,
+                    services: Vec::new(),
+                    updates: Vec::new(),
+                })
             })
-        })
-        .collect::<Result<Vec<_>, StoreError>>()?;
+            .collect::<Result<Vec<_>, StoreError>>()?;
         if incidents.is_empty() {
             return Ok(incidents);
         }
@@ -320,6 +365,16 @@ impl PostgresStore {
         .collect::<Result<Vec<_>, StoreError>>()?;
         Ok(assemble_incidents(incidents, services, updates))
     }
+}
+
+fn token_from_row(row: &sqlx::postgres::PgRow) -> Result<TokenRecord, StoreError> {
+    Ok(TokenRecord {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        created_at: row.try_get("created_at")?,
+        last_used_at: row.try_get("last_used_at")?,
+        revoked_at: row.try_get("revoked_at")?,
+    })
 }
 
 const SERVICE_COLUMNS: &str =
@@ -472,11 +527,115 @@ impl Store for PostgresStore {
     }
 
     async fn active_incidents(&self) -> Result<Vec<IncidentView>, StoreError> {
-        self.load_incidents("i.resolved_at IS NULL", None).await
+        self.load_incidents_by("i.resolved_at IS NULL", |q| q).await
     }
 
     async fn incidents_since(&self, since: DateTime<Utc>) -> Result<Vec<IncidentView>, StoreError> {
-        self.load_incidents("i.started_at >= $1", Some(since)).await
+        self.load_incidents_by("i.started_at >= $1", |q| q.bind(since))
+            .await
+    }
+
+    async fn create_incident(&self, new: &NewIncident) -> Result<i64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let resolved_at = (new.status == IncidentStatus::Resolved).then_some(new.at);
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO incidents (title, status, impact, created_by, auto_resolve, started_at, resolved_at, created_at, updated_at)
+             VALUES ($1, $2, $3, 'admin', $4, $5, $6, $7, $7) RETURNING id",
+        )
+        .bind(&new.title)
+        .bind(new.status.as_str())
+        .bind(new.impact.as_str())
+        .bind(new.auto_resolve)
+        .bind(new.started_at)
+        .bind(resolved_at)
+        .bind(new.at)
+        .fetch_one(&mut *tx)
+        .await?;
+        replace_incident_services(&mut tx, id, &new.services).await?;
+        insert_incident_update(
+            &mut tx,
+            id,
+            new.status.as_str(),
+            &new.body,
+            &new.author,
+            new.at,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    async fn incident(&self, id: i64) -> Result<Option<IncidentView>, StoreError> {
+        Ok(self
+            .load_incidents_by("i.id = $1", |q| q.bind(id))
+            .await?
+            .pop())
+    }
+
+    async fn incidents(
+        &self,
+        resolved: Option<bool>,
+        limit: u32,
+    ) -> Result<Vec<IncidentView>, StoreError> {
+        let filter = match resolved {
+            None => "TRUE",
+            Some(true) => "i.resolved_at IS NOT NULL",
+            Some(false) => "i.resolved_at IS NULL",
+        };
+        let filter = format!(
+            "i.id IN (SELECT i.id FROM incidents i WHERE {filter} ORDER BY i.started_at DESC, i.id DESC LIMIT $1)"
+        );
+        self.load_incidents_by(&filter, |q| q.bind(i64::from(limit)))
+            .await
+    }
+
+    async fn update_incident(&self, id: i64, patch: &IncidentPatch) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let current: Option<String> =
+            sqlx::query_scalar("SELECT status FROM incidents WHERE id = $1 FOR UPDATE")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(current) = current else {
+            return Ok(false);
+        };
+        let status = patch
+            .status
+            .map_or_else(|| incident_status_str(&current), |s| Ok(s.as_str()))?;
+        sqlx::query(
+            "UPDATE incidents SET title = COALESCE($2, title), status = $3, impact = COALESCE($4, impact),
+               auto_resolve = COALESCE($5, auto_resolve), updated_at = $6,
+               resolved_at = CASE WHEN $3 = 'resolved' THEN COALESCE(resolved_at, $6) ELSE NULL END
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(&patch.title)
+        .bind(status)
+        .bind(patch.impact.map(|i| i.as_str()))
+        .bind(patch.auto_resolve)
+        .bind(patch.at)
+        .execute(&mut *tx)
+        .await?;
+        if let Some(services) = &patch.services {
+            sqlx::query("DELETE FROM incident_services WHERE incident_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            replace_incident_services(&mut tx, id, services).await?;
+        }
+        if let Some(body) = update_body(patch, &current, status) {
+            insert_incident_update(&mut tx, id, status, &body, &patch.author, patch.at).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn delete_incident(&self, id: i64) -> Result<bool, StoreError> {
+        let result = sqlx::query("DELETE FROM incidents WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(result.rows_affected() == 1)
     }
 
     async fn set_incident_auto_resolve(
@@ -562,6 +721,51 @@ impl Store for PostgresStore {
         }
         windows.retain(|w| w.status(now) != MaintenanceStatus::Completed);
         Ok(windows)
+    }
+
+    async fn create_token(&self, name: &str, token_hash: &[u8]) -> Result<Option<i64>, StoreError> {
+        let id = sqlx::query_scalar(
+            "INSERT INTO api_tokens (name, token_hash, created_at) VALUES ($1, $2, $3)
+             ON CONFLICT DO NOTHING RETURNING id",
+        )
+        .bind(name)
+        .bind(token_hash)
+        .bind(Utc::now())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(id)
+    }
+
+    async fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, name, created_at, last_used_at, revoked_at FROM api_tokens ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(token_from_row).collect()
+    }
+
+    async fn revoke_token(&self, name: &str) -> Result<bool, StoreError> {
+        let result = sqlx::query(
+            "UPDATE api_tokens SET revoked_at = $2 WHERE name = $1 AND revoked_at IS NULL",
+        )
+        .bind(name)
+        .bind(Utc::now())
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn use_token(&self, token_hash: &[u8]) -> Result<Option<TokenRecord>, StoreError> {
+        let row = sqlx::query(
+            "UPDATE api_tokens SET last_used_at = $2 WHERE token_hash = $1 AND revoked_at IS NULL
+             RETURNING id, name, created_at, last_used_at, revoked_at",
+        )
+        .bind(token_hash)
+        .bind(Utc::now())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(token_from_row).transpose()
     }
 
     async fn try_lock_prober(&self) -> Result<Option<ProberLease>, StoreError> {

@@ -4,6 +4,7 @@
 // failed test with a clear location.
 #![expect(clippy::unwrap_used, reason = "test code")]
 
+mod admin;
 mod app;
 mod cli;
 mod config;
@@ -13,4 +14,5 @@ mod probes;
 mod push;
 mod replicas;
 mod simulation;
+mod statuspage;
 mod store;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use app::model::{PageInfo, SampleOutcome};
 use chrono::{SubsecRound, Utc};
 use sqlx::{Connection, Executor, PgConnection};
-use tokio::sync::{mpsc, watch, Notify};
+use tokio::sync::{mpsc, watch};
 use upbeat::clock::SystemClock;
 use upbeat::sampler::{SampleWriter, WriterStats};
 use upbeat::snapshot::SnapshotBuilder;
@@ -82,7 +82,7 @@ async fn run_outage(max_buffered: usize, sent: usize) -> (Arc<WriterStats>, usiz
         publish,
         Arc::clone(&stats),
         Arc::new(SystemClock),
-        Arc::new(Notify::new()),
+        Arc::new(upbeat::changes::Changes::default()),
     );
     writer.gather = Duration::from_millis(10);
     writer.retry_after = Duration::from_millis(100);

@@ -18,7 +18,7 @@ use std::time::Duration;
 use app::model::{Impact, IncidentStatus, PageInfo, PublicStatus, SampleOutcome, ServiceStatus};
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, TimeZone, Timelike, Utc};
-use tokio::sync::{mpsc, watch, Notify};
+use tokio::sync::{mpsc, watch};
 use upbeat::clock::{ManualClock, SharedClock};
 use upbeat::engine::Engine;
 use upbeat::probe::{Outcome, Probe};
@@ -132,7 +132,7 @@ fn engine(
         prune_every: Duration::from_secs(3600),
         publish: publish.clone(),
         stats: Arc::new(WriterStats::default()),
-        changes: Arc::new(Notify::new()),
+        changes: Arc::new(upbeat::changes::Changes::default()),
         follow_every: Duration::from_secs(10),
         lease_check: Duration::from_secs(5),
         gather: Duration::ZERO,

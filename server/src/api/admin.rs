@@ -1,0 +1,391 @@
+//! The admin API for incidents (`/api/v1/incidents`), behind a bearer
+//! token ([`super::auth::Admin`]).
+//!
+//! Bodies are JSON with unknown fields rejected; every problem is answered
+//! with the one error body naming the field (`400` for JSON that cannot be
+//! read, `422` for well-formed JSON with unacceptable content). Every change
+//! records the acting token's name and wakes the snapshot, so the page and
+//! the APIs show it on the next request.
+//!
+//! Lifecycle: an incident moves freely among `investigating`, `identified`
+//! and `monitoring`, and to `resolved` (which sets `resolved_at` and gives
+//! its services back their probed status). A resolved incident is closed:
+//! moving it back answers `409`; open a new one instead.
+
+use std::collections::HashMap;
+
+use app::model::{Impact, IncidentStatus, IncidentView, ServiceStatus};
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+use super::auth::Admin;
+use super::error::ApiError;
+use super::AppState;
+use crate::store::{IncidentPatch, NewIncident};
+
+const MAX_TITLE_CHARS: usize = 200;
+const MAX_BODY_CHARS: usize = 20_000;
+/// Most incidents one list request returns.
+pub const MAX_LIST: u32 = 100;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/incidents", post(create).get(list))
+        .route(
+            "/api/v1/incidents/{id}",
+            get(show).patch(patch).delete(remove),
+        )
+        .route("/api/v1/incidents/{id}/updates", post(add_update))
+}
+
+/// JSON body read with serde_path_to_error, so errors name the field.
+pub struct Body<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|e| ApiError::invalid_field("body", e.body_text()))?;
+        let mut de = serde_json::Deserializer::from_slice(&bytes);
+        match serde_path_to_error::deserialize(&mut de) {
+            Ok(value) => Ok(Self(value)),
+            Err(err) => {
+                let path = err.path().to_string();
+                let inner = err.into_inner();
+                let field = if path == "." { "body".to_owned() } else { path };
+                if inner.is_data() {
+                    Err(ApiError::unprocessable(field, inner.to_string()))
+                } else {
+                    Err(ApiError::invalid_field(
+                        field,
+                        format!("invalid JSON: {inner}"),
+                    ))
+                }
+            }
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AffectedInput {
+    slug: String,
+    status: ServiceStatus,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateIncident {
+    title: String,
+    #[serde(default = "investigating")]
+    status: IncidentStatus,
+    /// Default: what the worst affected status implies.
+    impact: Option<Impact>,
+    #[serde(default)]
+    services: Vec<AffectedInput>,
+    /// The first timeline update (Markdown).
+    body: String,
+    started_at: Option<DateTime<Utc>>,
+    /// Admin incidents do not resolve themselves unless asked to.
+    #[serde(default)]
+    auto_resolve: bool,
+}
+
+const fn investigating() -> IncidentStatus {
+    IncidentStatus::Investigating
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchIncident {
+    title: Option<String>,
+    status: Option<IncidentStatus>,
+    impact: Option<Impact>,
+    services: Option<Vec<AffectedInput>>,
+    auto_resolve: Option<bool>,
+    /// An optional timeline update to add with the change.
+    body: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewUpdate {
+    /// Default: the incident's current status.
+    status: Option<IncidentStatus>,
+    body: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// `unresolved`, `resolved` or `all` (default).
+    status: Option<String>,
+    limit: Option<u32>,
+}
+
+fn check_text(field: &str, text: &str, max: usize) -> Result<String, ApiError> {
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Err(ApiError::unprocessable(field, "must not be empty"));
+    }
+    if trimmed.chars().count() > max {
+        return Err(ApiError::unprocessable(
+            field,
+            format!("must be at most {max} characters"),
+        ));
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// Slugs to service ids, each checked.
+async fn resolve_services(
+    state: &AppState,
+    services: &[AffectedInput],
+) -> Result<Vec<(i64, ServiceStatus)>, ApiError> {
+    let known: HashMap<String, i64> = state
+        .store
+        .services()
+        .await
+        .map_err(|e| ApiError::internal(&e))?
+        .into_iter()
+        .filter(|s| !s.archived)
+        .map(|s| (s.slug, s.id))
+        .collect();
+    let mut resolved: Vec<(i64, ServiceStatus)> = Vec::with_capacity(services.len());
+    for (i, service) in services.iter().enumerate() {
+        let Some(id) = known.get(&service.slug) else {
+            return Err(ApiError::unprocessable(
+                format!("services[{i}].slug"),
+                format!("no service \"{}\"", service.slug),
+            ));
+        };
+        if resolved.iter().any(|(known, _)| known == id) {
+            return Err(ApiError::unprocessable(
+                format!("services[{i}].slug"),
+                format!("\"{}\" is listed twice", service.slug),
+            ));
+        }
+        resolved.push((*id, service.status));
+    }
+    Ok(resolved)
+}
+
+fn worst_impact(services: &[(i64, ServiceStatus)]) -> Impact {
+    services
+        .iter()
+        .map(|(_, s)| Impact::of_status(*s))
+        .max()
+        .unwrap_or(Impact::None)
+}
+
+fn parse_id(raw: &str) -> Result<i64, ApiError> {
+    raw.parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(|| ApiError::not_found("no such incident"))
+}
+
+async fn load(state: &AppState, id: i64) -> Result<IncidentView, ApiError> {
+    state
+        .store
+        .incident(id)
+        .await
+        .map_err(|e| ApiError::internal(&e))?
+        .ok_or_else(|| ApiError::not_found("no such incident"))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    admin: Admin,
+    Body(input): Body<CreateIncident>,
+) -> Result<Response, ApiError> {
+    let title = check_text("title", &input.title, MAX_TITLE_CHARS)?;
+    let body = check_text("body", &input.body, MAX_BODY_CHARS)?;
+    let services = resolve_services(&state, &input.services).await?;
+    let now = Utc::now();
+    if input.started_at.is_some_and(|at| at > now) {
+        return Err(ApiError::unprocessable(
+            "started_at",
+            "must not be in the future",
+        ));
+    }
+    let new = NewIncident {
+        title,
+        status: input.status,
+        impact: input.impact.unwrap_or_else(|| worst_impact(&services)),
+        auto_resolve: input.auto_resolve,
+        started_at: input.started_at.unwrap_or(now),
+        services,
+        body,
+        author: admin.name.clone(),
+        at: now,
+    };
+    let id = state
+        .store
+        .create_incident(&new)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    tracing::info!(incident = id, by = %admin.name, "incident created");
+    state.changes.announce().await;
+    let incident = load(&state, id).await?;
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, format!("/api/v1/incidents/{id}"))],
+        Json(incident),
+    )
+        .into_response())
+}
+
+async fn list(
+    State(state): State<AppState>,
+    _admin: Admin,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Vec<IncidentView>>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::invalid_field("query", e.body_text()))?;
+    let resolved = match query.status.as_deref() {
+        None | Some("all") => None,
+        Some("unresolved") => Some(false),
+        Some("resolved") => Some(true),
+        Some(_) => {
+            return Err(ApiError::invalid_field(
+                "status",
+                "must be unresolved, resolved or all",
+            ))
+        }
+    };
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=MAX_LIST).contains(&limit) {
+        return Err(ApiError::invalid_field(
+            "limit",
+            format!("must be from 1 to {MAX_LIST}"),
+        ));
+    }
+    state
+        .store
+        .incidents(resolved, limit)
+        .await
+        .map(Json)
+        .map_err(|e| ApiError::internal(&e))
+}
+
+async fn show(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(id): Path<String>,
+) -> Result<Json<IncidentView>, ApiError> {
+    load(&state, parse_id(&id)?).await.map(Json)
+}
+
+async fn patch(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(id): Path<String>,
+    Body(input): Body<PatchIncident>,
+) -> Result<Json<IncidentView>, ApiError> {
+    let id = parse_id(&id)?;
+    let current = load(&state, id).await?;
+    let title = input
+        .title
+        .as_deref()
+        .map(|t| check_text("title", t, MAX_TITLE_CHARS))
+        .transpose()?;
+    let body = input
+        .body
+        .as_deref()
+        .map(|b| check_text("body", b, MAX_BODY_CHARS))
+        .transpose()?;
+    let services = match &input.services {
+        Some(list) => Some(resolve_services(&state, list).await?),
+        None => None,
+    };
+    apply(
+        &state,
+        &admin,
+        &current,
+        IncidentPatch {
+            title,
+            status: input.status,
+            impact: input.impact,
+            services,
+            auto_resolve: input.auto_resolve,
+            body,
+            author: admin.name.clone(),
+            at: Utc::now(),
+        },
+    )
+    .await
+}
+
+async fn add_update(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(id): Path<String>,
+    Body(input): Body<NewUpdate>,
+) -> Result<Response, ApiError> {
+    let id = parse_id(&id)?;
+    let current = load(&state, id).await?;
+    let body = check_text("body", &input.body, MAX_BODY_CHARS)?;
+    let patch = IncidentPatch {
+        status: input.status,
+        body: Some(body),
+        author: admin.name.clone(),
+        at: Utc::now(),
+        ..IncidentPatch::default()
+    };
+    let Json(incident) = apply(&state, &admin, &current, patch).await?;
+    Ok((StatusCode::CREATED, Json(incident)).into_response())
+}
+
+async fn apply(
+    state: &AppState,
+    admin: &Admin,
+    current: &IncidentView,
+    patch: IncidentPatch,
+) -> Result<Json<IncidentView>, ApiError> {
+    if current.status == IncidentStatus::Resolved
+        && patch.status.is_some_and(|s| s != IncidentStatus::Resolved)
+    {
+        return Err(ApiError::conflict(
+            "the incident is resolved; open a new incident instead",
+        ));
+    }
+    let found = state
+        .store
+        .update_incident(current.id, &patch)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    if !found {
+        return Err(ApiError::not_found("no such incident"));
+    }
+    tracing::info!(incident = current.id, by = %admin.name, "incident updated");
+    state.changes.announce().await;
+    load(state, current.id).await.map(Json)
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = parse_id(&id)?;
+    let deleted = state
+        .store
+        .delete_incident(id)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    if !deleted {
+        return Err(ApiError::not_found("no such incident"));
+    }
+    tracing::info!(incident = id, by = %admin.name, "incident deleted");
+    state.changes.announce().await;
+    Ok(StatusCode::NO_CONTENT)
+}

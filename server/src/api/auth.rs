@@ -1,0 +1,198 @@
+//! Bearer tokens for the admin API.
+//!
+//! - Tokens are created by `upbeat token create` (or one bootstrap token
+//!   comes from `UPBEAT_ADMIN_TOKEN`); only SHA-256 hashes are stored or
+//!   kept in memory. A presented token is hashed and looked up by hash, and
+//!   the bootstrap hash is compared in constant time.
+//! - A missing or wrong token gets `401` with `WWW-Authenticate: Bearer`.
+//! - Failed attempts are counted per client address: after
+//!   [`MAX_FAILURES`] within [`FAILURE_WINDOW`] that address gets `429`
+//!   until the window passes, valid token or not.
+//! - The acting token's name is what admin changes record as their author.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::header::{AUTHORIZATION, RETRY_AFTER, WWW_AUTHENTICATE};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use super::error::ApiError;
+use super::AppState;
+use crate::probe::push::hash_token;
+
+pub const MAX_FAILURES: u32 = 20;
+pub const FAILURE_WINDOW: Duration = Duration::from_secs(60);
+/// Name recorded for changes made with the bootstrap token.
+pub const BOOTSTRAP_NAME: &str = "bootstrap";
+
+/// Per-address counts of failed attempts.
+#[derive(Debug, Default)]
+pub struct AuthGuard {
+    bootstrap_hash: Option<Vec<u8>>,
+    failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
+}
+
+impl AuthGuard {
+    /// `bootstrap`: the token from `UPBEAT_ADMIN_TOKEN`, if set.
+    pub fn new(bootstrap: Option<&str>) -> Self {
+        Self {
+            bootstrap_hash: bootstrap.filter(|t| !t.is_empty()).map(hash_token),
+            failures: Mutex::default(),
+        }
+    }
+
+    fn blocked(&self, ip: IpAddr) -> Option<Duration> {
+        let failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
+        let (count, since) = failures.get(&ip)?;
+        let left = FAILURE_WINDOW.checked_sub(since.elapsed())?;
+        (*count >= MAX_FAILURES).then_some(left)
+    }
+
+    fn fail(&self, ip: IpAddr) {
+        let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
+        // Forget windows that passed, so the map cannot grow without bound.
+        failures.retain(|_, (_, since)| since.elapsed() < FAILURE_WINDOW);
+        let entry = failures.entry(ip).or_insert((0, Instant::now()));
+        entry.0 += 1;
+    }
+
+    fn is_bootstrap(&self, hash: &[u8]) -> bool {
+        self.bootstrap_hash
+            .as_deref()
+            .is_some_and(|known| constant_time_eq(known, hash))
+    }
+}
+
+/// Compares two byte strings without stopping at the first difference.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// An authenticated admin request; `name` is the acting token's name.
+#[derive(Clone, Debug)]
+pub struct Admin {
+    pub name: String,
+}
+
+pub enum AuthRejection {
+    Unauthorized(&'static str),
+    TooMany(Duration),
+    Failed(ApiError),
+}
+
+impl IntoResponse for AuthRejection {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Unauthorized(message) => {
+                let mut response = ApiError {
+                    status: StatusCode::UNAUTHORIZED,
+                    code: "unauthorized",
+                    message: message.to_owned(),
+                    field: None,
+                }
+                .into_response();
+                response.headers_mut().insert(
+                    WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"upbeat\""),
+                );
+                response
+            }
+            Self::TooMany(left) => {
+                let mut response = ApiError {
+                    status: StatusCode::TOO_MANY_REQUESTS,
+                    code: "too_many_attempts",
+                    message: "too many failed authentication attempts; try again later".to_owned(),
+                    field: None,
+                }
+                .into_response();
+                if let Ok(value) = HeaderValue::from_str(&(left.as_secs() + 1).to_string()) {
+                    response.headers_mut().insert(RETRY_AFTER, value);
+                }
+                response
+            }
+            Self::Failed(err) => err.into_response(),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
+        let guard: &Arc<AuthGuard> = &state.auth;
+        if let Some(left) = guard.blocked(ip) {
+            return Err(AuthRejection::TooMany(left));
+        }
+        let token = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                let (scheme, token) = v.trim().split_once(' ')?;
+                scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+            })
+            .filter(|t| !t.is_empty());
+        let Some(token) = token else {
+            guard.fail(ip);
+            return Err(AuthRejection::Unauthorized("a bearer token is required"));
+        };
+        let hash = hash_token(token);
+        if guard.is_bootstrap(&hash) {
+            return Ok(Self {
+                name: BOOTSTRAP_NAME.to_owned(),
+            });
+        }
+        match state.store.use_token(&hash).await {
+            Ok(Some(record)) => Ok(Self { name: record.name }),
+            Ok(None) => {
+                guard.fail(ip);
+                tracing::warn!(client = %ip, "admin API: invalid or revoked token");
+                Err(AuthRejection::Unauthorized("invalid or revoked token"))
+            }
+            Err(err) => Err(AuthRejection::Failed(ApiError::internal(&err))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constant_time_comparison_is_equality() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+    }
+
+    #[test]
+    fn an_address_is_blocked_after_too_many_failures() {
+        let guard = AuthGuard::new(Some("secret"));
+        let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        for _ in 0..MAX_FAILURES - 1 {
+            guard.fail(ip);
+        }
+        assert!(guard.blocked(ip).is_none());
+        guard.fail(ip);
+        assert!(guard.blocked(ip).is_some());
+        assert!(guard.blocked(IpAddr::V4(Ipv4Addr::BROADCAST)).is_none());
+        assert!(guard.is_bootstrap(&hash_token("secret")));
+        assert!(!guard.is_bootstrap(&hash_token("guess")));
+        assert!(!AuthGuard::new(Some("")).is_bootstrap(&hash_token("")));
+    }
+}
