@@ -71,22 +71,26 @@ upbeat_pid=
 hz=$(getconf CLK_TCK)
 python3 - "$work/upbeat.db" "$INTERVAL" "$SERVICES" "$DURATION" "$((cpu_end - cpu_start))" "$hz" "$hwm_kib" <<'PY'
 import sqlite3, sys
-db, interval, services, duration, cpu_ticks, hz, hwm = sys.argv[1], int(sys.argv[2]) * 1000, int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7])
+# Sample times are stored in whole seconds.
+db, interval, services, duration, cpu_ticks, hz, hwm = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7])
 rows = sqlite3.connect(db).execute("SELECT service_id, taken_at, outcome FROM samples ORDER BY service_id, taken_at").fetchall()
 gaps = on_time = missed = down = 0
 prev = {}
+histogram = {}
 for sid, at, outcome in rows:
     down += outcome != 0
     if sid in prev:
         gap = at - prev[sid]
         gaps += 1
-        on_time += abs(gap - interval) <= 1000
+        histogram[gap] = histogram.get(gap, 0) + 1
+        on_time += abs(gap - interval) <= 1
         missed += max(0, round(gap / interval) - 1)
     prev[sid] = at
-print(f"services: {services}, interval: {interval // 1000}s, measured for {duration}s")
+print(f"services: {services}, interval: {interval}s, measured for {duration}s")
 print(f"samples: {len(rows)} ({len(prev)} services sampled), not up: {down}")
 print(f"on time (gap within ±1 s of the interval): {on_time}/{gaps} = {100 * on_time / max(gaps, 1):.3f} %")
 print(f"missed ticks: {missed}")
+print("gaps (s: count):", ", ".join(f"{g}: {n}" for g, n in sorted(histogram.items(), key=lambda kv: -kv[1])[:6]))
 print(f"CPU: {cpu_ticks / hz:.1f} s over {duration} s = {100 * cpu_ticks / hz / duration:.1f} % of one core")
 print(f"peak RSS: {hwm / 1024:.1f} MiB")
 PY

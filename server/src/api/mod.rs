@@ -4,7 +4,9 @@
 pub mod admin;
 pub mod auth;
 pub mod error;
+pub mod feeds;
 pub mod health;
+pub mod maintenance;
 pub mod public;
 pub mod push;
 pub mod statuspage;
@@ -45,5 +47,7 @@ pub fn router() -> Router<AppState> {
         .merge(public::router())
         .merge(push::router())
         .merge(admin::router())
+        .merge(maintenance::router())
         .merge(statuspage::router())
+        .merge(feeds::router())
 }

@@ -186,6 +186,40 @@ pub struct NewMaintenance {
     pub created_by: String,
 }
 
+/// A stored maintenance window with its timeline.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MaintenanceRecord {
+    pub window: Window,
+    pub created_by: String,
+    /// Newest first.
+    pub updates: Vec<MaintenanceUpdate>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct MaintenanceUpdate {
+    pub id: i64,
+    /// `scheduled`, `in_progress`, `verifying` or `completed`.
+    pub status: String,
+    pub body: String,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// An admin change to a maintenance window; `None` leaves a field alone.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MaintenancePatch {
+    pub title: Option<String>,
+    pub description: Option<Option<String>>,
+    pub starts_at: Option<DateTime<Utc>>,
+    pub ends_at: Option<DateTime<Utc>>,
+    pub recurrence: Option<Option<String>>,
+    pub service_ids: Option<Vec<i64>>,
+    /// A timeline update to add: (status, body).
+    pub update: Option<(String, String)>,
+    pub author: String,
+    pub at: DateTime<Utc>,
+}
+
 /// Proof that this replica holds the prober lock. Dropping it releases the
 /// lock (PostgreSQL releases session locks when the connection closes).
 pub struct ProberLease {
@@ -356,6 +390,22 @@ pub trait Store: Send + Sync + 'static {
 
     /// Stores a maintenance window; returns its id.
     async fn create_maintenance(&self, maintenance: &NewMaintenance) -> Result<i64, StoreError>;
+
+    /// One maintenance window with its timeline (newest first).
+    async fn maintenance(&self, id: i64) -> Result<Option<MaintenanceRecord>, StoreError>;
+
+    /// Up to `limit` maintenance windows, latest start first.
+    async fn maintenances(&self, limit: u32) -> Result<Vec<MaintenanceRecord>, StoreError>;
+
+    /// Applies an admin change; `false` when there is no such window.
+    async fn update_maintenance(
+        &self,
+        id: i64,
+        patch: &MaintenancePatch,
+    ) -> Result<bool, StoreError>;
+
+    /// Deletes a window with its timeline; `false` when there is none.
+    async fn delete_maintenance(&self, id: i64) -> Result<bool, StoreError>;
 
     /// Maintenance windows that are not over at `now` (recurring ones
     /// included), with their services.

@@ -21,7 +21,8 @@ use crate::maintenance::{Recurrence, Window};
 use crate::rollup::{summarise, Resolution, Rollup};
 
 use super::{
-    assemble_incidents, incident_status_str, parse_column, update_body, IncidentPatch, NewIncident,
+    assemble_incidents, incident_status_str, parse_column, update_body, IncidentPatch,
+    MaintenancePatch, MaintenanceRecord, MaintenanceUpdate, NewIncident,
 };
 use super::{
     outcome_code, outcome_from_code, rollup_from_values, rollup_select_sql, rollup_upsert_sql,
@@ -295,6 +296,65 @@ fn parse_recurrence(rule: Option<String>) -> Result<Option<Recurrence>, StoreErr
 }
 
 impl SqliteStore {
+    /// Maintenance windows matching `filter` (over alias `m`, with
+    /// placeholder 1 bound to `param`) with services and updates, latest
+    /// start first.
+    async fn load_maintenances(
+        &self,
+        filter: &str,
+        param: i64,
+    ) -> Result<Vec<MaintenanceRecord>, StoreError> {
+        let sql = format!(
+            "SELECT m.id, m.title, m.description, m.starts_at, m.ends_at, m.recurrence, m.created_by, s.service_id
+             FROM maintenances m LEFT JOIN maintenance_services s ON s.maintenance_id = m.id
+             WHERE {filter} ORDER BY m.starts_at DESC, m.id DESC"
+        );
+        let rows = sqlx::query(&sql).bind(param).fetch_all(&self.pool).await?;
+        let mut records: Vec<MaintenanceRecord> = Vec::new();
+        for row in &rows {
+            let id: i64 = row.try_get("id")?;
+            if records.last().is_none_or(|r| r.window.id != id) {
+                records.push(MaintenanceRecord {
+                    window: Window {
+                        id,
+                        title: row.try_get("title")?,
+                        description: row.try_get("description")?,
+                        starts_at: from_ms(row.try_get("starts_at")?)?,
+                        ends_at: from_ms(row.try_get("ends_at")?)?,
+                        recurrence: parse_recurrence(row.try_get("recurrence")?)?,
+                        services: Vec::new(),
+                    },
+                    created_by: row.try_get("created_by")?,
+                    updates: Vec::new(),
+                });
+            }
+            if let (Some(record), Some(service_id)) = (
+                records.last_mut(),
+                row.try_get::<Option<i64>, _>("service_id")?,
+            ) {
+                record.window.services.push(service_id);
+            }
+        }
+        let sql = format!(
+            "SELECT u.id, u.maintenance_id, u.status, u.body, u.created_by, u.created_at
+             FROM maintenance_updates u JOIN maintenances m ON m.id = u.maintenance_id
+             WHERE {filter} ORDER BY u.created_at DESC, u.id DESC"
+        );
+        for row in sqlx::query(&sql).bind(param).fetch_all(&self.pool).await? {
+            let id: i64 = row.try_get("maintenance_id")?;
+            if let Some(record) = records.iter_mut().find(|r| r.window.id == id) {
+                record.updates.push(MaintenanceUpdate {
+                    id: row.try_get("id")?,
+                    status: row.try_get("status")?,
+                    body: row.try_get("body")?,
+                    created_by: row.try_get("created_by")?,
+                    created_at: from_ms(row.try_get("created_at")?)?,
+                });
+            }
+        }
+        Ok(records)
+    }
+
     /// Incidents matching `filter` (over alias `i`, with `?1` bound to
     /// `param`), with their services and updates, newest first.
     async fn load_incidents(
@@ -694,6 +754,83 @@ impl Store for SqliteStore {
         .await?;
         tx.commit().await?;
         Ok(id)
+    }
+
+    async fn maintenance(&self, id: i64) -> Result<Option<MaintenanceRecord>, StoreError> {
+        Ok(self.load_maintenances("m.id = ?1", id).await?.pop())
+    }
+
+    async fn maintenances(&self, limit: u32) -> Result<Vec<MaintenanceRecord>, StoreError> {
+        self.load_maintenances(
+            "m.id IN (SELECT id FROM maintenances ORDER BY starts_at DESC, id DESC LIMIT ?1)",
+            i64::from(limit),
+        )
+        .await
+    }
+
+    async fn update_maintenance(
+        &self,
+        id: i64,
+        patch: &MaintenancePatch,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let result = sqlx::query(
+            "UPDATE maintenances SET title = COALESCE(?2, title),
+               description = CASE WHEN ?3 THEN ?4 ELSE description END,
+               starts_at = COALESCE(?5, starts_at), ends_at = COALESCE(?6, ends_at),
+               recurrence = CASE WHEN ?7 THEN ?8 ELSE recurrence END, updated_at = ?9
+             WHERE id = ?1",
+        )
+        .bind(id)
+        .bind(&patch.title)
+        .bind(patch.description.is_some())
+        .bind(patch.description.clone().flatten())
+        .bind(patch.starts_at.map(to_ms))
+        .bind(patch.ends_at.map(to_ms))
+        .bind(patch.recurrence.is_some())
+        .bind(patch.recurrence.clone().flatten())
+        .bind(to_ms(patch.at))
+        .execute(&mut *tx)
+        .await?;
+        if result.rows_affected() == 0 {
+            return Ok(false);
+        }
+        if let Some(ids) = &patch.service_ids {
+            sqlx::query("DELETE FROM maintenance_services WHERE maintenance_id = ?1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            for service_id in ids {
+                sqlx::query("INSERT INTO maintenance_services (maintenance_id, service_id) VALUES (?1, ?2) ON CONFLICT DO NOTHING")
+                    .bind(id)
+                    .bind(service_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        if let Some((status, body)) = &patch.update {
+            sqlx::query(
+                "INSERT INTO maintenance_updates (maintenance_id, status, body, created_by, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .bind(id)
+            .bind(status)
+            .bind(body)
+            .bind(&patch.author)
+            .bind(to_ms(patch.at))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn delete_maintenance(&self, id: i64) -> Result<bool, StoreError> {
+        let result = sqlx::query("DELETE FROM maintenances WHERE id = ?1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(result.rows_affected() == 1)
     }
 
     async fn maintenance_windows(&self, now: DateTime<Utc>) -> Result<Vec<Window>, StoreError> {

@@ -9,6 +9,7 @@ mod app;
 mod cli;
 mod config;
 mod helpers;
+mod maintenance;
 mod outage;
 mod probes;
 mod push;

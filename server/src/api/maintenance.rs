@@ -1,0 +1,435 @@
+//! The admin API for maintenance windows (`/api/v1/maintenances`), behind
+//! a bearer token. Same conventions as [`super::admin`]: unknown fields
+//! rejected, errors naming the field, the acting token's name recorded, the
+//! snapshot rebuilt before the answer.
+//!
+//! `status` is computed from the time: `scheduled` (upcoming), `in_progress`
+//! or `completed`; for a recurring window it describes the current or next
+//! occurrence.
+
+use std::collections::HashMap;
+
+use app::model::MaintenanceStatus;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer, Serialize};
+
+use super::admin::Body;
+use super::auth::Admin;
+use super::error::ApiError;
+use super::AppState;
+use crate::maintenance::{validate, Recurrence};
+use crate::store::{MaintenancePatch, MaintenanceRecord, MaintenanceUpdate, NewMaintenance};
+
+const MAX_TITLE_CHARS: usize = 200;
+const MAX_BODY_CHARS: usize = 20_000;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/maintenances", post(create).get(list))
+        .route(
+            "/api/v1/maintenances/{id}",
+            get(show).patch(patch).delete(remove),
+        )
+        .route("/api/v1/maintenances/{id}/updates", post(add_update))
+}
+
+/// A maintenance window as the admin API shows it.
+#[derive(Debug, Serialize)]
+pub struct MaintenanceOut {
+    id: i64,
+    title: String,
+    description: Option<String>,
+    /// The first occurrence.
+    starts_at: DateTime<Utc>,
+    ends_at: DateTime<Utc>,
+    recurrence: Option<String>,
+    status: MaintenanceStatus,
+    /// The occurrence in progress, else the next one; `null` when over.
+    current: Option<Occurrence>,
+    services: Vec<String>,
+    created_by: String,
+    updates: Vec<MaintenanceUpdate>,
+}
+
+#[derive(Debug, Serialize)]
+struct Occurrence {
+    starts_at: DateTime<Utc>,
+    ends_at: DateTime<Utc>,
+}
+
+fn present(
+    record: MaintenanceRecord,
+    slugs: &HashMap<i64, String>,
+    now: DateTime<Utc>,
+) -> MaintenanceOut {
+    let w = &record.window;
+    MaintenanceOut {
+        id: w.id,
+        title: w.title.clone(),
+        description: w.description.clone(),
+        starts_at: w.starts_at,
+        ends_at: w.ends_at,
+        recurrence: w.recurrence.map(|r| r.to_string()),
+        status: w.status(now),
+        current: w
+            .current_or_next(now)
+            .map(|(starts_at, ends_at)| Occurrence { starts_at, ends_at }),
+        services: w
+            .services
+            .iter()
+            .filter_map(|id| slugs.get(id).cloned())
+            .collect(),
+        created_by: record.created_by,
+        updates: record.updates,
+    }
+}
+
+/// `Some(None)` for an explicit `null`, `None` when absent.
+fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::deserialize(d).map(Some)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateMaintenance {
+    title: String,
+    description: Option<String>,
+    starts_at: DateTime<Utc>,
+    ends_at: DateTime<Utc>,
+    recurrence: Option<String>,
+    services: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchMaintenance {
+    title: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    description: Option<Option<String>>,
+    starts_at: Option<DateTime<Utc>>,
+    ends_at: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "nullable")]
+    recurrence: Option<Option<String>>,
+    services: Option<Vec<String>>,
+}
+
+/// Timeline statuses of a maintenance.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UpdateStatus {
+    Scheduled,
+    InProgress,
+    Verifying,
+    Completed,
+}
+
+impl UpdateStatus {
+    const fn as_str(self) -> &'static str {
+        match self {
+            Self::Scheduled => "scheduled",
+            Self::InProgress => "in_progress",
+            Self::Verifying => "verifying",
+            Self::Completed => "completed",
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewUpdate {
+    /// Default: what the time says (`scheduled`, `in_progress`, `completed`).
+    status: Option<UpdateStatus>,
+    body: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// `scheduled`, `in_progress`, `completed` or `all` (default).
+    status: Option<String>,
+    limit: Option<u32>,
+}
+
+fn check_text(field: &str, text: &str, max: usize) -> Result<String, ApiError> {
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Err(ApiError::unprocessable(field, "must not be empty"));
+    }
+    if trimmed.chars().count() > max {
+        return Err(ApiError::unprocessable(
+            field,
+            format!("must be at most {max} characters"),
+        ));
+    }
+    Ok(trimmed.to_owned())
+}
+
+fn parse_rule(rule: &str) -> Result<Recurrence, ApiError> {
+    rule.parse::<Recurrence>()
+        .map_err(|e| ApiError::unprocessable("recurrence", e))
+}
+
+async fn slugs(state: &AppState) -> Result<HashMap<i64, String>, ApiError> {
+    Ok(state
+        .store
+        .services()
+        .await
+        .map_err(|e| ApiError::internal(&e))?
+        .into_iter()
+        .map(|s| (s.id, s.slug))
+        .collect())
+}
+
+/// Slugs to ids; every slug must name an active service.
+async fn service_ids(state: &AppState, services: &[String]) -> Result<Vec<i64>, ApiError> {
+    let known: HashMap<String, i64> = state
+        .store
+        .services()
+        .await
+        .map_err(|e| ApiError::internal(&e))?
+        .into_iter()
+        .filter(|s| !s.archived)
+        .map(|s| (s.slug, s.id))
+        .collect();
+    if services.is_empty() {
+        return Err(ApiError::unprocessable(
+            "services",
+            "must name at least one service",
+        ));
+    }
+    let mut ids = Vec::with_capacity(services.len());
+    for (i, slug) in services.iter().enumerate() {
+        let id = known.get(slug).ok_or_else(|| {
+            ApiError::unprocessable(format!("services[{i}]"), format!("no service \"{slug}\""))
+        })?;
+        if !ids.contains(id) {
+            ids.push(*id);
+        }
+    }
+    Ok(ids)
+}
+
+fn parse_id(raw: &str) -> Result<i64, ApiError> {
+    raw.parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(|| ApiError::not_found("no such maintenance"))
+}
+
+async fn load(state: &AppState, id: i64) -> Result<MaintenanceRecord, ApiError> {
+    state
+        .store
+        .maintenance(id)
+        .await
+        .map_err(|e| ApiError::internal(&e))?
+        .ok_or_else(|| ApiError::not_found("no such maintenance"))
+}
+
+async fn answer(state: &AppState, id: i64, status: StatusCode) -> Result<Response, ApiError> {
+    let record = load(state, id).await?;
+    let out = present(record, &slugs(state).await?, Utc::now());
+    Ok((
+        status,
+        [(header::LOCATION, format!("/api/v1/maintenances/{id}"))],
+        Json(out),
+    )
+        .into_response())
+}
+
+async fn create(
+    State(state): State<AppState>,
+    admin: Admin,
+    Body(input): Body<CreateMaintenance>,
+) -> Result<Response, ApiError> {
+    let title = check_text("title", &input.title, MAX_TITLE_CHARS)?;
+    let description = input
+        .description
+        .as_deref()
+        .map(|d| check_text("description", d, MAX_BODY_CHARS))
+        .transpose()?;
+    let rule = input.recurrence.as_deref().map(parse_rule).transpose()?;
+    validate(input.starts_at, input.ends_at, rule.as_ref())
+        .map_err(|(field, message)| ApiError::unprocessable(field, message))?;
+    let ids = service_ids(&state, &input.services).await?;
+    let id = state
+        .store
+        .create_maintenance(&NewMaintenance {
+            title,
+            description,
+            starts_at: input.starts_at,
+            ends_at: input.ends_at,
+            recurrence: rule.map(|r| r.to_string()),
+            service_ids: ids,
+            created_by: admin.name.clone(),
+        })
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    tracing::info!(maintenance = id, by = %admin.name, "maintenance scheduled");
+    state.changes.announce().await;
+    answer(&state, id, StatusCode::CREATED).await
+}
+
+async fn list(
+    State(state): State<AppState>,
+    _admin: Admin,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Vec<MaintenanceOut>>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::invalid_field("query", e.body_text()))?;
+    let wanted = match query.status.as_deref() {
+        None | Some("all") => None,
+        Some("scheduled") => Some(MaintenanceStatus::Scheduled),
+        Some("in_progress") => Some(MaintenanceStatus::InProgress),
+        Some("completed") => Some(MaintenanceStatus::Completed),
+        Some(_) => {
+            return Err(ApiError::invalid_field(
+                "status",
+                "must be scheduled, in_progress, completed or all",
+            ))
+        }
+    };
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=super::admin::MAX_LIST).contains(&limit) {
+        return Err(ApiError::invalid_field(
+            "limit",
+            format!("must be from 1 to {}", super::admin::MAX_LIST),
+        ));
+    }
+    let now = Utc::now();
+    let slugs = slugs(&state).await?;
+    let records = state
+        .store
+        .maintenances(limit)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok(Json(
+        records
+            .into_iter()
+            .map(|r| present(r, &slugs, now))
+            .filter(|m| wanted.is_none_or(|w| m.status == w))
+            .collect(),
+    ))
+}
+
+async fn show(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    answer(&state, parse_id(&id)?, StatusCode::OK).await
+}
+
+async fn patch(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(id): Path<String>,
+    Body(input): Body<PatchMaintenance>,
+) -> Result<Response, ApiError> {
+    let id = parse_id(&id)?;
+    let current = load(&state, id).await?.window;
+    let title = input
+        .title
+        .as_deref()
+        .map(|t| check_text("title", t, MAX_TITLE_CHARS))
+        .transpose()?;
+    let description = match input.description {
+        Some(Some(d)) => Some(Some(check_text("description", &d, MAX_BODY_CHARS)?)),
+        other => other,
+    };
+    let recurrence = match input.recurrence {
+        Some(Some(rule)) => Some(Some(parse_rule(&rule)?)),
+        Some(None) => Some(None),
+        None => None,
+    };
+    let starts_at = input.starts_at.unwrap_or(current.starts_at);
+    let ends_at = input.ends_at.unwrap_or(current.ends_at);
+    let rule = recurrence.unwrap_or(current.recurrence);
+    validate(starts_at, ends_at, rule.as_ref())
+        .map_err(|(field, message)| ApiError::unprocessable(field, message))?;
+    let service_ids = match &input.services {
+        Some(list) => Some(service_ids(&state, list).await?),
+        None => None,
+    };
+    let patch = MaintenancePatch {
+        title,
+        description,
+        starts_at: input.starts_at,
+        ends_at: input.ends_at,
+        recurrence: recurrence.map(|r| r.map(|r| r.to_string())),
+        service_ids,
+        update: None,
+        author: admin.name.clone(),
+        at: Utc::now(),
+    };
+    store_patch(&state, &admin, id, &patch).await?;
+    answer(&state, id, StatusCode::OK).await
+}
+
+async fn add_update(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(id): Path<String>,
+    Body(input): Body<NewUpdate>,
+) -> Result<Response, ApiError> {
+    let id = parse_id(&id)?;
+    let window = load(&state, id).await?.window;
+    let body = check_text("body", &input.body, MAX_BODY_CHARS)?;
+    let now = Utc::now();
+    let status = input
+        .status
+        .map_or_else(|| window.status(now).as_str(), UpdateStatus::as_str);
+    let patch = MaintenancePatch {
+        update: Some((status.to_owned(), body)),
+        author: admin.name.clone(),
+        at: now,
+        ..MaintenancePatch::default()
+    };
+    store_patch(&state, &admin, id, &patch).await?;
+    answer(&state, id, StatusCode::CREATED).await
+}
+
+async fn store_patch(
+    state: &AppState,
+    admin: &Admin,
+    id: i64,
+    patch: &MaintenancePatch,
+) -> Result<(), ApiError> {
+    let found = state
+        .store
+        .update_maintenance(id, patch)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    if !found {
+        return Err(ApiError::not_found("no such maintenance"));
+    }
+    tracing::info!(maintenance = id, by = %admin.name, "maintenance updated");
+    state.changes.announce().await;
+    Ok(())
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = parse_id(&id)?;
+    let deleted = state
+        .store
+        .delete_maintenance(id)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    if !deleted {
+        return Err(ApiError::not_found("no such maintenance"));
+    }
+    tracing::info!(maintenance = id, by = %admin.name, "maintenance deleted");
+    state.changes.announce().await;
+    Ok(StatusCode::NO_CONTENT)
+}
