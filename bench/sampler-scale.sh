@@ -61,9 +61,15 @@ RUST_LOG=warn target/release/upbeat --config "$work/upbeat.toml" --listen "127.0
 upbeat_pid=$!
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.2; done
 cpu_start=$(ticks "$upbeat_pid")
+# Resident memory every 5 s, to see when the peak happens.
+( while kill -0 "$upbeat_pid" 2>/dev/null; do
+    awk '/^VmRSS/ {printf "%d ", $2 / 1024}' "/proc/$upbeat_pid/status" 2>/dev/null >>"$work/rss.log" || true
+    sleep 5
+  done ) &
 sleep "$DURATION"
 cpu_end=$(ticks "$upbeat_pid")
 hwm_kib=$(awk '/^VmHWM/ {print $2}' "/proc/$upbeat_pid/status")
+echo "RSS every 5 s (MiB): $(cat "$work/rss.log")"
 kill -TERM "$upbeat_pid"
 wait "$upbeat_pid" || true
 upbeat_pid=

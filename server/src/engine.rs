@@ -50,6 +50,10 @@ pub struct Engine {
     pub lease_check: Duration,
     /// How long the writer gathers samples before a write.
     pub gather: Duration,
+    /// The builder loaded at start-up, used by the first term as prober so
+    /// the state is not loaded twice (and its service views are shared
+    /// with the first snapshot).
+    pub initial: std::sync::Mutex<Option<SnapshotBuilder>>,
 }
 
 impl Engine {
@@ -117,7 +121,16 @@ impl Engine {
     }
 
     async fn lead(&self, mut lease: ProberLease, cancel: &CancellationToken) {
-        let builder = match self.load_builder().await {
+        let initial = self
+            .initial
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        let loaded = match initial {
+            Some(builder) => Ok(builder),
+            None => self.load_builder().await,
+        };
+        let builder = match loaded {
             Ok(builder) => builder,
             Err(err) => {
                 tracing::warn!(error = %err, "loading state to start probing failed; will retry");

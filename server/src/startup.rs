@@ -21,6 +21,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tower_http::compression::CompressionLayer;
 
 use crate::api::auth::AuthGuard;
 use crate::api::{self, AppState};
@@ -120,6 +121,7 @@ impl Application {
             follow_every: config.database.follower_refresh,
             lease_check: LEASE_CHECK,
             gather: Duration::from_millis(200),
+            initial: std::sync::Mutex::new(None),
         };
         // The first snapshot is complete before the first request.
         let mut first = engine
@@ -129,6 +131,11 @@ impl Application {
         engine
             .publish
             .send_replace(Arc::new(first.build(Utc::now())));
+        // The first term as prober starts from this builder.
+        *engine
+            .initial
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(first);
         let cancel = CancellationToken::new();
         let engine = tokio::spawn(engine.run(cancel.clone()));
 
@@ -249,6 +256,9 @@ pub fn build_router(state: AppState) -> Router {
             move || shell(leptos.clone()),
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        // gzip or brotli, as the client accepts; small bodies and images
+        // other than SVG are left alone.
+        .layer(CompressionLayer::new())
         .with_state(state)
 }
 

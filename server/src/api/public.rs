@@ -1,26 +1,123 @@
 //! Public JSON: `GET /public/status`, the document the page renders from,
-//! served from the in-memory snapshot.
+//! and `GET /public/status/incidents`, both served from the in-memory
+//! snapshot with CORS open for GET and an `ETag` answered by `304`.
 
-use axum::extract::State;
-use axum::http::header;
-use axum::response::IntoResponse;
+use std::sync::Arc;
+
+use app::model::{IncidentView, PublicStatus};
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
 
+use super::error::ApiError;
 use super::AppState;
+use crate::snapshot::RECENT_INCIDENTS;
+
+/// Most incidents one page of `/public/status/incidents` holds.
+pub const MAX_PER_PAGE: usize = 50;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/public/status", get(status))
+    Router::new()
+        .route("/public/status", get(status))
+        .route("/public/status/incidents", get(incidents))
 }
 
-async fn status(State(state): State<AppState>) -> impl IntoResponse {
-    let snapshot = state.snapshot.borrow().clone();
-    (
-        [
-            (header::CACHE_CONTROL, "no-cache"),
-            // Status widgets on other sites may read this.
-            (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
-        ],
-        Json(snapshot),
+/// The snapshot's version: it changes whenever a new snapshot is built.
+pub fn etag(snapshot: &PublicStatus, what: &str) -> String {
+    format!(
+        "W/\"{what}-{}-{}\"",
+        snapshot
+            .generated_at
+            .timestamp_nanos_opt()
+            .unwrap_or_default(),
+        u8::from(snapshot.stale)
     )
+}
+
+/// A JSON answer from the snapshot, or `304` when the client has it.
+pub fn cached_json<T: Serialize>(headers: &HeaderMap, tag: &str, body: &T) -> Response {
+    let matches = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == tag || t.trim() == "*"));
+    let common = [
+        (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+        // Status widgets on other sites may read this.
+        (
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("*"),
+        ),
+    ];
+    let tag = HeaderValue::from_str(tag).unwrap_or_else(|_| HeaderValue::from_static("\"\""));
+    if matches {
+        return (StatusCode::NOT_MODIFIED, common, [(header::ETAG, tag)]).into_response();
+    }
+    (common, [(header::ETAG, tag)], Json(body)).into_response()
+}
+
+fn snapshot(state: &AppState) -> Arc<PublicStatus> {
+    state.snapshot.borrow().clone()
+}
+
+async fn status(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let snapshot = snapshot(&state);
+    cached_json(&headers, &etag(&snapshot, "status"), &*snapshot)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PageQuery {
+    page: Option<usize>,
+    per_page: Option<usize>,
+}
+
+#[derive(Debug, Serialize)]
+struct IncidentPage<'a> {
+    /// Unresolved incidents, always all of them.
+    active: &'a [IncidentView],
+    /// One page of the most recent incidents, resolved ones included.
+    recent: &'a [IncidentView],
+    page: usize,
+    per_page: usize,
+    /// Recent incidents available over all pages (at most 50).
+    total: usize,
+    /// The next page's number, when there is one.
+    next_page: Option<usize>,
+}
+
+async fn incidents(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::invalid_field("query", e.body_text()))?;
+    let page = query.page.unwrap_or(1);
+    let per_page = query.per_page.unwrap_or(20);
+    if page == 0 {
+        return Err(ApiError::invalid_field("page", "pages start at 1"));
+    }
+    if !(1..=MAX_PER_PAGE).contains(&per_page) {
+        return Err(ApiError::invalid_field(
+            "per_page",
+            format!("must be from 1 to {MAX_PER_PAGE}"),
+        ));
+    }
+    let snapshot = snapshot(&state);
+    let recent = &snapshot.recent_incidents;
+    let start = (page - 1).saturating_mul(per_page).min(recent.len());
+    let end = start.saturating_add(per_page).min(recent.len());
+    let body = IncidentPage {
+        active: &snapshot.incidents,
+        recent: &recent[start..end],
+        page,
+        per_page,
+        total: recent.len(),
+        next_page: (end < recent.len()).then_some(page + 1),
+    };
+    debug_assert!(recent.len() <= RECENT_INCIDENTS as usize);
+    let tag = etag(&snapshot, &format!("incidents-{page}-{per_page}"));
+    Ok(cached_json(&headers, &tag, &body))
 }

@@ -23,13 +23,14 @@ use app::model::{
     ServiceStatus,
 };
 use axum::extract::State;
-use axum::http::header;
-use axum::response::IntoResponse;
+use axum::http::HeaderMap;
+use axum::response::Response;
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::Router;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
+use super::public::{cached_json, etag};
 use super::AppState;
 
 /// The page id every object refers to.
@@ -251,14 +252,8 @@ fn snapshot(state: &AppState) -> Arc<PublicStatus> {
     state.snapshot.borrow().clone()
 }
 
-fn answer(body: Value) -> impl IntoResponse {
-    (
-        [
-            (header::CACHE_CONTROL, "no-cache"),
-            (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
-        ],
-        Json(body),
-    )
+fn answer(headers: &HeaderMap, s: &PublicStatus, what: &str, body: &Value) -> Response {
+    cached_json(headers, &etag(s, what), body)
 }
 
 fn maintenance_list(s: &PublicStatus, keep: impl Fn(MaintenanceStatus) -> bool) -> Vec<Value> {
@@ -269,60 +264,100 @@ fn maintenance_list(s: &PublicStatus, keep: impl Fn(MaintenanceStatus) -> bool) 
         .collect()
 }
 
-async fn summary(State(state): State<AppState>) -> impl IntoResponse {
+async fn summary(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let s = snapshot(&state);
-    answer(json!({
-        "page": page(&s),
-        "components": component_list(&s),
-        "incidents": s.incidents.iter().map(|i| incident(&s, i)).collect::<Vec<_>>(),
-        "scheduled_maintenances": maintenance_list(&s, |_| true),
-        "status": indicator(&s),
-    }))
+    answer(
+        &headers,
+        &s,
+        "v2-summary",
+        &json!({
+            "page": page(&s),
+            "components": component_list(&s),
+            "incidents": s.incidents.iter().map(|i| incident(&s, i)).collect::<Vec<_>>(),
+            "scheduled_maintenances": maintenance_list(&s, |_| true),
+            "status": indicator(&s),
+        }),
+    )
 }
 
-async fn status(State(state): State<AppState>) -> impl IntoResponse {
+async fn status(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let s = snapshot(&state);
-    answer(json!({ "page": page(&s), "status": indicator(&s) }))
+    answer(
+        &headers,
+        &s,
+        "v2-status",
+        &json!({ "page": page(&s), "status": indicator(&s) }),
+    )
 }
 
-async fn components(State(state): State<AppState>) -> impl IntoResponse {
+async fn components(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let s = snapshot(&state);
-    answer(json!({ "page": page(&s), "components": component_list(&s) }))
+    answer(
+        &headers,
+        &s,
+        "v2-components",
+        &json!({ "page": page(&s), "components": component_list(&s) }),
+    )
 }
 
-async fn incidents(State(state): State<AppState>) -> impl IntoResponse {
+async fn incidents(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let s = snapshot(&state);
-    answer(json!({
-        "page": page(&s),
-        "incidents": s.recent_incidents.iter().map(|i| incident(&s, i)).collect::<Vec<_>>(),
-    }))
+    answer(
+        &headers,
+        &s,
+        "v2-incidents",
+        &json!({
+            "page": page(&s),
+            "incidents": s.recent_incidents.iter().map(|i| incident(&s, i)).collect::<Vec<_>>(),
+        }),
+    )
 }
 
-async fn unresolved(State(state): State<AppState>) -> impl IntoResponse {
+async fn unresolved(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let s = snapshot(&state);
-    answer(json!({
-        "page": page(&s),
-        "incidents": s.incidents.iter().map(|i| incident(&s, i)).collect::<Vec<_>>(),
-    }))
+    answer(
+        &headers,
+        &s,
+        "v2-unresolved",
+        &json!({
+            "page": page(&s),
+            "incidents": s.incidents.iter().map(|i| incident(&s, i)).collect::<Vec<_>>(),
+        }),
+    )
 }
 
-async fn maintenances(State(state): State<AppState>) -> impl IntoResponse {
+async fn maintenances(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let s = snapshot(&state);
-    answer(json!({ "page": page(&s), "scheduled_maintenances": maintenance_list(&s, |_| true) }))
+    answer(
+        &headers,
+        &s,
+        "v2-maintenances",
+        &json!({ "page": page(&s), "scheduled_maintenances": maintenance_list(&s, |_| true) }),
+    )
 }
 
-async fn upcoming(State(state): State<AppState>) -> impl IntoResponse {
+async fn upcoming(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let s = snapshot(&state);
-    answer(json!({
-        "page": page(&s),
-        "scheduled_maintenances": maintenance_list(&s, |st| st == MaintenanceStatus::Scheduled),
-    }))
+    answer(
+        &headers,
+        &s,
+        "v2-upcoming",
+        &json!({
+            "page": page(&s),
+            "scheduled_maintenances": maintenance_list(&s, |st| st == MaintenanceStatus::Scheduled),
+        }),
+    )
 }
 
-async fn active(State(state): State<AppState>) -> impl IntoResponse {
+async fn active(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let s = snapshot(&state);
-    answer(json!({
-        "page": page(&s),
-        "scheduled_maintenances": maintenance_list(&s, |st| st == MaintenanceStatus::InProgress),
-    }))
+    answer(
+        &headers,
+        &s,
+        "v2-active",
+        &json!({
+            "page": page(&s),
+            "scheduled_maintenances": maintenance_list(&s, |st| st == MaintenanceStatus::InProgress),
+        }),
+    )
 }

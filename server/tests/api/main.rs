@@ -12,6 +12,7 @@ mod helpers;
 mod maintenance;
 mod outage;
 mod probes;
+mod public;
 mod push;
 mod replicas;
 mod simulation;

@@ -136,6 +136,7 @@ fn engine(
         follow_every: Duration::from_secs(10),
         lease_check: Duration::from_secs(5),
         gather: Duration::ZERO,
+        initial: std::sync::Mutex::new(None),
     }
 }
 
