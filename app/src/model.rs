@@ -207,7 +207,7 @@ pub struct Uptimes {
 pub struct DayBar {
     /// `YYYY-MM-DD`.
     pub date: chrono::NaiveDate,
-    pub uptime: Option<f64>,
+    pub uptime: Option<f32>,
     /// The worst sample of the day, if there was any.
     pub worst: Option<SampleOutcome>,
     /// Samples that count towards uptime.

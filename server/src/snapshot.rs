@@ -44,8 +44,9 @@ pub const RECENT_INCIDENTS: u32 = 50;
 /// Hours in the shortest uptime window.
 const WINDOW_HOURS: i64 = 24;
 
-/// What the snapshot needs of a rollup: 32 bytes instead of a full
-/// [`Rollup`] with its histogram.
+/// What the snapshot needs of a rollup: 24 bytes instead of a full
+/// [`Rollup`] with its histogram. The latency sum saturates (a day of
+/// 1-second probes at 10 s each still fits).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct Counts {
     up: u32,
@@ -53,7 +54,7 @@ struct Counts {
     down: u32,
     maintenance: u32,
     latency_count: u32,
-    latency_sum_ms: u64,
+    latency_sum_ms: u32,
 }
 
 impl Counts {
@@ -63,7 +64,7 @@ impl Counts {
         self.down += other.down;
         self.maintenance += other.maintenance;
         self.latency_count += other.latency_count;
-        self.latency_sum_ms += other.latency_sum_ms;
+        self.latency_sum_ms = self.latency_sum_ms.saturating_add(other.latency_sum_ms);
     }
 
     fn samples(&self) -> u32 {
@@ -96,7 +97,7 @@ impl From<&Rollup> for Counts {
             down: r.down,
             maintenance: r.maintenance,
             latency_count: r.latency_count,
-            latency_sum_ms: r.latency_sum_ms,
+            latency_sum_ms: u32::try_from(r.latency_sum_ms).unwrap_or(u32::MAX),
         }
     }
 }
@@ -447,7 +448,10 @@ impl SnapshotBuilder {
             .zip((0..BAR_DAYS).rev())
             .map(|(counts, back)| DayBar {
                 date: (today - TimeDelta::days(back)).date_naive(),
-                uptime: counts.uptime(),
+                // f32 keeps 7 digits, plenty for a day's share, in half
+                // the space (90 bars × every service).
+                #[allow(clippy::cast_possible_truncation)]
+                uptime: counts.uptime().map(|u| u as f32),
                 worst: counts.worst(),
                 samples: counts.samples(),
                 maintenance: counts.maintenance,
