@@ -8,7 +8,7 @@ const SERVICES = (healthy, broken) => `
 slug = "api"
 name = "Public API"
 group = "Core"
-interval = "300ms"
+interval = "1s"
 [services.check]
 kind = "http"
 url = "${healthy.url}"
@@ -17,7 +17,7 @@ url = "${healthy.url}"
 slug = "billing"
 name = "Billing"
 group = "Core"
-interval = "300ms"
+interval = "1s"
 [services.check]
 kind = "http"
 url = "${broken.url}"
