@@ -1,10 +1,11 @@
 use std::process::ExitCode;
 
-/// mimalloc instead of glibc's malloc: with probes spread over several
-/// threads, glibc's per-thread arenas fragment and held a third more memory
-/// at 10,000 services (bench/sampler-scale.sh).
+/// jemalloc with two arenas and background purging (configured in
+/// `.cargo/config.toml`) instead of glibc's malloc, whose per-thread arenas
+/// fragment and held a third more memory at 10,000 services
+/// (bench/sampler-scale.sh).
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 #[tokio::main]
 async fn main() -> ExitCode {
