@@ -1,6 +1,6 @@
 use std::process::ExitCode;
 
-/// jemalloc with two arenas and background purging (configured in
+/// jemalloc with one arena and background purging (configured in
 /// `.cargo/config.toml`) instead of glibc's malloc, whose per-thread arenas
 /// fragment and held a third more memory at 10,000 services
 /// (bench/sampler-scale.sh).
