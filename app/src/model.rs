@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 /// The result of one probe.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum SampleOutcome {
     Up,
@@ -43,6 +44,7 @@ impl SampleOutcome {
 
 /// A service's displayed status, in Statuspage's component vocabulary.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ServiceStatus {
     Operational,
@@ -101,6 +103,7 @@ impl ServiceStatus {
 
 /// Statuspage's page-level indicator.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Indicator {
     None,
@@ -124,6 +127,7 @@ impl Indicator {
 
 /// The page-level status line: indicator plus Statuspage's description.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OverallStatus {
     pub indicator: Indicator,
     pub description: String,
@@ -166,6 +170,7 @@ impl OverallStatus {
 
 /// Page identity from the `[page]` config table.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PageInfo {
     pub title: String,
     pub description: Option<String>,
@@ -175,6 +180,7 @@ pub struct PageInfo {
 
 /// One service as the page shows it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ServiceView {
     pub slug: String,
     pub name: String,
@@ -188,6 +194,9 @@ pub struct ServiceView {
     /// Short human text of the last failure ("connection refused").
     pub last_error: Option<String>,
     pub uptime: Uptimes,
+    /// Mean response time of the samples that measured one.
+    #[serde(default)]
+    pub response_ms: ResponseTimes,
     /// The last 90 UTC days, oldest first, today last.
     pub days: Vec<DayBar>,
 }
@@ -195,6 +204,7 @@ pub struct ServiceView {
 /// Uptime over the standard windows: share of samples up or degraded.
 /// `None` means no data in the window (shown as such, never as 0 % or 100 %).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Uptimes {
     pub h24: Option<f64>,
     pub d7: Option<f64>,
@@ -202,8 +212,19 @@ pub struct Uptimes {
     pub d90: Option<f64>,
 }
 
+/// Mean response time in milliseconds over the standard windows; `None`
+/// when no sample in the window measured one.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ResponseTimes {
+    pub h24: Option<u32>,
+    pub d7: Option<u32>,
+    pub d30: Option<u32>,
+}
+
 /// One day of a service's 90-day bar (UTC days).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DayBar {
     /// `YYYY-MM-DD`.
     pub date: chrono::NaiveDate,
@@ -229,6 +250,7 @@ pub fn format_uptime(uptime: Option<f64>) -> String {
 
 /// The document behind `GET /public/status` and the status page.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PublicStatus {
     pub page: PageInfo,
     /// When the server built this document from the database.
@@ -267,6 +289,7 @@ impl PublicStatus {
 
 /// Lifecycle of an incident (Statuspage's incident statuses).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum IncidentStatus {
     Investigating,
@@ -308,6 +331,7 @@ impl IncidentStatus {
 
 /// How bad an incident is (Statuspage's impact).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Impact {
     None,
@@ -346,6 +370,7 @@ impl Impact {
 
 /// Who opened an incident.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum CreatedBy {
     /// Opened by Upbeat when a service left `operational`.
@@ -372,6 +397,7 @@ impl CreatedBy {
 
 /// A service an incident affects, with the status the incident gives it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AffectedService {
     pub slug: String,
     pub name: String,
@@ -380,6 +406,7 @@ pub struct AffectedService {
 
 /// One entry of an incident's timeline. `body` is Markdown.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IncidentUpdateView {
     pub id: i64,
     pub status: IncidentStatus,
@@ -388,6 +415,7 @@ pub struct IncidentUpdateView {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IncidentView {
     pub id: i64,
     pub title: String,
@@ -405,6 +433,7 @@ pub struct IncidentView {
 
 /// Where a maintenance window stands, from the current time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum MaintenanceStatus {
     Scheduled,
@@ -423,6 +452,7 @@ impl MaintenanceStatus {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MaintenanceView {
     pub id: i64,
     pub title: String,

@@ -295,7 +295,7 @@ async fn token(cli: &Cli, command: &TokenCommand) -> ExitCode {
                     Some(_) => {
                         println!("{token}");
                         eprintln!(
-                            "Admin token \"{name}\": shown once, only its hash is stored. Use it as\n  Authorization: Bearer {token}"
+                            "Admin token \"{name}\" created. It is shown once, above; only its hash is stored.\nSend it as the header `Authorization: Bearer <token>`."
                         );
                         ExitCode::SUCCESS
                     }

@@ -2,6 +2,7 @@
 //! `main.rs` only calls [`cli::run`].
 
 pub mod api;
+pub mod badge;
 pub mod changes;
 pub mod cli;
 pub mod clock;

@@ -38,7 +38,8 @@ impl Pruner {
         }
     }
 
-    /// One full pass at time `now`; returns how many samples were deleted.
+    /// One full pass at time `now`: samples past retention and idempotency
+    /// keys past a day. Returns how many samples were deleted.
     pub async fn run_once(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
         let retention = chrono::Duration::from_std(self.retention).unwrap_or(chrono::Duration::MAX);
         let Some(cutoff) = now.checked_sub_signed(retention) else {
@@ -57,6 +58,13 @@ impl Pruner {
                 }
                 tokio::time::sleep(self.pause).await;
             }
+        }
+        let keys = self
+            .store
+            .prune_idempotency_keys(now - crate::store::IDEMPOTENCY_TTL)
+            .await?;
+        if keys > 0 {
+            tracing::debug!(keys, "forgot idempotency keys older than a day");
         }
         Ok(deleted)
     }

@@ -21,8 +21,8 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use app::model::{
-    DayBar, IncidentView, OverallStatus, PageInfo, PublicStatus, SampleOutcome, ServiceStatus,
-    ServiceView, Uptimes,
+    DayBar, IncidentView, OverallStatus, PageInfo, PublicStatus, ResponseTimes, SampleOutcome,
+    ServiceStatus, ServiceView, Uptimes,
 };
 use chrono::{DateTime, TimeDelta, Utc};
 use tokio::sync::watch;
@@ -74,6 +74,15 @@ impl Counts {
     fn uptime(&self) -> Option<f64> {
         let total = self.samples();
         (total > 0).then(|| f64::from(self.up + self.degraded) / f64::from(total))
+    }
+
+    /// Mean latency, rounded to the millisecond.
+    fn mean_latency_ms(&self) -> Option<u32> {
+        (self.latency_count > 0).then(|| {
+            let mean = (u64::from(self.latency_sum_ms) + u64::from(self.latency_count) / 2)
+                / u64::from(self.latency_count);
+            u32::try_from(mean).unwrap_or(u32::MAX)
+        })
     }
 
     fn worst(&self) -> Option<SampleOutcome> {
@@ -442,6 +451,11 @@ impl SnapshotBuilder {
                 .newest(usize::try_from(BAR_DAYS).unwrap_or(1))
                 .uptime(),
         };
+        let response_ms = ResponseTimes {
+            h24: hourly.and_then(|c| c.mean_latency_ms()),
+            d7: daily.newest(7).mean_latency_ms(),
+            d30: daily.newest(30).mean_latency_ms(),
+        };
         let days = daily
             .slots
             .iter()
@@ -459,6 +473,7 @@ impl SnapshotBuilder {
             .collect();
         ServiceView {
             uptime,
+            response_ms,
             days,
             slug: s.slug.clone(),
             name: s.name.clone(),

@@ -248,7 +248,7 @@ pub fn build_router(state: AppState) -> Router {
     let routes = generate_route_list(App);
     let leptos = state.leptos.clone();
     Router::new()
-        .merge(api::router())
+        .merge(api::router(&state))
         .leptos_routes_with_context(
             &state,
             routes,

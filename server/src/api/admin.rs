@@ -19,30 +19,33 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::Admin;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::AppState;
-use crate::store::{IncidentPatch, NewIncident};
+use crate::store::{AuditRecord, IncidentPatch, NewIncident};
 
 const MAX_TITLE_CHARS: usize = 200;
 const MAX_BODY_CHARS: usize = 20_000;
 /// Most incidents one list request returns.
 pub const MAX_LIST: u32 = 100;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/incidents", post(create).get(list))
-        .route(
-            "/api/v1/incidents/{id}",
-            get(show).patch(patch).delete(remove),
-        )
-        .route("/api/v1/incidents/{id}/updates", post(add_update))
+/// Most audit-log entries one request returns.
+pub const MAX_AUDIT: u32 = 500;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(show, patch, remove))
+        .routes(routes!(add_update))
+        .routes(routes!(audit_log))
 }
 
 /// JSON body read with serde_path_to_error, so errors name the field.
@@ -75,25 +78,29 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// A service an incident affects, and the status it gives it.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AffectedInput {
     slug: String,
     status: ServiceStatus,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateIncident {
+    /// At most 200 characters.
     title: String,
+    /// Default `investigating`.
     #[serde(default = "investigating")]
     status: IncidentStatus,
     /// Default: what the worst affected status implies.
     impact: Option<Impact>,
     #[serde(default)]
     services: Vec<AffectedInput>,
-    /// The first timeline update (Markdown).
+    /// The first timeline update (Markdown, at most 20,000 characters).
     body: String,
+    /// Default: now. Must not be in the future.
     started_at: Option<DateTime<Utc>>,
     /// Admin incidents do not resolve themselves unless asked to.
     #[serde(default)]
@@ -104,35 +111,49 @@ const fn investigating() -> IncidentStatus {
     IncidentStatus::Investigating
 }
 
-#[derive(Debug, Deserialize)]
+/// Fields left out are left alone.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchIncident {
     title: Option<String>,
     status: Option<IncidentStatus>,
     impact: Option<Impact>,
+    /// Replaces the affected services.
     services: Option<Vec<AffectedInput>>,
+    /// Resolve by itself once every affected service is operational again.
     auto_resolve: Option<bool>,
     /// An optional timeline update to add with the change.
     body: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUpdate {
     /// Default: the incident's current status.
     status: Option<IncidentStatus>,
+    /// Markdown, at most 20,000 characters.
     body: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// `unresolved`, `resolved` or `all` (default).
     status: Option<String>,
+    /// 1 to 100, default 50.
     limit: Option<u32>,
 }
 
-fn check_text(field: &str, text: &str, max: usize) -> Result<String, ApiError> {
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AuditQuery {
+    /// 1 to 500, default 100.
+    limit: Option<u32>,
+}
+
+pub(super) fn check_text(field: &str, text: &str, max: usize) -> Result<String, ApiError> {
     let trimmed = text.trim();
     if trimmed.is_empty() {
         return Err(ApiError::unprocessable(field, "must not be empty"));
@@ -203,6 +224,18 @@ async fn load(state: &AppState, id: i64) -> Result<IncidentView, ApiError> {
         .ok_or_else(|| ApiError::not_found("no such incident"))
 }
 
+/// Opens an incident.
+#[utoipa::path(post, path = "/api/v1/incidents", tag = "admin", security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key get the first answer")),
+    request_body = CreateIncident,
+    responses(
+        (status = 201, body = IncidentView, headers(("Location" = String))),
+        (status = 400, body = ErrorBody, description = "Unreadable JSON or a bad `Idempotency-Key`"),
+        (status = 401, body = ErrorBody, description = "Missing, unknown or revoked token"),
+        (status = 409, body = ErrorBody, description = "A request with this `Idempotency-Key` is still running"),
+        (status = 422, body = ErrorBody, description = "A field's value is unacceptable, or the `Idempotency-Key` was used for another request"),
+        (status = 429, body = ErrorBody, description = "Too many failed attempts from this address"),
+    ))]
 async fn create(
     State(state): State<AppState>,
     admin: Admin,
@@ -245,6 +278,15 @@ async fn create(
         .into_response())
 }
 
+/// Incidents, newest first.
+#[utoipa::path(get, path = "/api/v1/incidents", tag = "admin", security(("bearer" = [])),
+    params(ListQuery),
+    responses(
+        (status = 200, body = Vec<IncidentView>),
+        (status = 400, body = ErrorBody, description = "A bad `status` or `limit`"),
+        (status = 401, body = ErrorBody, description = "Missing, unknown or revoked token"),
+        (status = 429, body = ErrorBody, description = "Too many failed attempts from this address"),
+    ))]
 async fn list(
     State(state): State<AppState>,
     _admin: Admin,
@@ -277,6 +319,15 @@ async fn list(
         .map_err(|e| ApiError::internal(&e))
 }
 
+/// One incident with its timeline.
+#[utoipa::path(get, path = "/api/v1/incidents/{id}", tag = "admin", security(("bearer" = [])),
+    params(("id" = i64, Path)),
+    responses(
+        (status = 200, body = IncidentView),
+        (status = 401, body = ErrorBody, description = "Missing, unknown or revoked token"),
+        (status = 404, body = ErrorBody),
+        (status = 429, body = ErrorBody, description = "Too many failed attempts from this address"),
+    ))]
 async fn show(
     State(state): State<AppState>,
     _admin: Admin,
@@ -285,6 +336,21 @@ async fn show(
     load(&state, parse_id(&id)?).await.map(Json)
 }
 
+/// Changes an incident. A `body`, or a change of status, adds a timeline
+/// update; `resolved` sets `resolved_at` and gives the services back their
+/// probed status.
+#[utoipa::path(patch, path = "/api/v1/incidents/{id}", tag = "admin", security(("bearer" = [])),
+    params(("id" = i64, Path)),
+    request_body = PatchIncident,
+    responses(
+        (status = 200, body = IncidentView),
+        (status = 400, body = ErrorBody, description = "Unreadable JSON"),
+        (status = 401, body = ErrorBody, description = "Missing, unknown or revoked token"),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "The incident is resolved and the change would reopen it"),
+        (status = 422, body = ErrorBody, description = "A field's value is unacceptable"),
+        (status = 429, body = ErrorBody, description = "Too many failed attempts from this address"),
+    ))]
 async fn patch(
     State(state): State<AppState>,
     admin: Admin,
@@ -325,6 +391,19 @@ async fn patch(
     .await
 }
 
+/// Adds a timeline update, optionally moving the status.
+#[utoipa::path(post, path = "/api/v1/incidents/{id}/updates", tag = "admin", security(("bearer" = [])),
+    params(("id" = i64, Path), ("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key get the first answer")),
+    request_body = NewUpdate,
+    responses(
+        (status = 201, body = IncidentView),
+        (status = 400, body = ErrorBody, description = "Unreadable JSON or a bad `Idempotency-Key`"),
+        (status = 401, body = ErrorBody, description = "Missing, unknown or revoked token"),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "The incident is resolved and the update would reopen it, or a request with this `Idempotency-Key` is still running"),
+        (status = 422, body = ErrorBody, description = "A field's value is unacceptable, or the `Idempotency-Key` was used for another request"),
+        (status = 429, body = ErrorBody, description = "Too many failed attempts from this address"),
+    ))]
 async fn add_update(
     State(state): State<AppState>,
     admin: Admin,
@@ -371,6 +450,15 @@ async fn apply(
     load(state, current.id).await.map(Json)
 }
 
+/// Deletes an incident with its timeline.
+#[utoipa::path(delete, path = "/api/v1/incidents/{id}", tag = "admin", security(("bearer" = [])),
+    params(("id" = i64, Path)),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, body = ErrorBody, description = "Missing, unknown or revoked token"),
+        (status = 404, body = ErrorBody),
+        (status = 429, body = ErrorBody, description = "Too many failed attempts from this address"),
+    ))]
 async fn remove(
     State(state): State<AppState>,
     admin: Admin,
@@ -379,7 +467,7 @@ async fn remove(
     let id = parse_id(&id)?;
     let deleted = state
         .store
-        .delete_incident(id)
+        .delete_incident(id, &admin.name)
         .await
         .map_err(|e| ApiError::internal(&e))?;
     if !deleted {
@@ -388,4 +476,35 @@ async fn remove(
     tracing::info!(incident = id, by = %admin.name, "incident deleted");
     state.changes.announce().await;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Admin changes to incidents and maintenance, newest first, with the
+/// acting token's name.
+#[utoipa::path(get, path = "/api/v1/audit-log", tag = "admin", security(("bearer" = [])),
+    params(AuditQuery),
+    responses(
+        (status = 200, body = Vec<AuditRecord>),
+        (status = 400, body = ErrorBody, description = "A bad `limit`"),
+        (status = 401, body = ErrorBody, description = "Missing, unknown or revoked token"),
+        (status = 429, body = ErrorBody, description = "Too many failed attempts from this address"),
+    ))]
+async fn audit_log(
+    State(state): State<AppState>,
+    _admin: Admin,
+    query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Vec<AuditRecord>>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::invalid_field("query", e.body_text()))?;
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=MAX_AUDIT).contains(&limit) {
+        return Err(ApiError::invalid_field(
+            "limit",
+            format!("must be from 1 to {MAX_AUDIT}"),
+        ));
+    }
+    state
+        .store
+        .audit_log(limit)
+        .await
+        .map(Json)
+        .map_err(|e| ApiError::internal(&e))
 }

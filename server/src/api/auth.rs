@@ -130,6 +130,10 @@ impl FromRequestParts<AppState> for Admin {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
+        // Already checked by a middleware (see `super::idempotency`).
+        if let Some(admin) = parts.extensions.get::<Self>() {
+            return Ok(admin.clone());
+        }
         let ip = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()

@@ -5,7 +5,27 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// The body of every error answer of the JSON APIs.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Machine-readable: `invalid_field`, `unauthorized`, `not_found`,
+    /// `conflict`, `too_many_requests`, `idempotency_key_reused`,
+    /// `idempotency_in_progress`, `payload_too_large` or `internal`.
+    pub code: String,
+    /// For people.
+    pub message: String,
+    /// The field, query parameter or header at fault, when there is one
+    /// (`services[1].slug`, `Idempotency-Key`).
+    pub field: Option<String>,
+}
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -65,8 +85,13 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body =
-            json!({ "error": { "code": self.code, "message": self.message, "field": self.field } });
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_owned(),
+                message: self.message,
+                field: self.field,
+            },
+        };
         (self.status, Json(body)).into_response()
     }
 }

@@ -9,16 +9,16 @@ use atom_syndication::{Content, Entry, Feed, FixedDateTime, Link, Person, Text};
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
-use axum::routing::get;
-use axum::Router;
 use chrono::{DateTime, Utc};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/feed.atom", get(atom))
-        .route("/feed.rss", get(rss_feed))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(atom))
+        .routes(routes!(rss_feed))
 }
 
 fn base(s: &PublicStatus) -> String {
@@ -123,6 +123,9 @@ fn snapshot(state: &AppState) -> std::sync::Arc<PublicStatus> {
     state.snapshot.borrow().clone()
 }
 
+/// Atom feed of recent incidents and of maintenance.
+#[utoipa::path(get, path = "/feed.atom", tag = "feeds",
+    responses((status = 200, description = "Atom 1.0", content_type = "application/atom+xml", body = String)))]
 async fn atom(State(state): State<AppState>) -> impl IntoResponse {
     let s = snapshot(&state);
     let base = base(&s);
@@ -184,6 +187,9 @@ async fn atom(State(state): State<AppState>) -> impl IntoResponse {
     )
 }
 
+/// RSS 2.0 feed of recent incidents and of maintenance.
+#[utoipa::path(get, path = "/feed.rss", tag = "feeds",
+    responses((status = 200, description = "RSS 2.0", content_type = "application/rss+xml", body = String)))]
 async fn rss_feed(State(state): State<AppState>) -> impl IntoResponse {
     let s = snapshot(&state);
     let base = base(&s);

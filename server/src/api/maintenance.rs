@@ -13,14 +13,16 @@ use app::model::MaintenanceStatus;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::admin::Body;
+use super::admin::{check_text, Body};
 use super::auth::Admin;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::AppState;
 use crate::maintenance::{validate, Recurrence};
 use crate::store::{MaintenancePatch, MaintenanceRecord, MaintenanceUpdate, NewMaintenance};
@@ -28,18 +30,15 @@ use crate::store::{MaintenancePatch, MaintenanceRecord, MaintenanceUpdate, NewMa
 const MAX_TITLE_CHARS: usize = 200;
 const MAX_BODY_CHARS: usize = 20_000;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/maintenances", post(create).get(list))
-        .route(
-            "/api/v1/maintenances/{id}",
-            get(show).patch(patch).delete(remove),
-        )
-        .route("/api/v1/maintenances/{id}/updates", post(add_update))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(show, patch, remove))
+        .routes(routes!(add_update))
 }
 
 /// A maintenance window as the admin API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct MaintenanceOut {
     id: i64,
     title: String,
@@ -56,7 +55,7 @@ pub struct MaintenanceOut {
     updates: Vec<MaintenanceUpdate>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct Occurrence {
     starts_at: DateTime<Utc>,
     ends_at: DateTime<Utc>,
@@ -98,32 +97,43 @@ where
     Option::deserialize(d).map(Some)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateMaintenance {
+    /// At most 200 characters.
     title: String,
+    /// Markdown, at most 20,000 characters.
     description: Option<String>,
+    /// Start of the first occurrence.
     starts_at: DateTime<Utc>,
+    /// End of the first occurrence; after `starts_at`.
     ends_at: DateTime<Utc>,
+    /// An RFC 5545 RRULE subset: `FREQ=DAILY|WEEKLY`, `INTERVAL`, `COUNT`,
+    /// `UNTIL` (e.g. `FREQ=WEEKLY;COUNT=4`).
     recurrence: Option<String>,
+    /// Slugs of the services under maintenance.
     services: Vec<String>,
 }
 
-#[derive(Debug, Deserialize)]
+/// Fields left out are left alone; `null` clears `description` or
+/// `recurrence`.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchMaintenance {
     title: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
     description: Option<Option<String>>,
     starts_at: Option<DateTime<Utc>>,
     ends_at: Option<DateTime<Utc>>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
     recurrence: Option<Option<String>>,
     services: Option<Vec<String>>,
 }
 
 /// Timeline statuses of a maintenance.
-#[derive(Clone, Copy, Debug, Deserialize)]
+#[derive(Clone, Copy, Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum UpdateStatus {
     Scheduled,
@@ -143,34 +153,24 @@ impl UpdateStatus {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = NewMaintenanceUpdate)]
 pub struct NewUpdate {
     /// Default: what the time says (`scheduled`, `in_progress`, `completed`).
     status: Option<UpdateStatus>,
+    /// Markdown, at most 20,000 characters.
     body: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// `scheduled`, `in_progress`, `completed` or `all` (default).
     status: Option<String>,
+    /// 1 to 100, default 50.
     limit: Option<u32>,
-}
-
-fn check_text(field: &str, text: &str, max: usize) -> Result<String, ApiError> {
-    let trimmed = text.trim();
-    if trimmed.is_empty() {
-        return Err(ApiError::unprocessable(field, "must not be empty"));
-    }
-    if trimmed.chars().count() > max {
-        return Err(ApiError::unprocessable(
-            field,
-            format!("must be at most {max} characters"),
-        ));
-    }
-    Ok(trimmed.to_owned())
 }
 
 fn parse_rule(rule: &str) -> Result<Recurrence, ApiError> {
@@ -245,6 +245,18 @@ async fn answer(state: &AppState, id: i64, status: StatusCode) -> Result<Respons
         .into_response())
 }
 
+/// Schedules a maintenance window.
+#[utoipa::path(post, path = "/api/v1/maintenances", tag = "admin", security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key get the first answer")),
+    request_body = CreateMaintenance,
+    responses(
+        (status = 201, body = MaintenanceOut, headers(("Location" = String))),
+        (status = 400, body = ErrorBody, description = "Unreadable JSON or a bad `Idempotency-Key`"),
+        (status = 401, body = ErrorBody, description = "Missing, unknown or revoked token"),
+        (status = 429, body = ErrorBody, description = "Too many failed attempts from this address"),
+        (status = 409, body = ErrorBody, description = "A request with this `Idempotency-Key` is still running"),
+        (status = 422, body = ErrorBody, description = "A field's value is unacceptable, or the `Idempotency-Key` was used for another request"),
+    ))]
 async fn create(
     State(state): State<AppState>,
     admin: Admin,
@@ -278,6 +290,15 @@ async fn create(
     answer(&state, id, StatusCode::CREATED).await
 }
 
+/// Maintenance windows, latest start first.
+#[utoipa::path(get, path = "/api/v1/maintenances", tag = "admin", security(("bearer" = [])),
+    params(ListQuery),
+    responses(
+        (status = 200, body = Vec<MaintenanceOut>),
+        (status = 400, body = ErrorBody, description = "A bad `status` or `limit`"),
+        (status = 401, body = ErrorBody, description = "Missing, unknown or revoked token"),
+        (status = 429, body = ErrorBody, description = "Too many failed attempts from this address"),
+    ))]
 async fn list(
     State(state): State<AppState>,
     _admin: Admin,
@@ -319,6 +340,15 @@ async fn list(
     ))
 }
 
+/// One maintenance window with its timeline.
+#[utoipa::path(get, path = "/api/v1/maintenances/{id}", tag = "admin", security(("bearer" = [])),
+    params(("id" = i64, Path)),
+    responses(
+        (status = 200, body = MaintenanceOut),
+        (status = 404, body = ErrorBody),
+        (status = 401, body = ErrorBody, description = "Missing, unknown or revoked token"),
+        (status = 429, body = ErrorBody, description = "Too many failed attempts from this address"),
+    ))]
 async fn show(
     State(state): State<AppState>,
     _admin: Admin,
@@ -327,6 +357,18 @@ async fn show(
     answer(&state, parse_id(&id)?, StatusCode::OK).await
 }
 
+/// Changes a maintenance window.
+#[utoipa::path(patch, path = "/api/v1/maintenances/{id}", tag = "admin", security(("bearer" = [])),
+    params(("id" = i64, Path)),
+    request_body = PatchMaintenance,
+    responses(
+        (status = 200, body = MaintenanceOut),
+        (status = 400, body = ErrorBody, description = "Unreadable JSON"),
+        (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "A field's value is unacceptable"),
+        (status = 401, body = ErrorBody, description = "Missing, unknown or revoked token"),
+        (status = 429, body = ErrorBody, description = "Too many failed attempts from this address"),
+    ))]
 async fn patch(
     State(state): State<AppState>,
     admin: Admin,
@@ -373,6 +415,19 @@ async fn patch(
     answer(&state, id, StatusCode::OK).await
 }
 
+/// Adds a timeline update.
+#[utoipa::path(post, path = "/api/v1/maintenances/{id}/updates", tag = "admin", security(("bearer" = [])),
+    params(("id" = i64, Path), ("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key get the first answer")),
+    request_body = NewUpdate,
+    responses(
+        (status = 201, body = MaintenanceOut),
+        (status = 400, body = ErrorBody, description = "Unreadable JSON or a bad `Idempotency-Key`"),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "A request with this `Idempotency-Key` is still running"),
+        (status = 422, body = ErrorBody, description = "A field's value is unacceptable, or the `Idempotency-Key` was used for another request"),
+        (status = 401, body = ErrorBody, description = "Missing, unknown or revoked token"),
+        (status = 429, body = ErrorBody, description = "Too many failed attempts from this address"),
+    ))]
 async fn add_update(
     State(state): State<AppState>,
     admin: Admin,
@@ -415,6 +470,15 @@ async fn store_patch(
     Ok(())
 }
 
+/// Deletes a maintenance window with its timeline.
+#[utoipa::path(delete, path = "/api/v1/maintenances/{id}", tag = "admin", security(("bearer" = [])),
+    params(("id" = i64, Path)),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, body = ErrorBody),
+        (status = 401, body = ErrorBody, description = "Missing, unknown or revoked token"),
+        (status = 429, body = ErrorBody, description = "Too many failed attempts from this address"),
+    ))]
 async fn remove(
     State(state): State<AppState>,
     admin: Admin,
@@ -423,7 +487,7 @@ async fn remove(
     let id = parse_id(&id)?;
     let deleted = state
         .store
-        .delete_maintenance(id)
+        .delete_maintenance(id, &admin.name)
         .await
         .map_err(|e| ApiError::internal(&e))?;
     if !deleted {

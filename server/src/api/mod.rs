@@ -3,21 +3,30 @@
 
 pub mod admin;
 pub mod auth;
+pub mod badges;
 pub mod error;
 pub mod feeds;
 pub mod health;
+pub mod idempotency;
 pub mod maintenance;
 pub mod public;
 pub mod push;
 pub mod statuspage;
 
 use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::changes::Changes;
 use axum::extract::FromRef;
+use axum::http::header;
+use axum::response::IntoResponse;
 use axum::Router;
 use leptos::config::LeptosOptions;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::OpenApi as OpenApiDoc;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::snapshot::SnapshotReader;
 use crate::store::Store;
@@ -40,14 +49,101 @@ pub struct AppState {
     pub auth: Arc<auth::AuthGuard>,
 }
 
-/// All non-page routes.
-pub fn router() -> Router<AppState> {
-    Router::new()
+/// The API description's fixed parts; the paths come from the routers.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Upbeat",
+        description = "Public status JSON, a Statuspage v2-compatible API, feeds, push heartbeats, \
+health probes, and the admin API for incidents and maintenance (bearer token).\n\n\
+Every error answer has the body `{\"error\": {\"code\", \"message\", \"field\"}}`.",
+        license(name = "MIT")
+    ),
+    paths(
+        badges::overall_svg,
+        badges::service_file,
+        badges::service_json,
+        badges::uptime_svg,
+        badges::response_svg,
+        badges::embed,
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "public", description = "The page's data, served from memory"),
+        (name = "statuspage", description = "Atlassian Statuspage API v2, same shapes"),
+        (name = "feeds", description = "Atom and RSS"),
+        (name = "push", description = "Heartbeats of push checks"),
+        (name = "health", description = "Probes for orchestrators"),
+        (name = "admin", description = "Incidents and maintenance; bearer token required"),
+        (name = "badges", description = "shields.io-style badges and the embeddable widget"),
+        (name = "meta", description = "This description"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut OpenApiDoc) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "A token from `upbeat token create`, or `UPBEAT_ADMIN_TOKEN`",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The serialised description, built once.
+static DESCRIPTION: OnceLock<String> = OnceLock::new();
+
+/// This API's OpenAPI 3.1 description.
+#[utoipa::path(get, path = "/api/openapi.json", tag = "meta",
+    responses((status = 200, description = "OpenAPI 3.1", content_type = "application/json")))]
+async fn openapi_json() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+        ],
+        DESCRIPTION.get().cloned().unwrap_or_default(),
+    )
+}
+
+/// Every route but the pages, with the OpenAPI description of them all:
+/// routes are added through `routes!`, so none goes undescribed; the test
+/// `openapi_describes_every_route` checks the badge routes described by hand.
+pub fn routes(state: &AppState) -> (Router<AppState>, OpenApiDoc) {
+    let admin = OpenApiRouter::new()
+        .merge(admin::router())
+        .merge(maintenance::router())
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::guard,
+        ));
+    let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(health::router())
         .merge(public::router())
         .merge(push::router())
-        .merge(admin::router())
-        .merge(maintenance::router())
+        .merge(admin)
         .merge(statuspage::router())
         .merge(feeds::router())
+        .routes(routes!(openapi_json))
+        .split_for_parts();
+    // Described in `ApiDoc` (their paths have suffixes after parameters,
+    // which `routes!` cannot register).
+    (router.merge(badges::router()), doc)
+}
+
+/// All non-page routes; serves the description at `/api/openapi.json`.
+pub fn router(state: &AppState) -> Router<AppState> {
+    let (router, doc) = routes(state);
+    DESCRIPTION.get_or_init(|| doc.to_pretty_json().unwrap_or_default());
+    router
 }

@@ -8,21 +8,23 @@ use app::model::{IncidentView, PublicStatus};
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::AppState;
 use crate::snapshot::RECENT_INCIDENTS;
 
 /// Most incidents one page of `/public/status/incidents` holds.
 pub const MAX_PER_PAGE: usize = 50;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/public/status", get(status))
-        .route("/public/status/incidents", get(incidents))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(status))
+        .routes(routes!(incidents))
 }
 
 /// The snapshot's version: it changes whenever a new snapshot is built.
@@ -62,19 +64,29 @@ fn snapshot(state: &AppState) -> Arc<PublicStatus> {
     state.snapshot.borrow().clone()
 }
 
+/// The whole page: overall status, services with uptime and daily bars,
+/// incidents and maintenance.
+#[utoipa::path(get, path = "/public/status", tag = "public",
+    responses(
+        (status = 200, body = PublicStatus, headers(("ETag" = String, description = "Changes with every new snapshot"))),
+        (status = 304, description = "Not modified (`If-None-Match`)"),
+    ))]
 async fn status(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let snapshot = snapshot(&state);
     cached_json(&headers, &etag(&snapshot, "status"), &*snapshot)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct PageQuery {
+    /// Page number, from 1 (default 1).
     page: Option<usize>,
+    /// Incidents a page, 1 to 50 (default 20).
     per_page: Option<usize>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct IncidentPage<'a> {
     /// Unresolved incidents, always all of them.
     active: &'a [IncidentView],
@@ -88,6 +100,13 @@ struct IncidentPage<'a> {
     next_page: Option<usize>,
 }
 
+/// Unresolved incidents, and one page of the 50 most recent.
+#[utoipa::path(get, path = "/public/status/incidents", tag = "public", params(PageQuery),
+    responses(
+        (status = 200, body = IncidentPage),
+        (status = 304, description = "Not modified (`If-None-Match`)"),
+        (status = 400, body = ErrorBody, description = "A bad `page` or `per_page`"),
+    ))]
 async fn incidents(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -4,20 +4,44 @@
 
 use app::model::SampleOutcome;
 use axum::extract::{Path, RawQuery, State};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use chrono::{SubsecRound, Utc};
-use serde_json::{json, Value};
+use serde::Serialize;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::AppState;
 use crate::probe::push::hash_token;
 use crate::store::Heartbeat;
 
 const MAX_MSG_CHARS: usize = 200;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/push/{token}", get(push).post(push))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(push))
+}
+
+/// What a heartbeat was recorded for.
+#[derive(Serialize, ToSchema)]
+pub struct PushAccepted {
+    /// Always `true`.
+    ok: bool,
+    /// The service's slug.
+    service: String,
+}
+
+/// The query parameters of a heartbeat, for the API description.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+struct PushQuery {
+    /// `up` (default), `degraded` or `down`.
+    status: Option<String>,
+    /// A short message, at most 200 characters.
+    msg: Option<String>,
+    /// What the sender measured, in milliseconds.
+    latency_ms: Option<u32>,
 }
 
 /// Query parameters, read leniently from the raw query string so that every
@@ -46,11 +70,19 @@ impl PushParams {
     }
 }
 
+/// Records a heartbeat of the push check whose token is `token`.
+#[utoipa::path(method(get, post), path = "/api/v1/push/{token}", tag = "push",
+    params(("token" = String, Path, description = "The check's push token"), PushQuery),
+    responses(
+        (status = 200, body = PushAccepted),
+        (status = 400, body = ErrorBody, description = "A bad `status`, `msg` or `latency_ms`"),
+        (status = 404, body = ErrorBody, description = "Unknown push token"),
+    ))]
 async fn push(
     State(state): State<AppState>,
     Path(token): Path<String>,
     RawQuery(query): RawQuery,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<PushAccepted>, ApiError> {
     let params = PushParams::parse(query.as_deref());
     let outcome = match params.status.as_deref() {
         None | Some("") => SampleOutcome::Up,
@@ -87,7 +119,10 @@ async fn push(
         .record_heartbeat(&hash_token(&token), &heartbeat)
         .await
     {
-        Ok(Some(slug)) => Ok(Json(json!({ "ok": true, "service": slug }))),
+        Ok(Some(slug)) => Ok(Json(PushAccepted {
+            ok: true,
+            service: slug,
+        })),
         Ok(None) => Err(ApiError::not_found("unknown push token")),
         Err(err) => Err(ApiError::internal(&err)),
     }

@@ -195,7 +195,7 @@ pub struct MaintenanceRecord {
     pub updates: Vec<MaintenanceUpdate>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct MaintenanceUpdate {
     pub id: i64,
     /// `scheduled`, `in_progress`, `verifying` or `completed`.
@@ -218,6 +218,87 @@ pub struct MaintenancePatch {
     pub update: Option<(String, String)>,
     pub author: String,
     pub at: DateTime<Utc>,
+}
+
+/// One admin change as the audit log keeps it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct AuditRecord {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    /// Name of the acting token.
+    pub actor: String,
+    /// `incident.created`, `incident.updated`, `incident.deleted`,
+    /// `maintenance.created`, `maintenance.updated` or `maintenance.deleted`.
+    pub action: String,
+    /// Id of the incident or maintenance window.
+    pub target_id: i64,
+    /// The title for creations and deletions; the fields set for updates.
+    pub detail: String,
+}
+
+/// The answer kept for an `Idempotency-Key`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeptResponse {
+    pub status: u16,
+    pub body: Vec<u8>,
+    pub location: Option<String>,
+}
+
+/// What claiming an `Idempotency-Key` found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IdempotencyClaim {
+    /// The key is new (or its earlier request died): run the request.
+    Claimed,
+    /// An earlier request with this key finished: answer what it answered.
+    Replay(KeptResponse),
+    /// An earlier request with this key is still running.
+    InProgress,
+    /// The key was used for a different request.
+    Mismatch,
+}
+
+/// How long an `Idempotency-Key` is remembered.
+pub const IDEMPOTENCY_TTL: chrono::Duration = chrono::Duration::hours(24);
+/// A claim this old with no answer belongs to a request that died.
+pub const IDEMPOTENCY_ABANDONED: chrono::Duration = chrono::Duration::minutes(1);
+
+/// The fields an incident patch sets, for the audit log.
+impl IncidentPatch {
+    pub fn fields(&self) -> String {
+        let set = [
+            ("title", self.title.is_some()),
+            ("status", self.status.is_some()),
+            ("impact", self.impact.is_some()),
+            ("services", self.services.is_some()),
+            ("auto_resolve", self.auto_resolve.is_some()),
+            ("body", self.body.is_some()),
+        ];
+        join_set(&set)
+    }
+}
+
+impl MaintenancePatch {
+    pub fn fields(&self) -> String {
+        let set = [
+            ("title", self.title.is_some()),
+            ("description", self.description.is_some()),
+            ("starts_at", self.starts_at.is_some()),
+            ("ends_at", self.ends_at.is_some()),
+            ("recurrence", self.recurrence.is_some()),
+            ("services", self.service_ids.is_some()),
+            ("update", self.update.is_some()),
+        ];
+        join_set(&set)
+    }
+}
+
+fn join_set(set: &[(&str, bool)]) -> String {
+    let names: Vec<&str> = set.iter().filter(|(_, s)| *s).map(|(n, _)| *n).collect();
+    if names.is_empty() {
+        "nothing".to_owned()
+    } else {
+        names.join(", ")
+    }
 }
 
 /// Proof that this replica holds the prober lock. Dropping it releases the
@@ -378,7 +459,7 @@ pub trait Store: Send + Sync + 'static {
     async fn update_incident(&self, id: i64, patch: &IncidentPatch) -> Result<bool, StoreError>;
 
     /// Deletes an incident with its timeline; `false` when there is none.
-    async fn delete_incident(&self, id: i64) -> Result<bool, StoreError>;
+    async fn delete_incident(&self, id: i64, actor: &str) -> Result<bool, StoreError>;
 
     /// Turns automatic resolution of an incident on or off (an admin taking
     /// an automatic incident over); `false` when there is no such incident.
@@ -405,7 +486,32 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<bool, StoreError>;
 
     /// Deletes a window with its timeline; `false` when there is none.
-    async fn delete_maintenance(&self, id: i64) -> Result<bool, StoreError>;
+    /// `actor` is recorded in the audit log.
+    async fn delete_maintenance(&self, id: i64, actor: &str) -> Result<bool, StoreError>;
+
+    /// The newest `limit` admin changes, newest first.
+    async fn audit_log(&self, limit: u32) -> Result<Vec<AuditRecord>, StoreError>;
+
+    /// Claims `key` for `actor`'s request with this fingerprint at `now`.
+    async fn claim_idempotency_key(
+        &self,
+        actor: &str,
+        key: &str,
+        fingerprint: &str,
+        now: DateTime<Utc>,
+    ) -> Result<IdempotencyClaim, StoreError>;
+
+    /// Keeps the answer to a claimed key, or with `None` forgets the claim
+    /// so that a retry runs again.
+    async fn finish_idempotency_key(
+        &self,
+        actor: &str,
+        key: &str,
+        response: Option<&KeptResponse>,
+    ) -> Result<(), StoreError>;
+
+    /// Forgets keys claimed before `before`; returns how many.
+    async fn prune_idempotency_keys(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
 
     /// Maintenance windows that are not over at `now` (recurring ones
     /// included), with their services.

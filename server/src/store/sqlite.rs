@@ -30,6 +30,7 @@ use super::{
     NewSample, ProberLease, RoundResult, Sample, ServiceDef, ServiceRecord, ServiceState, Store,
     StoreError, TokenRecord, AUTO_AUTHOR,
 };
+use super::{AuditRecord, IdempotencyClaim, KeptResponse, IDEMPOTENCY_ABANDONED, IDEMPOTENCY_TTL};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 
@@ -282,6 +283,28 @@ async fn insert_incident_update(
     .bind(body)
     .bind(author)
     .bind(to_ms(at))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Writes one audit-log row in the transaction of the change it records.
+async fn record_audit(
+    conn: &mut SqliteConnection,
+    at: DateTime<Utc>,
+    actor: &str,
+    action: &str,
+    target_id: i64,
+    detail: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO audit_log (at, actor, action, target_id, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )
+    .bind(to_ms(at))
+    .bind(actor)
+    .bind(action)
+    .bind(target_id)
+    .bind(detail)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -632,6 +655,15 @@ impl Store for SqliteStore {
             new.at,
         )
         .await?;
+        record_audit(
+            &mut tx,
+            new.at,
+            &new.author,
+            "incident.created",
+            id,
+            &new.title,
+        )
+        .await?;
         tx.commit().await?;
         Ok(id)
     }
@@ -694,16 +726,32 @@ impl Store for SqliteStore {
         if let Some(body) = update_body(patch, &current, status) {
             insert_incident_update(&mut tx, id, status, &body, &patch.author, patch.at).await?;
         }
+        record_audit(
+            &mut tx,
+            patch.at,
+            &patch.author,
+            "incident.updated",
+            id,
+            &patch.fields(),
+        )
+        .await?;
         tx.commit().await?;
         Ok(true)
     }
 
-    async fn delete_incident(&self, id: i64) -> Result<bool, StoreError> {
-        let result = sqlx::query("DELETE FROM incidents WHERE id = ?1")
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(result.rows_affected() == 1)
+    async fn delete_incident(&self, id: i64, actor: &str) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let title: Option<String> =
+            sqlx::query_scalar("DELETE FROM incidents WHERE id = ?1 RETURNING title")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(title) = title else {
+            return Ok(false);
+        };
+        record_audit(&mut tx, Utc::now(), actor, "incident.deleted", id, &title).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     async fn set_incident_auto_resolve(
@@ -751,6 +799,15 @@ impl Store for SqliteStore {
         .bind(&m.created_by)
         .bind(now)
         .execute(&mut *tx)
+        .await?;
+        record_audit(
+            &mut tx,
+            from_ms(now)?,
+            &m.created_by,
+            "maintenance.created",
+            id,
+            &m.title,
+        )
         .await?;
         tx.commit().await?;
         Ok(id)
@@ -821,16 +878,154 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await?;
         }
+        record_audit(
+            &mut tx,
+            patch.at,
+            &patch.author,
+            "maintenance.updated",
+            id,
+            &patch.fields(),
+        )
+        .await?;
         tx.commit().await?;
         Ok(true)
     }
 
-    async fn delete_maintenance(&self, id: i64) -> Result<bool, StoreError> {
-        let result = sqlx::query("DELETE FROM maintenances WHERE id = ?1")
-            .bind(id)
+    async fn delete_maintenance(&self, id: i64, actor: &str) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let title: Option<String> =
+            sqlx::query_scalar("DELETE FROM maintenances WHERE id = ?1 RETURNING title")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(title) = title else {
+            return Ok(false);
+        };
+        record_audit(
+            &mut tx,
+            Utc::now(),
+            actor,
+            "maintenance.deleted",
+            id,
+            &title,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn audit_log(&self, limit: u32) -> Result<Vec<AuditRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, at, actor, action, target_id, detail FROM audit_log ORDER BY id DESC LIMIT ?1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(AuditRecord {
+                    id: row.try_get("id")?,
+                    at: from_ms(row.try_get("at")?)?,
+                    actor: row.try_get("actor")?,
+                    action: row.try_get("action")?,
+                    target_id: row.try_get("target_id")?,
+                    detail: row.try_get("detail")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn claim_idempotency_key(
+        &self,
+        actor: &str,
+        key: &str,
+        fingerprint: &str,
+        now: DateTime<Utc>,
+    ) -> Result<IdempotencyClaim, StoreError> {
+        // One statement claims a new key, an expired one, or one whose
+        // request died; a claim held by a live request is left alone.
+        let claimed = sqlx::query(
+            "INSERT INTO idempotency_keys (actor, key, fingerprint, created_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (actor, key) DO UPDATE
+               SET fingerprint = excluded.fingerprint, status = NULL, body = NULL, location = NULL,
+                   created_at = excluded.created_at
+               WHERE idempotency_keys.created_at < ?5
+                  OR (idempotency_keys.status IS NULL AND idempotency_keys.created_at < ?6)",
+        )
+        .bind(actor)
+        .bind(key)
+        .bind(fingerprint)
+        .bind(to_ms(now))
+        .bind(to_ms(now - IDEMPOTENCY_TTL))
+        .bind(to_ms(now - IDEMPOTENCY_ABANDONED))
+        .execute(&self.pool)
+        .await?;
+        if claimed.rows_affected() == 1 {
+            return Ok(IdempotencyClaim::Claimed);
+        }
+        let row = sqlx::query(
+            "SELECT fingerprint, status, body, location FROM idempotency_keys WHERE actor = ?1 AND key = ?2",
+        )
+        .bind(actor)
+        .bind(key)
+        .fetch_one(&self.pool)
+        .await?;
+        let stored: String = row.try_get("fingerprint")?;
+        if stored != fingerprint {
+            return Ok(IdempotencyClaim::Mismatch);
+        }
+        let status: Option<i64> = row.try_get("status")?;
+        Ok(match status {
+            None => IdempotencyClaim::InProgress,
+            Some(status) => IdempotencyClaim::Replay(KeptResponse {
+                status: u16::try_from(status)
+                    .map_err(|_| StoreError::Corrupt(format!("HTTP status {status}")))?,
+                body: row
+                    .try_get::<Option<Vec<u8>>, _>("body")?
+                    .unwrap_or_default(),
+                location: row.try_get("location")?,
+            }),
+        })
+    }
+
+    async fn finish_idempotency_key(
+        &self,
+        actor: &str,
+        key: &str,
+        response: Option<&KeptResponse>,
+    ) -> Result<(), StoreError> {
+        match response {
+            Some(kept) => {
+                sqlx::query(
+                    "UPDATE idempotency_keys SET status = ?3, body = ?4, location = ?5 WHERE actor = ?1 AND key = ?2",
+                )
+                .bind(actor)
+                .bind(key)
+                .bind(i64::from(kept.status))
+                .bind(&kept.body)
+                .bind(&kept.location)
+                .execute(&self.pool)
+                .await?;
+            }
+            None => {
+                sqlx::query(
+                    "DELETE FROM idempotency_keys WHERE actor = ?1 AND key = ?2 AND status IS NULL",
+                )
+                .bind(actor)
+                .bind(key)
+                .execute(&self.pool)
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn prune_idempotency_keys(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let result = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < ?1")
+            .bind(to_ms(before))
             .execute(&self.pool)
             .await?;
-        Ok(result.rows_affected() == 1)
+        Ok(result.rows_affected())
     }
 
     async fn maintenance_windows(&self, now: DateTime<Utc>) -> Result<Vec<Window>, StoreError> {

@@ -34,6 +34,26 @@ fn admin_routes() -> Vec<(Method, &'static str, Option<Value>)> {
             Some(json!({"body": "b"})),
         ),
         (Method::DELETE, "/api/v1/incidents/1", None),
+        (
+            Method::POST,
+            "/api/v1/maintenances",
+            Some(json!({"title": "t", "starts_at": "2030-01-01T00:00:00Z",
+                        "ends_at": "2030-01-01T01:00:00Z", "services": []})),
+        ),
+        (Method::GET, "/api/v1/maintenances", None),
+        (Method::GET, "/api/v1/maintenances/1", None),
+        (
+            Method::PATCH,
+            "/api/v1/maintenances/1",
+            Some(json!({"title": "x"})),
+        ),
+        (
+            Method::POST,
+            "/api/v1/maintenances/1/updates",
+            Some(json!({"body": "b"})),
+        ),
+        (Method::DELETE, "/api/v1/maintenances/1", None),
+        (Method::GET, "/api/v1/audit-log", None),
     ]
 }
 
@@ -95,18 +115,39 @@ impl Admin {
         path: &str,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
+        let (status, _, body) = self.send(token, method, path, None, body).await;
+        (status, body)
+    }
+
+    /// A request with an optional `Idempotency-Key`; also returns headers.
+    pub async fn send(
+        &self,
+        token: &str,
+        method: Method,
+        path: &str,
+        key: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
         let mut request = self
             .app
             .client
             .request(method, self.app.url(path))
             .bearer_auth(token);
+        if let Some(key) = key {
+            request = request.header("idempotency-key", key);
+        }
         if let Some(body) = body {
             request = request.json(&body);
         }
         let response = request.send().await.unwrap();
         let status = response.status();
+        let headers = response.headers().clone();
         let text = response.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+        (
+            status,
+            headers,
+            serde_json::from_str(&text).unwrap_or(Value::Null),
+        )
     }
 }
 
@@ -298,12 +339,20 @@ async fn authentication(backend: Backend) {
     assert!(store.revoke_token("old-laptop").await.unwrap());
     store.close().await;
 
-    for (method, path, body) in admin_routes() {
+    for (i, (method, path, body)) in admin_routes().into_iter().enumerate() {
+        // Each route from its own loopback address, so that the failures
+        // of all of them do not add up to the per-address rate limit.
+        let client = reqwest::Client::builder()
+            .local_address(std::net::IpAddr::from([
+                127,
+                0,
+                1,
+                u8::try_from(i).unwrap() + 1,
+            ]))
+            .build()
+            .unwrap();
         for token in [None, Some("upb_wrong"), Some(revoked.as_str())] {
-            let mut request = admin
-                .app
-                .client
-                .request(method.clone(), admin.app.url(path));
+            let mut request = client.request(method.clone(), admin.app.url(path));
             if let Some(token) = token {
                 request = request.bearer_auth(token);
             }
@@ -369,4 +418,202 @@ async fn failed_attempts_are_rate_limited_per_client() {
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(response.headers().contains_key("retry-after"));
     admin.app.stop().await;
+}
+
+async fn idempotency(backend: Backend) {
+    let Some(admin) = Admin::start(backend).await else {
+        return;
+    };
+    let token = admin.token.clone();
+    let post = |key: Option<&'static str>, body: Value| {
+        let token = token.clone();
+        let admin = &admin;
+        async move {
+            admin
+                .send(&token, Method::POST, "/api/v1/incidents", key, Some(body))
+                .await
+        }
+    };
+    let body = json!({"title": "Checkout errors", "body": "Looking into it."});
+
+    // A retried POST opens one incident and answers the same both times.
+    let (status, headers, first) = post(Some("deploy-42"), body.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+    assert!(headers.get("idempotent-replayed").is_none());
+    let location = headers["location"].clone();
+    let (status, headers, again) = post(Some("deploy-42"), body.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{again}");
+    assert_eq!(headers["idempotent-replayed"], "true");
+    assert_eq!(headers["location"], location);
+    assert_eq!(again, first);
+    let (_, list) = admin.call(Method::GET, "/api/v1/incidents", None).await;
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+
+    // The same key for another request is refused, naming the header.
+    let (status, _, error) = post(
+        Some("deploy-42"),
+        json!({"title": "Other", "body": "Different."}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{error}");
+    assert_eq!(error["error"]["code"], "idempotency_key_reused");
+    assert_eq!(error["error"]["field"], "Idempotency-Key");
+
+    // A bad key is a 400 before anything runs.
+    let long = "k".repeat(256);
+    let (status, _, error) = admin
+        .send(
+            &token,
+            Method::POST,
+            "/api/v1/incidents",
+            Some(&long),
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+    assert_eq!(error["error"]["field"], "Idempotency-Key");
+
+    // A failed request keeps nothing: the corrected retry with the same
+    // key runs.
+    let (status, _, error) = post(Some("fix-me"), json!({"title": "", "body": "b"})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{error}");
+    let (status, headers, fixed) = post(Some("fix-me"), json!({"title": "t", "body": "b"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{fixed}");
+    assert!(headers.get("idempotent-replayed").is_none());
+
+    // Keys belong to a token: another token's same key is another request.
+    let (status, _, other) = admin
+        .send(
+            BOOTSTRAP,
+            Method::POST,
+            "/api/v1/incidents",
+            Some("deploy-42"),
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{other}");
+    assert_ne!(other["id"], first["id"]);
+
+    // Without a valid token the key is never looked at.
+    let (status, _, _) = admin
+        .send(
+            "upb_wrong",
+            Method::POST,
+            "/api/v1/incidents",
+            Some("deploy-42"),
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // Updates and maintenance take keys too.
+    let path = format!("/api/v1/incidents/{}/updates", first["id"]);
+    let update = json!({"body": "Fixed the pool size.", "status": "monitoring"});
+    let (status, _, one) = admin
+        .send(
+            &token,
+            Method::POST,
+            &path,
+            Some("u-1"),
+            Some(update.clone()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{one}");
+    let (status, headers, two) = admin
+        .send(&token, Method::POST, &path, Some("u-1"), Some(update))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(headers["idempotent-replayed"], "true");
+    assert_eq!(
+        two["updates"].as_array().unwrap().len(),
+        one["updates"].as_array().unwrap().len()
+    );
+    let (_, stored) = admin
+        .call(Method::GET, &path.replace("/updates", ""), None)
+        .await;
+    assert_eq!(stored["updates"].as_array().unwrap().len(), 2, "{stored}");
+
+    // Keys are forgotten after a day: the pruner removes them.
+    let store = store::connect(&admin.db.url, 1).await.unwrap();
+    let later = chrono::Utc::now() + chrono::Duration::hours(25);
+    let forgotten = store
+        .prune_idempotency_keys(later - upbeat::store::IDEMPOTENCY_TTL)
+        .await
+        .unwrap();
+    assert_eq!(forgotten, 4);
+    store.close().await;
+    admin.app.stop().await;
+}
+
+#[tokio::test]
+async fn sqlite_idempotency_keys_make_retries_safe() {
+    idempotency(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_idempotency_keys_make_retries_safe() {
+    idempotency(Backend::Postgres).await;
+}
+
+async fn audit_log(backend: Backend) {
+    let Some(admin) = Admin::start(backend).await else {
+        return;
+    };
+    let (_, created) = admin
+        .call(
+            Method::POST,
+            "/api/v1/incidents",
+            Some(json!({"title": "Slow logins", "body": "Looking."})),
+        )
+        .await;
+    let path = format!("/api/v1/incidents/{}", created["id"]);
+    // A change that adds no timeline update is recorded all the same.
+    let (status, _) = admin
+        .call(Method::PATCH, &path, Some(json!({"title": "Slow sign-in"})))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = admin.call_as(BOOTSTRAP, Method::DELETE, &path, None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, log) = admin
+        .call(Method::GET, "/api/v1/audit-log?limit=10", None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{log}");
+    let entries: Vec<(String, String, String)> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            assert_eq!(e["target_id"], created["id"]);
+            (
+                e["actor"].as_str().unwrap().to_owned(),
+                e["action"].as_str().unwrap().to_owned(),
+                e["detail"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let owned = |a: &str, b: &str, c: &str| (a.to_owned(), b.to_owned(), c.to_owned());
+    assert_eq!(
+        entries,
+        vec![
+            owned("bootstrap", "incident.deleted", "Slow sign-in"),
+            owned("ops-bot", "incident.updated", "title"),
+            owned("ops-bot", "incident.created", "Slow logins"),
+        ]
+    );
+    let (status, error) = admin
+        .call(Method::GET, "/api/v1/audit-log?limit=0", None)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(error["error"]["field"], "limit");
+    admin.app.stop().await;
+}
+
+#[tokio::test]
+async fn sqlite_every_change_is_in_the_audit_log() {
+    audit_log(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_every_change_is_in_the_audit_log() {
+    audit_log(Backend::Postgres).await;
 }

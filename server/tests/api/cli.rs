@@ -119,3 +119,96 @@ fn migrate_creates_the_sqlite_database() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("migrations applied"));
     assert!(db.exists());
 }
+
+/// `upbeat token create`, `list` and `revoke` through the binary, and what
+/// the API makes of the tokens.
+#[tokio::test]
+async fn token_commands_create_list_and_revoke_admin_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("tokens.db").display());
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/../upbeat.toml");
+    let run = |args: &[&str]| {
+        let out = upbeat()
+            .arg("--config")
+            .arg(config)
+            .arg("--database")
+            .arg(&db)
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+
+    let (ok, stdout, stderr) = run(&["token", "create", "--name", "deploy-bot"]);
+    assert!(ok, "{stderr}");
+    // The token alone on stdout, so scripts can capture it.
+    let token = stdout.trim().to_owned();
+    assert!(token.starts_with("upb_") && token.len() == 68, "{stdout}");
+    assert!(!stderr.contains(&token), "the token is printed once");
+
+    // Names are never reused; bad names are refused with the reason.
+    let (ok, _, stderr) = run(&["token", "create", "--name", "deploy-bot"]);
+    assert!(!ok);
+    assert!(stderr.contains("already exists"), "{stderr}");
+    let (ok, _, stderr) = run(&["token", "create", "--name", "two words"]);
+    assert!(!ok);
+    assert!(stderr.contains("name"), "{stderr}");
+
+    // Only the hash is stored.
+    let raw = std::fs::read(dir.path().join("tokens.db")).unwrap();
+    assert!(!raw.windows(token.len()).any(|w| w == token.as_bytes()));
+
+    // The token works against the API, and its name is recorded.
+    let app = crate::helpers::TestApp::spawn(&std::fs::read_to_string(config).unwrap(), &db).await;
+    let incidents = app.url("/api/v1/incidents");
+    let create = || {
+        app.client
+            .post(&incidents)
+            .bearer_auth(&token)
+            .json(&serde_json::json!({"title": "t", "body": "b"}))
+            .send()
+    };
+    assert_eq!(create().await.unwrap().status(), 201);
+    let log: serde_json::Value = app
+        .client
+        .get(app.url("/api/v1/audit-log"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(log[0]["actor"], "deploy-bot");
+
+    let (ok, stdout, stderr) = run(&["token", "list"]);
+    assert!(ok, "{stderr}");
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("deploy-bot"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(!line.contains(&token));
+    assert_eq!(
+        line.split_whitespace().count(),
+        6,
+        "created and last used, not revoked: {line}"
+    );
+
+    let (ok, _, stderr) = run(&["token", "revoke", "deploy-bot"]);
+    assert!(ok, "{stderr}");
+    let (ok, _, stderr) = run(&["token", "revoke", "deploy-bot"]);
+    assert!(!ok, "revoking twice is an error");
+    assert!(stderr.contains("no active token"), "{stderr}");
+    assert_eq!(create().await.unwrap().status(), 401);
+    let (_, stdout, _) = run(&["token", "list"]);
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("deploy-bot"))
+        .unwrap();
+    assert_eq!(line.split_whitespace().count(), 7, "revoked now: {line}");
+    app.stop().await;
+}

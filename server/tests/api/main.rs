@@ -6,10 +6,12 @@
 
 mod admin;
 mod app;
+mod badges;
 mod cli;
 mod config;
 mod helpers;
 mod maintenance;
+mod openapi;
 mod outage;
 mod probes;
 mod public;

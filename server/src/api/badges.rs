@@ -1,0 +1,576 @@
+//! Badges and the embeddable widget, from the in-memory snapshot (no
+//! database access per request):
+//!
+//! - `GET /badge.svg`: the whole page's status;
+//! - `GET /badge/{slug}.svg`: a service's status;
+//! - `GET /badge/{slug}/uptime/{24h|7d|30d|90d}.svg`;
+//! - `GET /badge/{slug}/response-time/{24h|7d|30d}.svg`: mean response time;
+//! - `GET /badge/{slug}.json`: the shields.io endpoint schema, for
+//!   `https://img.shields.io/endpoint?url=…`;
+//! - `GET /embed[?theme=light|dark|auto]`: a small HTML widget for an
+//!   `<iframe>`, with no script.
+//!
+//! Query options of the SVG badges: `style` (`flat`, `flat-square`,
+//! `for-the-badge`), `label` (escaped, capped at 40 characters), `color`
+//! and `labelColor` (shields.io colour names or hex). Other parameters are
+//! ignored, so cache-busting parameters of image proxies do no harm.
+//!
+//! Answers carry `Cache-Control: public, max-age=60` and an `ETag` of the
+//! bytes, answered with `304`: camo-style proxies refresh every minute and
+//! revalidate cheaply. An unknown slug is a grey "not found" badge with
+//! `404`; a bad window, style or colour a red badge with `400`.
+
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hasher};
+use std::sync::Arc;
+
+use app::model::{PublicStatus, ServiceView};
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use serde::Serialize;
+use utoipa::{IntoParams, ToSchema};
+
+use super::AppState;
+use crate::badge::{self, cap_label, Badge, Color, Palette, Style, LIGHTGREY};
+
+/// How long clients and proxies may reuse a badge.
+const BADGE_MAX_AGE: &str = "public, max-age=60";
+/// What the shields.io endpoint schema asks shields.io to cache (its
+/// minimum is 300 s).
+const CACHE_SECONDS: u32 = 300;
+
+pub fn router() -> Router<AppState> {
+    // Paths with a suffix after a parameter (`{slug}.svg`) are not
+    // expressible in the router, so the handlers take the last segment
+    // whole and read the suffix themselves.
+    Router::new()
+        .route("/badge.svg", get(overall_svg))
+        .route("/badge/{file}", get(service_file))
+        .route("/badge/{slug}/uptime/{file}", get(uptime_svg))
+        .route("/badge/{slug}/response-time/{file}", get(response_svg))
+        .route("/embed", get(embed))
+}
+
+/// Query options of every badge (the description of them; the handlers
+/// read the raw query leniently).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct BadgeQuery {
+    /// `flat` (default), `flat-square` or `for-the-badge`.
+    style: Option<String>,
+    /// Text on the left; at most 40 characters are drawn.
+    label: Option<String>,
+    /// Right-hand colour: a shields.io name (`brightgreen`, `red`, …) or hex.
+    color: Option<String>,
+    /// Left-hand colour, same forms.
+    #[param(rename = "labelColor")]
+    label_color: Option<String>,
+}
+
+/// Options read from the query string.
+#[derive(Debug, Default)]
+struct Options {
+    style: Style,
+    label: Option<String>,
+    color: Option<Color>,
+    label_color: Option<Color>,
+}
+
+/// What was wrong with a request, drawn as a badge.
+struct Invalid(&'static str);
+
+impl Options {
+    fn parse(query: Option<&str>) -> Result<Self, Invalid> {
+        let params: HashMap<String, String> =
+            url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+                .into_owned()
+                .collect();
+        let style = match params.get("style") {
+            None => Style::Flat,
+            Some(raw) => Style::parse(raw).ok_or(Invalid("unknown style"))?,
+        };
+        let color = params
+            .get("color")
+            .map(|raw| Color::parse(raw).ok_or(Invalid("invalid color")))
+            .transpose()?;
+        let label_color = params
+            .get("labelColor")
+            .map(|raw| Color::parse(raw).ok_or(Invalid("invalid labelColor")))
+            .transpose()?;
+        Ok(Self {
+            style,
+            label: params.get("label").map(|l| cap_label(l)),
+            color,
+            label_color,
+        })
+    }
+
+    fn badge(self, default_label: &str, message: &str, color: Palette) -> Badge {
+        Badge {
+            label: self.label.unwrap_or_else(|| cap_label(default_label)),
+            message: message.to_owned(),
+            color: self.color.unwrap_or_else(|| color.into()),
+            label_color: self.label_color,
+            style: self.style,
+        }
+    }
+}
+
+/// An answer with an `ETag` of its bytes; `304` when the client has them.
+fn cached(
+    headers: &HeaderMap,
+    status: StatusCode,
+    content_type: &'static str,
+    max_age: &'static str,
+    body: String,
+) -> Response {
+    let mut hasher = DefaultHasher::new();
+    hasher.write(body.as_bytes());
+    let tag = format!("\"{:016x}\"", hasher.finish());
+    let fresh = status == StatusCode::OK
+        && headers
+            .get(header::IF_NONE_MATCH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.split(',').any(|t| t.trim() == tag || t.trim() == "*"));
+    let tag = HeaderValue::from_str(&tag).unwrap_or_else(|_| HeaderValue::from_static("\"\""));
+    let common = [
+        (header::CACHE_CONTROL, HeaderValue::from_static(max_age)),
+        (header::ETAG, tag),
+        (
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("*"),
+        ),
+    ];
+    if fresh {
+        return (StatusCode::NOT_MODIFIED, common).into_response();
+    }
+    (
+        status,
+        common,
+        [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))],
+        body,
+    )
+        .into_response()
+}
+
+fn svg(headers: &HeaderMap, status: StatusCode, badge: &Badge) -> Response {
+    cached(
+        headers,
+        status,
+        "image/svg+xml; charset=utf-8",
+        BADGE_MAX_AGE,
+        badge::render(badge),
+    )
+}
+
+/// A red badge naming what was wrong with the request.
+fn invalid(headers: &HeaderMap, Invalid(what): Invalid) -> Response {
+    let badge = Badge {
+        label: "badge".to_owned(),
+        message: what.to_owned(),
+        color: Color::parse("red").unwrap_or_else(|| LIGHTGREY.into()),
+        label_color: None,
+        style: Style::Flat,
+    };
+    svg(headers, StatusCode::BAD_REQUEST, &badge)
+}
+
+/// A grey "not found" badge, in the style asked for.
+fn not_found(headers: &HeaderMap, options: Options) -> Response {
+    let badge = Options {
+        color: None,
+        ..options
+    }
+    .badge("badge", "not found", LIGHTGREY);
+    svg(headers, StatusCode::NOT_FOUND, &badge)
+}
+
+fn snapshot(state: &AppState) -> Arc<PublicStatus> {
+    state.snapshot.borrow().clone()
+}
+
+fn service<'a>(s: &'a PublicStatus, slug: &str) -> Option<&'a ServiceView> {
+    s.services.iter().find(|v| v.slug == slug).map(|v| &**v)
+}
+
+/// The whole page's status.
+#[utoipa::path(get, path = "/badge.svg", tag = "badges", params(BadgeQuery),
+    responses(
+        (status = 200, description = "SVG badge", content_type = "image/svg+xml", body = String),
+        (status = 304, description = "Not modified (`If-None-Match`)"),
+        (status = 400, description = "A bad `style` or colour, drawn as a badge", content_type = "image/svg+xml", body = String),
+    ))]
+pub async fn overall_svg(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let options = match Options::parse(query.as_deref()) {
+        Ok(options) => options,
+        Err(bad) => return invalid(&headers, bad),
+    };
+    let s = snapshot(&state);
+    let (message, color) = badge::overall(s.overall.indicator);
+    svg(
+        &headers,
+        StatusCode::OK,
+        &options.badge("status", message, color),
+    )
+}
+
+/// The shields.io endpoint schema (`schemaVersion` 1).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ShieldsEndpoint {
+    /// Always 1.
+    schema_version: u8,
+    label: String,
+    message: String,
+    color: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    label_color: Option<String>,
+    /// `true` for an unknown service or a bad option.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    is_error: bool,
+    cache_seconds: u32,
+}
+
+impl ShieldsEndpoint {
+    fn of(badge: &Badge, is_error: bool) -> Self {
+        Self {
+            schema_version: 1,
+            label: badge.label.clone(),
+            message: badge.message.clone(),
+            color: badge.color.as_str().to_owned(),
+            label_color: badge.label_color.as_ref().map(|c| c.as_str().to_owned()),
+            is_error,
+            cache_seconds: CACHE_SECONDS,
+        }
+    }
+}
+
+fn endpoint_json(headers: &HeaderMap, status: StatusCode, badge: &Badge) -> Response {
+    let body = ShieldsEndpoint::of(badge, status != StatusCode::OK);
+    cached(
+        headers,
+        status,
+        "application/json",
+        BADGE_MAX_AGE,
+        serde_json::to_string(&body).unwrap_or_default(),
+    )
+}
+
+/// A service's status as a badge (`{slug}.svg`) or as the shields.io
+/// endpoint schema (`{slug}.json`). `{file}` is the slug and the suffix.
+#[utoipa::path(get, path = "/badge/{slug}.svg", tag = "badges",
+    params(("slug" = String, Path, description = "The service's slug"), BadgeQuery),
+    responses(
+        (status = 200, description = "SVG badge", content_type = "image/svg+xml", body = String),
+        (status = 304, description = "Not modified (`If-None-Match`)"),
+        (status = 400, description = "A bad `style` or colour, drawn as a badge", content_type = "image/svg+xml", body = String),
+        (status = 404, description = "Unknown service: a grey \"not found\" badge", content_type = "image/svg+xml", body = String),
+    ))]
+pub async fn service_file(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(file): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let (slug, json) = if let Some(slug) = file.strip_suffix(".svg") {
+        (slug, false)
+    } else if let Some(slug) = file.strip_suffix(".json") {
+        (slug, true)
+    } else {
+        return not_found(&headers, Options::default());
+    };
+    let options = match Options::parse(query.as_deref()) {
+        Ok(options) => options,
+        Err(Invalid(what)) if json => {
+            let badge = Options::default().badge("badge", what, LIGHTGREY);
+            return endpoint_json(&headers, StatusCode::BAD_REQUEST, &badge);
+        }
+        Err(bad) => return invalid(&headers, bad),
+    };
+    let s = snapshot(&state);
+    let Some(service) = service(&s, slug) else {
+        if json {
+            let badge = options.badge("badge", "not found", LIGHTGREY);
+            return endpoint_json(&headers, StatusCode::NOT_FOUND, &badge);
+        }
+        return not_found(&headers, options);
+    };
+    let (message, color) = badge::status(service.status);
+    let badge = options.badge(&service.name, message, color);
+    if json {
+        endpoint_json(&headers, StatusCode::OK, &badge)
+    } else {
+        svg(&headers, StatusCode::OK, &badge)
+    }
+}
+
+/// The shields.io endpoint schema for a service's status.
+#[utoipa::path(get, path = "/badge/{slug}.json", tag = "badges",
+    params(("slug" = String, Path, description = "The service's slug"), BadgeQuery),
+    responses(
+        (status = 200, body = ShieldsEndpoint),
+        (status = 304, description = "Not modified (`If-None-Match`)"),
+        (status = 400, body = ShieldsEndpoint, description = "A bad option (`isError: true`)"),
+        (status = 404, body = ShieldsEndpoint, description = "Unknown service (`isError: true`)"),
+    ))]
+#[allow(dead_code)]
+pub async fn service_json() {}
+
+/// `24h.svg` and the like: the window, checked against `allowed`.
+fn window<'a>(file: &'a str, allowed: &[&str]) -> Option<&'a str> {
+    file.strip_suffix(".svg").filter(|w| allowed.contains(w))
+}
+
+/// A service's uptime over a window.
+#[utoipa::path(get, path = "/badge/{slug}/uptime/{window}.svg", tag = "badges",
+    params(
+        ("slug" = String, Path, description = "The service's slug"),
+        ("window" = String, Path, description = "`24h`, `7d`, `30d` or `90d`"),
+        BadgeQuery,
+    ),
+    responses(
+        (status = 200, description = "SVG badge", content_type = "image/svg+xml", body = String),
+        (status = 304, description = "Not modified (`If-None-Match`)"),
+        (status = 400, description = "A bad window, `style` or colour, drawn as a badge", content_type = "image/svg+xml", body = String),
+        (status = 404, description = "Unknown service: a grey \"not found\" badge", content_type = "image/svg+xml", body = String),
+    ))]
+pub async fn uptime_svg(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((slug, file)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let Some(window) = window(&file, &["24h", "7d", "30d", "90d"]) else {
+        return invalid(&headers, Invalid("unknown window"));
+    };
+    let options = match Options::parse(query.as_deref()) {
+        Ok(options) => options,
+        Err(bad) => return invalid(&headers, bad),
+    };
+    let s = snapshot(&state);
+    let Some(service) = service(&s, &slug) else {
+        return not_found(&headers, options);
+    };
+    let share = match window {
+        "24h" => service.uptime.h24,
+        "7d" => service.uptime.d7,
+        "30d" => service.uptime.d30,
+        _ => service.uptime.d90,
+    };
+    let (message, color) = badge::uptime(share);
+    svg(
+        &headers,
+        StatusCode::OK,
+        &options.badge(&format!("uptime {window}"), &message, color),
+    )
+}
+
+/// A service's mean response time over a window.
+#[utoipa::path(get, path = "/badge/{slug}/response-time/{window}.svg", tag = "badges",
+    params(
+        ("slug" = String, Path, description = "The service's slug"),
+        ("window" = String, Path, description = "`24h`, `7d` or `30d`"),
+        BadgeQuery,
+    ),
+    responses(
+        (status = 200, description = "SVG badge", content_type = "image/svg+xml", body = String),
+        (status = 304, description = "Not modified (`If-None-Match`)"),
+        (status = 400, description = "A bad window, `style` or colour, drawn as a badge", content_type = "image/svg+xml", body = String),
+        (status = 404, description = "Unknown service: a grey \"not found\" badge", content_type = "image/svg+xml", body = String),
+    ))]
+pub async fn response_svg(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((slug, file)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let Some(window) = window(&file, &["24h", "7d", "30d"]) else {
+        return invalid(&headers, Invalid("unknown window"));
+    };
+    let options = match Options::parse(query.as_deref()) {
+        Ok(options) => options,
+        Err(bad) => return invalid(&headers, bad),
+    };
+    let s = snapshot(&state);
+    let Some(service) = service(&s, &slug) else {
+        return not_found(&headers, options);
+    };
+    let mean = match window {
+        "24h" => service.response_ms.h24,
+        "7d" => service.response_ms.d7,
+        _ => service.response_ms.d30,
+    };
+    let (message, color) = badge::response_time(mean);
+    svg(
+        &headers,
+        StatusCode::OK,
+        &options.badge(&format!("response time {window}"), &message, color),
+    )
+}
+
+/// Text for HTML, escaped.
+pub fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+const EMBED_CSS: &str = "\
+*{box-sizing:border-box;margin:0}\
+html,body{height:100%}\
+body{font:14px/1.35 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;background:transparent}\
+a.w{display:flex;gap:.6em;align-items:center;height:100%;padding:.5em .75em;border-radius:8px;\
+text-decoration:none;border:1px solid #d0d7de;background:#fff;color:#1f2328}\
+a.w:focus-visible{outline:3px solid #0969da;outline-offset:-3px}\
+.i{flex:none;width:1.5em;height:1.5em;border-radius:50%;display:grid;place-items:center;\
+font-weight:700;color:#fff;font-size:.85em}\
+.none .i{background:#1a7f37}.minor .i{background:#9a6700}.major .i{background:#bc4c00}\
+.critical .i{background:#cf222e}.maintenance .i{background:#0969da}\
+.t{min-width:0}.t strong{display:block}\
+.n{display:block;white-space:nowrap;overflow:hidden;text-overflow:ellipsis;color:#59636e;font-size:.9em}\
+.dark a.w{background:#0d1117;color:#e6edf3;border-color:#30363d}.dark .n{color:#9198a1}\
+@media (prefers-color-scheme:dark){.auto a.w{background:#0d1117;color:#e6edf3;border-color:#30363d}\
+.auto .n{color:#9198a1}}";
+
+/// The widget's HTML: overall status, the newest active incident's title
+/// and a link to the page. Pure, so that it is cached by its bytes.
+pub fn embed_html(s: &PublicStatus, theme: &str) -> String {
+    let indicator = s.overall.indicator;
+    let icon = match indicator.as_str() {
+        "none" => "✓",
+        "maintenance" => "i",
+        _ => "!",
+    };
+    let base = s
+        .page
+        .url
+        .as_deref()
+        .map_or("/", |u| u.trim_end_matches('/'));
+    let (href, note) = match s.incidents.first() {
+        Some(incident) => {
+            let more = match s.incidents.len() - 1 {
+                0 => String::new(),
+                n => format!(" (+{n} more)"),
+            };
+            (
+                format!("{}/incidents/{}", base.trim_end_matches('/'), incident.id),
+                format!("{}{more}", incident.title),
+            )
+        }
+        None => (base.to_owned(), format!("View {} status", s.page.title)),
+    };
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
+<meta http-equiv=\"refresh\" content=\"60\"><title>{title} status</title>\
+<style>{EMBED_CSS}</style></head><body class=\"{theme}\">\
+<a class=\"w {indicator}\" href=\"{href}\" target=\"_blank\" rel=\"noopener\">\
+<span class=\"i\" aria-hidden=\"true\">{icon}</span><span class=\"t\">\
+<strong>{description}</strong><span class=\"n\">{note}</span></span></a></body></html>",
+        title = escape_html(&s.page.title),
+        indicator = indicator.as_str(),
+        href = escape_html(&href),
+        description = escape_html(&s.overall.description),
+        note = escape_html(&note),
+    )
+}
+
+/// A compact widget for an `<iframe>`, with no script; refreshes itself
+/// every minute. `theme`: `light`, `dark`, or `auto` (default, follows the
+/// reader's setting).
+#[utoipa::path(get, path = "/embed", tag = "badges",
+    params(("theme" = Option<String>, Query, description = "`light`, `dark` or `auto` (default)")),
+    responses(
+        (status = 200, description = "HTML, framable from any origin", content_type = "text/html", body = String),
+        (status = 304, description = "Not modified (`If-None-Match`)"),
+        (status = 400, description = "Unknown theme", content_type = "text/plain", body = String),
+    ))]
+pub async fn embed(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let theme = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .find(|(k, _)| k == "theme")
+        .map_or_else(|| "auto".to_owned(), |(_, v)| v.into_owned());
+    if !["light", "dark", "auto"].contains(&theme.as_str()) {
+        return (
+            StatusCode::BAD_REQUEST,
+            "theme must be light, dark or auto\n",
+        )
+            .into_response();
+    }
+    let html = embed_html(&snapshot(&state), &theme);
+    let mut response = cached(
+        &headers,
+        StatusCode::OK,
+        "text/html; charset=utf-8",
+        "public, max-age=30",
+        html,
+    );
+    // Any site may frame the widget; nothing else may run in it.
+    response.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors *; base-uri 'none'; form-action 'none'",
+        ),
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn html_is_escaped() {
+        assert_eq!(
+            escape_html(r#"<script>alert("x") & 'y'</script>"#),
+            "&lt;script&gt;alert(&quot;x&quot;) &amp; &#39;y&#39;&lt;/script&gt;"
+        );
+    }
+
+    #[test]
+    fn options_are_validated() {
+        let ok = Options::parse(Some(
+            "style=for-the-badge&label=My%20API&color=4c1&labelColor=%23333&cb=123",
+        ))
+        .ok()
+        .expect("valid");
+        assert_eq!(ok.style, Style::ForTheBadge);
+        assert_eq!(ok.label.as_deref(), Some("My API"));
+        assert_eq!(ok.color, Color::parse("#4c1"));
+        assert_eq!(ok.label_color, Color::parse("#333"));
+        for (query, why) in [
+            ("style=plastic", "unknown style"),
+            ("color=url(javascript:x)", "invalid color"),
+            ("labelColor=%22%3E", "invalid labelColor"),
+        ] {
+            assert_eq!(Options::parse(Some(query)).err().map(|i| i.0), Some(why));
+        }
+    }
+
+    #[test]
+    fn windows_are_checked() {
+        assert_eq!(window("30d.svg", &["24h", "30d"]), Some("30d"));
+        assert_eq!(window("90d.svg", &["24h", "30d"]), None);
+        assert_eq!(window("30d.png", &["30d"]), None);
+    }
+}
