@@ -137,6 +137,7 @@ async fn serve(cli: &Cli) -> ExitCode {
         version = env!("CARGO_PKG_VERSION"),
         config = %path.display(),
         database = %store::redact_url(&config.database.url),
+        backend = if config.database.url.starts_with("postgres") { "postgres" } else { "sqlite" },
         services = config.services.len(),
         "starting upbeat"
     );

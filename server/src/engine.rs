@@ -11,6 +11,7 @@
 //!   leader dies another replica takes over within about that long.
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -97,7 +98,9 @@ impl Engine {
             match self.store.try_lock_prober().await {
                 Ok(Some(lease)) => {
                     tracing::info!("this replica holds the prober lock and probes");
+                    self.stats.prober.store(true, Ordering::Relaxed);
                     self.lead(lease, &cancel).await;
+                    self.stats.prober.store(false, Ordering::Relaxed);
                     continue;
                 }
                 Ok(None) => {
@@ -197,8 +200,11 @@ impl Engine {
     async fn follow(&self) -> bool {
         match self.load_builder().await {
             Ok(mut builder) => {
+                let started = std::time::Instant::now();
                 let snapshot = builder.build(self.clock.now());
+                crate::metrics::snapshot_rebuilt(started.elapsed());
                 self.publish.send_replace(Arc::new(snapshot));
+                self.stats.beat(self.clock.now());
                 true
             }
             Err(err) => {

@@ -53,6 +53,7 @@ impl Pruner {
                     .prune_samples(service.id, cutoff, self.batch)
                     .await?;
                 deleted += n;
+                crate::metrics::samples_pruned(n);
                 if n < u64::from(self.batch) {
                     break;
                 }

@@ -14,11 +14,12 @@
 //!   flushes before it returns.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use app::model::PublicStatus;
+use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::task::JoinSet;
 use tokio::time::{Instant, MissedTickBehavior};
@@ -117,6 +118,7 @@ async fn run_service(
         };
         let taken_at = sample_time(clock.now());
         let deadline = service.timeout + DEADLINE_GRACE;
+        let started = Instant::now();
         let outcome = tokio::time::timeout(deadline, service.probe.run(service.timeout))
             .await
             .unwrap_or_else(|_| {
@@ -126,6 +128,7 @@ async fn run_service(
                 )
             });
         drop(permit);
+        crate::metrics::probe_finished(&service.slug, outcome.outcome, started.elapsed());
         tracing::debug!(
             service.slug = %service.slug,
             outcome = outcome.outcome.as_str(),
@@ -147,7 +150,8 @@ async fn run_service(
     }
 }
 
-/// Counters the writer keeps; shared with health and metrics endpoints.
+/// Counters and heartbeats of the engine; shared with the health and
+/// metrics endpoints.
 #[derive(Debug, Default)]
 pub struct WriterStats {
     pub written: AtomicU64,
@@ -155,6 +159,38 @@ pub struct WriterStats {
     pub failed_flushes: AtomicU64,
     pub incidents_opened: AtomicU64,
     pub incidents_resolved: AtomicU64,
+    /// Samples waiting to be written.
+    pub buffered: AtomicU64,
+    /// When the writer (on the prober) or the reload (on a follower) last
+    /// completed a round, Unix milliseconds; 0 before the first.
+    pub last_round_ms: AtomicI64,
+    /// When the newest sample reached the writer, Unix milliseconds.
+    pub last_sample_ms: AtomicI64,
+    /// This replica holds the prober lock.
+    pub prober: AtomicBool,
+}
+
+impl WriterStats {
+    /// Records a completed round at `now`.
+    pub fn beat(&self, now: DateTime<Utc>) {
+        self.last_round_ms
+            .store(now.timestamp_millis(), Ordering::Relaxed);
+    }
+
+    /// Time since the last round, if there was one.
+    pub fn since_round(&self, now: DateTime<Utc>) -> Option<Duration> {
+        since(&self.last_round_ms, now)
+    }
+
+    /// Time since the newest sample, if there was one.
+    pub fn since_sample(&self, now: DateTime<Utc>) -> Option<Duration> {
+        since(&self.last_sample_ms, now)
+    }
+}
+
+fn since(at_ms: &AtomicI64, now: DateTime<Utc>) -> Option<Duration> {
+    let at = at_ms.load(Ordering::Relaxed);
+    (at > 0).then(|| Duration::from_millis(u64::try_from(now.timestamp_millis() - at).unwrap_or(0)))
 }
 
 /// Writes samples in batches and publishes a new snapshot after each commit.
@@ -253,6 +289,7 @@ impl SampleWriter {
                     }
                     self.enqueue(incoming.drain(..));
                     self.flush().await;
+                    self.stats.beat(self.clock.now());
                 }
                 Wake::Timer | Wake::Changed => {
                     let ticket = changes.pending();
@@ -265,6 +302,7 @@ impl SampleWriter {
                         };
                     self.flush().await;
                     self.publish();
+                    self.stats.beat(self.clock.now());
                     if refreshed {
                         changes.applied(ticket);
                     }
@@ -323,7 +361,9 @@ impl SampleWriter {
     fn publish(&mut self) {
         self.snapshot
             .set_stale(self.write_failed || self.reload_failed);
+        let started = std::time::Instant::now();
         let snapshot = self.snapshot.build(self.clock.now());
+        crate::metrics::snapshot_rebuilt(started.elapsed());
         self.publish.send_replace(Arc::new(snapshot));
     }
 
@@ -333,6 +373,9 @@ impl SampleWriter {
             s.in_maintenance = schedule.covers(s.service_id, s.taken_at);
             s
         }));
+        self.stats
+            .last_sample_ms
+            .store(self.clock.now().timestamp_millis(), Ordering::Relaxed);
         let excess = self.buffer.len().saturating_sub(self.max_buffered);
         if excess > 0 {
             self.buffer.drain(..excess);
@@ -412,6 +455,9 @@ impl SampleWriter {
             }
         }
         self.write_failed = failed;
+        self.stats
+            .buffered
+            .store(self.buffer.len() as u64, Ordering::Relaxed);
         if committed || was_failing != (self.write_failed || self.reload_failed) {
             self.publish();
         }

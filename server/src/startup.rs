@@ -12,6 +12,8 @@ use std::time::Duration;
 use app::model::{PageInfo, PublicStatus};
 use app::ssr::StatusSource;
 use app::{shell, App};
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
 use axum::Router;
 use chrono::Utc;
 use leptos::config::LeptosOptions;
@@ -22,8 +24,11 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tower_http::compression::CompressionLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
 
 use crate::api::auth::AuthGuard;
+use crate::api::health::{Liveness, ReadyCache};
 use crate::api::{self, AppState};
 use crate::changes::Changes;
 use crate::clock::SystemClock;
@@ -32,6 +37,11 @@ use crate::engine::Engine;
 use crate::probe::{ProbeContext, PushProbe};
 use crate::sampler::{ScheduledService, WriterStats};
 use crate::store::{self, ServiceDef, Store};
+
+/// Largest request body accepted (admin bodies are a title and Markdown).
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+/// Longest a request may take before it is answered `408`.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How often the prober checks it still holds the lock.
 const LEASE_CHECK: Duration = Duration::from_secs(5);
@@ -50,6 +60,7 @@ impl Application {
     /// Connects to the database, applies migrations, loads the last known
     /// state, binds the listener and starts probing.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let started_at = std::time::Instant::now();
         let store = store::connect(&config.database.url, config.database.max_connections)
             .await
             .with_context(|| {
@@ -104,6 +115,18 @@ impl Application {
         }
 
         let (publish, snapshot) = watch::channel(Arc::new(PublicStatus::empty(page.clone())));
+        let stats = Arc::new(WriterStats::default());
+        let liveness = Liveness {
+            // The writer completes a round at least every 30 s.
+            round_within: Duration::from_secs(90),
+            sample_within: scheduled
+                .iter()
+                .map(|s| 2 * s.interval + s.timeout)
+                .max()
+                .map(|d| d + Duration::from_secs(30)),
+            follow_within: 3 * config.database.follower_refresh + Duration::from_secs(10),
+            started: started_at,
+        };
         let changes = Arc::new(Changes::default());
         let engine = Engine {
             store: Arc::clone(&store),
@@ -116,7 +139,7 @@ impl Application {
             retention: config.retention.samples,
             prune_every: config.retention.prune_interval,
             publish,
-            stats: Arc::new(WriterStats::default()),
+            stats: Arc::clone(&stats),
             changes: Arc::clone(&changes),
             follow_every: config.database.follower_refresh,
             lease_check: LEASE_CHECK,
@@ -148,6 +171,10 @@ impl Application {
             auth: Arc::new(AuthGuard::new(
                 config.admin_token.as_ref().map(|t| t.0.as_str()),
             )),
+            stats,
+            liveness,
+            ready_cache: Arc::new(ReadyCache::default()),
+            metrics: crate::metrics::install(),
         };
         let router = build_router(state.clone());
         state.started.store(true, Ordering::Release);
@@ -256,6 +283,15 @@ pub fn build_router(state: AppState) -> Router {
             move || shell(leptos.clone()),
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
+        // Request id, log line, metrics and security headers, around the
+        // limits so that their 413 and 408 answers are logged and counted.
+        .layer(axum::middleware::from_fn(api::observe::observe))
         // gzip or brotli, as the client accepts; small bodies and images
         // other than SVG are left alone.
         .layer(CompressionLayer::new())

@@ -9,6 +9,7 @@ pub mod feeds;
 pub mod health;
 pub mod idempotency;
 pub mod maintenance;
+pub mod observe;
 pub mod public;
 pub mod push;
 pub mod statuspage;
@@ -47,6 +48,14 @@ pub struct AppState {
     pub changes: Arc<Changes>,
     /// Admin token checks and failed-attempt counts.
     pub auth: Arc<auth::AuthGuard>,
+    /// The engine's counters and heartbeats.
+    pub stats: Arc<crate::sampler::WriterStats>,
+    /// How long the engine may stay silent.
+    pub liveness: health::Liveness,
+    /// The last readiness answer.
+    pub ready_cache: Arc<health::ReadyCache>,
+    /// The Prometheus recorder, when it could be installed.
+    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
 
 /// The API description's fixed parts; the paths come from the routers.

@@ -12,6 +12,7 @@ mod config;
 mod helpers;
 mod maintenance;
 mod openapi;
+mod ops;
 mod outage;
 mod probes;
 mod public;

@@ -14,6 +14,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/health"),
     ("get", "/ready"),
     ("get", "/startup"),
+    ("get", "/health/detailed"),
+    ("get", "/metrics"),
     ("get", "/public/status"),
     ("get", "/public/status/incidents"),
     ("get", "/api/v1/push/{token}"),

@@ -20,7 +20,7 @@ use crate::helpers::{Backend, TestDb};
 
 /// Blocks or allows new connections to the test database, and ends the
 /// existing ones.
-async fn set_database_available(db: &TestDb, available: bool) {
+pub async fn set_database_available(db: &TestDb, available: bool) {
     let admin = std::env::var("UPBEAT_TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
     let name = url::Url::parse(&db.url)
