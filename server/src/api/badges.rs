@@ -348,28 +348,23 @@ pub async fn uptime_svg(
     Path((slug, file)): Path<(String, String)>,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let Some(window) = window(&file, &["24h", "7d", "30d", "90d"]) else {
-        return invalid(&headers, Invalid("unknown window"));
-    };
-    let options = match Options::parse(query.as_deref()) {
-        Ok(options) => options,
-        Err(bad) => return invalid(&headers, bad),
-    };
-    let s = snapshot(&state);
-    let Some(service) = service(&s, &slug) else {
-        return not_found(&headers, options);
-    };
-    let share = match window {
-        "24h" => service.uptime.h24,
-        "7d" => service.uptime.d7,
-        "30d" => service.uptime.d30,
-        _ => service.uptime.d90,
-    };
-    let (message, color) = badge::uptime(share);
-    svg(
+    let windows = ["24h", "7d", "30d", "90d"];
+    window_badge(
+        &state,
         &headers,
-        StatusCode::OK,
-        &options.badge(&format!("uptime {window}"), &message, color),
+        (&slug, &file),
+        query.as_deref(),
+        &windows,
+        |service, window| {
+            let share = match window {
+                "24h" => service.uptime.h24,
+                "7d" => service.uptime.d7,
+                "30d" => service.uptime.d30,
+                _ => service.uptime.d90,
+            };
+            let (message, color) = badge::uptime(share);
+            (format!("uptime {window}"), message, color)
+        },
     )
 }
 
@@ -392,27 +387,52 @@ pub async fn response_svg(
     Path((slug, file)): Path<(String, String)>,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let Some(window) = window(&file, &["24h", "7d", "30d"]) else {
-        return invalid(&headers, Invalid("unknown window"));
-    };
-    let options = match Options::parse(query.as_deref()) {
-        Ok(options) => options,
-        Err(bad) => return invalid(&headers, bad),
-    };
-    let s = snapshot(&state);
-    let Some(service) = service(&s, &slug) else {
-        return not_found(&headers, options);
-    };
-    let mean = match window {
-        "24h" => service.response_ms.h24,
-        "7d" => service.response_ms.d7,
-        _ => service.response_ms.d30,
-    };
-    let (message, color) = badge::response_time(mean);
-    svg(
+    let windows = ["24h", "7d", "30d"];
+    window_badge(
+        &state,
         &headers,
+        (&slug, &file),
+        query.as_deref(),
+        &windows,
+        |service, window| {
+            let mean = match window {
+                "24h" => service.response_ms.h24,
+                "7d" => service.response_ms.d7,
+                _ => service.response_ms.d30,
+            };
+            let (message, color) = badge::response_time(mean);
+            (format!("response time {window}"), message, color)
+        },
+    )
+}
+
+/// A badge over a window of a service: `(slug, file)` from the path, where
+/// `file` is `{window}.svg` with the window one of `windows`; `say` gives
+/// the default label, the message and the colour.
+fn window_badge(
+    state: &AppState,
+    headers: &HeaderMap,
+    (slug, file): (&str, &str),
+    query: Option<&str>,
+    windows: &[&str],
+    say: impl Fn(&ServiceView, &str) -> (String, String, Palette),
+) -> Response {
+    let Some(window) = window(file, windows) else {
+        return invalid(headers, Invalid("unknown window"));
+    };
+    let options = match Options::parse(query) {
+        Ok(options) => options,
+        Err(bad) => return invalid(headers, bad),
+    };
+    let s = snapshot(state);
+    let Some(service) = service(&s, slug) else {
+        return not_found(headers, options);
+    };
+    let (label, message, color) = say(service, window);
+    svg(
+        headers,
         StatusCode::OK,
-        &options.badge(&format!("response time {window}"), &message, color),
+        &options.badge(&label, &message, color),
     )
 }
 

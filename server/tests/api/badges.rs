@@ -12,10 +12,7 @@ use crate::helpers::{one_service_config, Backend, Target, TestApp, TestDb};
 const WAIT: Duration = Duration::from_secs(15);
 
 async fn get(app: &TestApp, path: &str) -> (StatusCode, reqwest::header::HeaderMap, String) {
-    let response = app.client.get(app.url(path)).send().await.unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    (status, headers, response.text().await.unwrap())
+    app.get_full(path).await
 }
 
 #[tokio::test]

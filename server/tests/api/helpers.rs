@@ -205,6 +205,22 @@ impl TestApp {
         format!("http://{}{path}", self.addr)
     }
 
+    /// Status, headers and body of `GET path`.
+    pub async fn get_full(
+        &self,
+        path: &str,
+    ) -> (reqwest::StatusCode, reqwest::header::HeaderMap, String) {
+        let response = self
+            .client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request");
+        let status = response.status();
+        let headers = response.headers().clone();
+        (status, headers, response.text().await.expect("body"))
+    }
+
     pub async fn get_json(&self, path: &str) -> serde_json::Value {
         self.client
             .get(self.url(path))
