@@ -89,7 +89,7 @@ fn describe() {
     describe_histogram!(
         HTTP_DURATION,
         Unit::Seconds,
-        "Time to answer HTTP requests, by method and route template."
+        "Time to answer HTTP requests, by method, route template and status."
     );
     describe_counter!(
         PROBE_RUNS,
@@ -136,7 +136,7 @@ fn describe() {
 pub fn http_request(method: &str, route: &str, status: u16, elapsed: Duration) {
     counter!(HTTP_REQUESTS, "method" => method.to_owned(), "route" => route.to_owned(), "status" => status.to_string())
         .increment(1);
-    histogram!(HTTP_DURATION, "method" => method.to_owned(), "route" => route.to_owned())
+    histogram!(HTTP_DURATION, "method" => method.to_owned(), "route" => route.to_owned(), "status" => status.to_string())
         .record(elapsed.as_secs_f64());
 }
 

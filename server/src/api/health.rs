@@ -131,34 +131,40 @@ async fn check_database(state: &AppState) -> DatabaseCheck {
 
 fn check_engine(state: &AppState) -> EngineCheck {
     let now = Utc::now();
-    let live = &state.liveness;
-    let since_start = live.started.elapsed();
-    if state.stats.prober.load(Ordering::Relaxed) {
-        let round = state.stats.since_round(now).unwrap_or(since_start);
-        let sample = state.stats.since_sample(now);
-        let sample_ok = match live.sample_within {
-            None => true,
-            Some(limit) => sample.unwrap_or(since_start) <= limit,
-        };
+    engine_check(
+        &state.liveness,
+        state.stats.prober.load(Ordering::Relaxed),
+        state.stats.since_round(now),
+        state.stats.since_sample(now),
+        state.liveness.started.elapsed(),
+    )
+}
+
+/// The engine's state from its heartbeats: `since_round` and
+/// `since_sample` are `None` before the first; they then count from the
+/// start of the process (`since_start`).
+fn engine_check(
+    live: &Liveness,
+    prober: bool,
+    since_round: Option<Duration>,
+    since_sample: Option<Duration>,
+    since_start: Duration,
+) -> EngineCheck {
+    let up = |ok: bool| if ok { "up" } else { "stalled" };
+    if prober {
+        let sample_ok = live
+            .sample_within
+            .is_none_or(|limit| since_sample.unwrap_or(since_start) <= limit);
         EngineCheck {
             role: "prober",
-            status: if round <= live.round_within && sample_ok {
-                "up"
-            } else {
-                "stalled"
-            },
-            lag_s: sample.map(|s| s.as_secs_f64()),
+            status: up(since_round.unwrap_or(since_start) <= live.round_within && sample_ok),
+            lag_s: since_sample.map(|s| s.as_secs_f64()),
         }
     } else {
-        let round = state.stats.since_round(now);
         EngineCheck {
             role: "follower",
-            status: if round.unwrap_or(since_start) <= live.follow_within {
-                "up"
-            } else {
-                "stalled"
-            },
-            lag_s: round.map(|s| s.as_secs_f64()),
+            status: up(since_round.unwrap_or(since_start) <= live.follow_within),
+            lag_s: since_round.map(|s| s.as_secs_f64()),
         }
     }
 }
@@ -331,4 +337,68 @@ async fn metrics(State(state): State<AppState>) -> Response {
         text,
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn live() -> Liveness {
+        Liveness {
+            round_within: Duration::from_secs(90),
+            sample_within: Some(Duration::from_secs(150)),
+            follow_within: Duration::from_secs(40),
+            started: Instant::now(),
+        }
+    }
+
+    fn secs(s: u64) -> Option<Duration> {
+        Some(Duration::from_secs(s))
+    }
+
+    #[test]
+    fn a_prober_is_up_while_samples_and_rounds_keep_coming() {
+        let start = Duration::from_secs(1000);
+        let check = |round, sample| engine_check(&live(), true, round, sample, start).status;
+        assert_eq!(check(secs(5), secs(2)), "up");
+        assert_eq!(check(secs(91), secs(2)), "stalled", "the writer stopped");
+        assert_eq!(
+            check(secs(5), secs(151)),
+            "stalled",
+            "no sample for too long"
+        );
+        assert_eq!(
+            check(None, None),
+            "stalled",
+            "nothing since a start long ago"
+        );
+        assert_eq!(
+            engine_check(&live(), true, None, None, Duration::from_secs(3)).status,
+            "up",
+            "just started"
+        );
+        let no_services = Liveness {
+            sample_within: None,
+            ..live()
+        };
+        assert_eq!(
+            engine_check(&no_services, true, secs(5), None, start).status,
+            "up"
+        );
+        assert_eq!(
+            engine_check(&live(), true, secs(5), secs(2), start).lag_s,
+            Some(2.0)
+        );
+    }
+
+    #[test]
+    fn a_follower_is_up_while_it_reloads() {
+        let start = Duration::from_secs(1000);
+        let follower = engine_check(&live(), false, secs(12), None, start);
+        assert_eq!((follower.role, follower.status), ("follower", "up"));
+        assert_eq!(
+            engine_check(&live(), false, secs(41), None, start).status,
+            "stalled"
+        );
+    }
 }
