@@ -8,6 +8,9 @@
 //! swaps the new document in; when a fetch fails or takes longer than 5
 //! seconds the last good data stays and a notice says how old it is.
 
+// The page views nest deeply; the wasm release build needs more room.
+#![recursion_limit = "256"]
+
 pub mod model;
 mod pages;
 #[cfg(feature = "hydrate")]
@@ -17,10 +20,10 @@ use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet};
 use leptos_router::{
     components::{Route, Router, Routes},
-    SsrMode, StaticSegment,
+    ParamSegment, SsrMode, StaticSegment,
 };
 
-pub use pages::{NotFound, StatusPage};
+pub use pages::{IncidentPage, NotFound, ServicePage, StatusPage};
 
 /// Server-only glue: how the SSR renderer gets the current status document.
 #[cfg(feature = "ssr")]
@@ -106,6 +109,8 @@ pub fn App() -> impl IntoView {
                 // Async SSR: the whole page is in the first response, so it is
                 // complete without JavaScript.
                 <Route path=StaticSegment("") view=StatusPage ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("services"), ParamSegment("slug")) view=ServicePage ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("incidents"), ParamSegment("id")) view=IncidentPage ssr=SsrMode::Async/>
             </Routes>
         </Router>
     }

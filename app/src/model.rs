@@ -236,6 +236,9 @@ pub struct DayBar {
     /// Samples taken during maintenance, left out of `uptime`.
     #[serde(default)]
     pub maintenance: u32,
+    /// Mean response time of the day's samples that measured one.
+    #[serde(default)]
+    pub latency_ms: Option<u32>,
 }
 
 /// Formats an uptime share for people: "99.98 %", or "No data".
@@ -410,7 +413,12 @@ pub struct AffectedService {
 pub struct IncidentUpdateView {
     pub id: i64,
     pub status: IncidentStatus,
+    /// Markdown, as written.
     pub body: String,
+    /// `body` rendered to HTML and sanitised on the server (no scripts,
+    /// no event handlers, no `javascript:` links): safe to insert as is.
+    #[serde(default)]
+    pub body_html: String,
     pub created_at: DateTime<Utc>,
 }
 

@@ -1,12 +1,26 @@
 //! Page components. They render a [`PublicStatus`] and nothing else, so the
 //! server and the browser produce identical markup from identical data.
+//!
+//! - `/`: overall banner, active incidents, maintenance, services by group
+//!   with 90 daily bars, recent incidents;
+//! - `/services/{slug}`: one service: status, uptime over four windows,
+//!   response-time chart (server-rendered SVG), bars, its incidents;
+//! - `/incidents/{id}`: one incident's whole timeline;
+//! - anything else, or an unknown slug or id: a 404 page with status 404.
+//!
+//! Incident updates are Markdown; the server renders and sanitises them
+//! (`body_html`), so they are inserted as they are.
 
 use leptos::prelude::*;
-use leptos_meta::Title;
+use leptos_meta::{Meta, Title};
+use leptos_router::hooks::use_params_map;
 
 use std::sync::Arc;
 
-use crate::model::{format_uptime, format_utc, PublicStatus, ServiceView};
+use crate::model::{
+    format_uptime, format_utc, DayBar, IncidentView, MaintenanceStatus, MaintenanceView,
+    PublicStatus, ServiceStatus, ServiceView,
+};
 
 /// Loads the first status document: from the snapshot on the server, from
 /// `/public/status` in the browser (only if it was not serialised into the
@@ -32,9 +46,11 @@ fn initial_status(
     }
 }
 
-/// `GET /`: overall banner and the services with their latest status.
+/// The frame every page shares: loads the status document, refreshes it in
+/// the browser, shows the stale notice, and renders `render` with the
+/// current document.
 #[component]
-pub fn StatusPage() -> impl IntoView {
+fn Frame(render: Callback<PublicStatus, AnyView>) -> impl IntoView {
     let initial = Resource::new(|| (), |()| initial_status());
     // Newer documents fetched by the browser replace the initial one.
     let live: RwSignal<Option<PublicStatus>> = RwSignal::new(None);
@@ -49,7 +65,29 @@ pub fn StatusPage() -> impl IntoView {
             {move || {
                 let current = live.get().or_else(|| initial.get().and_then(Result::ok));
                 match (current, initial.get()) {
-                    (Some(status), _) => view! { <StatusBody status stale/> }.into_any(),
+                    (Some(status), _) => {
+                        let page = status.page.clone();
+                        let generated_at = status.generated_at;
+                        let indicator = status.overall.indicator.as_str();
+                        view! {
+                            <div class="page" data-indicator=indicator>
+                                <header class="page-header">
+                                    <h1 class="page-title"><a href="/">{page.title}</a></h1>
+                                    {page.description.map(|d| view! { <p class="page-description">{d}</p> })}
+                                </header>
+                                <p class="stale-notice" role="status" aria-live="polite" hidden=move || stale.get().is_none()>
+                                    {move || stale.get().unwrap_or_default()}
+                                </p>
+                                <main>{render.run(status)}</main>
+                                <footer class="page-footer">
+                                    "Updated "
+                                    <time datetime=generated_at.to_rfc3339() class="generated-at">{format_utc(&generated_at)}</time>
+                                    " · Powered by Upbeat"
+                                </footer>
+                            </div>
+                        }
+                        .into_any()
+                    }
                     (None, Some(Err(err))) => {
                         view! { <p class="error" role="alert">"Status unavailable: " {err}</p> }.into_any()
                     }
@@ -60,101 +98,258 @@ pub fn StatusPage() -> impl IntoView {
     }
 }
 
+/// `GET /`.
 #[component]
-fn StatusBody(status: PublicStatus, stale: RwSignal<Option<String>>) -> impl IntoView {
+pub fn StatusPage() -> impl IntoView {
+    view! { <Frame render=Callback::new(home)/> }
+}
+
+fn home(status: PublicStatus) -> AnyView {
     let PublicStatus {
         page,
-        generated_at,
         overall,
         services,
+        incidents,
+        recent_incidents,
+        maintenances,
         ..
     } = status;
     let title = format!("{} — {}", page.title, overall.description);
     let indicator = overall.indicator.as_str();
+    let icon = match overall.indicator.as_str() {
+        "none" => "✓",
+        "maintenance" => "🛠",
+        _ => "!",
+    };
+    let past: Vec<IncidentView> = recent_incidents
+        .iter()
+        .filter(|i| i.resolved_at.is_some())
+        .take(10)
+        .cloned()
+        .collect();
     let groups = group_services(services);
     view! {
-        <Title text=title/>
-        <div class="page" data-indicator=indicator>
-            <header class="page-header">
-                <h1>{page.title}</h1>
-                {page.description.map(|d| view! { <p class="page-description">{d}</p> })}
-            </header>
-            <p class="stale-notice" role="status" aria-live="polite" hidden=move || stale.get().is_none()>
-                {move || stale.get().unwrap_or_default()}
-            </p>
-            <section class=format!("banner banner-{indicator}") aria-label="Overall status">
-                <h2 class="banner-text">{overall.description}</h2>
+        <Title text=title.clone()/>
+        <Meta name="description" content=title.clone()/>
+        <Meta property="og:title" content=title/>
+        <section class=format!("banner-box banner-{indicator}") aria-label="Overall status">
+            <h2 class="banner"><span class="banner-icon" aria-hidden="true">{icon}</span> <span class="banner-text">{overall.description}</span></h2>
+        </section>
+        {(!incidents.is_empty()).then(|| view! {
+            <section class="incidents" aria-labelledby="active-incidents">
+                <h2 id="active-incidents">"Active incidents"</h2>
+                {incidents.into_iter().map(|i| view! { <IncidentCard incident=i/> }).collect_view()}
             </section>
+        }.into_any())}
+        {(!maintenances.is_empty()).then(|| view! {
+            <section class="maintenances" aria-labelledby="maintenance">
+                <h2 id="maintenance">"Maintenance"</h2>
+                {maintenances.into_iter().map(|m| view! { <MaintenanceCard maintenance=m/> }).collect_view()}
+            </section>
+        }.into_any())}
+        <section aria-labelledby="services-heading">
+            <h2 id="services-heading" class="visually-hidden">"Services"</h2>
             {groups
                 .into_iter()
                 .map(|(group, services)| {
+                    let incidents = recent_incidents.clone();
                     view! {
                         <section class="group">
                             {group.map(|g| view! { <h3 class="group-name">{g}</h3> })}
                             <ul class="services">
-                                {services.into_iter().map(|s| view! { <ServiceRow service=s/> }).collect_view()}
+                                {services.into_iter().map(|s| view! { <ServiceRow service=s incidents=incidents.clone()/> }).collect_view()}
                             </ul>
                         </section>
                     }
                     .into_any()
                 })
                 .collect_view()}
-            <footer class="page-footer">
-                "Updated "
-                <time datetime=generated_at.to_rfc3339() class="generated-at">{format_utc(&generated_at)}</time>
-                " · Powered by Upbeat"
-            </footer>
-        </div>
+        </section>
+        <section class="history" aria-labelledby="past-incidents">
+            <h2 id="past-incidents">"Past incidents"</h2>
+            {if past.is_empty() {
+                view! { <p class="muted">"No incidents recently."</p> }.into_any()
+            } else {
+                view! {
+                    <ul class="past">
+                        {past.into_iter().map(|i| view! { <PastIncident incident=i/> }).collect_view()}
+                    </ul>
+                }.into_any()
+            }}
+        </section>
     }
     .into_any()
 }
 
+/// An active incident with its latest update.
 #[component]
-fn ServiceRow(service: Arc<ServiceView>) -> impl IntoView {
-    let ServiceView {
-        slug,
-        name,
-        description,
-        status,
-        last_checked_at,
-        last_latency_ms,
-        last_error,
-        uptime,
-        ..
-    } = ServiceView::clone(&service);
-    let (status_class, status_text, icon) = match status {
+fn IncidentCard(incident: IncidentView) -> impl IntoView {
+    let latest = incident.updates.first().cloned();
+    let href = format!("/incidents/{}", incident.id);
+    view! {
+        <article class=format!("incident impact-{}", incident.impact.as_str()) data-incident=incident.id>
+            <h3><a href=href>{incident.title}</a></h3>
+            <p class="incident-meta">
+                <span class="incident-status">{incident.status.label()}</span>
+                " · Impact: " {incident.impact.as_str()}
+                {(!incident.services.is_empty()).then(|| {
+                    let names: Vec<String> = incident.services.iter().map(|s| s.name.clone()).collect();
+                    format!(" · Affects {}", names.join(", "))
+                })}
+            </p>
+            {latest.map(|u| view! {
+                <div class="update">
+                    <p class="update-meta">
+                        <strong>{u.status.label()}</strong> " — "
+                        <time datetime=u.created_at.to_rfc3339()>{format_utc(&u.created_at)}</time>
+                    </p>
+                    <div class="update-body" inner_html=u.body_html></div>
+                </div>
+            })}
+        </article>
+    }
+}
+
+#[component]
+fn MaintenanceCard(maintenance: MaintenanceView) -> impl IntoView {
+    let state = match maintenance.status {
+        MaintenanceStatus::InProgress => "In progress",
+        MaintenanceStatus::Scheduled => "Scheduled",
+        MaintenanceStatus::Completed => "Completed",
+    };
+    view! {
+        <article class=format!("maintenance maintenance-{}", maintenance.status.as_str())>
+            <h3>{maintenance.title}</h3>
+            <p class="incident-meta">
+                <strong>{state}</strong> " · "
+                <time datetime=maintenance.starts_at.to_rfc3339()>{format_utc(&maintenance.starts_at)}</time>
+                " – "
+                <time datetime=maintenance.ends_at.to_rfc3339()>{format_utc(&maintenance.ends_at)}</time>
+                {(!maintenance.services.is_empty()).then(|| format!(" · {}", maintenance.services.join(", ")))}
+            </p>
+            {maintenance.description.map(|d| view! { <p class="maintenance-description">{d}</p> })}
+        </article>
+    }
+}
+
+#[component]
+fn PastIncident(incident: IncidentView) -> impl IntoView {
+    view! {
+        <li class=format!("past-incident impact-{}", incident.impact.as_str())>
+            <a href=format!("/incidents/{}", incident.id)>{incident.title}</a>
+            <span class="muted">
+                " · "
+                <time datetime=incident.started_at.to_rfc3339()>{format_utc(&incident.started_at)}</time>
+                " · " {incident.impact.as_str()}
+            </span>
+        </li>
+    }
+}
+
+fn status_words(status: Option<ServiceStatus>) -> (&'static str, &'static str, &'static str) {
+    match status {
         Some(s) => (s.as_str(), s.label(), s.icon()),
         None => ("no_data", "No data yet", "…"),
-    };
+    }
+}
+
+#[component]
+fn ServiceRow(service: Arc<ServiceView>, incidents: Vec<IncidentView>) -> impl IntoView {
+    let (status_class, status_text, icon) = status_words(service.status);
+    let slug = service.slug.clone();
     view! {
         <li class="service" data-slug=slug data-status=status_class>
             <div class="service-head">
-                <span class="service-name">{name}</span>
+                <a class="service-name" href=format!("/services/{slug}")>{service.name.clone()}</a>
                 <span class=format!("service-status status-{status_class}")>
                     <span class="status-icon" aria-hidden="true">{icon}</span>
                     " "
                     <span class="status-text">{status_text}</span>
                 </span>
             </div>
-            {description.map(|d| view! { <p class="service-description">{d}</p> })}
+            {service.description.clone().map(|d| view! { <p class="service-description">{d}</p> })}
             <p class="service-meta">
-                {match last_checked_at {
-                    Some(at) => {
-                        view! {
-                            "Last checked "
-                            <time datetime=at.to_rfc3339()>{format_utc(&at)}</time>
-                        }
-                            .into_any()
-                    }
+                {match service.last_checked_at {
+                    Some(at) => view! {
+                        "Last checked " <time datetime=at.to_rfc3339()>{format_utc(&at)}</time>
+                    }.into_any(),
                     None => "Not checked yet".into_any(),
                 }}
-                {last_latency_ms.map(|ms| format!(" · {ms} ms"))}
+                {service.last_latency_ms.map(|ms| format!(" · {ms} ms"))}
             </p>
-            {last_error.map(|e| view! { <p class="service-error">{e}</p> })}
-            <p class="service-uptime">"30-day uptime: " {format_uptime(uptime.d30)}</p>
+            {service.last_error.clone().map(|e| view! { <p class="service-error">{e}</p> })}
+            <Bars service=Arc::clone(&service) incidents/>
+            <p class="bars-legend" aria-hidden="true"><span>"90 days ago"</span><span>"Today"</span></p>
+            <p class="service-uptime">"30-day uptime: " {format_uptime(service.uptime.d30)}</p>
         </li>
     }
-    .into_any()
+}
+
+/// The level a day's bar shows.
+fn day_level(day: &DayBar) -> &'static str {
+    match day.uptime {
+        None if day.maintenance > 0 => "maint",
+        None => "none",
+        Some(u) if u >= 0.999 => "ok",
+        Some(u) if u >= 0.99 => "minor",
+        Some(u) if u >= 0.95 => "major",
+        Some(_) => "critical",
+    }
+}
+
+/// 90 daily bars; each is focusable and tells its date, uptime, worst
+/// sample and that day's incidents (with links), on hover and on focus,
+/// to screen readers too.
+#[component]
+fn Bars(service: Arc<ServiceView>, incidents: Vec<IncidentView>) -> impl IntoView {
+    let slug = service.slug.clone();
+    let name = service.name.clone();
+    let days = service.days.clone();
+    view! {
+        <ol class="bars" aria-label=format!("{name}: the last 90 days")>
+            {days
+                .into_iter()
+                .map(|day| {
+                    let date = day.date;
+                    let of_day: Vec<(i64, String)> = incidents
+                        .iter()
+                        .filter(|i| i.services.iter().any(|s| s.slug == slug))
+                        .filter(|i| {
+                            i.started_at.date_naive() <= date
+                                && i.resolved_at.is_none_or(|r| r.date_naive() >= date)
+                        })
+                        .map(|i| (i.id, i.title.clone()))
+                        .collect();
+                    let uptime = match day.uptime {
+                        Some(u) => format!("{} uptime", format_uptime(Some(f64::from(u)))),
+                        None if day.maintenance > 0 => "maintenance only".to_owned(),
+                        None => "no data".to_owned(),
+                    };
+                    let worst = day.worst.map(|w| format!(", worst sample: {}", w.as_str())).unwrap_or_default();
+                    let summary = format!(
+                        "{date}: {uptime}{worst}{}",
+                        match of_day.len() {
+                            0 => String::new(),
+                            1 => ", 1 incident".to_owned(),
+                            n => format!(", {n} incidents"),
+                        }
+                    );
+                    let tip = format!("tip-{slug}-{date}");
+                    let described_by = tip.clone();
+                    view! {
+                        <li class=format!("bar bar-{}", day_level(&day)) tabindex="0" aria-describedby=described_by>
+                            <span class="bar-tip" role="tooltip" id=tip>
+                                {summary}
+                                {of_day.into_iter().map(|(id, title)| view! {
+                                    <a class="bar-incident" href=format!("/incidents/{id}")>{title}</a>
+                                }).collect_view()}
+                            </span>
+                        </li>
+                    }
+                })
+                .collect_view()}
+        </ol>
+    }
 }
 
 /// Keeps config order: ungrouped services first, then groups in the order
@@ -171,18 +366,194 @@ fn group_services(services: Vec<Arc<ServiceView>>) -> Vec<(Option<String>, Vec<A
     groups
 }
 
-/// Any path no route matches. Sets a real 404 status during SSR.
+/// `GET /services/{slug}`.
 #[component]
-pub fn NotFound() -> impl IntoView {
+pub fn ServicePage() -> impl IntoView {
+    let params = use_params_map();
+    let slug = params.read_untracked().get("slug").unwrap_or_default();
+    view! { <Frame render=Callback::new(move |status: PublicStatus| service_page(&status, &slug))/> }
+}
+
+fn service_page(status: &PublicStatus, slug: &str) -> AnyView {
+    let Some(service) = status.services.iter().find(|s| s.slug == slug).cloned() else {
+        return view! { <NotFoundBody/> }.into_any();
+    };
+    let (status_class, status_text, icon) = status_words(service.status);
+    let incidents: Vec<IncidentView> = status
+        .recent_incidents
+        .iter()
+        .filter(|i| i.services.iter().any(|s| s.slug == slug))
+        .cloned()
+        .collect();
+    let u = service.uptime;
+    let windows = [
+        ("24 hours", u.h24),
+        ("7 days", u.d7),
+        ("30 days", u.d30),
+        ("90 days", u.d90),
+    ];
+    view! {
+        <Title text=format!("{} — {}", service.name, status_text)/>
+        <nav class="crumbs"><a href="/">"All services"</a></nav>
+        <h1 class="service-title">{service.name.clone()}</h1>
+        {service.description.clone().map(|d| view! { <p class="service-description">{d}</p> })}
+        <p class=format!("service-status big status-{status_class}")>
+            <span class="status-icon" aria-hidden="true">{icon}</span> " " {status_text}
+        </p>
+        <dl class="uptimes">
+            {windows.into_iter().map(|(label, value)| view! {
+                <div><dt>{label}</dt><dd>{format_uptime(value)}</dd></div>
+            }).collect_view()}
+        </dl>
+        <h2>"Response time"</h2>
+        <LatencyChart days=service.days.clone() name=service.name.clone()/>
+        <h2>"Last 90 days"</h2>
+        <Bars service=Arc::clone(&service) incidents=incidents.clone()/>
+        <h2>"Incidents"</h2>
+        {if incidents.is_empty() {
+            view! { <p class="muted">"No recent incidents."</p> }.into_any()
+        } else {
+            view! {
+                <ul class="past">
+                    {incidents.into_iter().map(|i| view! { <PastIncident incident=i/> }).collect_view()}
+                </ul>
+            }.into_any()
+        }}
+    }
+    .into_any()
+}
+
+/// Daily mean response time over 90 days, as an SVG line (no script).
+#[component]
+fn LatencyChart(days: Vec<DayBar>, name: String) -> impl IntoView {
+    const W: f64 = 600.0;
+    const H: f64 = 120.0;
+    let measured: Vec<(usize, u32)> = days
+        .iter()
+        .enumerate()
+        .filter_map(|(i, d)| d.latency_ms.map(|ms| (i, ms)))
+        .collect();
+    if measured.is_empty() {
+        return view! { <p class="muted">"No response times measured yet."</p> }.into_any();
+    }
+    let max = measured.iter().map(|(_, ms)| *ms).max().unwrap_or(1).max(1);
+    let step = W / (days.len().max(2) - 1) as f64;
+    let points: Vec<String> = measured
+        .iter()
+        .map(|(i, ms)| {
+            format!(
+                "{:.1},{:.1}",
+                *i as f64 * step,
+                H - f64::from(*ms) / f64::from(max) * (H - 10.0)
+            )
+        })
+        .collect();
+    let latest = measured.last().map(|(_, ms)| *ms).unwrap_or_default();
+    let label = format!(
+        "{name}: daily mean response time over 90 days, highest {max} ms, today {latest} ms"
+    );
+    let aria = label.clone();
+    view! {
+        <figure class="chart">
+            <svg viewBox=format!("0 0 {W} {H}") role="img" aria-label=aria preserveAspectRatio="none">
+                <title>{label}</title>
+                <line x1="0" y1="10" x2=W.to_string() y2="10" class="chart-grid"/>
+                <polyline points=points.join(" ") class="chart-line" fill="none"/>
+            </svg>
+            <figcaption class="muted">{format!("Daily mean, highest {max} ms · today {latest} ms")}</figcaption>
+        </figure>
+    }
+    .into_any()
+}
+
+/// `GET /incidents/{id}`.
+#[component]
+pub fn IncidentPage() -> impl IntoView {
+    let params = use_params_map();
+    let id = params
+        .read_untracked()
+        .get("id")
+        .and_then(|id| id.parse::<i64>().ok());
+    view! { <Frame render=Callback::new(move |status: PublicStatus| incident_page(&status, id))/> }
+}
+
+fn incident_page(status: &PublicStatus, id: Option<i64>) -> AnyView {
+    let found = id.and_then(|id| {
+        status
+            .incidents
+            .iter()
+            .chain(&status.recent_incidents)
+            .find(|i| i.id == id)
+            .cloned()
+    });
+    let Some(incident) = found else {
+        return view! { <NotFoundBody/> }.into_any();
+    };
+    view! {
+        <Title text=incident.title.clone()/>
+        <nav class="crumbs"><a href="/">"All services"</a></nav>
+        <article class=format!("incident-page impact-{}", incident.impact.as_str())>
+            <h1>{incident.title.clone()}</h1>
+            <p class="incident-meta">
+                <span class="incident-status">{incident.status.label()}</span>
+                " · Impact: " {incident.impact.as_str()}
+                " · Started "
+                <time datetime=incident.started_at.to_rfc3339()>{format_utc(&incident.started_at)}</time>
+                {incident.resolved_at.map(|r| view! {
+                    " · Resolved " <time datetime=r.to_rfc3339()>{format_utc(&r)}</time>
+                })}
+            </p>
+            {(!incident.services.is_empty()).then(|| view! {
+                <p class="incident-services">
+                    "Affected: "
+                    {incident.services.iter().map(|s| view! {
+                        <a class="affected" href=format!("/services/{}", s.slug)>{s.name.clone()}</a> " "
+                    }).collect_view()}
+                </p>
+            })}
+            <ol class="timeline">
+                {incident.updates.iter().map(|u| view! {
+                    <li class="update">
+                        <p class="update-meta">
+                            <strong>{u.status.label()}</strong> " — "
+                            <time datetime=u.created_at.to_rfc3339()>{format_utc(&u.created_at)}</time>
+                        </p>
+                        <div class="update-body" inner_html=u.body_html.clone()></div>
+                    </li>
+                }).collect_view()}
+            </ol>
+        </article>
+    }
+    .into_any()
+}
+
+/// Sets a real 404 status during SSR.
+fn set_not_found() {
     #[cfg(feature = "ssr")]
     if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
         response.set_status(http::StatusCode::NOT_FOUND);
     }
+}
+
+#[component]
+fn NotFoundBody() -> impl IntoView {
+    set_not_found();
     view! {
         <Title text="Not found"/>
-        <div class="page not-found">
+        <div class="not-found">
             <h1>"Page not found"</h1>
             <p>"There is nothing at this address. " <a href="/">"Back to the status page"</a></p>
+        </div>
+    }
+}
+
+/// Any path no route matches.
+#[component]
+pub fn NotFound() -> impl IntoView {
+    set_not_found();
+    view! {
+        <div class="page">
+            <NotFoundBody/>
         </div>
     }
 }

@@ -10,6 +10,7 @@ const path = require('node:path');
 const ROOT = path.resolve(__dirname, '..', '..');
 const BIN = process.env.UPBEAT_BIN || path.join(ROOT, 'target', 'release', 'upbeat');
 const SITE_ROOT = process.env.UPBEAT_SITE_ROOT || path.join(ROOT, 'target', 'site');
+const ADMIN_TOKEN = 'e2e-bootstrap-admin-token';
 
 /** An HTTP server answering every request with the current status code. */
 async function startTarget(status = 200) {
@@ -51,7 +52,10 @@ async function startUpbeat(servicesToml) {
   const child = spawn(
     BIN,
     ['--config', config, '--listen', `127.0.0.1:${port}`, '--database', `sqlite://${path.join(dir, 'upbeat.db')}`, 'serve'],
-    { env: { ...process.env, UPBEAT_SERVER__SITE_ROOT: SITE_ROOT, RUST_LOG: 'info' }, stdio: ['ignore', 'pipe', 'pipe'] },
+    {
+      env: { ...process.env, UPBEAT_SERVER__SITE_ROOT: SITE_ROOT, UPBEAT_ADMIN_TOKEN: ADMIN_TOKEN, RUST_LOG: 'info' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
   );
   child.stdout.on('data', (d) => logs.push(d.toString()));
   child.stderr.on('data', (d) => logs.push(d.toString()));
@@ -62,6 +66,16 @@ async function startUpbeat(servicesToml) {
     logs,
     async status() {
       const res = await fetch(`${base}/public/status`);
+      return res.json();
+    },
+    /** Calls the admin API with the bootstrap token; returns the JSON. */
+    async admin(method, route, body) {
+      const res = await fetch(`${base}${route}`, {
+        method,
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      if (!res.ok) throw new Error(`${method} ${route}: ${res.status} ${await res.text()}`);
       return res.json();
     },
     /** Polls /public/status until `pred(service)` holds for `slug`. */

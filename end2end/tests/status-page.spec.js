@@ -121,3 +121,57 @@ test('a refresh that takes over 5 s keeps the last data and says so', async ({ p
   await expect(notice).toBeHidden();
   await expect(page.locator('li[data-slug="billing"]')).toHaveAttribute('data-status', 'operational');
 });
+
+test('keyboard reaches every day bar and its details', async ({ page }) => {
+  await page.goto(upbeat.base);
+  await expect(page.locator('html')).toHaveAttribute('data-hydrated', 'true', { timeout: 60_000 });
+  const bars = page.locator('li[data-slug="api"] .bar');
+  await expect(bars).toHaveCount(90);
+  await expect(page.locator('.bar[tabindex="0"]')).toHaveCount(180);
+  // Tab from the top of the page until a bar has the focus.
+  let focused = '';
+  for (let i = 0; i < 30 && !focused.includes('bar '); i += 1) {
+    await page.keyboard.press('Tab');
+    focused = await page.evaluate(() => document.activeElement?.className || '');
+  }
+  expect(focused).toContain('bar ');
+  const tip = page.locator('.bar:focus .bar-tip');
+  await expect(tip).toBeVisible();
+  await expect(tip).toHaveText(/^\d{4}-\d\d-\d\d: /);
+  // The next Tab moves to the next day, whose details show in turn.
+  const first = await tip.textContent();
+  await page.keyboard.press('Tab');
+  await expect(page.locator('.bar:focus .bar-tip')).toBeVisible();
+  expect(await page.locator('.bar:focus .bar-tip').textContent()).not.toBe(first);
+  // Today's bar is described for screen readers.
+  const today = bars.last();
+  const described = await today.getAttribute('aria-describedby');
+  await expect(page.locator(`[id="${described}"]`)).toHaveText(/uptime/);
+  expect(consoleErrors).toEqual([]);
+});
+
+test('incident Markdown is rendered, and a script in it never runs', async ({ page }) => {
+  let dialogs = 0;
+  page.on('dialog', async (dialog) => {
+    dialogs += 1;
+    await dialog.dismiss();
+  });
+  const incident = await upbeat.admin('POST', '/api/v1/incidents', {
+    title: 'Billing errors',
+    services: [{ slug: 'billing', status: 'major_outage' }],
+    body: '**Billing** is down.\n\n<script>window.pwned = 1; alert(1)</script>\n\n<img src="/favicon.svg" alt="" onerror="window.pwned = 2">\n\n[more](javascript:window.pwned=3)',
+  });
+  await page.goto(`${upbeat.base}/incidents/${incident.id}`);
+  await expect(page.locator('html')).toHaveAttribute('data-hydrated', 'true', { timeout: 60_000 });
+  await expect(page.locator('h1')).toHaveText(['E2E status', 'Billing errors']);
+  await expect(page.locator('.update-body strong')).toHaveText('Billing');
+  await page.locator('.update-body a').click().catch(() => {});
+  await page.waitForTimeout(500);
+  expect(await page.evaluate(() => window.pwned)).toBeUndefined();
+  expect(dialogs).toBe(0);
+  // The home page shows it too, linked, and still runs nothing.
+  await page.goto(upbeat.base);
+  await expect(page.locator(`article[data-incident="${incident.id}"] .update-body strong`)).toHaveText('Billing');
+  expect(await page.evaluate(() => window.pwned)).toBeUndefined();
+  expect(consoleErrors).toEqual([]);
+});

@@ -10,6 +10,7 @@ pub mod config;
 pub mod engine;
 pub mod incident;
 pub mod maintenance;
+pub mod markdown;
 pub mod metrics;
 pub mod probe;
 pub mod prune;

@@ -469,6 +469,7 @@ impl SnapshotBuilder {
                 worst: counts.worst(),
                 samples: counts.samples(),
                 maintenance: counts.maintenance,
+                latency_ms: counts.mean_latency_ms(),
             })
             .collect();
         ServiceView {

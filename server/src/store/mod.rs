@@ -369,8 +369,9 @@ fn assemble_incidents(
             incident.services.push(service);
         }
     }
-    for (id, update) in updates {
+    for (id, mut update) in updates {
         if let Some(incident) = by_id.get_mut(&id) {
+            update.body_html = crate::markdown::to_safe_html(&update.body);
             incident.updates.push(update);
         }
     }

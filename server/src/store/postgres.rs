@@ -435,6 +435,7 @@ impl PostgresStore {
                 row.try_get("incident_id")?,
                 IncidentUpdateView {
                     id: row.try_get("id")?,
+                    body_html: String::new(),
                     status: parse_column(
                         row.try_get("status")?,
                         IncidentStatus::parse,

@@ -462,6 +462,7 @@ impl SqliteStore {
                     row.try_get("incident_id")?,
                     IncidentUpdateView {
                         id: row.try_get("id")?,
+                        body_html: String::new(),
                         status: parse_column(
                             row.try_get("status")?,
                             IncidentStatus::parse,

@@ -14,6 +14,7 @@ mod maintenance;
 mod openapi;
 mod ops;
 mod outage;
+mod pages;
 mod probes;
 mod public;
 mod push;

@@ -1,0 +1,127 @@
+//! The server-rendered pages: home sections, service and incident pages,
+//! Markdown rendered safely, and real 404s.
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::admin::Admin;
+use crate::helpers::Backend;
+
+#[tokio::test]
+async fn pages_render_incidents_services_and_404s() {
+    let admin = Admin::start(Backend::Sqlite).await.unwrap();
+    let body = "**Payments** fail in the EU.\n\n<script>alert('pwned')</script>\n\n\
+                [details](javascript:alert(1)) <img src=x onerror=alert(2)>";
+    let (status, created) = admin
+        .call(
+            Method::POST,
+            "/api/v1/incidents",
+            Some(json!({
+                "title": "Checkout <b>errors</b>",
+                "services": [{"slug": "target", "status": "partial_outage"}],
+                "body": body,
+            })),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_i64().unwrap();
+    let app = &admin.app;
+
+    // Home: the active incident with its latest update, sanitised.
+    let (status, _, home) = app.get_full("/").await;
+    assert_eq!(status, 200);
+    assert!(
+        home.contains(&format!(r#"href="/incidents/{id}""#)),
+        "{home}"
+    );
+    assert!(
+        home.contains("Checkout &lt;b&gt;errors&lt;/b&gt;"),
+        "title escaped"
+    );
+    assert!(
+        home.contains("<strong>Payments</strong> fail in the EU."),
+        "{home}"
+    );
+    // Nothing of the body runs: the markup outside scripts has no script,
+    // handler or javascript: link, and the data serialised for hydration
+    // escapes `<`, so it cannot close its script.
+    assert!(!home.contains("<script>alert('pwned')"), "{home}");
+    let markup = without_scripts(&home);
+    for bad in ["alert('pwned')", "javascript:", "onerror"] {
+        assert!(!markup.contains(bad), "{bad} in {markup}");
+    }
+    // 90 focusable days for the one service, each described for screen
+    // readers, today's naming the incident.
+    assert_eq!(home.matches(r#"class="bar bar-"#).count(), 90, "{home}");
+    assert_eq!(home.matches(r#"tabindex="0""#).count(), 90);
+    assert_eq!(home.matches(r#"role="tooltip""#).count(), 90);
+    let today = chrono::Utc::now().date_naive();
+    assert!(
+        home.contains(&format!(r#"id="tip-target-{today}""#)),
+        "{home}"
+    );
+    assert!(home.contains(r#"class="bar-incident""#), "{home}");
+
+    // The incident's page: the whole timeline.
+    let (status, _, page) = app.get_full(&format!("/incidents/{id}")).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("<strong>Payments</strong>"), "{page}");
+    assert!(!page.contains("<script>alert('pwned')"), "{page}");
+    assert!(!without_scripts(&page).contains("javascript:"), "{page}");
+    assert!(page.contains(r#"href="/services/target""#), "{page}");
+    let (_, resolved) = admin
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/incidents/{id}"),
+            Some(json!({"status": "resolved", "body": "Fixed: a _bad_ deploy."})),
+        )
+        .await;
+    assert_eq!(resolved["status"], "resolved");
+    let (_, _, page) = app.get_full(&format!("/incidents/{id}")).await;
+    assert!(page.contains("Fixed: a <em>bad</em> deploy."), "{page}");
+    assert!(page.contains("Resolved"), "{page}");
+    let (_, _, home) = app.get_full("/").await;
+    assert!(
+        home.contains("Past incidents") && home.contains(&format!(r#"href="/incidents/{id}""#))
+    );
+
+    // The service's page: four uptimes, a response-time chart, its incidents.
+    let (status, _, service) = app.get_full("/services/target").await;
+    assert_eq!(status, 200);
+    for window in ["24 hours", "7 days", "30 days", "90 days"] {
+        assert!(service.contains(window), "{window}");
+    }
+    assert!(
+        service.contains(r#"<svg viewBox="0 0 600 120" role="img""#),
+        "{service}"
+    );
+    assert!(service.contains(&format!(r#"href="/incidents/{id}""#)));
+
+    // Unknown pages, slugs and ids are real 404s.
+    for path in [
+        "/services/nope",
+        "/incidents/999999",
+        "/incidents/abc",
+        "/no/such/page",
+    ] {
+        let (status, _, html) = app.get_full(path).await;
+        assert_eq!(status, 404, "{path}");
+        assert!(html.contains("Page not found"), "{path}");
+    }
+    admin.app.stop().await;
+}
+
+/// The page without its `<script>` elements.
+fn without_scripts(html: &str) -> String {
+    let mut out = String::new();
+    let mut rest = html;
+    while let Some(start) = rest.find("<script") {
+        out.push_str(&rest[..start]);
+        match rest[start..].find("</script>") {
+            Some(end) => rest = &rest[start + end + "</script>".len()..],
+            None => return out,
+        }
+    }
+    out.push_str(rest);
+    out
+}
