@@ -175,3 +175,30 @@ test('incident Markdown is rendered, and a script in it never runs', async ({ pa
   expect(await page.evaluate(() => window.pwned)).toBeUndefined();
   expect(consoleErrors).toEqual([]);
 });
+
+test('light, dark and phone views: colours follow the system, nothing overflows at 320 px', async ({ browser }, testInfo) => {
+  const shot = async (name, options) => {
+    const context = await browser.newContext(options);
+    const page = await context.newPage();
+    const errors = [];
+    page.on('console', (msg) => msg.type() === 'error' && errors.push(msg.text()));
+    await page.goto(upbeat.base);
+    await expect(page.locator('html')).toHaveAttribute('data-hydrated', 'true', { timeout: 60_000 });
+    const colours = await page.evaluate(() => {
+      const body = getComputedStyle(document.body);
+      return { background: body.backgroundColor, text: body.color, width: document.documentElement.scrollWidth };
+    });
+    await page.screenshot({ path: testInfo.outputPath(`${name}.png`), fullPage: true });
+    await context.close();
+    expect(errors).toEqual([]);
+    return colours;
+  };
+  const light = await shot('light', { colorScheme: 'light', viewport: { width: 1280, height: 900 } });
+  const dark = await shot('dark', { colorScheme: 'dark', viewport: { width: 1280, height: 900 } });
+  const phone = await shot('mobile', { colorScheme: 'light', viewport: { width: 320, height: 640 }, isMobile: true });
+  expect(light.background).toBe('rgb(247, 248, 250)');
+  expect(dark.background).toBe('rgb(13, 17, 23)');
+  expect(dark.text).not.toBe(light.text);
+  // Responsive down to 320 px: no horizontal scrolling.
+  expect(phone.width).toBeLessThanOrEqual(320);
+});
