@@ -38,6 +38,7 @@ pub const SNAPSHOT_REBUILD: &str = "upbeat_snapshot_rebuild_duration_seconds";
 pub const SAMPLER_LAG: &str = "upbeat_sampler_lag_seconds";
 pub const PROBER: &str = "upbeat_prober";
 pub const BUILD_INFO: &str = "upbeat_build_info";
+pub const PAGE_CACHE: &str = "upbeat_page_cache_total";
 
 /// Every metric with its type, for the README and the tests.
 pub const ALL: &[(&str, &str)] = &[
@@ -58,6 +59,7 @@ pub const ALL: &[(&str, &str)] = &[
     (SAMPLER_LAG, "gauge"),
     (PROBER, "gauge"),
     (BUILD_INFO, "gauge"),
+    (PAGE_CACHE, "counter"),
 ];
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
@@ -130,6 +132,10 @@ fn describe() {
         "1 when this replica holds the prober lock and probes."
     );
     describe_gauge!(BUILD_INFO, "Always 1, labelled with the version.");
+    describe_counter!(
+        PAGE_CACHE,
+        "Page requests answered from the page cache (result=hit) or rendered (result=miss)."
+    );
 }
 
 /// One answered HTTP request.
@@ -145,6 +151,10 @@ pub fn probe_finished(service: &str, outcome: SampleOutcome, elapsed: Duration) 
     counter!(PROBE_RUNS, "service" => service.to_owned(), "outcome" => outcome.as_str())
         .increment(1);
     histogram!(PROBE_DURATION, "service" => service.to_owned()).record(elapsed.as_secs_f64());
+}
+
+pub fn page_cache(hit: bool) {
+    counter!(PAGE_CACHE, "result" => if hit { "hit" } else { "miss" }).increment(1);
 }
 
 pub fn samples_pruned(n: u64) {

@@ -174,6 +174,7 @@ impl Application {
             stats,
             liveness,
             ready_cache: Arc::new(ReadyCache::default()),
+            page_cache: Arc::default(),
             metrics: crate::metrics::install(),
         };
         let router = build_router(state.clone());
@@ -283,6 +284,11 @@ pub fn build_router(state: AppState) -> Router {
             move || shell(leptos.clone()),
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        // Pages: one render per page and snapshot.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            api::page_cache::page_cache,
+        ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(

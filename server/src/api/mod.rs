@@ -10,6 +10,7 @@ pub mod health;
 pub mod idempotency;
 pub mod maintenance;
 pub mod observe;
+pub mod page_cache;
 pub mod public;
 pub mod push;
 pub mod statuspage;
@@ -54,6 +55,8 @@ pub struct AppState {
     pub liveness: health::Liveness,
     /// The last readiness answer.
     pub ready_cache: Arc<health::ReadyCache>,
+    /// Rendered pages of the current snapshot.
+    pub page_cache: Arc<page_cache::PageCache>,
     /// The Prometheus recorder, when it could be installed.
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }

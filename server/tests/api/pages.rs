@@ -125,3 +125,59 @@ fn without_scripts(html: &str) -> String {
     out.push_str(rest);
     out
 }
+
+/// A page is rendered once per snapshot; copies get their own nonce.
+#[tokio::test]
+async fn pages_are_cached_per_snapshot_with_fresh_nonces() {
+    let db = crate::helpers::TestDb::new(Backend::Sqlite).await.unwrap();
+    let target = crate::helpers::Target::start(200).await;
+    // One probe a minute: the snapshot stays put between the requests.
+    let app = crate::helpers::TestApp::spawn(
+        &crate::helpers::one_service_config(&target.url(), "60s"),
+        &db.url,
+    )
+    .await;
+    app.wait_for_service("target", std::time::Duration::from_secs(20), |s| {
+        s["status"] == "operational"
+    })
+    .await;
+    let hits = || async {
+        let (_, _, text) = app.get_full("/metrics").await;
+        text.lines()
+            .find(|l| l.starts_with("upbeat_page_cache_total{result=\"hit\"}"))
+            .and_then(|l| l.rsplit_once(' '))
+            .map_or(0.0, |(_, v)| v.parse::<f64>().unwrap())
+    };
+    let before = hits().await;
+    let mut pages = Vec::new();
+    for _ in 0..3 {
+        let (status, headers, html) = app.get_full("/").await;
+        assert_eq!(status, 200);
+        let csp = headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let nonce = csp
+            .split("'nonce-")
+            .nth(1)
+            .unwrap()
+            .split('\'')
+            .next()
+            .unwrap()
+            .to_owned();
+        assert!(html.contains(&format!("nonce=\"{nonce}\"")));
+        pages.push((nonce.clone(), html.replace(&nonce, "NONCE")));
+    }
+    assert!(
+        hits().await - before >= 2.0,
+        "later requests come from the cache"
+    );
+    assert_ne!(pages[0].0, pages[1].0);
+    assert_ne!(pages[1].0, pages[2].0);
+    assert_eq!(pages[0].1, pages[1].1, "same page but for the nonce");
+    assert_eq!(pages[1].1, pages[2].1);
+    // With a query string, or for an unknown page, nothing is cached.
+    let (status, _, _) = app.get_full("/services/nope").await;
+    assert_eq!(status, 404);
+    app.stop().await;
+}

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# HTTP throughput: requests/s and latency (p50, p99) of each ROUTE given
+# (default: /) at 50 concurrent connections (wrk, 2 threads, DURATION
+# seconds each, default 15), next to a plain axum hello-world built with the
+# same release profile as the ceiling. The server runs with three services
+# probing a local target every second, so pages and badges carry real data
+# and the snapshot changes while the benchmark runs.
+#
+#   bench/http.sh ROUTE...      e.g. bench/http.sh / /public/status
+#
+# Builds first unless SKIP_BUILD=1; installs wrk from Debian if missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/env.sh
+DURATION=${DURATION:-15}
+CONNECTIONS=${CONNECTIONS:-50}
+
+if ! command -v wrk >/dev/null; then
+  if [ "$(id -u)" = 0 ]; then apt-get install -y -qq wrk >/dev/null; else sudo apt-get install -y -qq wrk >/dev/null; fi
+fi
+if [ "${SKIP_BUILD:-}" != 1 ]; then
+  cargo leptos build --release >/dev/null
+  cargo build --release -p upbeat-server --example hello >/dev/null
+fi
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_for() { for _ in $(seq 100); do curl -fs "$1" >/dev/null && return 0; sleep 0.2; done; echo "no answer from $1" >&2; return 1; }
+
+hello_port=$(free_port)
+target/release/examples/hello "127.0.0.1:$hello_port" &
+pids+=($!)
+
+upbeat_port=$(free_port)
+{
+  printf '[page]\ntitle = "HTTP bench"\n\n'
+  for slug in api web billing; do
+    printf '[[services]]\nslug = "%s"\nname = "%s"\ngroup = "Core"\ninterval = "1s"\n[services.check]\nkind = "http"\nurl = "http://127.0.0.1:%s/"\n\n' "$slug" "$slug" "$hello_port"
+  done
+} >"$work/upbeat.toml"
+RUST_LOG=warn target/release/upbeat --config "$work/upbeat.toml" --listen "127.0.0.1:$upbeat_port" \
+  --database "sqlite://$work/upbeat.db" serve 2>"$work/upbeat.log" &
+pids+=($!)
+wait_for "http://127.0.0.1:$hello_port/"
+wait_for "http://127.0.0.1:$upbeat_port/health"
+sleep 3 # a few samples, so that uptime and status are real
+
+# run ID NAME URL: one wrk run; keeps requests/s in $work/ID.rps.
+run() {
+  local id=$1 name=$2 url=$3
+  curl -fs "$url" >/dev/null || { echo "$name: $url does not answer 200" >&2; return 1; }
+  wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --latency "$url" >"$work/$id.txt"
+  local rps p50 p99
+  rps=$(awk '/^Requests\/sec/ {print $2}' "$work/$id.txt")
+  p50=$(awk '$1 == "50%" {print $2}' "$work/$id.txt")
+  p99=$(awk '$1 == "99%" {print $2}' "$work/$id.txt")
+  printf '%-28s %12s req/s   p50 %8s   p99 %8s\n' "$name" "$rps" "$p50" "$p99"
+  echo "$rps" >"$work/$id.rps"
+}
+share() {
+  python3 -c "import sys; print(f'{sys.argv[1]}: {100 * float(sys.argv[2]) / float(sys.argv[3]):.0f} % of the ceiling')" \
+    "$1" "$(cat "$work/$2.rps")" "$(cat "$work/hello.rps")"
+}
+
+echo "wrk: 2 threads, $CONNECTIONS connections, ${DURATION}s each; machine: $(nproc) cores"
+run hello "hello-world (ceiling)" "http://127.0.0.1:$hello_port/"
+routes=("$@")
+[ ${#routes[@]} -eq 0 ] && routes=(/)
+i=0
+for route in "${routes[@]}"; do
+  i=$((i + 1))
+  run "r$i" "$route" "http://127.0.0.1:$upbeat_port$route"
+done
+i=0
+for route in "${routes[@]}"; do
+  i=$((i + 1))
+  share "$route" "r$i"
+done
