@@ -175,6 +175,7 @@ impl Application {
             liveness,
             ready_cache: Arc::new(ReadyCache::default()),
             page_cache: Arc::default(),
+            status_json: Arc::default(),
             metrics: crate::metrics::install(),
         };
         let router = build_router(state.clone());

@@ -55,6 +55,8 @@ pub struct AppState {
     pub liveness: health::Liveness,
     /// The last readiness answer.
     pub ready_cache: Arc<health::ReadyCache>,
+    /// `/public/status` of the current snapshot, serialised.
+    pub status_json: Arc<public::StatusJson>,
     /// Rendered pages of the current snapshot.
     pub page_cache: Arc<page_cache::PageCache>,
     /// The Prometheus recorder, when it could be installed.

@@ -9,11 +9,16 @@
 //! - Each copy gets a fresh CSP nonce: the nonce of the cached render is
 //!   replaced in the body and in the `Content-Security-Policy` header, so no
 //!   two answers share one.
+//! - Requests for a page being rendered wait for that render instead of
+//!   rendering it again (one render per page and snapshot, even when a new
+//!   snapshot arrives under load).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
-use axum::body::{to_bytes, Body, Bytes};
+use tokio::sync::OnceCell;
+
+use axum::body::{to_bytes, Bytes};
 use axum::extract::{Request, State};
 use axum::http::header::{CONTENT_SECURITY_POLICY, CONTENT_TYPE};
 use axum::http::{HeaderValue, Method, StatusCode};
@@ -37,10 +42,17 @@ struct Entry {
 /// A snapshot's version: `generated_at` in nanoseconds, and `stale`.
 type Version = (i64, bool);
 
+/// A page's render, shared by everyone who asked for it meanwhile; `None`
+/// when the answer was not a cacheable page.
+type Slot = Arc<OnceCell<Option<Arc<Entry>>>>;
+
+/// Pages by path.
+type Pages = HashMap<String, Slot>;
+
 /// The pages of one snapshot version.
 #[derive(Default)]
 pub struct PageCache {
-    inner: Mutex<(Option<Version>, HashMap<String, std::sync::Arc<Entry>>)>,
+    inner: Mutex<(Option<Version>, Pages)>,
 }
 
 impl std::fmt::Debug for PageCache {
@@ -87,13 +99,13 @@ fn renonce(entry: &Entry) -> (Vec<u8>, String) {
 
 fn replace_all(haystack: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(haystack.len());
-    let mut rest = haystack;
-    while let Some(at) = rest.windows(from.len()).position(|w| w == from) {
-        out.extend_from_slice(&rest[..at]);
+    let mut last = 0;
+    for at in memchr::memmem::find_iter(haystack, from) {
+        out.extend_from_slice(&haystack[last..at]);
         out.extend_from_slice(to);
-        rest = &rest[at + from.len()..];
+        last = at + from.len();
     }
-    out.extend_from_slice(rest);
+    out.extend_from_slice(&haystack[last..]);
     out
 }
 
@@ -131,7 +143,7 @@ pub async fn page_cache(State(state): State<AppState>, request: Request, next: N
             s.stale,
         )
     };
-    let hit = {
+    let slot: Option<Slot> = {
         let mut guard = state
             .page_cache
             .inner
@@ -141,15 +153,52 @@ pub async fn page_cache(State(state): State<AppState>, request: Request, next: N
             guard.0 = Some(version);
             guard.1.clear();
         }
-        guard.1.get(&path).cloned()
+        let full = guard.1.len() >= MAX_ENTRIES;
+        match guard.1.get(&path) {
+            Some(slot) => Some(Arc::clone(slot)),
+            None if full => None,
+            None => Some(Arc::clone(guard.1.entry(path).or_default())),
+        }
     };
-    crate::metrics::page_cache(hit.is_some());
-    if let Some(entry) = hit {
-        let (body, csp) = renonce(&entry);
-        return answer(body, &csp);
+    let Some(slot) = slot else {
+        return next.run(request).await;
+    };
+    let hit = slot.initialized();
+    crate::metrics::page_cache(hit);
+    let mut mine = Some((request, next));
+    let mut own: Option<Response> = None;
+    let cached = slot
+        .get_or_init(|| {
+            let taken = mine.take();
+            let own = &mut own;
+            async move {
+                let (request, next) = taken?;
+                match capture(next.run(request).await).await {
+                    Ok(entry) => Some(entry),
+                    Err(response) => {
+                        *own = Some(response);
+                        None
+                    }
+                }
+            }
+        })
+        .await;
+    match (cached, own, mine) {
+        (Some(entry), _, _) => {
+            let (body, csp) = renonce(entry);
+            answer(body, &csp)
+        }
+        // This request rendered an answer that is not a cacheable page.
+        (None, Some(response), _) => response,
+        // Another request's render was not cacheable: render this one.
+        (None, None, Some((request, next))) => next.run(request).await,
+        (None, None, None) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
+}
 
-    let response = next.run(request).await;
+/// The answer as a cache entry, or the answer itself when it is not a
+/// `200 text/html` page with a nonce.
+async fn capture(response: Response) -> Result<Arc<Entry>, Response> {
     let is_html = response
         .headers()
         .get(CONTENT_TYPE)
@@ -161,33 +210,16 @@ pub async fn page_cache(State(state): State<AppState>, request: Request, next: N
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let (Some(csp), true, StatusCode::OK) = (csp, is_html, response.status()) else {
-        return response;
+        return Err(response);
     };
     let Some(nonce) = nonce_of(&csp).map(str::to_owned) else {
-        return response;
+        return Err(response);
     };
-    let (parts, body) = response.into_parts();
-    let Ok(body) = to_bytes(body, MAX_PAGE_BYTES).await else {
-        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-    };
-    {
-        let mut guard = state
-            .page_cache
-            .inner
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if guard.0 == Some(version) && guard.1.len() < MAX_ENTRIES {
-            guard.1.insert(
-                path,
-                std::sync::Arc::new(Entry {
-                    body: body.clone(),
-                    csp,
-                    nonce,
-                }),
-            );
-        }
-    }
-    Response::from_parts(parts, Body::from(body))
+    let (_, body) = response.into_parts();
+    let body = to_bytes(body, MAX_PAGE_BYTES)
+        .await
+        .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())?;
+    Ok(Arc::new(Entry { body, csp, nonce }))
 }
 
 #[cfg(test)]

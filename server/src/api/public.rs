@@ -5,10 +5,10 @@
 use std::sync::Arc;
 
 use app::model::{IncidentView, PublicStatus};
+use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -41,6 +41,16 @@ pub fn etag(snapshot: &PublicStatus, what: &str) -> String {
 
 /// A JSON answer from the snapshot, or `304` when the client has it.
 pub fn cached_json<T: Serialize>(headers: &HeaderMap, tag: &str, body: &T) -> Response {
+    cached_bytes(headers, tag, || {
+        serde_json::to_vec(body)
+            .map(Bytes::from)
+            .unwrap_or_default()
+    })
+}
+
+/// Like [`cached_json`], with the body already serialised (or serialised
+/// only when it is sent).
+pub fn cached_bytes(headers: &HeaderMap, tag: &str, body: impl FnOnce() -> Bytes) -> Response {
     let matches = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
@@ -57,7 +67,40 @@ pub fn cached_json<T: Serialize>(headers: &HeaderMap, tag: &str, body: &T) -> Re
     if matches {
         return (StatusCode::NOT_MODIFIED, common, [(header::ETAG, tag)]).into_response();
     }
-    (common, [(header::ETAG, tag)], Json(body)).into_response()
+    (
+        common,
+        [
+            (header::ETAG, tag),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+        ],
+        body(),
+    )
+        .into_response()
+}
+
+/// The status document serialised once per snapshot.
+#[derive(Debug, Default)]
+pub struct StatusJson(std::sync::Mutex<Option<(String, Bytes)>>);
+
+impl StatusJson {
+    /// The JSON of `snapshot`, whose version is `tag`.
+    fn get(&self, tag: &str, snapshot: &PublicStatus) -> Bytes {
+        let mut guard = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((known, bytes)) = &*guard {
+            if known == tag {
+                return bytes.clone();
+            }
+        }
+        let bytes = Bytes::from(serde_json::to_vec(snapshot).unwrap_or_default());
+        *guard = Some((tag.to_owned(), bytes.clone()));
+        bytes
+    }
 }
 
 fn snapshot(state: &AppState) -> Arc<PublicStatus> {
@@ -73,7 +116,8 @@ fn snapshot(state: &AppState) -> Arc<PublicStatus> {
     ))]
 async fn status(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let snapshot = snapshot(&state);
-    cached_json(&headers, &etag(&snapshot, "status"), &*snapshot)
+    let tag = etag(&snapshot, "status");
+    cached_bytes(&headers, &tag, || state.status_json.get(&tag, &snapshot))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
