@@ -478,13 +478,26 @@ pub struct MaintenanceView {
 
 /// Formats a UTC timestamp the same way on the server and in the browser,
 /// so hydration never sees a mismatch.
+///
+/// Written out by hand rather than with `format("%Y-…")`: chrono's format
+/// strings would add their parser to the WebAssembly bundle.
 pub fn format_utc(at: &DateTime<Utc>) -> String {
-    at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+    use chrono::{Datelike, Timelike};
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
+        at.year(),
+        at.month(),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second()
+    )
 }
 
 /// Hours and minutes in UTC, for the "showing data from" notice.
 pub fn format_hhmm(at: &DateTime<Utc>) -> String {
-    at.format("%H:%M").to_string()
+    use chrono::Timelike;
+    format!("{:02}:{:02}", at.hour(), at.minute())
 }
 
 #[cfg(test)]
