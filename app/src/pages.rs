@@ -12,7 +12,7 @@
 //! (`body_html`), so they are inserted as they are.
 
 use leptos::prelude::*;
-use leptos_meta::{Meta, Title};
+use leptos_meta::{Link, Meta, Title};
 use leptos_router::hooks::use_params_map;
 
 use std::sync::Arc;
@@ -69,7 +69,18 @@ fn Frame(render: Callback<PublicStatus, AnyView>) -> impl IntoView {
                         let page = status.page.clone();
                         let generated_at = status.generated_at;
                         let indicator = status.overall.indicator.as_str();
+                        let summary = page
+                            .description
+                            .clone()
+                            .unwrap_or_else(|| status.overall.description.clone());
                         view! {
+                            // The tab's icon follows the overall status.
+                            <Link rel="icon" href=format!("/favicon-{indicator}.svg") type_="image/svg+xml"/>
+                            <Meta name="description" content=summary.clone()/>
+                            <Meta property="og:type" content="website"/>
+                            <Meta property="og:site_name" content=page.title.clone()/>
+                            <Meta property="og:description" content=summary/>
+                            {page.url.clone().map(|url| view! { <Meta property="og:url" content=url/> })}
                             <div class="page" data-indicator=indicator>
                                 <header class="page-header">
                                     <h1 class="page-title"><a href="/">{page.title}</a></h1>
@@ -130,7 +141,6 @@ fn home(status: PublicStatus) -> AnyView {
     let groups = group_services(services);
     view! {
         <Title text=title.clone()/>
-        <Meta name="description" content=title.clone()/>
         <Meta property="og:title" content=title/>
         <section class=format!("banner-box banner-{indicator}") aria-label="Overall status">
             <h2 class="banner"><span class="banner-icon" aria-hidden="true">{icon}</span> <span class="banner-text">{overall.description}</span></h2>

@@ -4,11 +4,17 @@
 //! A fetch is aborted after [`FETCH_TIMEOUT`] (AbortController); when it
 //! fails for any reason the last good document stays on screen and a calm
 //! notice says how old it is. Only one fetch is in flight at a time.
+//!
+//! While the tab is hidden the page does not fetch; when it becomes visible
+//! again it fetches at once. Times are rendered in UTC (so the server's
+//! HTML and the hydrated page agree) and rewritten in the reader's own time
+//! zone and format once the page is live, after every update.
 
 use std::time::Duration;
 
 use gloo_net::http::Request;
 use leptos::prelude::*;
+use wasm_bindgen::JsCast;
 
 use crate::model::{format_hhmm, PublicStatus};
 
@@ -51,7 +57,7 @@ pub fn start(
 ) {
     let in_flight = StoredValue::new(false);
     let tick = move || {
-        if in_flight.get_value() {
+        if in_flight.get_value() || document().hidden() {
             return;
         }
         in_flight.set_value(true);
@@ -80,5 +86,49 @@ pub fn start(
     };
     if let Ok(handle) = set_interval_with_handle(tick, REFRESH_EVERY) {
         on_cleanup(move || handle.clear());
+    }
+    // Back from a hidden tab: fetch now rather than at the next tick.
+    let visible = window_event_listener_untyped("visibilitychange", move |_| {
+        if !document().hidden() {
+            tick();
+        }
+    });
+    on_cleanup(move || visible.remove());
+    // Local times, after hydration and after every refresh.
+    Effect::new(move |_| {
+        live.track();
+        request_animation_frame(localize_times);
+    });
+}
+
+/// Rewrites every `<time datetime>` in the reader's time zone and format;
+/// the UTC text stays in `title`.
+fn localize_times() {
+    let Ok(list) = document().query_selector_all("time[datetime]") else {
+        return;
+    };
+    for i in 0..list.length() {
+        let Some(node) = list.item(i) else { continue };
+        let Ok(element) = node.dyn_into::<web_sys::Element>() else {
+            continue;
+        };
+        let Some(iso) = element.get_attribute("datetime") else {
+            continue;
+        };
+        if element.get_attribute("data-local").as_deref() == Some(iso.as_str()) {
+            continue;
+        }
+        let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_str(&iso));
+        if date.get_time().is_nan() {
+            continue;
+        }
+        let local: String = date
+            .to_locale_string("default", &js_sys::Object::new())
+            .into();
+        if let Some(utc) = element.text_content() {
+            let _ = element.set_attribute("title", &utc);
+        }
+        element.set_text_content(Some(&local));
+        let _ = element.set_attribute("data-local", &iso);
     }
 }

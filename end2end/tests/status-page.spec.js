@@ -62,6 +62,8 @@ test('the page shows the services with their probed statuses without JavaScript'
   await expect(billing.locator('.status-text')).toHaveText('Major outage');
   await expect(billing.locator('.service-error')).toHaveText('status 503, expected 2xx');
   await expect(api.locator('time')).toHaveAttribute('datetime', /^\d{4}-\d\d-\d\dT/);
+  // Without JavaScript, times stay in UTC.
+  await expect(page.locator('time.generated-at')).toHaveText(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$/);
   await expect(api.locator('.service-uptime')).toHaveText('30-day uptime: 100 %');
   await expect(billing.locator('.service-uptime')).toHaveText('30-day uptime: 0.00 %');
   await expect(page.locator('html')).not.toHaveAttribute('data-hydrated', 'true');
@@ -201,4 +203,31 @@ test('light, dark and phone views: colours follow the system, nothing overflows 
   expect(dark.text).not.toBe(light.text);
   // Responsive down to 320 px: no horizontal scrolling.
   expect(phone.width).toBeLessThanOrEqual(320);
+});
+
+test("the tab icon and title follow the status; times are shown in the reader's zone", async ({ browser }) => {
+  const context = await browser.newContext({ timezoneId: 'Asia/Tokyo', locale: 'en-US' });
+  const page = await context.newPage();
+  const errors = [];
+  page.on('console', (msg) => msg.type() === 'error' && errors.push(msg.text()));
+  await page.goto(upbeat.base);
+  // Billing is down: a major indicator, in the icon and the title.
+  await expect(page.locator('link[rel="icon"][href="/favicon-major.svg"]')).toHaveCount(1);
+  await expect(page).toHaveTitle('E2E status — Partial System Outage');
+  await expect(page.locator('meta[property="og:title"]')).toHaveAttribute('content', 'E2E status — Partial System Outage');
+  const time = page.locator('time.generated-at');
+  await expect(page.locator('html')).toHaveAttribute('data-hydrated', 'true', { timeout: 60_000 });
+  // After hydration the time is local (Tokyo, 9 hours ahead), the UTC text in its title.
+  await expect(time).not.toHaveText(/UTC$/);
+  await expect(time).toHaveAttribute('title', /UTC$/);
+  const iso = await time.getAttribute('datetime');
+  const expected = new Date(iso).toLocaleString('en-US', { timeZone: 'Asia/Tokyo' });
+  await expect(time).toHaveText(expected);
+  // Recovery turns the icon green.
+  broken.setStatus(200);
+  await upbeat.waitForService('billing', (s) => s.status === 'operational');
+  await page.reload();
+  await expect(page.locator('link[rel="icon"][href="/favicon-none.svg"]')).toHaveCount(1);
+  await context.close();
+  expect(errors).toEqual([]);
 });
