@@ -23,7 +23,7 @@ use leptos_router::{
     ParamSegment, SsrMode, StaticSegment,
 };
 
-pub use pages::{IncidentPage, NotFound, ServicePage, StatusPage};
+pub use pages::{HistoryPage, IncidentPage, NotFound, ServicePage, StatusPage};
 
 /// Server-only glue: how the SSR renderer gets the current status document.
 #[cfg(feature = "ssr")]
@@ -44,6 +44,25 @@ pub mod ssr {
 
         pub fn current(&self) -> Arc<PublicStatus> {
             (self.0)()
+        }
+    }
+
+    /// A month of history (`None`: the current month), from the database.
+    pub type HistoryFuture = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<crate::model::History, String>> + Send>,
+    >;
+
+    /// Provided as Leptos context for SSR: loads one month of history.
+    #[derive(Clone)]
+    pub struct HistorySource(Arc<dyn Fn(Option<String>) -> HistoryFuture + Send + Sync>);
+
+    impl HistorySource {
+        pub fn new(f: impl Fn(Option<String>) -> HistoryFuture + Send + Sync + 'static) -> Self {
+            Self(Arc::new(f))
+        }
+
+        pub fn load(&self, month: Option<String>) -> HistoryFuture {
+            (self.0)(month)
         }
     }
 }
@@ -111,6 +130,7 @@ pub fn App() -> impl IntoView {
                 <Route path=StaticSegment("") view=StatusPage ssr=SsrMode::Async/>
                 <Route path=(StaticSegment("services"), ParamSegment("slug")) view=ServicePage ssr=SsrMode::Async/>
                 <Route path=(StaticSegment("incidents"), ParamSegment("id")) view=IncidentPage ssr=SsrMode::Async/>
+                <Route path=StaticSegment("history") view=HistoryPage ssr=SsrMode::Async/>
             </Routes>
         </Router>
     }

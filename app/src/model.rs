@@ -476,6 +476,23 @@ pub struct MaintenanceView {
     pub services: Vec<String>,
 }
 
+/// One month of history: `GET /public/history?month=YYYY-MM` and the
+/// `/history` page.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct History {
+    /// `YYYY-MM` (UTC).
+    pub month: String,
+    /// Incidents that started in the month, newest first.
+    pub incidents: Vec<IncidentView>,
+    /// Maintenance windows whose first occurrence falls in the month.
+    pub maintenances: Vec<MaintenanceView>,
+    /// The month before, `YYYY-MM`.
+    pub previous: String,
+    /// The month after, unless this is the current month.
+    pub next: Option<String>,
+}
+
 /// Formats a UTC timestamp the same way on the server and in the browser,
 /// so hydration never sees a mismatch.
 ///

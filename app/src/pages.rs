@@ -13,12 +13,12 @@
 
 use leptos::prelude::*;
 use leptos_meta::{Link, Meta, Title};
-use leptos_router::hooks::use_params_map;
+use leptos_router::hooks::{use_params_map, use_query_map};
 
 use std::sync::Arc;
 
 use crate::model::{
-    format_uptime, format_utc, DayBar, IncidentView, MaintenanceStatus, MaintenanceView,
+    format_uptime, format_utc, DayBar, History, IncidentView, MaintenanceStatus, MaintenanceView,
     PublicStatus, ServiceStatus, ServiceView,
 };
 
@@ -177,6 +177,7 @@ fn home(status: PublicStatus) -> AnyView {
         </section>
         <section class="history" aria-labelledby="past-incidents">
             <h2 id="past-incidents">"Past incidents"</h2>
+            <p><a href="/history">"Incident history, month by month"</a></p>
             {if past.is_empty() {
                 view! { <p class="muted">"No incidents recently."</p> }.into_any()
             } else {
@@ -533,6 +534,88 @@ fn incident_page(status: &PublicStatus, id: Option<i64>) -> AnyView {
                 }).collect_view()}
             </ol>
         </article>
+    }
+    .into_any()
+}
+
+/// Loads a month of history: from the database on the server, from
+/// `/public/history` in the browser.
+fn history_of(
+    month: Option<String>,
+) -> impl std::future::Future<Output = Result<History, String>> + Send + 'static {
+    #[cfg(feature = "ssr")]
+    {
+        let source = use_context::<crate::ssr::HistorySource>();
+        async move {
+            match source {
+                Some(source) => source.load(month).await,
+                None => Err("history source missing".to_owned()),
+            }
+        }
+    }
+    #[cfg(all(feature = "hydrate", not(feature = "ssr")))]
+    {
+        send_wrapper::SendWrapper::new(crate::refresh::fetch_history(month))
+    }
+    #[cfg(not(any(feature = "ssr", feature = "hydrate")))]
+    {
+        let _ = month;
+        async { Err("built without ssr or hydrate".to_owned()) }
+    }
+}
+
+/// `GET /history[?month=YYYY-MM]`: past incidents and maintenance, a
+/// month at a time.
+#[component]
+pub fn HistoryPage() -> impl IntoView {
+    let query = use_query_map();
+    let month = move || query.read().get("month");
+    let history = Resource::new(month, history_of);
+    view! {
+        <Frame render=Callback::new(move |_status: PublicStatus| view! {
+            <Title text="Incident history"/>
+            <nav class="crumbs"><a href="/">"All services"</a></nav>
+            <h1>"Incident history"</h1>
+            <Suspense fallback=|| view! { <p class="loading">"Loading history…"</p> }>
+                {move || history.get().map(|loaded| match loaded {
+                    Ok(h) => history_month(h),
+                    Err(_) => view! { <NotFoundBody/> }.into_any(),
+                })}
+            </Suspense>
+        }.into_any())/>
+    }
+}
+
+fn history_month(h: History) -> AnyView {
+    let History {
+        month,
+        incidents,
+        maintenances,
+        previous,
+        next,
+    } = h;
+    view! {
+        <h2 class="month">{month.clone()}</h2>
+        <nav class="months" aria-label="Months">
+            <a rel="prev" href=format!("/history?month={previous}")>"← " {previous.clone()}</a>
+            {next.map(|n| view! { <a rel="next" href=format!("/history?month={n}")>{n.clone()} " →"</a> })}
+        </nav>
+        <h3>"Incidents"</h3>
+        {if incidents.is_empty() {
+            view! { <p class="muted">{format!("No incidents in {month}.")}</p> }.into_any()
+        } else {
+            view! {
+                <ul class="past">
+                    {incidents.into_iter().map(|i| view! { <PastIncident incident=i/> }).collect_view()}
+                </ul>
+            }.into_any()
+        }}
+        <h3>"Maintenance"</h3>
+        {if maintenances.is_empty() {
+            view! { <p class="muted">"No maintenance."</p> }.into_any()
+        } else {
+            maintenances.into_iter().map(|m| view! { <MaintenanceCard maintenance=m/> }).collect_view().into_any()
+        }}
     }
     .into_any()
 }

@@ -49,6 +49,23 @@ pub async fn fetch_status() -> Result<PublicStatus, String> {
     result
 }
 
+/// Fetches one month of history (`None`: the current month).
+pub async fn fetch_history(month: Option<String>) -> Result<crate::model::History, String> {
+    let url = match month {
+        Some(m) => format!("/public/history?month={m}"),
+        None => "/public/history".to_owned(),
+    };
+    let response = Request::get(&url)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if !response.ok() {
+        return Err(format!("status {}", response.status()));
+    }
+    response.json().await.map_err(|e| e.to_string())
+}
+
 /// Starts the periodic refresh for the lifetime of the current owner.
 pub fn start(
     live: RwSignal<Option<PublicStatus>>,

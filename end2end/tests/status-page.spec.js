@@ -175,6 +175,12 @@ test('incident Markdown is rendered, and a script in it never runs', async ({ pa
   await page.goto(upbeat.base);
   await expect(page.locator(`article[data-incident="${incident.id}"] .update-body strong`)).toHaveText('Billing');
   expect(await page.evaluate(() => window.pwned)).toBeUndefined();
+  // And the month's history lists it; its link leads to the incident.
+  await page.goto(`${upbeat.base}/history`);
+  await expect(page.locator('html')).toHaveAttribute('data-hydrated', 'true', { timeout: 60_000 });
+  await page.locator(`.past a[href="/incidents/${incident.id}"]`).click();
+  await expect(page).toHaveURL(`${upbeat.base}/incidents/${incident.id}`);
+  await expect(page.locator('.update-body strong')).toHaveText('Billing');
   expect(consoleErrors).toEqual([]);
 });
 

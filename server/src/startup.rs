@@ -10,7 +10,7 @@ use anyhow::Context;
 use std::time::Duration;
 
 use app::model::{PageInfo, PublicStatus};
-use app::ssr::StatusSource;
+use app::ssr::{HistorySource, StatusSource};
 use app::{shell, App};
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
@@ -274,6 +274,17 @@ pub fn build_router(state: AppState) -> Router {
         let snapshot = state.snapshot.clone();
         StatusSource::new(move || snapshot.borrow().clone())
     };
+    let history = {
+        let state = state.clone();
+        HistorySource::new(move |month| {
+            let state = state.clone();
+            Box::pin(async move {
+                api::public::load_history(&state, month.as_deref())
+                    .await
+                    .map_err(|e| e.message)
+            })
+        })
+    };
     let routes = generate_route_list(App);
     let leptos = state.leptos.clone();
     Router::new()
@@ -281,7 +292,10 @@ pub fn build_router(state: AppState) -> Router {
         .leptos_routes_with_context(
             &state,
             routes,
-            move || provide_context(source.clone()),
+            move || {
+                provide_context(source.clone());
+                provide_context(history.clone());
+            },
             move || shell(leptos.clone()),
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))

@@ -4,11 +4,12 @@
 
 use std::sync::Arc;
 
-use app::model::{IncidentView, PublicStatus};
+use app::model::{History, IncidentView, MaintenanceView, PublicStatus};
 use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Datelike, Months, NaiveDate, NaiveTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -25,6 +26,122 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(status))
         .routes(routes!(incidents))
+        .routes(routes!(history))
+}
+
+/// The first day of `month` (`YYYY-MM`), or of the current month.
+fn month_start(month: Option<&str>, now: DateTime<Utc>) -> Result<NaiveDate, ApiError> {
+    match month {
+        None => NaiveDate::from_ymd_opt(now.year(), now.month(), 1)
+            .ok_or_else(|| ApiError::invalid_field("month", "out of range")),
+        Some(raw) => NaiveDate::parse_from_str(&format!("{raw}-01"), "%Y-%m-%d")
+            .ok()
+            .filter(|d| raw.len() == 7 && d.year() >= 2000)
+            .ok_or_else(|| ApiError::invalid_field("month", "must be YYYY-MM, from 2000")),
+    }
+}
+
+fn ym(date: NaiveDate) -> String {
+    format!("{:04}-{:02}", date.year(), date.month())
+}
+
+/// One month of past incidents and maintenance, from the database.
+pub async fn load_history(state: &AppState, month: Option<&str>) -> Result<History, ApiError> {
+    let now = Utc::now();
+    let first = month_start(month, now)?;
+    let next_first = first
+        .checked_add_months(Months::new(1))
+        .ok_or_else(|| ApiError::invalid_field("month", "out of range"))?;
+    let previous = first
+        .checked_sub_months(Months::new(1))
+        .ok_or_else(|| ApiError::invalid_field("month", "out of range"))?;
+    let from = first.and_time(NaiveTime::MIN).and_utc();
+    let until = next_first.and_time(NaiveTime::MIN).and_utc();
+    let fail = |e: crate::store::StoreError| ApiError::internal(&e);
+    let incidents: Vec<IncidentView> = state
+        .store
+        .incidents_since(from)
+        .await
+        .map_err(fail)?
+        .into_iter()
+        .filter(|i| i.started_at < until)
+        .collect();
+    let slugs: std::collections::HashMap<i64, String> = state
+        .store
+        .services()
+        .await
+        .map_err(fail)?
+        .into_iter()
+        .map(|s| (s.id, s.slug))
+        .collect();
+    let mut maintenances: Vec<MaintenanceView> = state
+        .store
+        .maintenances(crate::api::admin::MAX_LIST)
+        .await
+        .map_err(fail)?
+        .into_iter()
+        .map(|record| record.window)
+        .filter(|w| w.starts_at >= from && w.starts_at < until)
+        .map(|w| MaintenanceView {
+            id: w.id,
+            title: w.title.clone(),
+            description: w.description.clone(),
+            status: w.status(now),
+            starts_at: w.starts_at,
+            ends_at: w.ends_at,
+            recurrence: w.recurrence.map(|r| r.to_string()),
+            services: w
+                .services
+                .iter()
+                .filter_map(|id| slugs.get(id).cloned())
+                .collect(),
+        })
+        .collect();
+    maintenances.sort_by_key(|m| std::cmp::Reverse(m.starts_at));
+    Ok(History {
+        month: ym(first),
+        incidents,
+        maintenances,
+        previous: ym(previous),
+        next: (until <= now).then(|| ym(next_first)),
+    })
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct HistoryQuery {
+    /// `YYYY-MM`; default the current month (UTC).
+    month: Option<String>,
+}
+
+/// Incidents and maintenance of one month. Read from the database (past
+/// months are not in the snapshot); `Cache-Control: max-age=60`.
+#[utoipa::path(get, path = "/public/history", tag = "public", params(HistoryQuery),
+    responses(
+        (status = 200, body = History),
+        (status = 400, body = ErrorBody, description = "A bad `month`"),
+    ))]
+async fn history(
+    State(state): State<AppState>,
+    query: Result<Query<HistoryQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::invalid_field("query", e.body_text()))?;
+    let history = load_history(&state, query.month.as_deref()).await?;
+    Ok((
+        [
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=60"),
+            ),
+            (
+                header::ACCESS_CONTROL_ALLOW_ORIGIN,
+                HeaderValue::from_static("*"),
+            ),
+        ],
+        axum::Json(history),
+    )
+        .into_response())
 }
 
 /// The snapshot's version: it changes whenever a new snapshot is built.

@@ -18,6 +18,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/metrics"),
     ("get", "/public/status"),
     ("get", "/public/status/incidents"),
+    ("get", "/public/history"),
     ("get", "/api/v1/push/{token}"),
     ("post", "/api/v1/push/{token}"),
     ("post", "/api/v1/incidents"),

@@ -97,6 +97,40 @@ async fn pages_render_incidents_services_and_404s() {
     );
     assert!(service.contains(&format!(r#"href="/incidents/{id}""#)));
 
+    // History, a month at a time: the page and its JSON.
+    let month = chrono::Utc::now().format("%Y-%m").to_string();
+    let (status, _, page) = app.get_full("/history").await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains(&format!(r#"href="/incidents/{id}""#)),
+        "{page}"
+    );
+    assert!(
+        page.contains(&format!("<h2 class=\"month\">{month}</h2>")),
+        "{page}"
+    );
+    let json = app
+        .get_json(&format!("/public/history?month={month}"))
+        .await;
+    assert_eq!(json["month"], month);
+    assert_eq!(json["incidents"][0]["id"], id);
+    assert_eq!(
+        json["next"],
+        serde_json::Value::Null,
+        "no month after the current one"
+    );
+    let old = app.get_json("/public/history?month=2001-01").await;
+    assert_eq!(old["incidents"].as_array().unwrap().len(), 0);
+    assert_eq!(
+        (old["previous"].as_str(), old["next"].as_str()),
+        (Some("2000-12"), Some("2001-02"))
+    );
+    let (_, _, page) = app.get_full("/history?month=2001-01").await;
+    assert!(page.contains("No incidents in 2001-01."), "{page}");
+    assert!(page.contains(r#"href="/history?month=2001-02""#), "{page}");
+    let (status, _, error) = app.get_full("/public/history?month=2001-13").await;
+    assert_eq!(status, 400, "{error}");
+
     // Unknown pages, slugs and ids are real 404s.
     for path in [
         "/services/nope",
