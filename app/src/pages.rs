@@ -178,15 +178,7 @@ fn home(status: PublicStatus) -> AnyView {
         <section class="history" aria-labelledby="past-incidents">
             <h2 id="past-incidents">"Past incidents"</h2>
             <p><a href="/history">"Incident history, month by month"</a></p>
-            {if past.is_empty() {
-                view! { <p class="muted">"No incidents recently."</p> }.into_any()
-            } else {
-                view! {
-                    <ul class="past">
-                        {past.into_iter().map(|i| view! { <PastIncident incident=i/> }).collect_view()}
-                    </ul>
-                }.into_any()
-            }}
+            {incident_list(past, "No incidents recently.".to_owned())}
         </section>
     }
     .into_any()
@@ -255,6 +247,19 @@ fn PastIncident(incident: IncidentView) -> impl IntoView {
             </span>
         </li>
     }
+}
+
+/// Incidents as a list of links, or `empty` when there are none.
+fn incident_list(incidents: Vec<IncidentView>, empty: String) -> AnyView {
+    if incidents.is_empty() {
+        return view! { <p class="muted">{empty}</p> }.into_any();
+    }
+    view! {
+        <ul class="past">
+            {incidents.into_iter().map(|i| view! { <PastIncident incident=i/> }).collect_view()}
+        </ul>
+    }
+    .into_any()
 }
 
 fn status_words(status: Option<ServiceStatus>) -> (&'static str, &'static str, &'static str) {
@@ -421,15 +426,7 @@ fn service_page(status: &PublicStatus, slug: &str) -> AnyView {
         <h2>"Last 90 days"</h2>
         <Bars service=Arc::clone(&service) incidents=incidents.clone()/>
         <h2>"Incidents"</h2>
-        {if incidents.is_empty() {
-            view! { <p class="muted">"No recent incidents."</p> }.into_any()
-        } else {
-            view! {
-                <ul class="past">
-                    {incidents.into_iter().map(|i| view! { <PastIncident incident=i/> }).collect_view()}
-                </ul>
-            }.into_any()
-        }}
+        {incident_list(incidents, "No recent incidents.".to_owned())}
     }
     .into_any()
 }
@@ -601,15 +598,7 @@ fn history_month(h: History) -> AnyView {
             {next.map(|n| view! { <a rel="next" href=format!("/history?month={n}")>{n.clone()} " →"</a> })}
         </nav>
         <h3>"Incidents"</h3>
-        {if incidents.is_empty() {
-            view! { <p class="muted">{format!("No incidents in {month}.")}</p> }.into_any()
-        } else {
-            view! {
-                <ul class="past">
-                    {incidents.into_iter().map(|i| view! { <PastIncident incident=i/> }).collect_view()}
-                </ul>
-            }.into_any()
-        }}
+        {incident_list(incidents, format!("No incidents in {month}."))}
         <h3>"Maintenance"</h3>
         {if maintenances.is_empty() {
             view! { <p class="muted">"No maintenance."</p> }.into_any()

@@ -319,3 +319,13 @@ pub fn upbeat() -> std::process::Command {
     }
     cmd
 }
+
+/// The nonce of a Content-Security-Policy header.
+pub fn csp_nonce(headers: &reqwest::header::HeaderMap) -> String {
+    let csp = headers["content-security-policy"].to_str().expect("ascii");
+    csp.split("'nonce-")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+        .unwrap_or_else(|| panic!("no nonce in {csp}"))
+        .to_owned()
+}

@@ -272,11 +272,8 @@ async fn request_ids_security_headers_and_limits() {
         .to_str()
         .unwrap()
         .to_owned();
-    let nonce = csp
-        .split("'nonce-")
-        .nth(1)
-        .and_then(|rest| rest.split('\'').next())
-        .unwrap_or_else(|| panic!("no nonce in {csp}"));
+    let nonce = crate::helpers::csp_nonce(&headers);
+    let nonce = nonce.as_str();
     assert!(html.contains(&format!("nonce=\"{nonce}\"")), "{html}");
     for directive in [
         "'strict-dynamic'",

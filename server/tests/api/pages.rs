@@ -187,18 +187,7 @@ async fn pages_are_cached_per_snapshot_with_fresh_nonces() {
     for _ in 0..3 {
         let (status, headers, html) = app.get_full("/").await;
         assert_eq!(status, 200);
-        let csp = headers["content-security-policy"]
-            .to_str()
-            .unwrap()
-            .to_owned();
-        let nonce = csp
-            .split("'nonce-")
-            .nth(1)
-            .unwrap()
-            .split('\'')
-            .next()
-            .unwrap()
-            .to_owned();
+        let nonce = crate::helpers::csp_nonce(&headers);
         assert!(html.contains(&format!("nonce=\"{nonce}\"")));
         pages.push((nonce.clone(), html.replace(&nonce, "NONCE")));
     }
