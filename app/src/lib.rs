@@ -90,6 +90,17 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
             response.insert_header(http::header::CONTENT_SECURITY_POLICY, value);
         }
     }
+    // The configured accent colour (validated as hex), in a style element
+    // the policy allows by its nonce.
+    #[cfg(feature = "ssr")]
+    let accent = use_context::<ssr::StatusSource>()
+        .and_then(|s| s.current().page.accent.clone())
+        .zip(leptos::nonce::use_nonce())
+        .map(|(colour, nonce)| {
+            view! { <style nonce=nonce.to_string()>{format!(":root{{--accent:{colour}}}")}</style> }
+        });
+    #[cfg(not(feature = "ssr"))]
+    let accent: Option<()> = None;
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -99,6 +110,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="color-scheme" content="light dark"/>
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
                 <HydrationScripts options/>
+                {accent}
                 <MetaTags/>
             </head>
             <body>

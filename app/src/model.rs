@@ -176,6 +176,37 @@ pub struct PageInfo {
     pub description: Option<String>,
     /// Public address of the page, when configured.
     pub url: Option<String>,
+    /// Address of a logo shown before the title.
+    #[serde(default)]
+    pub logo: Option<String>,
+    /// Links shown in the header (company site, support, …).
+    #[serde(default)]
+    pub links: Vec<PageLink>,
+    /// Accent colour for links and focus rings, `#rgb` or `#rrggbb`.
+    #[serde(default)]
+    pub accent: Option<String>,
+}
+
+/// A header link from `[[page.links]]`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PageLink {
+    pub label: String,
+    pub url: String,
+}
+
+impl PageInfo {
+    /// A page called `title`, with nothing else set.
+    pub fn titled(title: impl Into<String>) -> Self {
+        Self {
+            title: title.into(),
+            description: None,
+            url: None,
+            logo: None,
+            links: Vec::new(),
+            accent: None,
+        }
+    }
 }
 
 /// One service as the page shows it.

@@ -83,7 +83,21 @@ fn Frame(render: Callback<PublicStatus, AnyView>) -> impl IntoView {
                             {page.url.clone().map(|url| view! { <Meta property="og:url" content=url/> })}
                             <div class="page" data-indicator=indicator>
                                 <header class="page-header">
-                                    <h1 class="page-title"><a href="/">{page.title}</a></h1>
+                                    {(!page.links.is_empty()).then(|| view! {
+                                        <nav class="page-links" aria-label="Links">
+                                            {page.links.iter().map(|l| view! {
+                                                <a href=l.url.clone() rel="noopener">{l.label.clone()}</a>
+                                            }).collect_view()}
+                                        </nav>
+                                    })}
+                                    <h1 class="page-title">
+                                        <a href="/">
+                                            {page.logo.clone().map(|src| view! {
+                                                <img class="logo" src=src alt="" height="32"/>
+                                            })}
+                                            {page.title}
+                                        </a>
+                                    </h1>
                                     {page.description.map(|d| view! { <p class="page-description">{d}</p> })}
                                 </header>
                                 <p class="stale-notice" role="status" aria-live="polite" hidden=move || stale.get().is_none()>

@@ -53,17 +53,7 @@ fn builder(services: i64, samples_per_day: u32) -> SnapshotBuilder {
         .iter()
         .map(|r| (r.id, Thresholds::default()))
         .collect();
-    let mut b = SnapshotBuilder::new(
-        PageInfo {
-            title: "Bench".into(),
-            description: None,
-            url: None,
-        },
-        records,
-        thresholds,
-        &[],
-        &[],
-    );
+    let mut b = SnapshotBuilder::new(PageInfo::titled("Bench"), records, thresholds, &[], &[]);
     let day = |back: i64| Resolution::Day.start_of(now) - TimeDelta::days(back);
     let rollup = |samples: u32, down: u32| Rollup {
         up: samples - down,

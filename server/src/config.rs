@@ -142,6 +142,22 @@ impl Default for DatabaseConfig {
 pub struct PageConfig {
     pub title: String,
     pub description: Option<String>,
+    /// Logo address: `https://…`, `http://…` or a path on this site (`/logo.svg`).
+    pub logo: Option<String>,
+    /// Header links, at most [`MAX_PAGE_LINKS`].
+    pub links: Vec<PageLinkConfig>,
+    /// Accent colour for links and focus rings: `#rgb` or `#rrggbb`.
+    pub accent: Option<String>,
+}
+
+/// Most header links.
+pub const MAX_PAGE_LINKS: usize = 10;
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageLinkConfig {
+    pub label: String,
+    pub url: String,
 }
 
 impl Default for PageConfig {
@@ -149,8 +165,28 @@ impl Default for PageConfig {
         Self {
             title: "Status".to_owned(),
             description: None,
+            logo: None,
+            links: Vec::new(),
+            accent: None,
         }
     }
+}
+
+/// An address the page may link to or load: http(s), or a path here.
+fn is_page_address(url: &str) -> bool {
+    (url.starts_with("https://") || url.starts_with("http://") || url.starts_with('/'))
+        && !url.starts_with("//")
+        && url.len() <= 2048
+        && !url
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '"')
+}
+
+/// `#rgb` or `#rrggbb`.
+fn is_hex_colour(colour: &str) -> bool {
+    colour.strip_prefix('#').is_some_and(|hex| {
+        (hex.len() == 3 || hex.len() == 6) && hex.bytes().all(|b| b.is_ascii_hexdigit())
+    })
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -583,6 +619,40 @@ impl Config {
         }
         if self.page.title.trim().is_empty() {
             push("page.title".into(), "must not be empty".into());
+        }
+        if let Some(logo) = &self.page.logo {
+            if !is_page_address(logo) {
+                push(
+                    "page.logo".into(),
+                    "must be an http(s) address or a path starting with /".into(),
+                );
+            }
+        }
+        if let Some(accent) = &self.page.accent {
+            if !is_hex_colour(accent) {
+                push("page.accent".into(), "must be #rgb or #rrggbb".into());
+            }
+        }
+        if self.page.links.len() > MAX_PAGE_LINKS {
+            push(
+                "page.links".into(),
+                format!("at most {MAX_PAGE_LINKS} links"),
+            );
+        }
+        for (i, link) in self.page.links.iter().enumerate() {
+            let label = link.label.trim();
+            if label.is_empty() || label.chars().count() > 40 {
+                push(
+                    format!("page.links[{i}].label"),
+                    "must be 1 to 40 characters".into(),
+                );
+            }
+            if !is_page_address(&link.url) {
+                push(
+                    format!("page.links[{i}].url"),
+                    "must be an http(s) address or a path starting with /".into(),
+                );
+            }
         }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.logging.level) {
             push("logging.level".into(), format!("invalid filter: {e}"));

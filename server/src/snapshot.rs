@@ -570,11 +570,7 @@ mod tests {
     }
 
     fn page() -> PageInfo {
-        PageInfo {
-            title: "Status".into(),
-            description: None,
-            url: None,
-        }
+        PageInfo::titled("Status")
     }
 
     fn builder(services: Vec<ServiceRecord>, latest: &[Sample]) -> SnapshotBuilder {

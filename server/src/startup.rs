@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use std::time::Duration;
 
-use app::model::{PageInfo, PublicStatus};
+use app::model::{PageInfo, PageLink, PublicStatus};
 use app::ssr::{HistorySource, StatusSource};
 use app::{shell, App};
 use axum::extract::DefaultBodyLimit;
@@ -79,6 +79,17 @@ impl Application {
             title: config.page.title.clone(),
             description: config.page.description.clone(),
             url: config.server.public_url.as_ref().map(ToString::to_string),
+            logo: config.page.logo.clone(),
+            links: config
+                .page
+                .links
+                .iter()
+                .map(|l| PageLink {
+                    label: l.label.trim().to_owned(),
+                    url: l.url.clone(),
+                })
+                .collect(),
+            accent: config.page.accent.clone(),
         };
         let thresholds = config
             .services

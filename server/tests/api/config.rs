@@ -179,3 +179,31 @@ fn retention_defaults_to_90_days_and_rejects_less_than_an_hour() {
     assert_eq!(issue.key, "retention.samples");
     assert_eq!(issue.line, Some(2));
 }
+
+#[test]
+fn page_branding_is_checked_key_by_key() {
+    let good = format!(
+        "[page]\ntitle = \"Acme\"\nlogo = \"/logo.svg\"\naccent = \"#ff0066\"\n\
+         [[page.links]]\nlabel = \"Support\"\nurl = \"https://acme.example/support\"\n{TWO_SERVICES}"
+    );
+    let config = Config::from_toml(&good, Vec::new(), &Overrides::default()).expect("valid");
+    assert_eq!(config.page.accent.as_deref(), Some("#ff0066"));
+    assert_eq!(config.page.links[0].label, "Support");
+
+    let bad = format!(
+        "[page]\ntitle = \"Acme\"\nlogo = \"javascript:alert(1)\"\naccent = \"red;}}body{{\"\n\
+         [[page.links]]\nlabel = \"\"\nurl = \"//evil.example\"\n{TWO_SERVICES}"
+    );
+    let mut keys: Vec<(String, Option<usize>)> =
+        issues(&bad).into_iter().map(|i| (i.key, i.line)).collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        vec![
+            ("page.accent".to_owned(), Some(4)),
+            ("page.links[0].label".to_owned(), Some(6)),
+            ("page.links[0].url".to_owned(), Some(7)),
+            ("page.logo".to_owned(), Some(3)),
+        ]
+    );
+}

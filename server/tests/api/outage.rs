@@ -68,11 +68,7 @@ async fn run_outage(max_buffered: usize, sent: usize) -> (Arc<WriterStats>, usiz
     };
     let services = store.sync_services(&[def]).await.unwrap();
     let id = services[0].id;
-    let page = PageInfo {
-        title: "t".into(),
-        description: None,
-        url: None,
-    };
+    let page = PageInfo::titled("t");
     let mut builder = SnapshotBuilder::new(page, services, Default::default(), &[], &[]);
     let (publish, snapshot) = watch::channel(Arc::new(builder.build(Utc::now())));
     let stats = Arc::new(WriterStats::default());

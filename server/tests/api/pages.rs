@@ -204,3 +204,41 @@ async fn pages_are_cached_per_snapshot_with_fresh_nonces() {
     assert_eq!(status, 404);
     app.stop().await;
 }
+
+/// Logo, links and accent colour from `[page]`; the colour in a style
+/// element allowed by the page's nonce.
+#[tokio::test]
+async fn branding_comes_from_the_config() {
+    let db = crate::helpers::TestDb::new(Backend::Sqlite).await.unwrap();
+    let target = crate::helpers::Target::start(200).await;
+    let config = crate::helpers::one_service_config(&target.url(), "60s").replace(
+        "title = \"Test status\"",
+        "title = \"Acme\"\nlogo = \"/logo.svg\"\naccent = \"#ff0066\"\n\
+         [[page.links]]\nlabel = \"Support\"\nurl = \"https://acme.example/support\"",
+    );
+    let app = crate::helpers::TestApp::spawn(&config, &db.url).await;
+    for _ in 0..2 {
+        // The second answer comes from the page cache.
+        let (status, headers, html) = app.get_full("/").await;
+        assert_eq!(status, 200);
+        let nonce = crate::helpers::csp_nonce(&headers);
+        assert!(
+            html.contains(&format!(
+                "<style nonce=\"{nonce}\">:root{{--accent:#ff0066}}</style>"
+            )),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"<img src="/logo.svg" alt="" height="32" class="logo">"#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"<a href="https://acme.example/support" rel="noopener">Support</a>"#),
+            "{html}"
+        );
+    }
+    let status = app.get_json("/public/status").await;
+    assert_eq!(status["page"]["accent"], "#ff0066");
+    assert_eq!(status["page"]["links"][0]["label"], "Support");
+    app.stop().await;
+}

@@ -103,11 +103,7 @@ fn engine(
     Engine {
         store: Arc::clone(store),
         clock: Arc::clone(clock) as SharedClock,
-        page: PageInfo {
-            title: "Sim".into(),
-            description: None,
-            url: None,
-        },
+        page: PageInfo::titled("Sim"),
         services: records.to_vec(),
         thresholds: records
             .iter()
@@ -250,11 +246,8 @@ async fn ninety_days(backend: Backend) {
 
     let clock = Arc::new(ManualClock::starting_at(origin()));
     let log: Log = Arc::default();
-    let (publish, snapshot) = watch::channel(Arc::new(PublicStatus::empty(PageInfo {
-        title: "Sim".into(),
-        description: None,
-        url: None,
-    })));
+    let (publish, snapshot) =
+        watch::channel(Arc::new(PublicStatus::empty(PageInfo::titled("Sim"))));
 
     // Restart in the middle of api's first outage, after its incident opened.
     let restart = origin() + TimeDelta::days(10) + TimeDelta::hours(9) + TimeDelta::minutes(5);
