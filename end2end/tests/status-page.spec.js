@@ -237,3 +237,28 @@ test("the tab icon and title follow the status; times are shown in the reader's 
   await context.close();
   expect(errors).toEqual([]);
 });
+
+test('no refresh while the tab is hidden; one at once when it shows again', async ({ page }) => {
+  await page.clock.install();
+  await page.goto(upbeat.base);
+  await expect(page.locator('html')).toHaveAttribute('data-hydrated', 'true', { timeout: 60_000 });
+  let fetches = 0;
+  page.on('request', (request) => {
+    if (request.url().endsWith('/public/status')) fetches += 1;
+  });
+  const setHidden = (hidden) =>
+    page.evaluate((h) => {
+      Object.defineProperty(document, 'hidden', { configurable: true, get: () => h });
+      document.dispatchEvent(new Event('visibilitychange', { bubbles: true }));
+    }, hidden);
+  await setHidden(true);
+  await page.clock.fastForward(95_000);
+  await page.waitForTimeout(300);
+  expect(fetches).toBe(0);
+  broken.setStatus(200);
+  await upbeat.waitForService('billing', (s) => s.status === 'operational');
+  await setHidden(false);
+  await expect.poll(() => fetches, { timeout: 5_000 }).toBe(1);
+  await expect(page.locator('li[data-slug="billing"]')).toHaveAttribute('data-status', 'operational');
+  expect(consoleErrors).toEqual([]);
+});
