@@ -219,6 +219,7 @@ pub struct ServiceView {
     pub description: Option<String>,
     /// `None` until the first sample has been stored.
     pub status: Option<ServiceStatus>,
+    #[serde(with = "wire::utc_opt", default)]
     pub last_checked_at: Option<DateTime<Utc>>,
     pub last_outcome: Option<SampleOutcome>,
     pub last_latency_ms: Option<u32>,
@@ -258,6 +259,7 @@ pub struct ResponseTimes {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DayBar {
     /// `YYYY-MM-DD`.
+    #[serde(with = "wire::date")]
     pub date: chrono::NaiveDate,
     pub uptime: Option<f32>,
     /// The worst sample of the day, if there was any.
@@ -288,6 +290,7 @@ pub fn format_uptime(uptime: Option<f64>) -> String {
 pub struct PublicStatus {
     pub page: PageInfo,
     /// When the server built this document from the database.
+    #[serde(with = "wire::utc")]
     pub generated_at: DateTime<Utc>,
     pub overall: OverallStatus,
     /// Shared with the previous snapshot when a service did not change.
@@ -450,6 +453,7 @@ pub struct IncidentUpdateView {
     /// no event handlers, no `javascript:` links): safe to insert as is.
     #[serde(default)]
     pub body_html: String,
+    #[serde(with = "wire::utc")]
     pub created_at: DateTime<Utc>,
 }
 
@@ -462,8 +466,11 @@ pub struct IncidentView {
     pub impact: Impact,
     pub created_by: CreatedBy,
     pub auto_resolve: bool,
+    #[serde(with = "wire::utc")]
     pub started_at: DateTime<Utc>,
+    #[serde(with = "wire::utc_opt", default)]
     pub resolved_at: Option<DateTime<Utc>>,
+    #[serde(with = "wire::utc")]
     pub updated_at: DateTime<Utc>,
     pub services: Vec<AffectedService>,
     /// Newest first.
@@ -499,7 +506,9 @@ pub struct MaintenanceView {
     pub description: Option<String>,
     pub status: MaintenanceStatus,
     /// The occurrence shown: the one in progress, else the next one.
+    #[serde(with = "wire::utc")]
     pub starts_at: DateTime<Utc>,
+    #[serde(with = "wire::utc")]
     pub ends_at: DateTime<Utc>,
     /// The recurrence rule, for repeating windows.
     pub recurrence: Option<String>,
@@ -522,6 +531,130 @@ pub struct History {
     pub previous: String,
     /// The month after, unless this is the current month.
     pub next: Option<String>,
+}
+
+/// Times on the wire: chrono's own formats (RFC 3339, `YYYY-MM-DD`). The
+/// server reads and writes them with chrono. The browser reads them with
+/// the small parsers below instead of chrono's general ones, which would
+/// add their parser to the WebAssembly bundle.
+mod wire {
+    use chrono::{NaiveDate, NaiveTime, TimeDelta};
+
+    /// `YYYY-MM-DD`.
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+    pub(super) fn parse_date(s: &str) -> Option<chrono::NaiveDate> {
+        let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<u32>().ok();
+        if s.len() != 10 || &s[4..5] != "-" || &s[7..8] != "-" {
+            return None;
+        }
+        NaiveDate::from_ymd_opt(i32::try_from(num(0..4)?).ok()?, num(5..7)?, num(8..10)?)
+    }
+
+    /// RFC 3339: `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`.
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+    pub(super) fn parse_utc(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+        let date = parse_date(s.get(0..10)?)?;
+        let rest = s.get(10..)?;
+        let rest = rest.strip_prefix('T').or_else(|| rest.strip_prefix(' '))?;
+        let num = |t: &str| t.parse::<u32>().ok();
+        let (h, m, sec) = (
+            num(rest.get(0..2)?)?,
+            num(rest.get(3..5)?)?,
+            num(rest.get(6..8)?)?,
+        );
+        let mut tail = rest.get(8..)?;
+        let mut nanos = 0u32;
+        if let Some(frac) = tail.strip_prefix('.') {
+            let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
+            let text = frac.get(..digits.min(9))?;
+            nanos = num(text)? * 10u32.pow(9 - u32::try_from(text.len()).ok()?);
+            tail = frac.get(digits..)?;
+        }
+        let offset_minutes: i64 = match tail {
+            "Z" | "z" => 0,
+            _ => {
+                let sign = match tail.get(0..1)? {
+                    "+" => 1,
+                    "-" => -1,
+                    _ => return None,
+                };
+                sign * i64::from(num(tail.get(1..3)?)? * 60 + num(tail.get(4..6)?)?)
+            }
+        };
+        let time = NaiveTime::from_hms_nano_opt(h, m, sec, nanos)?;
+        Some((date.and_time(time) - TimeDelta::minutes(offset_minutes)).and_utc())
+    }
+
+    pub mod utc {
+        use chrono::{DateTime, Utc};
+        use serde::{Deserializer, Serialize, Serializer};
+
+        pub fn serialize<S: Serializer>(at: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+            at.serialize(s)
+        }
+
+        #[cfg(not(target_arch = "wasm32"))]
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+            serde::Deserialize::deserialize(d)
+        }
+
+        #[cfg(target_arch = "wasm32")]
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+            let text: std::borrow::Cow<'de, str> = serde::Deserialize::deserialize(d)?;
+            super::parse_utc(&text).ok_or_else(|| serde::de::Error::custom("invalid RFC 3339 time"))
+        }
+    }
+
+    pub mod utc_opt {
+        use chrono::{DateTime, Utc};
+        use serde::{Deserializer, Serialize, Serializer};
+
+        pub fn serialize<S: Serializer>(
+            at: &Option<DateTime<Utc>>,
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
+            at.serialize(s)
+        }
+
+        #[cfg(not(target_arch = "wasm32"))]
+        pub fn deserialize<'de, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<Option<DateTime<Utc>>, D::Error> {
+            serde::Deserialize::deserialize(d)
+        }
+
+        #[cfg(target_arch = "wasm32")]
+        pub fn deserialize<'de, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<Option<DateTime<Utc>>, D::Error> {
+            let text: Option<std::borrow::Cow<'de, str>> = serde::Deserialize::deserialize(d)?;
+            text.map(|t| {
+                super::parse_utc(&t)
+                    .ok_or_else(|| serde::de::Error::custom("invalid RFC 3339 time"))
+            })
+            .transpose()
+        }
+    }
+
+    pub mod date {
+        use chrono::NaiveDate;
+        use serde::{Deserializer, Serialize, Serializer};
+
+        pub fn serialize<S: Serializer>(date: &NaiveDate, s: S) -> Result<S::Ok, S::Error> {
+            date.serialize(s)
+        }
+
+        #[cfg(not(target_arch = "wasm32"))]
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<NaiveDate, D::Error> {
+            serde::Deserialize::deserialize(d)
+        }
+
+        #[cfg(target_arch = "wasm32")]
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<NaiveDate, D::Error> {
+            let text: std::borrow::Cow<'de, str> = serde::Deserialize::deserialize(d)?;
+            super::parse_date(&text).ok_or_else(|| serde::de::Error::custom("invalid date"))
+        }
+    }
 }
 
 /// Formats a UTC timestamp the same way on the server and in the browser,
@@ -551,6 +684,40 @@ pub fn format_hhmm(at: &DateTime<Utc>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_browser_parses_times_as_chrono_does() {
+        for text in [
+            "2026-11-22T00:33:49Z",
+            "2026-11-22T00:33:49.385Z",
+            "2026-11-22T00:33:49.123456789Z",
+            "2026-11-22T10:00:00.000+00:00",
+            "2026-11-22T10:00:00+02:30",
+            "2026-11-22T01:00:00-05:00",
+            "2024-02-29T23:59:59.5Z",
+        ] {
+            let ours = wire::parse_utc(text);
+            let chrono = text.parse::<DateTime<Utc>>().ok();
+            assert!(ours.is_some(), "{text}");
+            assert_eq!(ours, chrono, "{text}");
+        }
+        for bad in [
+            "",
+            "2026-11-22",
+            "2026-13-01T00:00:00Z",
+            "2026-11-22T25:00:00Z",
+            "2026-11-22T00:00:00",
+            "2026-11-22T00:00:00+0x:00",
+        ] {
+            assert_eq!(wire::parse_utc(bad), None, "{bad}");
+        }
+        assert_eq!(
+            wire::parse_date("2026-02-28"),
+            chrono::NaiveDate::from_ymd_opt(2026, 2, 28)
+        );
+        assert_eq!(wire::parse_date("2026-02-30"), None);
+        assert_eq!(wire::parse_date("2026-2-28"), None);
+    }
     use ServiceStatus::*;
 
     #[test]
