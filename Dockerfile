@@ -19,7 +19,7 @@ COPY Cargo.lock ./
 COPY scripts/ scripts/
 RUN scripts/setup.sh --build-only
 COPY . .
-RUN bash -c 'source scripts/env.sh && cargo leptos build --release'
+RUN scripts/build.sh
 
 FROM debian:bookworm-slim
 RUN apt-get update \

@@ -10,11 +10,11 @@ trap 'rm -rf "$work"' EXIT
 git clone -q . "$work/upbeat"
 cd "$work/upbeat"
 start=$SECONDS
-cargo leptos build --release >/dev/null 2>&1
+scripts/build.sh >/dev/null 2>&1
 fresh=$((SECONDS - start))
 touch app/src/pages.rs server/src/startup.rs
 start=$SECONDS
-cargo leptos build --release >/dev/null 2>&1
+scripts/build.sh >/dev/null 2>&1
 warm=$((SECONDS - start))
 echo "release build (server + wasm), fresh clone: ${fresh}s"
 echo "release rebuild after touching app/ and server/: ${warm}s"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # First visit: bytes transferred for the page and everything it loads (HTML,
-# CSS, JS, WebAssembly) when the browser accepts brotli, and with gzip only,
-# against the 250 KB budget. Runs the release server on the example config.
+# icon, CSS, JS, WebAssembly) when the browser accepts brotli, and with gzip
+# only, against the 250 KB budget. Runs the release server on the example config.
 # Builds first unless SKIP_BUILD=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,7 +9,7 @@ source scripts/env.sh
 BUDGET=${BUDGET:-250000}
 
 if [ "${SKIP_BUILD:-}" != 1 ]; then
-  cargo leptos build --release >/dev/null
+  scripts/build.sh >/dev/null
 fi
 work=$(mktemp -d)
 pid=
@@ -24,18 +24,17 @@ sleep 2
 base="http://127.0.0.1:$port"
 curl -fs "$base/" -o "$work/page.html"
 assets=(/)
+# Everything the head loads: icon, stylesheet, module and WebAssembly (their
+# names carry content hashes).
 while read -r asset; do assets+=("$asset"); done < <(
-  grep -oE '(href|src)="/pkg/[^"]+"' "$work/page.html" | sed -E 's/^(href|src)="//; s/"$//' | sort -u
-  # The loader imports the JS, which fetches the WebAssembly.
-  echo /pkg/upbeat.js; echo /pkg/upbeat.wasm
+  python3 -c 'import sys; h = open(sys.argv[1]).read(); print(h[:h.find("</head>")])' "$work/page.html" | grep -oE '(href|src)="/[^"]+"' | sed -E 's/^(href|src)="//; s/"$//' | awk '!seen[$0]++'
 )
-mapfile -t assets < <(printf '%s\n' "${assets[@]}" | awk '!seen[$0]++')
 for encoding in br gzip; do
   total=0
   for asset in "${assets[@]}"; do
     bytes=$(curl -fs -H "Accept-Encoding: $encoding" -o /dev/null -w '%{size_download}' "$base$asset")
     raw=$(curl -fs -o /dev/null -w '%{size_download}' "$base$asset")
-    printf '%-6s %-22s %9d bytes (raw %d)\n' "$encoding" "$asset" "$bytes" "$raw"
+    printf '%-6s %-40s %9d bytes (raw %d)\n' "$encoding" "$asset" "$bytes" "$raw"
     total=$((total + bytes))
   done
   verdict=$([ "$total" -le "$BUDGET" ] && echo "within" || echo "over")

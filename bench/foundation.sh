@@ -11,7 +11,7 @@ source scripts/env.sh
 IDLE_SECONDS=${IDLE_SECONDS:-70}
 
 if [ "${SKIP_BUILD:-}" != 1 ]; then
-  cargo leptos build --release >/dev/null
+  scripts/build.sh >/dev/null
 fi
 
 echo "== front-end bundle (target/site/pkg)"

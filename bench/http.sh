@@ -8,18 +8,24 @@
 #
 #   bench/http.sh ROUTE...      e.g. bench/http.sh / /public/status
 #
+# ACCEPT_ENCODING="gzip, deflate, br" sends that header, as browsers do, so
+# answers are compressed (the ceiling's answer is too small to be).
+#
 # Builds first unless SKIP_BUILD=1; installs wrk from Debian if missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 DURATION=${DURATION:-15}
 CONNECTIONS=${CONNECTIONS:-50}
+ACCEPT_ENCODING=${ACCEPT_ENCODING:-}
+headers=()
+[ -n "$ACCEPT_ENCODING" ] && headers=(-H "Accept-Encoding: $ACCEPT_ENCODING")
 
 if ! command -v wrk >/dev/null; then
   if [ "$(id -u)" = 0 ]; then apt-get install -y -qq wrk >/dev/null; else sudo apt-get install -y -qq wrk >/dev/null; fi
 fi
 if [ "${SKIP_BUILD:-}" != 1 ]; then
-  cargo leptos build --release >/dev/null
+  scripts/build.sh >/dev/null
   cargo build --release -p upbeat-server --example hello >/dev/null
 fi
 
@@ -54,8 +60,8 @@ sleep 3 # a few samples, so that uptime and status are real
 # run ID NAME URL: one wrk run; keeps requests/s in $work/ID.rps.
 run() {
   local id=$1 name=$2 url=$3
-  curl -fs "$url" >/dev/null || { echo "$name: $url does not answer 200" >&2; return 1; }
-  wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --latency "$url" >"$work/$id.txt"
+  curl -fs "${headers[@]}" "$url" >/dev/null || { echo "$name: $url does not answer 200" >&2; return 1; }
+  wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --latency "${headers[@]}" "$url" >"$work/$id.txt"
   local rps p50 p99
   rps=$(awk '/^Requests\/sec/ {print $2}' "$work/$id.txt")
   p50=$(awk '$1 == "50%" {print $2}' "$work/$id.txt")
@@ -68,7 +74,7 @@ share() {
     "$1" "$(cat "$work/$2.rps")" "$(cat "$work/hello.rps")"
 }
 
-echo "wrk: 2 threads, $CONNECTIONS connections, ${DURATION}s each; machine: $(nproc) cores"
+echo "wrk: 2 threads, $CONNECTIONS connections, ${DURATION}s each, Accept-Encoding: ${ACCEPT_ENCODING:-none}; machine: $(nproc) cores"
 run hello "hello-world (ceiling)" "http://127.0.0.1:$hello_port/"
 routes=("$@")
 [ ${#routes[@]} -eq 0 ] && routes=(/)

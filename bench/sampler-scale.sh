@@ -13,7 +13,7 @@ DURATION=${DURATION:-300}
 INTERVAL=60
 
 if [ "${SKIP_BUILD:-}" != 1 ]; then
-  cargo leptos build --release >/dev/null
+  scripts/build.sh >/dev/null
 fi
 
 work=$(mktemp -d)

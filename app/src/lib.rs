@@ -15,22 +15,22 @@ pub mod model;
 mod pages;
 #[cfg(feature = "hydrate")]
 pub mod refresh;
+pub mod route;
 
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, MetaTags, Stylesheet};
-use leptos_router::{
-    components::{Route, Router, Routes},
-    ParamSegment, SsrMode, StaticSegment,
-};
 
-pub use pages::{HistoryPage, IncidentPage, NotFound, ServicePage, StatusPage};
+use crate::model::{HistoryView, PageInfo, PublicStatus};
+use crate::route::Route;
 
-/// Server-only glue: how the SSR renderer gets the current status document.
+pub use pages::Site;
+
+/// Server-only glue: where the SSR renderer gets its data and the names of
+/// the built assets.
 #[cfg(feature = "ssr")]
 pub mod ssr {
     use std::sync::Arc;
 
-    use crate::model::PublicStatus;
+    use crate::model::{HistoryView, PublicStatus};
 
     /// Provided as Leptos context for every SSR request; returns the current
     /// snapshot without touching the database.
@@ -47,60 +47,126 @@ pub mod ssr {
         }
     }
 
-    /// A month of history (`None`: the current month), from the database.
-    pub type HistoryFuture = std::pin::Pin<
-        Box<dyn std::future::Future<Output = Result<crate::model::History, String>> + Send>,
-    >;
-
-    /// Provided as Leptos context for SSR: loads one month of history.
+    /// Provided as Leptos context on `/history`: the month the server
+    /// loaded before rendering.
     #[derive(Clone)]
-    pub struct HistorySource(Arc<dyn Fn(Option<String>) -> HistoryFuture + Send + Sync>);
+    pub struct HistoryMonth(pub HistoryView);
 
-    impl HistorySource {
-        pub fn new(f: impl Fn(Option<String>) -> HistoryFuture + Send + Sync + 'static) -> Self {
-            Self(Arc::new(f))
-        }
-
-        pub fn load(&self, month: Option<String>) -> HistoryFuture {
-            (self.0)(month)
-        }
+    /// Provided as Leptos context for every page: the addresses of the
+    /// built front end, with content hashes in their names.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct AssetUrls {
+        pub js: String,
+        pub wasm: String,
+        pub css: String,
     }
 }
 
-/// The Content-Security-Policy of the pages: Upbeat's own scripts (the
-/// inline loader carries the nonce, the module and WebAssembly it loads are
-/// trusted through it), styles and data from the same origin, no framing.
-pub fn page_csp(nonce: &str) -> String {
+/// The Content-Security-Policy of the pages. `scripts` and `styles` allow
+/// the page's inline scripts and styles: the render's nonce
+/// (`'nonce-…'`), or for pages served from the page cache the hash of
+/// each (`'sha256-…' …`). The module and WebAssembly the loader imports are
+/// trusted through it (`'strict-dynamic'`); styles, images and data come
+/// from the same origin; nothing may frame the page.
+pub fn page_csp(scripts: &str, styles: &str) -> String {
     format!(
-        "default-src 'self'; script-src 'nonce-{nonce}' 'strict-dynamic' 'wasm-unsafe-eval'; \
-         style-src 'self' 'nonce-{nonce}'; img-src 'self' data:; connect-src 'self'; \
+        "default-src 'self'; script-src {scripts} 'strict-dynamic' 'wasm-unsafe-eval'; \
+         style-src 'self' {styles}; img-src 'self' data:; connect-src 'self'; \
          object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
     )
 }
 
-/// The HTML document around the app.
-pub fn shell(options: LeptosOptions) -> impl IntoView {
-    // The nonce Leptos puts on its inline scripts, announced in the header.
+/// The page the current request or address shows.
+fn current_route() -> Route {
     #[cfg(feature = "ssr")]
-    if let (Some(nonce), Some(response)) = (
-        leptos::nonce::use_nonce(),
-        use_context::<leptos_axum::ResponseOptions>(),
-    ) {
-        if let Ok(value) = http::HeaderValue::from_str(&page_csp(&nonce.to_string())) {
+    {
+        use_context::<http::request::Parts>()
+            .map(|parts| Route::parse(parts.uri.path(), parts.uri.query()))
+            .unwrap_or(Route::NotFound)
+    }
+    #[cfg(all(feature = "hydrate", not(feature = "ssr")))]
+    {
+        let location = window().location();
+        let path = location.pathname().unwrap_or_default();
+        let search = location.search().unwrap_or_default();
+        Route::parse(&path, search.strip_prefix('?'))
+    }
+    #[cfg(not(any(feature = "ssr", feature = "hydrate")))]
+    {
+        Route::NotFound
+    }
+}
+
+/// The status document the page starts from: the snapshot on the server;
+/// in the browser it comes from the page itself (see [`App`]), so this is
+/// only a placeholder until the first refresh.
+fn initial_status() -> PublicStatus {
+    #[cfg(feature = "ssr")]
+    if let Some(source) = use_context::<ssr::StatusSource>() {
+        return (*source.current()).clone();
+    }
+    PublicStatus::empty(PageInfo::titled("Status"))
+}
+
+/// The month the history page shows: loaded by the server before rendering.
+fn initial_history() -> Option<HistoryView> {
+    #[cfg(feature = "ssr")]
+    if let Some(ssr::HistoryMonth(month)) = use_context::<ssr::HistoryMonth>() {
+        return Some(month);
+    }
+    None
+}
+
+/// The HTML document around the app: its head is written on the server
+/// only (the browser hydrates the body).
+#[cfg(feature = "ssr")]
+pub fn shell() -> impl IntoView {
+    let nonce = leptos::nonce::use_nonce().map(|n| n.to_string());
+    // The nonce Leptos puts on its inline scripts, announced in the header.
+    if let (Some(nonce), Some(response)) = (&nonce, use_context::<leptos_axum::ResponseOptions>()) {
+        let source = format!("'nonce-{nonce}'");
+        if let Ok(value) = http::HeaderValue::from_str(&page_csp(&source, &source)) {
             response.insert_header(http::header::CONTENT_SECURITY_POLICY, value);
         }
     }
+    let status = use_context::<ssr::StatusSource>().map(|s| s.current());
+    let status = status.unwrap_or_else(|| std::sync::Arc::new(initial_status()));
+    let history = use_context::<ssr::HistoryMonth>().map(|h| h.0);
+    let head = route::Head::of(&current_route(), &status, history.as_ref());
+    let assets = use_context::<ssr::AssetUrls>();
     // The configured accent colour (validated as hex), in a style element
     // the policy allows by its nonce.
-    #[cfg(feature = "ssr")]
-    let accent = use_context::<ssr::StatusSource>()
-        .and_then(|s| s.current().page.accent.clone())
-        .zip(leptos::nonce::use_nonce())
+    let accent = status
+        .page
+        .accent
+        .clone()
+        .zip(nonce.clone())
         .map(|(colour, nonce)| {
-            view! { <style nonce=nonce.to_string()>{format!(":root{{--accent:{colour}}}")}</style> }
+            view! { <style nonce=nonce>{format!(":root{{--accent:{colour}}}")}</style> }
         });
-    #[cfg(not(feature = "ssr"))]
-    let accent: Option<()> = None;
+    // What Leptos's `HydrationScripts` does, with the hashed names: load the
+    // module, instantiate the WebAssembly, hydrate.
+    let scripts = assets.map(|a| {
+        let loader = format!(
+            "import({js:?}).then(m=>m.default({{module_or_path:{wasm:?}}}).then(()=>m.hydrate()))",
+            js = a.js,
+            wasm = a.wasm
+        );
+        view! {
+            <link rel="stylesheet" href=a.css/>
+            <link rel="modulepreload" href=a.js/>
+            <link rel="preload" href=a.wasm r#as="fetch" r#type="application/wasm" crossorigin=""/>
+            <script type="module" nonce=nonce>{loader}</script>
+        }
+    });
+    // Open Graph tags (`property` is not an attribute the view macro knows).
+    let og = |property: &'static str, content: String| {
+        leptos::html::meta()
+            .attr("property", property)
+            .content(content)
+    };
+    let site_name = status.page.title.clone();
+    let url = status.page.url.clone();
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -108,10 +174,16 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <meta name="color-scheme" content="light dark"/>
-                <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
-                <HydrationScripts options/>
+                <title>{head.title.clone()}</title>
+                <link rel="icon" href=head.icon type="image/svg+xml"/>
+                <meta name="description" content=head.description.clone()/>
+                {og("og:type", "website".to_owned())}
+                {og("og:site_name", site_name)}
+                {og("og:title", head.title)}
+                {og("og:description", head.description)}
+                {url.map(|url| og("og:url", url))}
+                {scripts}
                 {accent}
-                <MetaTags/>
             </head>
             <body>
                 <App/>
@@ -120,10 +192,18 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
-/// The routed application.
+/// The application: the page for the current address, from the status
+/// document the server rendered it with, then refreshed in the browser.
 #[component]
 pub fn App() -> impl IntoView {
-    provide_meta_context();
+    let route = current_route();
+    // Serialised into the page by the server and read back during
+    // hydration, so both render the same document.
+    let status = SharedValue::new(initial_status).into_inner();
+    let history = match route {
+        Route::History(_) => SharedValue::new(initial_history).into_inner(),
+        _ => None,
+    };
 
     // Makes hydration observable (end-to-end tests wait for it).
     #[cfg(feature = "hydrate")]
@@ -133,17 +213,5 @@ pub fn App() -> impl IntoView {
         }
     });
 
-    view! {
-        <Stylesheet id="leptos" href="/pkg/upbeat.css"/>
-        <Router>
-            <Routes fallback=NotFound>
-                // Async SSR: the whole page is in the first response, so it is
-                // complete without JavaScript.
-                <Route path=StaticSegment("") view=StatusPage ssr=SsrMode::Async/>
-                <Route path=(StaticSegment("services"), ParamSegment("slug")) view=ServicePage ssr=SsrMode::Async/>
-                <Route path=(StaticSegment("incidents"), ParamSegment("id")) view=IncidentPage ssr=SsrMode::Async/>
-                <Route path=StaticSegment("history") view=HistoryPage ssr=SsrMode::Async/>
-            </Routes>
-        </Router>
-    }
+    view! { <Site route status history/> }
 }

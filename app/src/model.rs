@@ -280,7 +280,12 @@ pub fn format_uptime(uptime: Option<f64>) -> String {
         None => "No data".to_owned(),
         Some(u) if u >= 1.0 => "100 %".to_owned(),
         // Never round a failure up to 100 %.
-        Some(u) => format!("{:.2} %", (u * 10_000.0).floor() / 100.0),
+        // Hundredths of a percent in integers: float formatting would cost
+        // the WebAssembly some 15 KB.
+        Some(u) => {
+            let basis = (u.max(0.0) * 10_000.0).floor() as u32;
+            format!("{}.{:02} %", basis / 100, basis % 100)
+        }
     }
 }
 
@@ -537,6 +542,17 @@ pub struct History {
 /// server reads and writes them with chrono. The browser reads them with
 /// the small parsers below instead of chrono's general ones, which would
 /// add their parser to the WebAssembly bundle.
+/// What the history page shows: the month the server loaded, or why there
+/// is none.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HistoryView {
+    Month(History),
+    /// The address names no month (`?month=2026-13`): a 404 page.
+    NoSuchMonth,
+    /// The database did not answer: a 503 page.
+    Unavailable,
+}
+
 mod wire {
     use chrono::{NaiveDate, NaiveTime, TimeDelta};
 
@@ -675,12 +691,6 @@ pub fn format_utc(at: &DateTime<Utc>) -> String {
     )
 }
 
-/// Hours and minutes in UTC, for the "showing data from" notice.
-pub fn format_hhmm(at: &DateTime<Utc>) -> String {
-    use chrono::Timelike;
-    format!("{:02}:{:02}", at.hour(), at.minute())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -784,6 +794,9 @@ mod tests {
         assert_eq!(format_uptime(Some(0.99999)), "99.99 %");
         assert_eq!(format_uptime(Some(0.5)), "50.00 %");
         assert_eq!(format_uptime(Some(0.0)), "0.00 %");
+        assert_eq!(format_uptime(Some(0.999_51)), "99.95 %");
+        assert_eq!(format_uptime(Some(0.0123)), "1.23 %");
+        assert_eq!(format_uptime(Some(0.070_09)), "7.00 %");
     }
 
     #[test]

@@ -1,137 +1,94 @@
-//! Page components. They render a [`PublicStatus`] and nothing else, so the
-//! server and the browser produce identical markup from identical data.
+//! Page components. They render a [`PublicStatus`] (and, on `/history`, the
+//! month the server loaded) and nothing else, so the server and the browser
+//! produce identical markup from identical data.
 //!
 //! - `/`: overall banner, active incidents, maintenance, services by group
 //!   with 90 daily bars, recent incidents;
 //! - `/services/{slug}`: one service: status, uptime over four windows,
 //!   response-time chart (server-rendered SVG), bars, its incidents;
 //! - `/incidents/{id}`: one incident's whole timeline;
+//! - `/history[?month=YYYY-MM]`: past incidents and maintenance of a month;
 //! - anything else, or an unknown slug or id: a 404 page with status 404.
 //!
 //! Incident updates are Markdown; the server renders and sanitises them
 //! (`body_html`), so they are inserted as they are.
 
 use leptos::prelude::*;
-use leptos_meta::{Link, Meta, Title};
-use leptos_router::hooks::{use_params_map, use_query_map};
 
 use std::sync::Arc;
 
 use crate::model::{
-    format_uptime, format_utc, DayBar, History, IncidentView, MaintenanceStatus, MaintenanceView,
-    PublicStatus, ServiceStatus, ServiceView,
+    format_uptime, format_utc, DayBar, History, HistoryView, IncidentView, MaintenanceStatus,
+    MaintenanceView, PublicStatus, ServiceStatus, ServiceView,
 };
+use crate::route::Route;
 
-/// Loads the first status document: from the snapshot on the server, from
-/// `/public/status` in the browser (only if it was not serialised into the
-/// page, which Leptos normally does).
-fn initial_status(
-) -> impl std::future::Future<Output = Result<PublicStatus, String>> + Send + 'static {
-    #[cfg(feature = "ssr")]
-    {
-        let source = use_context::<crate::ssr::StatusSource>();
-        async move {
-            source
-                .map(|s| (*s.current()).clone())
-                .ok_or_else(|| "status source missing".to_owned())
-        }
-    }
-    #[cfg(all(feature = "hydrate", not(feature = "ssr")))]
-    {
-        send_wrapper::SendWrapper::new(crate::refresh::fetch_status())
-    }
-    #[cfg(not(any(feature = "ssr", feature = "hydrate")))]
-    {
-        async { Err("built without ssr or hydrate".to_owned()) }
-    }
-}
-
-/// The frame every page shares: loads the status document, refreshes it in
-/// the browser, shows the stale notice, and renders `render` with the
-/// current document.
+/// The whole page for `route`: header, stale notice, the page's own
+/// content and footer, rendered from the current status document. In the
+/// browser, [`crate::refresh`] replaces the document every 30 seconds and
+/// the view is rebuilt in place: the same elements, with new text and
+/// attributes, so nothing flickers, jumps or loses focus.
 #[component]
-fn Frame(render: Callback<PublicStatus, AnyView>) -> impl IntoView {
-    let initial = Resource::new(|| (), |()| initial_status());
-    // Newer documents fetched by the browser replace the initial one.
-    let live: RwSignal<Option<PublicStatus>> = RwSignal::new(None);
+pub fn Site(route: Route, status: PublicStatus, history: Option<HistoryView>) -> impl IntoView {
+    let live = RwSignal::new(status);
     // `Some(text)` while the page is showing data older than the last refresh.
     let stale: RwSignal<Option<String>> = RwSignal::new(None);
 
     #[cfg(feature = "hydrate")]
-    crate::refresh::start(live, stale, initial);
+    crate::refresh::start(live, stale, route.clone(), history.clone());
 
-    view! {
-        <Suspense fallback=|| view! { <p class="loading">"Loading status…"</p> }>
-            {move || {
-                let current = live.get().or_else(|| initial.get().and_then(Result::ok));
-                match (current, initial.get()) {
-                    (Some(status), _) => {
-                        let page = status.page.clone();
-                        let generated_at = status.generated_at;
-                        let indicator = status.overall.indicator.as_str();
-                        let summary = page
-                            .description
-                            .clone()
-                            .unwrap_or_else(|| status.overall.description.clone());
-                        view! {
-                            // The tab's icon follows the overall status.
-                            <Link rel="icon" href=format!("/favicon-{indicator}.svg") type_="image/svg+xml"/>
-                            <Meta name="description" content=summary.clone()/>
-                            <Meta property="og:type" content="website"/>
-                            <Meta property="og:site_name" content=page.title.clone()/>
-                            <Meta property="og:description" content=summary/>
-                            {page.url.clone().map(|url| view! { <Meta property="og:url" content=url/> })}
-                            <div class="page" data-indicator=indicator>
-                                <header class="page-header">
-                                    {(!page.links.is_empty()).then(|| view! {
-                                        <nav class="page-links" aria-label="Links">
-                                            {page.links.iter().map(|l| view! {
-                                                <a href=l.url.clone() rel="noopener">{l.label.clone()}</a>
-                                            }).collect_view()}
-                                        </nav>
-                                    })}
-                                    <h1 class="page-title">
-                                        <a href="/">
-                                            {page.logo.clone().map(|src| view! {
-                                                <img class="logo" src=src alt="" height="32"/>
-                                            })}
-                                            {page.title}
-                                        </a>
-                                    </h1>
-                                    {page.description.map(|d| view! { <p class="page-description">{d}</p> })}
-                                </header>
-                                <p class="stale-notice" role="status" aria-live="polite" hidden=move || stale.get().is_none()>
-                                    {move || stale.get().unwrap_or_default()}
-                                </p>
-                                <main>{render.run(status)}</main>
-                                <footer class="page-footer">
-                                    "Updated "
-                                    <time datetime=generated_at.to_rfc3339() class="generated-at">{format_utc(&generated_at)}</time>
-                                    " · Powered by Upbeat"
-                                </footer>
-                            </div>
-                        }
-                        .into_any()
-                    }
-                    (None, Some(Err(err))) => {
-                        view! { <p class="error" role="alert">"Status unavailable: " {err}</p> }.into_any()
-                    }
-                    (None, _) => ().into_any(),
-                }
-            }}
-        </Suspense>
+    move || {
+        let status = live.get();
+        let page = status.page.clone();
+        let generated_at = status.generated_at;
+        let indicator = status.overall.indicator.as_str();
+        let main = match &route {
+            Route::Home => home(status),
+            Route::Service(slug) => service_page(&status, slug),
+            Route::Incident(id) => incident_page(&status, *id),
+            Route::History(_) => match history.clone() {
+                Some(HistoryView::Month(month)) => history_month(month),
+                Some(HistoryView::Unavailable) => view! { <Unavailable/> }.into_any(),
+                Some(HistoryView::NoSuchMonth) | None => view! { <NotFoundBody/> }.into_any(),
+            },
+            Route::NotFound => view! { <NotFoundBody/> }.into_any(),
+        };
+        view! {
+            <div class="page" data-indicator=indicator>
+                <header class="page-header">
+                    {(!page.links.is_empty()).then(|| view! {
+                        <nav class="page-links" aria-label="Links">
+                            {page.links.iter().map(|l| view! {
+                                <a href=l.url.clone() rel="noopener">{l.label.clone()}</a>
+                            }).collect_view()}
+                        </nav>
+                    })}
+                    <h1 class="page-title">
+                        <a href="/">
+                            {page.logo.clone().map(|src| view! {
+                                <img class="logo" src=src alt="" height="32"/>
+                            })}
+                            {page.title}
+                        </a>
+                    </h1>
+                    {page.description.map(|d| view! { <p class="page-description">{d}</p> })}
+                </header>
+                <p class="stale-notice" role="status" aria-live="polite" hidden=move || stale.get().is_none()>
+                    {move || stale.get().unwrap_or_default()}
+                </p>
+                <main>{main}</main>
+                <footer class="page-footer">
+                    "Updated "
+                    <time datetime=generated_at.to_rfc3339() class="generated-at">{format_utc(&generated_at)}</time>
+                    " · Powered by Upbeat"
+                </footer>
+            </div>
+        }
     }
-}
-
-/// `GET /`.
-#[component]
-pub fn StatusPage() -> impl IntoView {
-    view! { <Frame render=Callback::new(home)/> }
 }
 
 fn home(status: PublicStatus) -> AnyView {
     let PublicStatus {
-        page,
         overall,
         services,
         incidents,
@@ -139,7 +96,6 @@ fn home(status: PublicStatus) -> AnyView {
         maintenances,
         ..
     } = status;
-    let title = format!("{} — {}", page.title, overall.description);
     let indicator = overall.indicator.as_str();
     let icon = match overall.indicator.as_str() {
         "none" => "✓",
@@ -154,8 +110,6 @@ fn home(status: PublicStatus) -> AnyView {
         .collect();
     let groups = group_services(services);
     view! {
-        <Title text=title.clone()/>
-        <Meta property="og:title" content=title/>
         <section class=format!("banner-box banner-{indicator}") aria-label="Overall status">
             <h2 class="banner"><span class="banner-icon" aria-hidden="true">{icon}</span> <span class="banner-text">{overall.description}</span></h2>
         </section>
@@ -396,14 +350,6 @@ fn group_services(services: Vec<Arc<ServiceView>>) -> Vec<(Option<String>, Vec<A
     groups
 }
 
-/// `GET /services/{slug}`.
-#[component]
-pub fn ServicePage() -> impl IntoView {
-    let params = use_params_map();
-    let slug = params.read_untracked().get("slug").unwrap_or_default();
-    view! { <Frame render=Callback::new(move |status: PublicStatus| service_page(&status, &slug))/> }
-}
-
 fn service_page(status: &PublicStatus, slug: &str) -> AnyView {
     let Some(service) = status.services.iter().find(|s| s.slug == slug).cloned() else {
         return view! { <NotFoundBody/> }.into_any();
@@ -423,7 +369,6 @@ fn service_page(status: &PublicStatus, slug: &str) -> AnyView {
         ("90 days", u.d90),
     ];
     view! {
-        <Title text=format!("{} — {}", service.name, status_text)/>
         <nav class="crumbs"><a href="/">"All services"</a></nav>
         <h1 class="service-title">{service.name.clone()}</h1>
         {service.description.clone().map(|d| view! { <p class="service-description">{d}</p> })}
@@ -445,6 +390,13 @@ fn service_page(status: &PublicStatus, slug: &str) -> AnyView {
     .into_any()
 }
 
+/// A coordinate with one decimal, written without float formatting (which
+/// would cost the WebAssembly some 15 KB).
+fn tenths(value: f64) -> String {
+    let t = (value * 10.0).round() as i64;
+    format!("{}.{}", t / 10, t % 10)
+}
+
 /// Daily mean response time over 90 days, as an SVG line (no script).
 #[component]
 fn LatencyChart(days: Vec<DayBar>, name: String) -> impl IntoView {
@@ -463,11 +415,9 @@ fn LatencyChart(days: Vec<DayBar>, name: String) -> impl IntoView {
     let points: Vec<String> = measured
         .iter()
         .map(|(i, ms)| {
-            format!(
-                "{:.1},{:.1}",
-                *i as f64 * step,
-                H - f64::from(*ms) / f64::from(max) * (H - 10.0)
-            )
+            let x = *i as f64 * step;
+            let y = H - f64::from(*ms) / f64::from(max) * (H - 10.0);
+            format!("{},{}", tenths(x), tenths(y))
         })
         .collect();
     let latest = measured.last().map(|(_, ms)| *ms).unwrap_or_default();
@@ -477,26 +427,15 @@ fn LatencyChart(days: Vec<DayBar>, name: String) -> impl IntoView {
     let aria = label.clone();
     view! {
         <figure class="chart">
-            <svg viewBox=format!("0 0 {W} {H}") role="img" aria-label=aria preserveAspectRatio="none">
+            <svg viewBox="0 0 600 120" role="img" aria-label=aria preserveAspectRatio="none">
                 <title>{label}</title>
-                <line x1="0" y1="10" x2=W.to_string() y2="10" class="chart-grid"/>
+                <line x1="0" y1="10" x2="600" y2="10" class="chart-grid"/>
                 <polyline points=points.join(" ") class="chart-line" fill="none"/>
             </svg>
             <figcaption class="muted">{format!("Daily mean, highest {max} ms · today {latest} ms")}</figcaption>
         </figure>
     }
     .into_any()
-}
-
-/// `GET /incidents/{id}`.
-#[component]
-pub fn IncidentPage() -> impl IntoView {
-    let params = use_params_map();
-    let id = params
-        .read_untracked()
-        .get("id")
-        .and_then(|id| id.parse::<i64>().ok());
-    view! { <Frame render=Callback::new(move |status: PublicStatus| incident_page(&status, id))/> }
 }
 
 fn incident_page(status: &PublicStatus, id: Option<i64>) -> AnyView {
@@ -512,7 +451,6 @@ fn incident_page(status: &PublicStatus, id: Option<i64>) -> AnyView {
         return view! { <NotFoundBody/> }.into_any();
     };
     view! {
-        <Title text=incident.title.clone()/>
         <nav class="crumbs"><a href="/">"All services"</a></nav>
         <article class=format!("incident-page impact-{}", incident.impact.as_str())>
             <h1>{incident.title.clone()}</h1>
@@ -549,54 +487,6 @@ fn incident_page(status: &PublicStatus, id: Option<i64>) -> AnyView {
     .into_any()
 }
 
-/// Loads a month of history: from the database on the server, from
-/// `/public/history` in the browser.
-fn history_of(
-    month: Option<String>,
-) -> impl std::future::Future<Output = Result<History, String>> + Send + 'static {
-    #[cfg(feature = "ssr")]
-    {
-        let source = use_context::<crate::ssr::HistorySource>();
-        async move {
-            match source {
-                Some(source) => source.load(month).await,
-                None => Err("history source missing".to_owned()),
-            }
-        }
-    }
-    #[cfg(all(feature = "hydrate", not(feature = "ssr")))]
-    {
-        send_wrapper::SendWrapper::new(crate::refresh::fetch_history(month))
-    }
-    #[cfg(not(any(feature = "ssr", feature = "hydrate")))]
-    {
-        let _ = month;
-        async { Err("built without ssr or hydrate".to_owned()) }
-    }
-}
-
-/// `GET /history[?month=YYYY-MM]`: past incidents and maintenance, a
-/// month at a time.
-#[component]
-pub fn HistoryPage() -> impl IntoView {
-    let query = use_query_map();
-    let month = move || query.read().get("month");
-    let history = Resource::new(month, history_of);
-    view! {
-        <Frame render=Callback::new(move |_status: PublicStatus| view! {
-            <Title text="Incident history"/>
-            <nav class="crumbs"><a href="/">"All services"</a></nav>
-            <h1>"Incident history"</h1>
-            <Suspense fallback=|| view! { <p class="loading">"Loading history…"</p> }>
-                {move || history.get().map(|loaded| match loaded {
-                    Ok(h) => history_month(h),
-                    Err(_) => view! { <NotFoundBody/> }.into_any(),
-                })}
-            </Suspense>
-        }.into_any())/>
-    }
-}
-
 fn history_month(h: History) -> AnyView {
     let History {
         month,
@@ -606,6 +496,8 @@ fn history_month(h: History) -> AnyView {
         next,
     } = h;
     view! {
+        <nav class="crumbs"><a href="/">"All services"</a></nav>
+        <h1>"Incident history"</h1>
         <h2 class="month">{month.clone()}</h2>
         <nav class="months" aria-label="Months">
             <a rel="prev" href=format!("/history?month={previous}")>"← " {previous.clone()}</a>
@@ -623,19 +515,33 @@ fn history_month(h: History) -> AnyView {
     .into_any()
 }
 
-/// Sets a real 404 status during SSR.
-fn set_not_found() {
+/// Sets the answer's status during SSR.
+fn set_status(_code: u16) {
     #[cfg(feature = "ssr")]
-    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
-        response.set_status(http::StatusCode::NOT_FOUND);
+    if let (Some(response), Ok(code)) = (
+        use_context::<leptos_axum::ResponseOptions>(),
+        http::StatusCode::from_u16(_code),
+    ) {
+        response.set_status(code);
     }
 }
 
+/// The history could not be loaded (the database did not answer): `503`.
+#[component]
+fn Unavailable() -> impl IntoView {
+    set_status(503);
+    view! {
+        <nav class="crumbs"><a href="/">"All services"</a></nav>
+        <h1>"Incident history"</h1>
+        <p class="error" role="alert">"The history cannot be loaded right now. " <a href="/">"The current status"</a> " is still shown; please try again in a minute."</p>
+    }
+}
+
+/// Unknown page, slug, id or month: `404`.
 #[component]
 fn NotFoundBody() -> impl IntoView {
-    set_not_found();
+    set_status(404);
     view! {
-        <Title text="Not found"/>
         <div class="not-found">
             <h1>"Page not found"</h1>
             <p>"There is nothing at this address. " <a href="/">"Back to the status page"</a></p>
@@ -643,13 +549,20 @@ fn NotFoundBody() -> impl IntoView {
     }
 }
 
-/// Any path no route matches.
-#[component]
-pub fn NotFound() -> impl IntoView {
-    set_not_found();
-    view! {
-        <div class="page">
-            <NotFoundBody/>
-        </div>
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chart_coordinates_have_one_decimal() {
+        for (value, want) in [
+            (0.0, "0.0"),
+            (6.741_57, "6.7"),
+            (600.0, "600.0"),
+            (119.96, "120.0"),
+            (10.25, "10.3"),
+        ] {
+            assert_eq!(tenths(value), want, "{value}");
+        }
     }
 }

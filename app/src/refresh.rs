@@ -16,7 +16,8 @@ use gloo_net::http::Request;
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 
-use crate::model::{format_hhmm, PublicStatus};
+use crate::model::{HistoryView, PublicStatus};
+use crate::route::{Head, Route};
 
 pub const REFRESH_EVERY: Duration = Duration::from_secs(30);
 pub const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
@@ -49,28 +50,14 @@ pub async fn fetch_status() -> Result<PublicStatus, String> {
     result
 }
 
-/// Fetches one month of history (`None`: the current month).
-pub async fn fetch_history(month: Option<String>) -> Result<crate::model::History, String> {
-    let url = match month {
-        Some(m) => format!("/public/history?month={m}"),
-        None => "/public/history".to_owned(),
-    };
-    let response = Request::get(&url)
-        .header("accept", "application/json")
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    if !response.ok() {
-        return Err(format!("status {}", response.status()));
-    }
-    response.json().await.map_err(|e| e.to_string())
-}
-
-/// Starts the periodic refresh for the lifetime of the current owner.
+/// Starts the periodic refresh for the lifetime of the current owner:
+/// `live` gets each new document, `stale` the notice while refreshes fail.
+/// The tab's title and icon follow the document.
 pub fn start(
-    live: RwSignal<Option<PublicStatus>>,
+    live: RwSignal<PublicStatus>,
     stale: RwSignal<Option<String>>,
-    initial: Resource<Result<PublicStatus, String>>,
+    route: Route,
+    history: Option<HistoryView>,
 ) {
     let in_flight = StoredValue::new(false);
     let tick = move || {
@@ -81,21 +68,14 @@ pub fn start(
         leptos::task::spawn_local(async move {
             match fetch_status().await {
                 Ok(status) => {
-                    live.set(Some(status));
+                    live.set(status);
                     stale.set(None);
                 }
                 Err(err) => {
                     leptos::logging::warn!("status refresh failed: {err}");
-                    let shown = live
-                        .get_untracked()
-                        .or_else(|| initial.get_untracked().and_then(Result::ok));
-                    stale.set(Some(match shown {
-                        Some(s) => format!(
-                            "Showing data from {} UTC — retrying",
-                            format_hhmm(&s.generated_at)
-                        ),
-                        None => "Status could not be loaded — retrying".to_owned(),
-                    }));
+                    let shown =
+                        live.with_untracked(|s| local_hhmm(s.generated_at.timestamp_millis()));
+                    stale.set(Some(format!("Showing data from {shown} — retrying")));
                 }
             }
             in_flight.set_value(false);
@@ -111,11 +91,27 @@ pub fn start(
         }
     });
     on_cleanup(move || visible.remove());
-    // Local times, after hydration and after every refresh.
+    // After hydration and after every refresh: local times, and the tab's
+    // title and icon.
     Effect::new(move |_| {
-        live.track();
+        let head = live.with(|status| Head::of(&route, status, history.as_ref()));
+        let document = document();
+        if document.title() != head.title {
+            document.set_title(&head.title);
+        }
+        if let Ok(Some(icon)) = document.query_selector("link[rel=icon]") {
+            if icon.get_attribute("href").as_deref() != Some(head.icon.as_str()) {
+                let _ = icon.set_attribute("href", &head.icon);
+            }
+        }
         request_animation_frame(localize_times);
     });
+}
+
+/// `HH:MM` of a time in the reader's own time zone.
+fn local_hhmm(unix_ms: i64) -> String {
+    let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(unix_ms as f64));
+    format!("{:02}:{:02}", date.get_hours(), date.get_minutes())
 }
 
 /// Rewrites every `<time datetime>` in the reader's time zone and format;

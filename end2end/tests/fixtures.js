@@ -42,7 +42,7 @@ async function freePort() {
  * every service has a first sample.
  */
 async function startUpbeat(servicesToml) {
-  if (!fs.existsSync(BIN)) throw new Error(`upbeat binary not found at ${BIN}; run cargo leptos build --release`);
+  if (!fs.existsSync(BIN)) throw new Error(`upbeat binary not found at ${BIN}; run scripts/build.sh`);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'upbeat-e2e-'));
   const config = path.join(dir, 'upbeat.toml');
   fs.writeFileSync(config, `[page]\ntitle = "E2E status"\n\n[defaults]\ntimeout = "2s"\n\n${servicesToml}`);

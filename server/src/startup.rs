@@ -10,15 +10,10 @@ use anyhow::Context;
 use std::time::Duration;
 
 use app::model::{PageInfo, PageLink, PublicStatus};
-use app::ssr::{HistorySource, StatusSource};
-use app::{shell, App};
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::Router;
 use chrono::Utc;
-use leptos::config::LeptosOptions;
-use leptos::prelude::provide_context;
-use leptos_axum::{generate_route_list, LeptosRoutes};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -101,7 +96,6 @@ impl Application {
         let listener = TcpListener::bind(config.server.listen)
             .await
             .with_context(|| format!("binding {}", config.server.listen))?;
-        let local_addr = listener.local_addr()?;
 
         let probes = ProbeContext::new();
         let mut scheduled = Vec::with_capacity(records.len());
@@ -174,7 +168,8 @@ impl Application {
         let engine = tokio::spawn(engine.run(cancel.clone()));
 
         let state = AppState {
-            leptos: leptos_options(&config, local_addr),
+            site_root: Arc::from(config.server.site_root.as_path()),
+            assets: Arc::new(api::assets::SiteAssets::load(&config.server.site_root)),
             store: Arc::clone(&store),
             snapshot,
             started: Arc::new(AtomicBool::new(false)),
@@ -269,47 +264,11 @@ pub fn service_defs(config: &Config) -> Vec<ServiceDef> {
         .collect()
 }
 
-/// Leptos settings from our config, so the binary runs outside cargo-leptos.
-fn leptos_options(config: &Config, addr: SocketAddr) -> LeptosOptions {
-    LeptosOptions::builder()
-        .output_name("upbeat")
-        .site_root(config.server.site_root.to_string_lossy().as_ref())
-        .site_pkg_dir("pkg")
-        .site_addr(addr)
-        .build()
-}
-
 /// The whole HTTP surface. Tests call this without a socket.
 pub fn build_router(state: AppState) -> Router {
-    let source = {
-        let snapshot = state.snapshot.clone();
-        StatusSource::new(move || snapshot.borrow().clone())
-    };
-    let history = {
-        let state = state.clone();
-        HistorySource::new(move |month| {
-            let state = state.clone();
-            Box::pin(async move {
-                api::public::load_history(&state, month.as_deref())
-                    .await
-                    .map_err(|e| e.message)
-            })
-        })
-    };
-    let routes = generate_route_list(App);
-    let leptos = state.leptos.clone();
     Router::new()
         .merge(api::router(&state))
-        .leptos_routes_with_context(
-            &state,
-            routes,
-            move || {
-                provide_context(source.clone());
-                provide_context(history.clone());
-            },
-            move || shell(leptos.clone()),
-        )
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .merge(api::pages::router())
         // Pages: one render per page and snapshot.
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

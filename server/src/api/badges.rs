@@ -131,11 +131,7 @@ fn cached(
     let mut hasher = DefaultHasher::new();
     hasher.write(body.as_bytes());
     let tag = format!("\"{:016x}\"", hasher.finish());
-    let fresh = status == StatusCode::OK
-        && headers
-            .get(header::IF_NONE_MATCH)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.split(',').any(|t| t.trim() == tag || t.trim() == "*"));
+    let fresh = status == StatusCode::OK && super::public::if_none_match(headers, &tag);
     let tag = HeaderValue::from_str(&tag).unwrap_or_else(|_| HeaderValue::from_static("\"\""));
     let common = [
         (header::CACHE_CONTROL, HeaderValue::from_static(max_age)),

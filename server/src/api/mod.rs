@@ -2,8 +2,10 @@
 //! module exports a `router()` over [`AppState`].
 
 pub mod admin;
+pub mod assets;
 pub mod auth;
 pub mod badges;
+pub mod encoding;
 pub mod error;
 pub mod feeds;
 pub mod health;
@@ -11,6 +13,7 @@ pub mod idempotency;
 pub mod maintenance;
 pub mod observe;
 pub mod page_cache;
+pub mod pages;
 pub mod public;
 pub mod push;
 pub mod statuspage;
@@ -23,7 +26,6 @@ use axum::extract::FromRef;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::Router;
-use leptos::config::LeptosOptions;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::OpenApi as OpenApiDoc;
 use utoipa::OpenApi;
@@ -36,8 +38,10 @@ use crate::store::Store;
 /// Everything request handlers share. Cheap to clone.
 #[derive(Clone, FromRef)]
 pub struct AppState {
-    /// Where the built front end lives and how it is named.
-    pub leptos: LeptosOptions,
+    /// The directory with the built front end and the other site files.
+    pub site_root: Arc<std::path::Path>,
+    /// The built front end, in memory with its hashed names.
+    pub assets: Arc<assets::SiteAssets>,
     /// The database.
     pub store: Arc<dyn Store>,
     /// The current public snapshot.

@@ -6,9 +6,11 @@
 //!   unknown paths cannot grow the cache.
 //! - The cache is emptied whenever a new snapshot is published (its
 //!   `generated_at` or `stale` changes).
-//! - Each copy gets a fresh CSP nonce: the nonce of the cached render is
-//!   replaced in the body and in the `Content-Security-Policy` header, so no
-//!   two answers share one.
+//! - A cached page is the same bytes for everyone, so it can be compressed
+//!   once (see [`super::encoding`]). Its inline scripts and styles are
+//!   therefore allowed by their hashes in the `Content-Security-Policy`
+//!   rather than by a nonce, which would have to differ in every answer:
+//!   the render's nonce is taken out of the page.
 //! - Requests for a page being rendered wait for that render instead of
 //!   rendering it again (one render per page and snapshot, even when a new
 //!   snapshot arrives under load).
@@ -18,14 +20,16 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::OnceCell;
 
-use axum::body::{to_bytes, Bytes};
+use axum::body::to_bytes;
 use axum::extract::{Request, State};
 use axum::http::header::{CONTENT_SECURITY_POLICY, CONTENT_TYPE};
-use axum::http::{HeaderValue, Method, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use rand::RngCore;
+use base64::Engine;
+use sha2::{Digest, Sha256};
 
+use super::encoding::Encoded;
 use super::AppState;
 
 /// Most pages kept per snapshot.
@@ -34,9 +38,10 @@ pub const MAX_ENTRIES: usize = 256;
 const MAX_PAGE_BYTES: usize = 8 * 1024 * 1024;
 
 struct Entry {
-    body: Bytes,
+    /// The page without nonces, with its compressed copies.
+    body: Encoded,
+    /// The policy allowing its inline scripts and styles by hash.
     csp: String,
-    nonce: String,
 }
 
 /// A snapshot's version: `generated_at` in nanoseconds, and `stale`.
@@ -61,28 +66,6 @@ impl std::fmt::Debug for PageCache {
     }
 }
 
-/// A nonce like Leptos's: 16 random bytes, URL-safe base64 without padding.
-fn new_nonce() -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut bytes = [0u8; 16];
-    rand::rng().fill_bytes(&mut bytes);
-    let mut out = String::with_capacity(22);
-    let mut bits = 0u32;
-    let mut count = 0;
-    for byte in bytes {
-        bits = (bits << 8) | u32::from(byte);
-        count += 8;
-        while count >= 6 {
-            count -= 6;
-            out.push(char::from(ALPHABET[((bits >> count) & 63) as usize]));
-        }
-    }
-    if count > 0 {
-        out.push(char::from(ALPHABET[((bits << (6 - count)) & 63) as usize]));
-    }
-    out
-}
-
 /// The nonce in a policy: what follows `'nonce-` up to the quote.
 fn nonce_of(csp: &str) -> Option<&str> {
     let start = csp.find("'nonce-")? + "'nonce-".len();
@@ -90,11 +73,41 @@ fn nonce_of(csp: &str) -> Option<&str> {
     Some(&csp[start..start + len])
 }
 
-/// `body` and `csp` with `old` replaced by a fresh nonce.
-fn renonce(entry: &Entry) -> (Vec<u8>, String) {
-    let fresh = new_nonce();
-    let body = replace_all(&entry.body, entry.nonce.as_bytes(), fresh.as_bytes());
-    (body, entry.csp.replace(&entry.nonce, &fresh))
+/// The CSP sources (`'sha256-…'`) of the content of every inline `<tag>`
+/// element of `html` (not those with `src`), each once, in order.
+fn inline_hashes(html: &[u8], tag: &str) -> Vec<String> {
+    let open = format!("<{tag}");
+    let close = format!("</{tag}>");
+    let mut hashes: Vec<String> = Vec::new();
+    let mut rest = html;
+    while let Some(at) = memchr::memmem::find(rest, open.as_bytes()) {
+        rest = &rest[at + open.len()..];
+        // `<script>` or `<script …>`, not `<scripts`.
+        if !matches!(rest.first(), Some(b'>' | b' ')) {
+            continue;
+        }
+        let Some(start) = memchr::memchr(b'>', rest) else {
+            break;
+        };
+        let external = memchr::memmem::find(&rest[..start], b" src=").is_some();
+        let content = &rest[start + 1..];
+        let Some(end) = memchr::memmem::find(content, close.as_bytes()) else {
+            break;
+        };
+        rest = &content[end + close.len()..];
+        if external {
+            continue;
+        }
+        let digest = Sha256::digest(&content[..end]);
+        let source = format!(
+            "'sha256-{}'",
+            base64::engine::general_purpose::STANDARD.encode(digest)
+        );
+        if !hashes.contains(&source) {
+            hashes.push(source);
+        }
+    }
+    hashes
 }
 
 fn replace_all(haystack: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
@@ -109,20 +122,15 @@ fn replace_all(haystack: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
     out
 }
 
-fn answer(body: Vec<u8>, csp: &str) -> Response {
-    let mut response = (
-        StatusCode::OK,
-        [(
-            CONTENT_TYPE,
-            HeaderValue::from_static("text/html; charset=utf-8"),
-        )],
-        body,
-    )
-        .into_response();
-    if let Ok(value) = HeaderValue::from_str(csp) {
-        response
-            .headers_mut()
-            .insert(CONTENT_SECURITY_POLICY, value);
+fn answer(entry: &Entry, request: &HeaderMap) -> Response {
+    let mut response = entry.body.respond(request);
+    let headers = response.headers_mut();
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    if let Ok(value) = HeaderValue::from_str(&entry.csp) {
+        headers.insert(CONTENT_SECURITY_POLICY, value);
     }
     response
 }
@@ -165,6 +173,7 @@ pub async fn page_cache(State(state): State<AppState>, request: Request, next: N
     };
     let hit = slot.initialized();
     crate::metrics::page_cache(hit);
+    let accept = request.headers().clone();
     let mut mine = Some((request, next));
     let mut own: Option<Response> = None;
     let cached = slot
@@ -184,10 +193,7 @@ pub async fn page_cache(State(state): State<AppState>, request: Request, next: N
         })
         .await;
     match (cached, own, mine) {
-        (Some(entry), _, _) => {
-            let (body, csp) = renonce(entry);
-            answer(body, &csp)
-        }
+        (Some(entry), _, _) => answer(entry, &accept),
         // This request rendered an answer that is not a cacheable page.
         (None, Some(response), _) => response,
         // Another request's render was not cacheable: render this one.
@@ -219,7 +225,15 @@ async fn capture(response: Response) -> Result<Arc<Entry>, Response> {
     let body = to_bytes(body, MAX_PAGE_BYTES)
         .await
         .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())?;
-    Ok(Arc::new(Entry { body, csp, nonce }))
+    let page = replace_all(&body, format!(" nonce=\"{nonce}\"").as_bytes(), b"");
+    let csp = app::page_csp(
+        &inline_hashes(&page, "script").join(" "),
+        &inline_hashes(&page, "style").join(" "),
+    );
+    Ok(Arc::new(Entry {
+        body: Encoded::new(page.into()),
+        csp,
+    }))
 }
 
 #[cfg(test)]
@@ -227,31 +241,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn nonces_are_fresh_and_well_formed() {
-        let a = new_nonce();
-        assert_eq!(a.len(), 22);
-        assert!(a
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
-        assert_ne!(a, new_nonce());
+    fn every_inline_element_is_hashed_once() {
+        let html = br#"<head><script type="module">import("/a.js")</script><style>:root{--a:#fff}</style></head><body><scripts></scripts><script>x=1</script><script>x=1</script><script src="/b.js"></script></body>"#;
+        let hash = |text: &str| {
+            format!(
+                "'sha256-{}'",
+                base64::engine::general_purpose::STANDARD.encode(Sha256::digest(text))
+            )
+        };
+        assert_eq!(
+            inline_hashes(html, "script"),
+            [hash(r#"import("/a.js")"#), hash("x=1")]
+        );
+        assert_eq!(inline_hashes(html, "style"), [hash(":root{--a:#fff}")]);
+        // Standard base64 with padding, as browsers compare it.
+        assert_eq!(
+            hash(""),
+            "'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU='"
+        );
     }
 
     #[test]
-    fn a_copy_gets_its_own_nonce_everywhere() {
-        let entry = Entry {
-            body: Bytes::from_static(b"<script nonce=\"abc\">x</script><link nonce=\"abc\">"),
-            csp: "script-src 'nonce-abc' 'strict-dynamic'".to_owned(),
-            nonce: "abc".to_owned(),
-        };
-        let (body, csp) = renonce(&entry);
-        let fresh = nonce_of(&csp).expect("nonce").to_owned();
-        assert_ne!(fresh, "abc");
-        let body = String::from_utf8(body).expect("utf-8");
+    fn the_nonce_is_read_from_the_policy() {
         assert_eq!(
-            body.matches(&format!("nonce=\"{fresh}\"")).count(),
-            2,
-            "{body}"
+            nonce_of("script-src 'nonce-abc' 'strict-dynamic'"),
+            Some("abc")
         );
-        assert!(!body.contains("abc"));
+        assert_eq!(nonce_of("script-src 'self'"), None);
     }
 }

@@ -15,6 +15,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::encoding::Encoded;
 use super::error::{ApiError, ErrorBody};
 use super::AppState;
 use crate::snapshot::RECENT_INCIDENTS;
@@ -156,67 +157,74 @@ pub fn etag(snapshot: &PublicStatus, what: &str) -> String {
     )
 }
 
+/// Whether the request's `If-None-Match` names `tag` (or `*`): the client
+/// has this version already.
+pub fn if_none_match(headers: &HeaderMap, tag: &str) -> bool {
+    headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == tag || t.trim() == "*"))
+}
+
 /// A JSON answer from the snapshot, or `304` when the client has it.
 pub fn cached_json<T: Serialize>(headers: &HeaderMap, tag: &str, body: &T) -> Response {
-    cached_bytes(headers, tag, || {
+    cached_response(headers, tag, || {
         serde_json::to_vec(body)
             .map(Bytes::from)
             .unwrap_or_default()
+            .into_response()
     })
 }
 
-/// Like [`cached_json`], with the body already serialised (or serialised
-/// only when it is sent).
-pub fn cached_bytes(headers: &HeaderMap, tag: &str, body: impl FnOnce() -> Bytes) -> Response {
-    let matches = headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == tag || t.trim() == "*"));
-    let common = [
-        (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
-        // Status widgets on other sites may read this.
-        (
-            header::ACCESS_CONTROL_ALLOW_ORIGIN,
-            HeaderValue::from_static("*"),
-        ),
-    ];
-    let tag = HeaderValue::from_str(tag).unwrap_or_else(|_| HeaderValue::from_static("\"\""));
-    if matches {
-        return (StatusCode::NOT_MODIFIED, common, [(header::ETAG, tag)]).into_response();
-    }
-    (
-        common,
-        [
-            (header::ETAG, tag),
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            ),
-        ],
-        body(),
-    )
-        .into_response()
+/// Like [`cached_json`], with the answer made by `body` only when it is
+/// sent.
+fn cached_response(headers: &HeaderMap, tag: &str, body: impl FnOnce() -> Response) -> Response {
+    let mut response = if if_none_match(headers, tag) {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        let mut response = body();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        response
+    };
+    let h = response.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    // Status widgets on other sites may read this.
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    h.insert(
+        header::ETAG,
+        HeaderValue::from_str(tag).unwrap_or_else(|_| HeaderValue::from_static("\"\"")),
+    );
+    response
 }
 
-/// The status document serialised once per snapshot.
+/// The status document serialised once per snapshot, and compressed once
+/// per coding asked for.
 #[derive(Debug, Default)]
-pub struct StatusJson(std::sync::Mutex<Option<(String, Bytes)>>);
+pub struct StatusJson(std::sync::Mutex<Option<(String, Arc<Encoded>)>>);
 
 impl StatusJson {
     /// The JSON of `snapshot`, whose version is `tag`.
-    fn get(&self, tag: &str, snapshot: &PublicStatus) -> Bytes {
+    fn get(&self, tag: &str, snapshot: &PublicStatus) -> Arc<Encoded> {
         let mut guard = self
             .0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some((known, bytes)) = &*guard {
+        if let Some((known, json)) = &*guard {
             if known == tag {
-                return bytes.clone();
+                return Arc::clone(json);
             }
         }
-        let bytes = Bytes::from(serde_json::to_vec(snapshot).unwrap_or_default());
-        *guard = Some((tag.to_owned(), bytes.clone()));
-        bytes
+        let json = Arc::new(Encoded::new(Bytes::from(
+            serde_json::to_vec(snapshot).unwrap_or_default(),
+        )));
+        *guard = Some((tag.to_owned(), Arc::clone(&json)));
+        json
     }
 }
 
@@ -234,7 +242,9 @@ fn snapshot(state: &AppState) -> Arc<PublicStatus> {
 async fn status(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let snapshot = snapshot(&state);
     let tag = etag(&snapshot, "status");
-    cached_bytes(&headers, &tag, || state.status_json.get(&tag, &snapshot))
+    cached_response(&headers, &tag, || {
+        state.status_json.get(&tag, &snapshot).respond(&headers)
+    })
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

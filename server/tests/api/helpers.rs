@@ -329,3 +329,74 @@ pub fn csp_nonce(headers: &reqwest::header::HeaderMap) -> String {
         .unwrap_or_else(|| panic!("no nonce in {csp}"))
         .to_owned()
 }
+
+/// `body` decompressed from `coding` (`br` or `gzip`), as text.
+pub fn decompress(coding: &str, body: &[u8]) -> String {
+    use std::io::Read;
+    let mut out = String::new();
+    match coding {
+        "br" => brotli::Decompressor::new(body, 4096).read_to_string(&mut out),
+        "gzip" => flate2::read::GzDecoder::new(body).read_to_string(&mut out),
+        other => panic!("unknown coding {other}"),
+    }
+    .expect("decompresses");
+    out
+}
+
+/// The contents of the inline `<tag>` elements of `html`, each with its
+/// start tag.
+pub fn inline_elements<'a>(html: &'a str, tag: &str) -> Vec<(&'a str, &'a str)> {
+    let (open, close) = (format!("<{tag}"), format!("</{tag}>"));
+    let mut found = Vec::new();
+    let mut rest = html;
+    while let Some(at) = rest.find(&open) {
+        let after = &rest[at..];
+        let start_end = after.find('>').expect("start tag ends");
+        let start_tag = &after[..=start_end];
+        let body = &after[start_end + 1..];
+        let end = body.find(&close).expect("element closes");
+        if start_tag[open.len()..].starts_with([' ', '>']) && !start_tag.contains(" src=") {
+            found.push((start_tag, &body[..end]));
+        }
+        rest = &body[end..];
+    }
+    found
+}
+
+/// Asserts that the page's Content-Security-Policy allows each of its inline
+/// scripts and styles, either by the nonce the element carries or by the
+/// SHA-256 of its content, and returns how many there are.
+pub fn assert_inline_allowed(headers: &reqwest::header::HeaderMap, html: &str) -> usize {
+    use base64::Engine;
+    use sha2::Digest;
+    let csp = headers["content-security-policy"].to_str().expect("ascii");
+    let directive = |name: &str| {
+        csp.split(';')
+            .map(str::trim)
+            .find(|d| d.starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} in {csp}"))
+            .to_owned()
+    };
+    let mut count = 0;
+    for (tag, directive) in [
+        ("script", directive("script-src")),
+        ("style", directive("style-src")),
+    ] {
+        for (start, content) in inline_elements(html, tag) {
+            let hash =
+                base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(content));
+            let by_hash = directive.contains(&format!("'sha256-{hash}'"));
+            let by_nonce = start
+                .split("nonce=\"")
+                .nth(1)
+                .and_then(|n| n.split('"').next())
+                .is_some_and(|n| directive.contains(&format!("'nonce-{n}'")));
+            assert!(
+                by_hash || by_nonce,
+                "{start}{content} not allowed by {directive}"
+            );
+            count += 1;
+        }
+    }
+    count
+}

@@ -6,6 +6,7 @@
 
 mod admin;
 mod app;
+mod assets;
 mod badges;
 mod cli;
 mod config;

@@ -1,0 +1,131 @@
+//! Which page an address shows, and what the document's head says about it.
+//!
+//! The server and the browser both derive the page from the address with
+//! [`Route::parse`], so they render the same view without a client-side
+//! router (every link is an ordinary navigation to a cached page). The head
+//! (title, description, tab icon) is written by the server's shell from
+//! [`Head::of`]; after a refresh the browser updates the title and icon from
+//! the same function.
+
+use crate::model::{HistoryView, PublicStatus};
+
+/// A page of the site.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// `/`
+    Home,
+    /// `/services/{slug}`
+    Service(String),
+    /// `/incidents/{id}`; `None` when the id is not a number.
+    Incident(Option<i64>),
+    /// `/history[?month=YYYY-MM]`; `None` for the current month.
+    History(Option<String>),
+    /// Anything else.
+    NotFound,
+}
+
+impl Route {
+    /// The page at `path` with the query string `query` (without `?`).
+    pub fn parse(path: &str, query: Option<&str>) -> Self {
+        let segments: Vec<&str> = path.strip_prefix('/').unwrap_or(path).split('/').collect();
+        match segments.as_slice() {
+            [""] => Self::Home,
+            ["services", slug] if !slug.is_empty() => Self::Service((*slug).to_owned()),
+            ["incidents", id] if !id.is_empty() => Self::Incident(id.parse().ok()),
+            ["history"] => Self::History(
+                query
+                    .unwrap_or_default()
+                    .split('&')
+                    .find_map(|pair| pair.strip_prefix("month="))
+                    .map(str::to_owned),
+            ),
+            _ => Self::NotFound,
+        }
+    }
+}
+
+/// What the document's head says about a page.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Head {
+    /// The tab title (also `og:title`).
+    pub title: String,
+    /// `description` and `og:description`.
+    pub description: String,
+    /// The tab icon, which follows the overall status.
+    pub icon: String,
+}
+
+impl Head {
+    /// The head of `route` given the status document and, on the history
+    /// page, what the server loaded.
+    pub fn of(route: &Route, status: &PublicStatus, history: Option<&HistoryView>) -> Self {
+        let title = match route {
+            Route::Home => Some(format!(
+                "{} — {}",
+                status.page.title, status.overall.description
+            )),
+            Route::Service(slug) => status.services.iter().find(|s| s.slug == *slug).map(|s| {
+                let label = s.status.map_or("No data yet", |st| st.label());
+                format!("{} — {}", s.name, label)
+            }),
+            Route::Incident(id) => id.and_then(|id| {
+                status
+                    .incidents
+                    .iter()
+                    .chain(&status.recent_incidents)
+                    .find(|i| i.id == id)
+                    .map(|i| i.title.clone())
+            }),
+            Route::History(_) => match history {
+                Some(HistoryView::Month(_) | HistoryView::Unavailable) => {
+                    Some("Incident history".to_owned())
+                }
+                Some(HistoryView::NoSuchMonth) | None => None,
+            },
+            Route::NotFound => None,
+        };
+        Self {
+            title: title.unwrap_or_else(|| "Not found".to_owned()),
+            description: status
+                .page
+                .description
+                .clone()
+                .unwrap_or_else(|| status.overall.description.clone()),
+            icon: format!("/favicon-{}.svg", status.overall.indicator.as_str()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_map_to_pages() {
+        let cases = [
+            ("/", None, Route::Home),
+            ("/services/api", None, Route::Service("api".into())),
+            ("/services/", None, Route::NotFound),
+            ("/services/api/more", None, Route::NotFound),
+            ("/incidents/42", None, Route::Incident(Some(42))),
+            ("/incidents/abc", None, Route::Incident(None)),
+            ("/history", None, Route::History(None)),
+            (
+                "/history",
+                Some("month=2026-11"),
+                Route::History(Some("2026-11".into())),
+            ),
+            (
+                "/history",
+                Some("x=1&month=2001-01"),
+                Route::History(Some("2001-01".into())),
+            ),
+            ("/history", Some("months=3"), Route::History(None)),
+            ("/no/such/page", None, Route::NotFound),
+            ("/favicon.ico", None, Route::NotFound),
+        ];
+        for (path, query, want) in cases {
+            assert_eq!(Route::parse(path, query), want, "{path}?{query:?}");
+        }
+    }
+}

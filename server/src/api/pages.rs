@@ -1,0 +1,108 @@
+//! The pages, rendered by Leptos on the server from the snapshot, and the
+//! files of the site root.
+//!
+//! Each page route renders the whole document ([`app::shell`]) with the
+//! current snapshot, the addresses of the built front end and, on
+//! `/history`, the month loaded from the database beforehand, so rendering
+//! itself never waits. Anything else is a file of the site root or the 404
+//! page. The page cache (see [`super::page_cache`]) sits in front of all of
+//! this.
+
+use std::sync::Arc;
+
+use app::model::HistoryView;
+use app::route::Route;
+use app::ssr::{HistoryMonth, StatusSource};
+use axum::extract::{Request, State};
+use axum::http::header::CACHE_CONTROL;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use leptos::prelude::provide_context;
+use tower::ServiceExt;
+use tower_http::services::ServeDir;
+
+use super::assets::SITE_FILE;
+use super::AppState;
+
+/// The page routes, the built front end under `/pkg/`, and the other files
+/// of the site root with the 404 page as the fallback.
+pub fn router() -> Router<AppState> {
+    // Leptos spawns its rendering tasks on tokio (set once per process).
+    let _ = any_spawner::Executor::init_tokio();
+    Router::new()
+        .route("/", get(page))
+        .route("/services/{slug}", get(page))
+        .route("/incidents/{id}", get(page))
+        .route("/history", get(history))
+        .route("/pkg/{file}", get(site_file))
+        .fallback(site_file)
+}
+
+async fn page(State(state): State<AppState>, request: Request) -> Response {
+    render(&state, None, request).await
+}
+
+/// `/history[?month=YYYY-MM]`: the month is loaded before rendering.
+async fn history(State(state): State<AppState>, request: Request) -> Response {
+    let month = match Route::parse(request.uri().path(), request.uri().query()) {
+        Route::History(month) => month,
+        _ => None,
+    };
+    let view = match super::public::load_history(&state, month.as_deref()).await {
+        Ok(month) => HistoryView::Month(month),
+        Err(e) if e.status.is_client_error() => HistoryView::NoSuchMonth,
+        // Logged where the error was made.
+        Err(_) => HistoryView::Unavailable,
+    };
+    render(&state, Some(view), request).await
+}
+
+/// A built front-end file, another file of the site root, or the 404 page.
+async fn site_file(State(state): State<AppState>, request: Request) -> Response {
+    if let Some(response) = state
+        .assets
+        .respond(request.uri().path(), request.headers())
+    {
+        return response;
+    }
+    let (parts, body) = request.into_parts();
+    let probe = Request::from_parts(parts.clone(), axum::body::Body::empty());
+    let files = ServeDir::new(&*state.site_root)
+        .append_index_html_on_directories(false)
+        .precompressed_br()
+        .precompressed_gzip();
+    let Ok(mut response) = files.oneshot(probe).await;
+    if response.status() != StatusCode::NOT_FOUND {
+        if response.status().is_success() {
+            response
+                .headers_mut()
+                .insert(CACHE_CONTROL, HeaderValue::from_static(SITE_FILE));
+        }
+        return response.map(axum::body::Body::new);
+    }
+    render(&state, None, Request::from_parts(parts, body)).await
+}
+
+/// Renders the document for `request`.
+async fn render(state: &AppState, history: Option<HistoryView>, request: Request) -> Response {
+    let source = {
+        let snapshot = state.snapshot.clone();
+        StatusSource::new(move || Arc::clone(&snapshot.borrow()))
+    };
+    let assets = state.assets.urls().cloned();
+    let handler = leptos_axum::render_app_async_with_context(
+        move || {
+            provide_context(source.clone());
+            if let Some(urls) = assets.clone() {
+                provide_context(urls);
+            }
+            if let Some(view) = history.clone() {
+                provide_context(HistoryMonth(view));
+            }
+        },
+        app::shell,
+    );
+    handler(request).await.into_response()
+}
