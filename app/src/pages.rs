@@ -263,7 +263,9 @@ fn ServiceRow(service: Arc<ServiceView>, incidents: Vec<IncidentView>) -> impl I
             </p>
             {service.last_error.clone().map(|e| view! { <p class="service-error">{e}</p> })}
             <Bars service=Arc::clone(&service) incidents/>
-            <p class="bars-legend" aria-hidden="true"><span>"90 days ago"</span><span>"Today"</span></p>
+            <p class="bars-legend" aria-hidden="true">
+                <span class="days-90">"90 days ago"</span><span class="days-30">"30 days ago"</span><span>"Today"</span>
+            </p>
             <p class="service-uptime">"30-day uptime: " {format_uptime(service.uptime.d30)}</p>
         </li>
     }
@@ -290,7 +292,7 @@ fn Bars(service: Arc<ServiceView>, incidents: Vec<IncidentView>) -> impl IntoVie
     let name = service.name.clone();
     let days = service.days.clone();
     view! {
-        <ol class="bars" aria-label=format!("{name}: the last 90 days")>
+        <ol class="bars" aria-label=format!("{name}: uptime day by day, oldest first")>
             {days
                 .into_iter()
                 .map(|day| {

@@ -98,7 +98,92 @@ impl Head {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use chrono::{DateTime, Utc};
+
     use super::*;
+    use crate::model::{
+        CreatedBy, History, Impact, IncidentStatus, IncidentView, OverallStatus, PageInfo,
+        ServiceStatus, ServiceView, Uptimes,
+    };
+
+    fn status() -> PublicStatus {
+        let mut status = PublicStatus::empty(PageInfo::titled("Acme"));
+        status.overall = OverallStatus::from_services([Some(ServiceStatus::MajorOutage)]);
+        status.services = vec![Arc::new(ServiceView {
+            slug: "api".into(),
+            name: "API".into(),
+            group: None,
+            description: None,
+            status: Some(ServiceStatus::MajorOutage),
+            last_checked_at: None,
+            last_outcome: None,
+            last_latency_ms: None,
+            last_error: None,
+            uptime: Uptimes::default(),
+            response_ms: Default::default(),
+            days: Vec::new(),
+        })];
+        status.recent_incidents = vec![IncidentView {
+            id: 7,
+            title: "Outage: API".into(),
+            status: IncidentStatus::Investigating,
+            impact: Impact::Critical,
+            created_by: CreatedBy::Auto,
+            auto_resolve: true,
+            started_at: DateTime::<Utc>::UNIX_EPOCH,
+            resolved_at: None,
+            updated_at: DateTime::<Utc>::UNIX_EPOCH,
+            services: Vec::new(),
+            updates: Vec::new(),
+        }];
+        status
+    }
+
+    #[test]
+    fn the_head_names_the_page_and_follows_the_status() {
+        let status = status();
+        let month = HistoryView::Month(History {
+            month: "2026-11".into(),
+            incidents: Vec::new(),
+            maintenances: Vec::new(),
+            previous: "2026-10".into(),
+            next: None,
+        });
+        let cases = [
+            (Route::Home, None, "Acme — Partial System Outage"),
+            (Route::Service("api".into()), None, "API — Major outage"),
+            (Route::Service("nope".into()), None, "Not found"),
+            (Route::Incident(Some(7)), None, "Outage: API"),
+            (Route::Incident(Some(8)), None, "Not found"),
+            (Route::Incident(None), None, "Not found"),
+            (Route::History(None), Some(&month), "Incident history"),
+            (
+                Route::History(None),
+                Some(&HistoryView::Unavailable),
+                "Incident history",
+            ),
+            (
+                Route::History(Some("2026-13".into())),
+                Some(&HistoryView::NoSuchMonth),
+                "Not found",
+            ),
+            (Route::NotFound, None, "Not found"),
+        ];
+        for (route, history, title) in cases {
+            let head = Head::of(&route, &status, history);
+            assert_eq!(head.title, title, "{route:?}");
+            assert_eq!(head.icon, "/favicon-major.svg");
+            assert_eq!(head.description, "Partial System Outage");
+        }
+        let mut described = status.clone();
+        described.page.description = Some("Acme's services".into());
+        assert_eq!(
+            Head::of(&Route::Home, &described, None).description,
+            "Acme's services"
+        );
+    }
 
     #[test]
     fn addresses_map_to_pages() {

@@ -82,11 +82,20 @@ test('a status change on a target appears through the refresh, without a reload'
   await page.clock.install();
   await page.goto(upbeat.base);
   await expect(page.locator('html')).toHaveAttribute('data-hydrated', 'true', { timeout: 60_000 });
-  await page.evaluate(() => {
-    window.__sameDocument = true;
-  });
   const billing = page.locator('li[data-slug="billing"]');
   await expect(billing).toHaveAttribute('data-status', 'major_outage');
+  // Mark the document and the row, and put the keyboard focus on a day bar:
+  // an update in place keeps all three.
+  await page.evaluate(() => {
+    window.__sameDocument = true;
+    document.querySelector('li[data-slug="billing"]').__sameRow = true;
+    document.querySelector('li[data-slug="billing"] .bar:last-child').focus();
+  });
+  const box = (selector) => page.locator(selector).evaluate((e) => {
+    const r = e.getBoundingClientRect();
+    return [r.top, r.height];
+  });
+  const banner = await box('.banner-box');
 
   broken.setStatus(200);
   await upbeat.waitForService('billing', (s) => s.status === 'operational');
@@ -96,7 +105,16 @@ test('a status change on a target appears through the refresh, without a reload'
   await page.clock.fastForward(30_000);
   await expect(billing).toHaveAttribute('data-status', 'operational');
   await expect(page.locator('.banner-text')).toHaveText('All Systems Operational');
+  await expect(page).toHaveTitle('E2E status — All Systems Operational');
   expect(await page.evaluate(() => window.__sameDocument)).toBe(true);
+  const kept = await page.evaluate(() => ({
+    row: document.querySelector('li[data-slug="billing"]').__sameRow === true,
+    focus: document.activeElement === document.querySelector('li[data-slug="billing"] .bar:last-child'),
+  }));
+  expect(kept).toEqual({ row: true, focus: true });
+  // The banner above it all keeps its place and size (the incident that
+  // resolved below it is gone, as it should be).
+  expect(await box('.banner-box')).toEqual(banner);
   expect(consoleErrors).toEqual([]);
 });
 
@@ -107,18 +125,28 @@ test('a refresh that takes over 5 s keeps the last data and says so', async ({ p
   const notice = page.locator('.stale-notice');
   await expect(notice).toBeHidden();
 
+  const apiTop = await page.locator('li[data-slug="api"]').evaluate((e) => e.getBoundingClientRect().top);
   // From now on /public/status never answers.
   await page.route('**/public/status', () => {});
   broken.setStatus(200);
   await page.clock.fastForward(30_000);
   await page.clock.fastForward(5_000);
   await expect(notice).toBeVisible();
+  // The notice covers nothing up and moves nothing.
+  expect(await page.locator('li[data-slug="api"]').evaluate((e) => e.getBoundingClientRect().top)).toBe(apiTop);
   // The time of the data still shown, in the reader's zone like every time on the page.
   const shown = await page.locator('time.generated-at').getAttribute('datetime');
   const hhmm = await page.evaluate((iso) => {
     const d = new Date(iso);
     return `${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}`;
   }, shown);
+  await expect(notice).toHaveText(`Showing data from ${hhmm} — retrying`);
+  await expect(page.locator('li[data-slug="billing"]')).toHaveAttribute('data-status', 'major_outage');
+
+  // An error answer is treated the same way.
+  await page.unroute('**/public/status');
+  await page.route('**/public/status', (route) => route.fulfill({ status: 503, body: 'unavailable' }));
+  await page.clock.fastForward(30_000);
   await expect(notice).toHaveText(`Showing data from ${hhmm} — retrying`);
   await expect(page.locator('li[data-slug="billing"]')).toHaveAttribute('data-status', 'major_outage');
 
@@ -190,6 +218,42 @@ test('incident Markdown is rendered, and a script in it never runs', async ({ pa
   expect(consoleErrors).toEqual([]);
 });
 
+// Every visible text on the page whose contrast with the background behind
+// it is below WCAG AA (4.5:1, or 3:1 for large text). Runs in the page.
+function lowContrastText() {
+  const parse = (c) => {
+    const [r, g, b, a = 1] = c.match(/rgba?\(([^)]+)\)/)[1].split(',').map(Number);
+    return { r, g, b, a };
+  };
+  const channel = (v) => {
+    const s = v / 255;
+    return s <= 0.03928 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4;
+  };
+  const luminance = ({ r, g, b }) => 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b);
+  const background = (element) => {
+    for (let e = element; e; e = e.parentElement) {
+      const c = parse(getComputedStyle(e).backgroundColor);
+      if (c.a > 0) return c;
+    }
+    return { r: 255, g: 255, b: 255, a: 1 };
+  };
+  const low = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    const element = node.parentElement;
+    if (!node.textContent.trim() || !element.checkVisibility() || element.closest('[aria-hidden="true"]')) continue;
+    const style = getComputedStyle(element);
+    const [hi, lo] = [luminance(parse(style.color)), luminance(background(element))].sort((a, b) => b - a);
+    const ratio = (hi + 0.05) / (lo + 0.05);
+    const size = parseFloat(style.fontSize);
+    const large = size >= 24 || (Number(style.fontWeight) >= 700 && size >= 18.66);
+    if (ratio < (large ? 3 : 4.5)) {
+      low.push(`${element.tagName.toLowerCase()}.${element.className} ${ratio.toFixed(2)}:1 "${node.textContent.trim().slice(0, 40)}"`);
+    }
+  }
+  return low;
+}
+
 test('light, dark and phone views: colours follow the system, nothing overflows at 320 px', async ({ browser }, testInfo) => {
   const shot = async (name, options) => {
     const context = await browser.newContext(options);
@@ -200,8 +264,10 @@ test('light, dark and phone views: colours follow the system, nothing overflows 
     await expect(page.locator('html')).toHaveAttribute('data-hydrated', 'true', { timeout: 60_000 });
     const colours = await page.evaluate(() => {
       const body = getComputedStyle(document.body);
-      return { background: body.backgroundColor, text: body.color, width: document.documentElement.scrollWidth };
+      const bars = [...document.querySelectorAll('li[data-slug="api"] .bar')].filter((b) => b.checkVisibility());
+      return { background: body.backgroundColor, text: body.color, width: document.documentElement.scrollWidth, bars: bars.length };
     });
+    expect(await page.evaluate(lowContrastText), `${name}: text below WCAG AA contrast`).toEqual([]);
     await page.screenshot({ path: testInfo.outputPath(`${name}.png`), fullPage: true });
     await context.close();
     expect(errors).toEqual([]);
@@ -213,8 +279,10 @@ test('light, dark and phone views: colours follow the system, nothing overflows 
   expect(light.background).toBe('rgb(247, 248, 250)');
   expect(dark.background).toBe('rgb(13, 17, 23)');
   expect(dark.text).not.toBe(light.text);
-  // Responsive down to 320 px: no horizontal scrolling.
+  // Responsive down to 320 px: no horizontal scrolling, and bars wide
+  // enough to tap (30 days on a phone).
   expect(phone.width).toBeLessThanOrEqual(320);
+  expect([light.bars, phone.bars]).toEqual([90, 30]);
 });
 
 test("the tab icon and title follow the status; times are shown in the reader's zone", async ({ browser }) => {
@@ -267,4 +335,27 @@ test('no refresh while the tab is hidden; one at once when it shows again', asyn
   await expect.poll(() => fetches, { timeout: 5_000 }).toBe(1);
   await expect(page.locator('li[data-slug="billing"]')).toHaveAttribute('data-status', 'operational');
   expect(consoleErrors).toEqual([]);
+});
+
+test('a first visit transfers under 250 KB, with every file compressed', async ({ browser }) => {
+  // A new context has an empty cache.
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const codings = {};
+  page.on('response', (response) => {
+    const path = new URL(response.url()).pathname;
+    if (path.startsWith('/pkg/')) codings[path.split('.').pop()] = response.headers()['content-encoding'];
+  });
+  await page.goto(upbeat.base);
+  await expect(page.locator('html')).toHaveAttribute('data-hydrated', 'true', { timeout: 60_000 });
+  const transferred = await page.evaluate(() => {
+    const entries = [...performance.getEntriesByType('navigation'), ...performance.getEntriesByType('resource')];
+    return { bytes: entries.reduce((n, e) => n + e.transferSize, 0), files: entries.map((e) => new URL(e.name).pathname) };
+  });
+  await context.close();
+  expect(codings).toEqual({ css: 'br', js: 'br', wasm: 'br' });
+  // Each file once: the preloaded WebAssembly is the one instantiated.
+  expect(transferred.files.filter((f) => f.endsWith('.wasm'))).toHaveLength(1);
+  expect(transferred.bytes).toBeLessThanOrEqual(250_000);
+  expect(transferred.bytes).toBeGreaterThan(50_000);
 });
