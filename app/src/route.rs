@@ -177,7 +177,7 @@ mod tests {
             assert_eq!(head.icon, "/favicon-major.svg");
             assert_eq!(head.description, "Partial System Outage");
         }
-        let mut described = status.clone();
+        let mut described = status;
         described.page.description = Some("Acme's services".into());
         assert_eq!(
             Head::of(&Route::Home, &described, None).description,
