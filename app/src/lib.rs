@@ -19,7 +19,7 @@ pub mod route;
 
 use leptos::prelude::*;
 
-use crate::model::{HistoryView, PageInfo, PublicStatus};
+use crate::model::{PageData, PageInfo, PublicStatus};
 use crate::route::Route;
 
 pub use pages::Site;
@@ -30,7 +30,7 @@ pub use pages::Site;
 pub mod ssr {
     use std::sync::Arc;
 
-    use crate::model::{HistoryView, PublicStatus};
+    use crate::model::{PageData, PublicStatus};
 
     /// Provided as Leptos context for every SSR request; returns the current
     /// snapshot without touching the database.
@@ -47,10 +47,10 @@ pub mod ssr {
         }
     }
 
-    /// Provided as Leptos context on `/history`: the month the server
-    /// loaded before rendering.
+    /// Provided as Leptos context on pages that show more than the status
+    /// document: what the server loaded before rendering.
     #[derive(Clone)]
-    pub struct HistoryMonth(pub HistoryView);
+    pub struct Preloaded(pub PageData);
 
     /// Provided as Leptos context for every page: the addresses of the
     /// built front end, with content hashes in their names.
@@ -108,11 +108,12 @@ fn initial_status() -> PublicStatus {
     PublicStatus::empty(PageInfo::titled("Status"))
 }
 
-/// The month the history page shows: loaded by the server before rendering.
-fn initial_history() -> Option<HistoryView> {
+/// What the page shows beyond the status document: loaded by the server
+/// before rendering.
+fn initial_page_data() -> Option<PageData> {
     #[cfg(feature = "ssr")]
-    if let Some(ssr::HistoryMonth(month)) = use_context::<ssr::HistoryMonth>() {
-        return Some(month);
+    if let Some(ssr::Preloaded(data)) = use_context::<ssr::Preloaded>() {
+        return Some(data);
     }
     None
 }
@@ -131,8 +132,8 @@ pub fn shell() -> impl IntoView {
     }
     let status = use_context::<ssr::StatusSource>().map(|s| s.current());
     let status = status.unwrap_or_else(|| std::sync::Arc::new(initial_status()));
-    let history = use_context::<ssr::HistoryMonth>().map(|h| h.0);
-    let head = route::Head::of(&current_route(), &status, history.as_ref());
+    let data = use_context::<ssr::Preloaded>().map(|d| d.0);
+    let head = route::Head::of(&current_route(), &status, data.as_ref());
     let assets = use_context::<ssr::AssetUrls>();
     // The configured accent colour (validated as hex), in a style element
     // the policy allows by its nonce.
@@ -200,8 +201,8 @@ pub fn App() -> impl IntoView {
     // Serialised into the page by the server and read back during
     // hydration, so both render the same document.
     let status = SharedValue::new(initial_status).into_inner();
-    let history = match route {
-        Route::History(_) => SharedValue::new(initial_history).into_inner(),
+    let data = match route {
+        Route::History(_) | Route::Incident(_) => SharedValue::new(initial_page_data).into_inner(),
         _ => None,
     };
 
@@ -213,5 +214,5 @@ pub fn App() -> impl IntoView {
         }
     });
 
-    view! { <Site route status history/> }
+    view! { <Site route status data/> }
 }

@@ -314,6 +314,14 @@ pub struct PublicStatus {
 }
 
 impl PublicStatus {
+    /// The incident `id`, if it is active or among the recent ones.
+    pub fn incident(&self, id: i64) -> Option<&IncidentView> {
+        self.incidents
+            .iter()
+            .chain(&self.recent_incidents)
+            .find(|i| i.id == id)
+    }
+
     /// A page with no services known yet.
     pub fn empty(page: PageInfo) -> Self {
         Self {
@@ -542,15 +550,25 @@ pub struct History {
 /// server reads and writes them with chrono. The browser reads them with
 /// the small parsers below instead of chrono's general ones, which would
 /// add their parser to the WebAssembly bundle.
-/// What the history page shows: the month the server loaded, or why there
-/// is none.
+/// Something the server loaded from the database for a page.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum HistoryView {
-    Month(History),
-    /// The address names no month (`?month=2026-13`): a 404 page.
-    NoSuchMonth,
+pub enum Loaded<T> {
+    Found(T),
+    /// There is no such thing (`?month=2026-13`, an unknown id): a 404 page.
+    Missing,
     /// The database did not answer: a 503 page.
     Unavailable,
+}
+
+/// What a page shows beyond the status document, loaded by the server
+/// before rendering and handed to the browser with the page.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PageData {
+    /// `/history`: the month asked for.
+    History(Loaded<History>),
+    /// `/incidents/{id}` of an incident no longer in the status document
+    /// (resolved long ago).
+    Incident(Loaded<IncidentView>),
 }
 
 mod wire {

@@ -18,8 +18,8 @@ use leptos::prelude::*;
 use std::sync::Arc;
 
 use crate::model::{
-    format_uptime, format_utc, DayBar, History, HistoryView, IncidentView, MaintenanceStatus,
-    MaintenanceView, PublicStatus, ServiceStatus, ServiceView,
+    format_uptime, format_utc, DayBar, History, IncidentView, Loaded, MaintenanceStatus,
+    MaintenanceView, PageData, PublicStatus, ServiceStatus, ServiceView,
 };
 use crate::route::Route;
 
@@ -29,13 +29,13 @@ use crate::route::Route;
 /// the view is rebuilt in place: the same elements, with new text and
 /// attributes, so nothing flickers, jumps or loses focus.
 #[component]
-pub fn Site(route: Route, status: PublicStatus, history: Option<HistoryView>) -> impl IntoView {
+pub fn Site(route: Route, status: PublicStatus, data: Option<PageData>) -> impl IntoView {
     let live = RwSignal::new(status);
     // `Some(text)` while the page is showing data older than the last refresh.
     let stale: RwSignal<Option<String>> = RwSignal::new(None);
 
     #[cfg(feature = "hydrate")]
-    crate::refresh::start(live, stale, route.clone(), history.clone());
+    crate::refresh::start(live, stale, route.clone(), data.clone());
 
     move || {
         let status = live.get();
@@ -45,11 +45,13 @@ pub fn Site(route: Route, status: PublicStatus, history: Option<HistoryView>) ->
         let main = match &route {
             Route::Home => home(status),
             Route::Service(slug) => service_page(&status, slug),
-            Route::Incident(id) => incident_page(&status, *id),
-            Route::History(_) => match history.clone() {
-                Some(HistoryView::Month(month)) => history_month(month),
-                Some(HistoryView::Unavailable) => view! { <Unavailable/> }.into_any(),
-                Some(HistoryView::NoSuchMonth) | None => view! { <NotFoundBody/> }.into_any(),
+            Route::Incident(id) => incident_page(&status, *id, data.as_ref()),
+            Route::History(_) => match data.clone() {
+                Some(PageData::History(Loaded::Found(month))) => history_month(month),
+                Some(PageData::History(Loaded::Unavailable)) => {
+                    view! { <Unavailable heading="Incident history"/> }.into_any()
+                }
+                _ => view! { <NotFoundBody/> }.into_any(),
             },
             Route::NotFound => view! { <NotFoundBody/> }.into_any(),
         };
@@ -440,17 +442,17 @@ fn LatencyChart(days: Vec<DayBar>, name: String) -> impl IntoView {
     .into_any()
 }
 
-fn incident_page(status: &PublicStatus, id: Option<i64>) -> AnyView {
-    let found = id.and_then(|id| {
-        status
-            .incidents
-            .iter()
-            .chain(&status.recent_incidents)
-            .find(|i| i.id == id)
-            .cloned()
-    });
-    let Some(incident) = found else {
-        return view! { <NotFoundBody/> }.into_any();
+/// An incident from the status document (so it follows the refresh), or
+/// one the server loaded because it is too old to be in it.
+fn incident_page(status: &PublicStatus, id: Option<i64>, data: Option<&PageData>) -> AnyView {
+    let incident = match (id.and_then(|id| status.incident(id)), data) {
+        (Some(incident), _) | (None, Some(PageData::Incident(Loaded::Found(incident)))) => {
+            incident.clone()
+        }
+        (None, Some(PageData::Incident(Loaded::Unavailable))) => {
+            return view! { <Unavailable heading="Incident"/> }.into_any();
+        }
+        (None, _) => return view! { <NotFoundBody/> }.into_any(),
     };
     view! {
         <nav class="crumbs"><a href="/">"All services"</a></nav>
@@ -528,14 +530,15 @@ fn set_status(_code: u16) {
     }
 }
 
-/// The history could not be loaded (the database did not answer): `503`.
+/// What the page shows could not be loaded (the database did not answer):
+/// `503`.
 #[component]
-fn Unavailable() -> impl IntoView {
+fn Unavailable(heading: &'static str) -> impl IntoView {
     set_status(503);
     view! {
         <nav class="crumbs"><a href="/">"All services"</a></nav>
-        <h1>"Incident history"</h1>
-        <p class="error" role="alert">"The history cannot be loaded right now. " <a href="/">"The current status"</a> " is still shown; please try again in a minute."</p>
+        <h1>{heading}</h1>
+        <p class="error" role="alert">"This cannot be loaded right now. " <a href="/">"The current status"</a> " is still shown; please try again in a minute."</p>
     }
 }
 

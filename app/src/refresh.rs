@@ -16,7 +16,7 @@ use gloo_net::http::Request;
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 
-use crate::model::{HistoryView, PublicStatus};
+use crate::model::{PageData, PublicStatus};
 use crate::route::{Head, Route};
 
 pub const REFRESH_EVERY: Duration = Duration::from_secs(30);
@@ -57,7 +57,7 @@ pub fn start(
     live: RwSignal<PublicStatus>,
     stale: RwSignal<Option<String>>,
     route: Route,
-    history: Option<HistoryView>,
+    data: Option<PageData>,
 ) {
     let in_flight = StoredValue::new(false);
     let tick = move || {
@@ -94,7 +94,7 @@ pub fn start(
     // After hydration and after every refresh: local times, and the tab's
     // title and icon.
     Effect::new(move |_| {
-        let head = live.with(|status| Head::of(&route, status, history.as_ref()));
+        let head = live.with(|status| Head::of(&route, status, data.as_ref()));
         let document = document();
         if document.title() != head.title {
             document.set_title(&head.title);

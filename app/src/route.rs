@@ -7,7 +7,7 @@
 //! [`Head::of`]; after a refresh the browser updates the title and icon from
 //! the same function.
 
-use crate::model::{HistoryView, PublicStatus};
+use crate::model::{Loaded, PageData, PublicStatus};
 
 /// A page of the site.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -56,9 +56,9 @@ pub struct Head {
 }
 
 impl Head {
-    /// The head of `route` given the status document and, on the history
-    /// page, what the server loaded.
-    pub fn of(route: &Route, status: &PublicStatus, history: Option<&HistoryView>) -> Self {
+    /// The head of `route` given the status document and what the server
+    /// loaded for the page.
+    pub fn of(route: &Route, status: &PublicStatus, data: Option<&PageData>) -> Self {
         let title = match route {
             Route::Home => Some(format!(
                 "{} — {}",
@@ -68,19 +68,21 @@ impl Head {
                 let label = s.status.map_or("No data yet", |st| st.label());
                 format!("{} — {}", s.name, label)
             }),
-            Route::Incident(id) => id.and_then(|id| {
-                status
-                    .incidents
-                    .iter()
-                    .chain(&status.recent_incidents)
-                    .find(|i| i.id == id)
-                    .map(|i| i.title.clone())
-            }),
-            Route::History(_) => match history {
-                Some(HistoryView::Month(_) | HistoryView::Unavailable) => {
+            Route::Incident(id) => match (id.and_then(|id| status.incident(id)), data) {
+                (Some(incident), _) => Some(incident.title.clone()),
+                (None, Some(PageData::Incident(Loaded::Found(incident)))) => {
+                    Some(incident.title.clone())
+                }
+                (None, Some(PageData::Incident(Loaded::Unavailable))) => {
+                    Some("Incident".to_owned())
+                }
+                (None, _) => None,
+            },
+            Route::History(_) => match data {
+                Some(PageData::History(Loaded::Found(_) | Loaded::Unavailable)) => {
                     Some("Incident history".to_owned())
                 }
-                Some(HistoryView::NoSuchMonth) | None => None,
+                _ => None,
             },
             Route::NotFound => None,
         };
@@ -144,35 +146,51 @@ mod tests {
     #[test]
     fn the_head_names_the_page_and_follows_the_status() {
         let status = status();
-        let month = HistoryView::Month(History {
+        let month = PageData::History(Loaded::Found(History {
             month: "2026-11".into(),
             incidents: Vec::new(),
             maintenances: Vec::new(),
             previous: "2026-10".into(),
             next: None,
-        });
+        }));
+        let mut archived = status.recent_incidents[0].clone();
+        archived.id = 3;
+        archived.title = "Old outage".into();
+        let archived = PageData::Incident(Loaded::Found(archived));
+        let history = |loaded| PageData::History(loaded);
+        let incident = |loaded| PageData::Incident(loaded);
         let cases = [
             (Route::Home, None, "Acme — Partial System Outage"),
             (Route::Service("api".into()), None, "API — Major outage"),
             (Route::Service("nope".into()), None, "Not found"),
             (Route::Incident(Some(7)), None, "Outage: API"),
-            (Route::Incident(Some(8)), None, "Not found"),
+            (Route::Incident(Some(3)), Some(archived), "Old outage"),
+            (
+                Route::Incident(Some(8)),
+                Some(incident(Loaded::Missing)),
+                "Not found",
+            ),
+            (
+                Route::Incident(Some(8)),
+                Some(incident(Loaded::Unavailable)),
+                "Incident",
+            ),
             (Route::Incident(None), None, "Not found"),
-            (Route::History(None), Some(&month), "Incident history"),
+            (Route::History(None), Some(month), "Incident history"),
             (
                 Route::History(None),
-                Some(&HistoryView::Unavailable),
+                Some(history(Loaded::Unavailable)),
                 "Incident history",
             ),
             (
                 Route::History(Some("2026-13".into())),
-                Some(&HistoryView::NoSuchMonth),
+                Some(history(Loaded::Missing)),
                 "Not found",
             ),
             (Route::NotFound, None, "Not found"),
         ];
-        for (route, history, title) in cases {
-            let head = Head::of(&route, &status, history);
+        for (route, data, title) in cases {
+            let head = Head::of(&route, &status, data.as_ref());
             assert_eq!(head.title, title, "{route:?}");
             assert_eq!(head.icon, "/favicon-major.svg");
             assert_eq!(head.description, "Partial System Outage");

@@ -2,17 +2,18 @@
 //! files of the site root.
 //!
 //! Each page route renders the whole document ([`app::shell`]) with the
-//! current snapshot, the addresses of the built front end and, on
-//! `/history`, the month loaded from the database beforehand, so rendering
+//! current snapshot, the addresses of the built front end and what else the
+//! page shows, loaded from the database beforehand (the month on
+//! `/history`, an incident too old to be in the snapshot), so rendering
 //! itself never waits. Anything else is a file of the site root or the 404
 //! page. The page cache (see [`super::page_cache`]) sits in front of all of
 //! this.
 
 use std::sync::Arc;
 
-use app::model::HistoryView;
+use app::model::{Loaded, PageData};
 use app::route::Route;
-use app::ssr::{HistoryMonth, StatusSource};
+use app::ssr::{Preloaded, StatusSource};
 use axum::extract::{Request, State};
 use axum::http::header::CACHE_CONTROL;
 use axum::http::{HeaderValue, StatusCode};
@@ -34,7 +35,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(page))
         .route("/services/{slug}", get(page))
-        .route("/incidents/{id}", get(page))
+        .route("/incidents/{id}", get(incident))
         .route("/history", get(history))
         .route("/pkg/{file}", get(site_file))
         .fallback(site_file)
@@ -50,13 +51,34 @@ async fn history(State(state): State<AppState>, request: Request) -> Response {
         Route::History(month) => month,
         _ => None,
     };
-    let view = match super::public::load_history(&state, month.as_deref()).await {
-        Ok(month) => HistoryView::Month(month),
-        Err(e) if e.status.is_client_error() => HistoryView::NoSuchMonth,
+    let loaded = match super::public::load_history(&state, month.as_deref()).await {
+        Ok(month) => Loaded::Found(month),
+        Err(e) if e.status.is_client_error() => Loaded::Missing,
         // Logged where the error was made.
-        Err(_) => HistoryView::Unavailable,
+        Err(_) => Loaded::Unavailable,
     };
-    render(&state, Some(view), request).await
+    render(&state, Some(PageData::History(loaded)), request).await
+}
+
+/// `/incidents/{id}`: from the snapshot while the incident is active or
+/// recent, from the database once it is older.
+async fn incident(State(state): State<AppState>, request: Request) -> Response {
+    let id = match Route::parse(request.uri().path(), request.uri().query()) {
+        Route::Incident(Some(id)) => id,
+        _ => return render(&state, None, request).await,
+    };
+    if state.snapshot.borrow().incident(id).is_some() {
+        return render(&state, None, request).await;
+    }
+    let loaded = match state.store.incident(id).await {
+        Ok(Some(incident)) => Loaded::Found(incident),
+        Ok(None) => Loaded::Missing,
+        Err(err) => {
+            tracing::warn!(incident.id = id, error = %err, "incident page: database unavailable");
+            Loaded::Unavailable
+        }
+    };
+    render(&state, Some(PageData::Incident(loaded)), request).await
 }
 
 /// A built front-end file, another file of the site root, or the 404 page.
@@ -86,7 +108,7 @@ async fn site_file(State(state): State<AppState>, request: Request) -> Response 
 }
 
 /// Renders the document for `request`.
-async fn render(state: &AppState, history: Option<HistoryView>, request: Request) -> Response {
+async fn render(state: &AppState, data: Option<PageData>, request: Request) -> Response {
     let source = {
         let snapshot = state.snapshot.clone();
         StatusSource::new(move || Arc::clone(&snapshot.borrow()))
@@ -98,8 +120,8 @@ async fn render(state: &AppState, history: Option<HistoryView>, request: Request
             if let Some(urls) = assets.clone() {
                 provide_context(urls);
             }
-            if let Some(view) = history.clone() {
-                provide_context(HistoryMonth(view));
+            if let Some(data) = data.clone() {
+                provide_context(Preloaded(data));
             }
         },
         app::shell,

@@ -88,6 +88,11 @@ async fn health_endpoints_follow_the_database() {
     let (status, public) = get_json(&app, "/public/status").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(public["services"][0]["slug"], "target");
+    // A page that needs the database says so, with 503, and links the
+    // status page, which still answers.
+    let (status, _, page) = get(&app, "/history").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{page}");
+    assert!(page.contains("This cannot be loaded right now."), "{page}");
 
     // It comes back.
     set_database_available(&db, true).await;

@@ -258,3 +258,43 @@ async fn branding_comes_from_the_config() {
     assert_eq!(status["page"]["links"][0]["label"], "Support");
     app.stop().await;
 }
+
+/// An incident too old to be among the snapshot's recent ones (linked from
+/// the history) still has its page, from the database.
+#[tokio::test]
+async fn old_incidents_keep_their_page() {
+    let admin = Admin::start(Backend::Sqlite).await.unwrap();
+    let create = |title: String| {
+        let admin = &admin;
+        async move {
+            let (status, created) = admin
+                .call(
+                    Method::POST,
+                    "/api/v1/incidents",
+                    Some(json!({"title": title, "status": "resolved", "body": "It was _bad_."})),
+                )
+                .await;
+            assert_eq!(status, 201, "{created}");
+            created["id"].as_i64().unwrap()
+        }
+    };
+    let old = create("The first outage".to_owned()).await;
+    for n in 0..50 {
+        create(format!("Outage {n}")).await;
+    }
+    let snapshot = admin.app.get_json("/public/status").await;
+    let recent = snapshot["recent_incidents"].as_array().unwrap();
+    assert!(
+        recent.iter().all(|i| i["id"] != old),
+        "no longer in the snapshot"
+    );
+
+    let (status, _, page) = admin.app.get_full(&format!("/incidents/{old}")).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("<title>The first outage</title>"), "{page}");
+    assert!(page.contains("It was <em>bad</em>."), "{page}");
+    let (status, _, page) = admin.app.get_full("/incidents/999999").await;
+    assert_eq!(status, 404);
+    assert!(page.contains("<title>Not found</title>"), "{page}");
+    admin.app.stop().await;
+}
