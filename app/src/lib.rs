@@ -136,7 +136,7 @@ pub fn shell() -> impl IntoView {
     let head = route::Head::of(&current_route(), &status, data.as_ref());
     let assets = use_context::<ssr::AssetUrls>();
     // The configured accent colour (validated as hex), in a style element
-    // the policy allows by its nonce.
+    // the policy allows by its nonce (by its hash in cached copies).
     let accent = status
         .page
         .accent

@@ -109,9 +109,10 @@ async fn site_file(State(state): State<AppState>, request: Request) -> Response 
 
 /// Renders the document for `request`.
 async fn render(state: &AppState, data: Option<PageData>, request: Request) -> Response {
+    // One snapshot for the whole render: head and body agree.
     let source = {
-        let snapshot = state.snapshot.clone();
-        StatusSource::new(move || Arc::clone(&snapshot.borrow()))
+        let snapshot = Arc::clone(&state.snapshot.borrow());
+        StatusSource::new(move || Arc::clone(&snapshot))
     };
     let assets = state.assets.urls().cloned();
     let handler = leptos_axum::render_app_async_with_context(
