@@ -2,7 +2,7 @@
 //!
 //! - The module, WebAssembly and stylesheet (`pkg/upbeat.{js,wasm,css}`)
 //!   are read once at start, with the brotli and gzip copies that
-//!   `cargo leptos build --release --precompress` writes beside them, and
+//!   `scripts/build.sh` writes beside them (`upbeat.wasm.br`), and
 //!   served from memory under names carrying a hash of their content
 //!   (`/pkg/upbeat.3f9c0a1b2c4d5e6f.wasm`), cached by browsers for a year
 //!   (`immutable`). A new build has new names, so nobody runs a stale mix.
@@ -76,8 +76,9 @@ fn fresh_copy(path: &Path, source: std::time::SystemTime) -> Option<Bytes> {
 }
 
 impl SiteAssets {
-    /// Reads `pkg/` of `site_root`. Files that are missing are left out
-    /// (pages then work without JavaScript or styles), with a warning.
+    /// Reads `pkg/` of `site_root`. A missing file is not fatal: it is
+    /// left out with a warning, and unless all three are there pages link
+    /// none of them (they are complete without JavaScript or styles).
     pub fn load(site_root: &Path) -> Self {
         let mut assets = Self::default();
         let mut urls = HashMap::new();
