@@ -16,10 +16,11 @@ use std::time::{Duration, Instant};
 
 use app::model::{PageInfo, SampleOutcome};
 use chrono::{TimeDelta, TimeZone, Utc};
-use upbeat::rollup::{Resolution, Rollup};
-use upbeat::snapshot::SnapshotBuilder;
-use upbeat::status::Thresholds;
-use upbeat::store::{NewSample, ServiceRecord};
+use upbeat::domain::rollup::{Resolution, Rollup};
+use upbeat::domain::sample::Sample;
+use upbeat::domain::service::ServiceRecord;
+use upbeat::domain::snapshot::SnapshotBuilder;
+use upbeat::domain::status::Thresholds;
 
 fn median(mut runs: Vec<Duration>) -> Duration {
     runs.sort();
@@ -107,8 +108,8 @@ fn main() {
     let mut incremental = Vec::new();
     let at = now;
     for round in 0..20i64 {
-        let samples: Vec<NewSample> = (0..200)
-            .map(|i| NewSample {
+        let samples: Vec<Sample> = (0..200)
+            .map(|i| Sample {
                 service_id: 1 + (round * 200 + i) % services,
                 taken_at: at + TimeDelta::seconds(round),
                 outcome: SampleOutcome::Up,

@@ -7,9 +7,12 @@
 use std::time::Instant;
 
 use app::model::SampleOutcome;
-use chrono::{DurationRound, TimeDelta, Utc};
+use chrono::{DurationRound, TimeDelta};
 use sqlx::Connection;
-use upbeat::store::{self, NewSample, ServiceDef};
+use upbeat::clock::{Clock, SystemClock};
+use upbeat::domain::sample::Sample;
+use upbeat::domain::service::ServiceDef;
+use upbeat::store;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -29,8 +32,9 @@ async fn main() -> anyhow::Result<()> {
             check_kind: "http".into(),
         })
         .collect();
-    let records = store.sync_services(&defs).await?;
-    let start = Utc::now().duration_trunc(TimeDelta::minutes(1))? - TimeDelta::days(days);
+    let now = SystemClock.now();
+    let records = store.sync_services(&defs, now).await?;
+    let start = now.duration_trunc(TimeDelta::minutes(1))? - TimeDelta::days(days);
     let minutes = days * 1440;
     let started = Instant::now();
     // A small deterministic generator: mostly up, about 1 in 500 down.
@@ -46,7 +50,7 @@ async fn main() -> anyhow::Result<()> {
         for minute in 0..minutes {
             let roll = next();
             let down = roll % 500 == 0;
-            batch.push(NewSample {
+            batch.push(Sample {
                 service_id: record.id,
                 taken_at: start + TimeDelta::minutes(minute),
                 outcome: if down {

@@ -6,13 +6,14 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use crate::clock::{Clock, SystemClock};
 use crate::config::{CheckConfig, Config, Overrides, Secret, DEFAULT_CONFIG_PATH};
+use crate::startup::{shutdown_signal, Application};
+use crate::token::{check_token_name, hash_token, new_admin_token, new_token};
+use crate::{store, telemetry};
 
 /// Environment variable holding an optional bootstrap admin token.
 pub const ADMIN_TOKEN_ENV: &str = "UPBEAT_ADMIN_TOKEN";
-use crate::probe::push::{hash_token, new_token};
-use crate::startup::{shutdown_signal, Application};
-use crate::{store, telemetry};
 
 /// Upbeat: a self-hosted status page.
 ///
@@ -227,7 +228,7 @@ async fn push_token(cli: &Cli, slug: &str) -> ExitCode {
         let store = store::connect(&config.database.url, 1).await?;
         // The service may not be in the database yet if `serve` never ran.
         store
-            .sync_services(&crate::startup::service_defs(&config))
+            .sync_services(&config.service_defs(), SystemClock.now())
             .await?;
         let token = new_token();
         let stored = store.set_push_token(slug, &hash_token(&token)).await?;
@@ -255,27 +256,6 @@ async fn push_token(cli: &Cli, slug: &str) -> ExitCode {
     }
 }
 
-/// Admin tokens: `upb_` and 64 hex digits.
-pub fn new_admin_token() -> String {
-    format!("upb_{}", new_token())
-}
-
-/// Token names: what `created_by` records; short and printable.
-fn check_token_name(name: &str) -> Result<(), String> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@'));
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "invalid token name {name:?}: 1 to 64 letters, digits, '-', '_', '.' or '@'"
-        ))
-    }
-}
-
 async fn token(cli: &Cli, command: &TokenCommand) -> ExitCode {
     let (config, _) = match load(cli) {
         Ok(loaded) => loaded,
@@ -292,7 +272,7 @@ async fn token(cli: &Cli, command: &TokenCommand) -> ExitCode {
         let outcome = match command {
             TokenCommand::Create { name } => {
                 let token = new_admin_token();
-                match store.create_token(name, &hash_token(&token)).await? {
+                match store.create_token(name, &hash_token(&token), SystemClock.now()).await? {
                     Some(_) => {
                         println!("{token}");
                         eprintln!(
@@ -323,7 +303,7 @@ async fn token(cli: &Cli, command: &TokenCommand) -> ExitCode {
                 ExitCode::SUCCESS
             }
             TokenCommand::Revoke { name } => {
-                if store.revoke_token(name).await? {
+                if store.revoke_token(name, SystemClock.now()).await? {
                     eprintln!("Token \"{name}\" revoked.");
                     ExitCode::SUCCESS
                 } else {

@@ -1,14 +1,19 @@
 //! Wall-clock time, injectable.
 //!
 //! Everything that stamps or compares times (the sampler, the writer, the
-//! pruner, the snapshot) asks a [`Clock`] instead of calling `Utc::now()`.
+//! pruner, the snapshot, probes, API handlers, the store's callers) asks a
+//! [`Clock`]; this is the only file that reads the system's clock, which
+//! clippy enforces (`disallowed-methods` in `clippy.toml`). SQL never reads
+//! the database's clock either: times are bound as parameters.
+//!
 //! Production uses [`SystemClock`]. [`ManualClock`] lets a test play 90
 //! simulated days through the writer, incidents, maintenance and pruning in
-//! seconds, setting the time to each moment it plays.
+//! seconds, setting the time to each moment it plays, or expire an
+//! idempotency key after 24 simulated hours.
 
 use std::sync::Arc;
 
-use chrono::{DateTime, SubsecRound, Utc};
+use chrono::{DateTime, Utc};
 
 pub trait Clock: Send + Sync + 'static {
     fn now(&self) -> DateTime<Utc>;
@@ -22,6 +27,10 @@ pub type SharedClock = Arc<dyn Clock>;
 pub struct SystemClock;
 
 impl Clock for SystemClock {
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the one place that reads the system clock"
+    )]
     fn now(&self) -> DateTime<Utc> {
         Utc::now()
     }
@@ -58,12 +67,6 @@ impl Clock for ManualClock {
     }
 }
 
-/// The time a sample is stamped with: whole seconds, which is what both
-/// backends store, so memory and database always agree.
-pub fn sample_time(at: DateTime<Utc>) -> DateTime<Utc> {
-    at.trunc_subsecs(0)
-}
-
 #[cfg(test)]
 mod tests {
     use chrono::{TimeDelta, TimeZone};
@@ -77,11 +80,5 @@ mod tests {
         assert_eq!(clock.now(), origin);
         clock.set(origin + TimeDelta::days(3));
         assert_eq!(clock.now(), origin + TimeDelta::days(3));
-    }
-
-    #[test]
-    fn samples_are_stamped_in_whole_seconds() {
-        let at = Utc.timestamp_millis_opt(1_700_000_000_999).unwrap();
-        assert_eq!(sample_time(at).timestamp_millis(), 1_700_000_000_000);
     }
 }

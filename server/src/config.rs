@@ -20,8 +20,9 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 use url::Url;
 
-use crate::probe::Condition;
-use crate::status::Thresholds;
+use crate::domain::conditions::{Condition, Rule};
+use crate::domain::service::ServiceDef;
+use crate::domain::status::Thresholds;
 
 /// Samples are stored per second, so probes run at most once a second.
 pub const MIN_INTERVAL: Duration = Duration::from_secs(1);
@@ -438,6 +439,51 @@ pub struct BodyCondition {
     pub soft: bool,
 }
 
+impl TryFrom<&BodyCondition> for Condition {
+    type Error = String;
+
+    fn try_from(c: &BodyCondition) -> Result<Self, String> {
+        let rule = match (&c.contains, &c.not_contains, &c.json_pointer) {
+            (Some(text), None, None) => Rule::Contains(text.clone()),
+            (None, Some(text), None) => Rule::NotContains(text.clone()),
+            (None, None, Some(pointer)) => {
+                if !(pointer.is_empty() || pointer.starts_with('/')) {
+                    return Err(format!(
+                        "json_pointer \"{pointer}\" must start with / (RFC 6901)"
+                    ));
+                }
+                match (&c.equals, c.exists) {
+                    (Some(value), None) => Rule::PointerEquals(pointer.clone(), value.clone()),
+                    (None, Some(exists)) => Rule::PointerExists(pointer.clone(), exists),
+                    _ => return Err("json_pointer needs exactly one of equals or exists".into()),
+                }
+            }
+            _ => return Err("needs exactly one of contains, not_contains or json_pointer".into()),
+        };
+        if !matches!(rule, Rule::PointerEquals(..) | Rule::PointerExists(..))
+            && (c.equals.is_some() || c.exists.is_some())
+        {
+            return Err("equals and exists only apply to json_pointer".into());
+        }
+        Ok(Self { rule, soft: c.soft })
+    }
+}
+
+/// Reads every certificate of a PEM file; at least one must be there.
+pub fn load_pem_certificates(
+    path: &Path,
+) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, String> {
+    use rustls::pki_types::pem::PemObject;
+    let certs = rustls::pki_types::CertificateDer::pem_file_iter(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{}: invalid PEM: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!("{}: no certificate found", path.display()));
+    }
+    Ok(certs)
+}
+
 fn default_method() -> String {
     "GET".to_owned()
 }
@@ -816,7 +862,7 @@ impl Config {
                         );
                     }
                     if let Some(path) = &tls.ca_file {
-                        if let Err(reason) = crate::probe::load_pem_certificates(path) {
+                        if let Err(reason) = load_pem_certificates(path) {
                             push(at("check.ca_file"), reason);
                         }
                     }
@@ -841,6 +887,20 @@ impl Config {
             }
         }
         issues
+    }
+
+    /// The services, as the store keeps them.
+    pub fn service_defs(&self) -> Vec<ServiceDef> {
+        self.services
+            .iter()
+            .map(|s| ServiceDef {
+                slug: s.slug.clone(),
+                name: s.name.clone(),
+                group: s.group.clone(),
+                description: s.description.clone(),
+                check_kind: s.check.kind().to_owned(),
+            })
+            .collect()
     }
 
     /// The interval of a service, after defaults.
@@ -1151,4 +1211,62 @@ fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
 
 fn de_opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
     de_duration(d).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn condition(text: &str) -> Result<Condition, String> {
+        let raw: BodyCondition = toml::from_str(text).expect("condition parses as TOML");
+        Condition::try_from(&raw)
+    }
+
+    #[test]
+    fn body_conditions_parse_into_rules() {
+        let cases: &[(&str, Rule, bool)] = &[
+            (
+                "contains = \"ready\"",
+                Rule::Contains("ready".into()),
+                false,
+            ),
+            (
+                "not_contains = \"error\"\nsoft = true",
+                Rule::NotContains("error".into()),
+                true,
+            ),
+            (
+                "json_pointer = \"/checks/db\"\nequals = true",
+                Rule::PointerEquals("/checks/db".into(), json!(true)),
+                false,
+            ),
+            (
+                "json_pointer = \"/version\"\nexists = false",
+                Rule::PointerExists("/version".into(), false),
+                false,
+            ),
+        ];
+        for (text, rule, soft) in cases {
+            let parsed = condition(text).unwrap();
+            assert_eq!((&parsed.rule, parsed.soft), (rule, *soft), "{text}");
+        }
+    }
+
+    #[test]
+    fn invalid_conditions_are_rejected_with_a_reason() {
+        #[rustfmt::skip]
+        let cases: &[(&str, &str)] = &[
+            ("", "needs exactly one of contains, not_contains or json_pointer"),
+            ("contains = \"a\"\nnot_contains = \"b\"", "needs exactly one of contains, not_contains or json_pointer"),
+            ("json_pointer = \"/a\"", "json_pointer needs exactly one of equals or exists"),
+            ("json_pointer = \"/a\"\nequals = 1\nexists = true", "json_pointer needs exactly one of equals or exists"),
+            ("json_pointer = \"a\"\nexists = true", "json_pointer \"a\" must start with / (RFC 6901)"),
+            ("contains = \"a\"\nexists = true", "equals and exists only apply to json_pointer"),
+        ];
+        for (text, reason) in cases {
+            assert_eq!(condition(text).unwrap_err(), *reason, "{text}");
+        }
+    }
 }

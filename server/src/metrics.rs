@@ -8,7 +8,6 @@
 //! Labels are bounded: HTTP metrics are labelled by route template (never
 //! the raw path), probe metrics by service slug (from the config).
 
-use std::sync::atomic::Ordering;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -19,7 +18,21 @@ use metrics::{
 };
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::sampler::WriterStats;
+/// The engine's counters as `/metrics` reports them (the engine fills
+/// this in; metrics knows nothing of the engine).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EngineCounts {
+    pub written: u64,
+    pub dropped: u64,
+    pub failed_flushes: u64,
+    pub incidents_opened: u64,
+    pub incidents_resolved: u64,
+    pub buffered: u64,
+    /// This replica probes.
+    pub prober: bool,
+    /// Time since the newest sample reached the writer, on the prober.
+    pub sampler_lag: Option<Duration>,
+}
 
 pub const HTTP_REQUESTS: &str = "upbeat_http_requests_total";
 pub const HTTP_DURATION: &str = "upbeat_http_request_duration_seconds";
@@ -181,25 +194,24 @@ pub const fn status_code(status: Option<ServiceStatus>) -> f64 {
 pub fn render(
     handle: &PrometheusHandle,
     snapshot: &PublicStatus,
-    stats: &WriterStats,
+    engine: &EngineCounts,
     now: DateTime<Utc>,
 ) -> String {
     for service in &snapshot.services {
         gauge!(SERVICE_STATUS, "service" => service.slug.clone()).set(status_code(service.status));
     }
     let age = (now - snapshot.generated_at).num_milliseconds().max(0);
-    #[allow(clippy::cast_precision_loss)]
+    #[expect(clippy::cast_precision_loss, reason = "an age in ms fits f64")]
     gauge!(SNAPSHOT_AGE).set(age as f64 / 1000.0);
-    counter!(SAMPLES_WRITTEN).absolute(stats.written.load(Ordering::Relaxed));
-    counter!(SAMPLES_DROPPED).absolute(stats.dropped.load(Ordering::Relaxed));
-    counter!(WRITE_FAILURES).absolute(stats.failed_flushes.load(Ordering::Relaxed));
-    counter!(INCIDENTS_OPENED).absolute(stats.incidents_opened.load(Ordering::Relaxed));
-    counter!(INCIDENTS_RESOLVED).absolute(stats.incidents_resolved.load(Ordering::Relaxed));
-    #[allow(clippy::cast_precision_loss)]
-    gauge!(SAMPLES_BUFFERED).set(stats.buffered.load(Ordering::Relaxed) as f64);
-    let prober = stats.prober.load(Ordering::Relaxed);
-    gauge!(PROBER).set(if prober { 1.0 } else { 0.0 });
-    if let Some(lag) = stats.since_sample(now).filter(|_| prober) {
+    counter!(SAMPLES_WRITTEN).absolute(engine.written);
+    counter!(SAMPLES_DROPPED).absolute(engine.dropped);
+    counter!(WRITE_FAILURES).absolute(engine.failed_flushes);
+    counter!(INCIDENTS_OPENED).absolute(engine.incidents_opened);
+    counter!(INCIDENTS_RESOLVED).absolute(engine.incidents_resolved);
+    #[expect(clippy::cast_precision_loss, reason = "a sample count fits f64")]
+    gauge!(SAMPLES_BUFFERED).set(engine.buffered as f64);
+    gauge!(PROBER).set(if engine.prober { 1.0 } else { 0.0 });
+    if let Some(lag) = engine.sampler_lag {
         gauge!(SAMPLER_LAG).set(lag.as_secs_f64());
     }
     gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);

@@ -1,5 +1,10 @@
 //! Builds the running application: storage, sampler, writer, snapshot and
 //! HTTP server, and tears them down in order on shutdown.
+//!
+//! [`Instance`] is everything but the socket — database, engine, router —
+//! started with a [`Clock`](crate::clock::Clock), so tests can drive its
+//! router without a socket (`tower::ServiceExt::oneshot`) and on a manual
+//! clock. [`Application`] adds the listener and graceful shutdown.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -13,7 +18,6 @@ use app::model::{PageInfo, PageLink, PublicStatus};
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::Router;
-use chrono::Utc;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -25,13 +29,14 @@ use tower_http::timeout::TimeoutLayer;
 use crate::api::auth::AuthGuard;
 use crate::api::health::{Liveness, ReadyCache};
 use crate::api::{self, AppState};
-use crate::changes::Changes;
-use crate::clock::SystemClock;
+use crate::clock::{SharedClock, SystemClock};
 use crate::config::{CheckConfig, Config};
+use crate::engine::changes::Changes;
+use crate::engine::sampler::ScheduledService;
+use crate::engine::stats::EngineStats;
 use crate::engine::Engine;
 use crate::probe::{ProbeContext, PushProbe};
-use crate::sampler::{ScheduledService, WriterStats};
-use crate::store::{self, ServiceDef, Store};
+use crate::store::{self, Store};
 
 /// Largest request body accepted (admin bodies are a title and Markdown).
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
@@ -41,8 +46,9 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often the prober checks it still holds the lock.
 const LEASE_CHECK: Duration = Duration::from_secs(5);
 
-pub struct Application {
-    listener: TcpListener,
+/// One running Upbeat without its socket: the database, the engine
+/// (probing or following) and the router over them.
+pub struct Instance {
     router: Router,
     store: Arc<dyn Store>,
     config: Config,
@@ -51,10 +57,10 @@ pub struct Application {
     engine: JoinHandle<()>,
 }
 
-impl Application {
+impl Instance {
     /// Connects to the database, applies migrations, loads the last known
-    /// state, binds the listener and starts probing.
-    pub async fn build(config: Config) -> anyhow::Result<Self> {
+    /// state and starts probing, reading the time from `clock`.
+    pub async fn start(config: Config, clock: SharedClock) -> anyhow::Result<Self> {
         let started_at = std::time::Instant::now();
         let store = store::connect(&config.database.url, config.database.max_connections)
             .await
@@ -65,9 +71,8 @@ impl Application {
                 )
             })?;
 
-        let defs = service_defs(&config);
         let records = store
-            .sync_services(&defs)
+            .sync_services(&config.service_defs(), clock.now())
             .await
             .context("synchronising services")?;
         let page = PageInfo {
@@ -93,11 +98,7 @@ impl Application {
             .map(|(service, record)| (record.id, config.thresholds_of(service)))
             .collect();
 
-        let listener = TcpListener::bind(config.server.listen)
-            .await
-            .with_context(|| format!("binding {}", config.server.listen))?;
-
-        let probes = ProbeContext::new();
+        let probes = ProbeContext::new(Arc::clone(&clock));
         let mut scheduled = Vec::with_capacity(records.len());
         for (service, record) in config.services.iter().zip(&records) {
             debug_assert_eq!(service.slug, record.slug);
@@ -111,6 +112,7 @@ impl Application {
                         Arc::clone(&store),
                         record.id,
                         config.interval_of(service) + push.grace,
+                        Arc::clone(&clock),
                     )),
                     _ => probes.probe_for(&config, service).with_context(|| {
                         format!("building the check of service {}", service.slug)
@@ -120,7 +122,7 @@ impl Application {
         }
 
         let (publish, snapshot) = watch::channel(Arc::new(PublicStatus::empty(page.clone())));
-        let stats = Arc::new(WriterStats::default());
+        let stats = Arc::new(EngineStats::default());
         let liveness = Liveness {
             // The writer completes a round at least every 30 s.
             round_within: Duration::from_secs(90),
@@ -135,7 +137,7 @@ impl Application {
         let changes = Arc::new(Changes::default());
         let engine = Engine {
             store: Arc::clone(&store),
-            clock: Arc::new(SystemClock),
+            clock: Arc::clone(&clock),
             page,
             services: records,
             thresholds,
@@ -158,7 +160,7 @@ impl Application {
             .context("loading the last known state")?;
         engine
             .publish
-            .send_replace(Arc::new(first.build(Utc::now())));
+            .send_replace(Arc::new(first.build(clock.now())));
         // The first term as prober starts from this builder.
         *engine
             .initial
@@ -171,6 +173,7 @@ impl Application {
             site_root: Arc::from(config.server.site_root.as_path()),
             assets: Arc::new(api::assets::SiteAssets::load(&config.server.site_root)),
             store: Arc::clone(&store),
+            clock,
             snapshot,
             started: Arc::new(AtomicBool::new(false)),
             changes,
@@ -188,13 +191,47 @@ impl Application {
         state.started.store(true, Ordering::Release);
 
         Ok(Self {
-            listener,
             router,
             store,
             config,
             cancel,
             engine,
         })
+    }
+
+    /// The whole HTTP surface, to serve or to call without a socket.
+    pub fn router(&self) -> Router {
+        self.router.clone()
+    }
+
+    /// Stops the engine (its samples are flushed) and closes the database.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.cancel.cancel();
+        self.engine.await.context("engine task")?;
+        self.store.close().await;
+        Ok(())
+    }
+}
+
+pub struct Application {
+    listener: TcpListener,
+    instance: Instance,
+}
+
+impl Application {
+    /// Binds the listener, then starts an [`Instance`] on the system clock.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        Self::build_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// [`Self::build`] reading the time from `clock`.
+    pub async fn build_with_clock(config: Config, clock: SharedClock) -> anyhow::Result<Self> {
+        // Bound first: a taken port fails before the database is touched.
+        let listener = TcpListener::bind(config.server.listen)
+            .await
+            .with_context(|| format!("binding {}", config.server.listen))?;
+        let instance = Instance::start(config, clock).await?;
+        Ok(Self { listener, instance })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -214,7 +251,8 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let cancel = self.cancel.clone();
+        let Self { listener, instance } = self;
+        let cancel = instance.cancel.clone();
         let stopping = CancellationToken::new();
         let signal = {
             let stopping = stopping.clone();
@@ -225,11 +263,11 @@ impl Application {
                 stopping.cancel();
             }
         };
-        let service = self
-            .router
+        let service = instance
+            .router()
             .into_make_service_with_connect_info::<SocketAddr>();
-        let server = axum::serve(self.listener, service).with_graceful_shutdown(signal);
-        let grace = self.config.server.shutdown_grace;
+        let server = axum::serve(listener, service).with_graceful_shutdown(signal);
+        let grace = instance.config.server.shutdown_grace;
         let mut server = tokio::spawn(async move { server.await });
         // Requests still running `grace` after the signal are abandoned.
         let served = tokio::select! {
@@ -241,27 +279,10 @@ impl Application {
                 Ok(())
             }
         };
-        self.cancel.cancel();
-        self.engine.await.context("engine task")?;
-        self.store.close().await;
+        instance.stop().await?;
         tracing::info!("stopped");
         served
     }
-}
-
-/// The services of a config, as the store keeps them.
-pub fn service_defs(config: &Config) -> Vec<ServiceDef> {
-    config
-        .services
-        .iter()
-        .map(|s| ServiceDef {
-            slug: s.slug.clone(),
-            name: s.name.clone(),
-            group: s.group.clone(),
-            description: s.description.clone(),
-            check_kind: s.check.kind().to_owned(),
-        })
-        .collect()
 }
 
 /// The whole HTTP surface. Tests call this without a socket.

@@ -23,7 +23,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
 use super::AppState;
-use crate::probe::push::hash_token;
+use crate::token::{constant_time_eq, hash_token};
 
 pub const MAX_FAILURES: u32 = 20;
 pub const FAILURE_WINDOW: Duration = Duration::from_secs(60);
@@ -66,14 +66,6 @@ impl AuthGuard {
             .as_deref()
             .is_some_and(|known| constant_time_eq(known, hash))
     }
-}
-
-/// Compares two byte strings without stopping at the first difference.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// An authenticated admin request; `name` is the acting token's name.
@@ -161,7 +153,7 @@ impl FromRequestParts<AppState> for Admin {
                 name: BOOTSTRAP_NAME.to_owned(),
             });
         }
-        match state.store.use_token(&hash).await {
+        match state.store.use_token(&hash, state.clock.now()).await {
             Ok(Some(record)) => Ok(Self { name: record.name }),
             Ok(None) => {
                 guard.fail(ip);
@@ -176,13 +168,6 @@ impl FromRequestParts<AppState> for Admin {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn constant_time_comparison_is_equality() {
-        assert!(constant_time_eq(b"abc", b"abc"));
-        assert!(!constant_time_eq(b"abc", b"abd"));
-        assert!(!constant_time_eq(b"abc", b"ab"));
-    }
 
     #[test]
     fn an_address_is_blocked_after_too_many_failures() {

@@ -22,7 +22,6 @@
 
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hasher};
-use std::sync::Arc;
 
 use app::model::{PublicStatus, ServiceView};
 use axum::extract::{Path, RawQuery, State};
@@ -33,8 +32,9 @@ use axum::Router;
 use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
 
+use super::extract::snapshot;
 use super::AppState;
-use crate::badge::{self, cap_label, Badge, Color, Palette, Style, LIGHTGREY};
+use crate::domain::badge::{self, cap_label, Badge, Color, Palette, Style, LIGHTGREY};
 
 /// How long clients and proxies may reuse a badge.
 const BADGE_MAX_AGE: &str = "public, max-age=60";
@@ -58,7 +58,7 @@ pub fn router() -> Router<AppState> {
 /// read the raw query leniently).
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
-#[allow(dead_code)]
+#[expect(dead_code, reason = "only read by the OpenAPI description")]
 pub struct BadgeQuery {
     /// `flat` (default), `flat-square` or `for-the-badge`.
     style: Option<String>,
@@ -183,10 +183,6 @@ fn not_found(headers: &HeaderMap, options: Options) -> Response {
     }
     .badge("badge", "not found", LIGHTGREY);
     svg(headers, StatusCode::NOT_FOUND, &badge)
-}
-
-fn snapshot(state: &AppState) -> Arc<PublicStatus> {
-    state.snapshot.borrow().clone()
 }
 
 fn service<'a>(s: &'a PublicStatus, slug: &str) -> Option<&'a ServiceView> {
@@ -317,7 +313,6 @@ pub async fn service_file(
         (status = 400, body = ShieldsEndpoint, description = "A bad option (`isError: true`)"),
         (status = 404, body = ShieldsEndpoint, description = "Unknown service (`isError: true`)"),
     ))]
-#[allow(dead_code)]
 pub async fn service_json() {}
 
 /// `24h.svg` and the like: the window, checked against `allowed`.

@@ -83,6 +83,13 @@ impl ApiError {
     }
 }
 
+/// A database failure is a fault on our side: logged, answered opaquely.
+impl From<crate::store::StoreError> for ApiError {
+    fn from(err: crate::store::StoreError) -> Self {
+        Self::internal(&err)
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody {

@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::extract::snapshot;
 use super::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -117,10 +118,6 @@ fn items(s: &PublicStatus) -> Vec<FeedItem> {
     }));
     items.sort_by_key(|item| std::cmp::Reverse(item.updated));
     items
-}
-
-fn snapshot(state: &AppState) -> std::sync::Arc<PublicStatus> {
-    state.snapshot.borrow().clone()
 }
 
 /// Atom feed of recent incidents and of maintenance.

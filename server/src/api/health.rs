@@ -18,7 +18,6 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use chrono::Utc;
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -130,7 +129,7 @@ async fn check_database(state: &AppState) -> DatabaseCheck {
 }
 
 fn check_engine(state: &AppState) -> EngineCheck {
-    let now = Utc::now();
+    let now = state.clock.now();
     engine_check(
         &state.liveness,
         state.stats.prober.load(Ordering::Relaxed),
@@ -286,8 +285,8 @@ async fn detailed(State(state): State<AppState>) -> (StatusCode, Json<Detailed>)
     let engine = check_engine(&state);
     let snapshot = state.snapshot.borrow().clone();
     let ok = database.status == "up" && engine.status == "up" && !snapshot.stale;
-    #[allow(clippy::cast_precision_loss)]
-    let age_s = (Utc::now() - snapshot.generated_at)
+    #[expect(clippy::cast_precision_loss, reason = "an age in ms fits f64")]
+    let age_s = (state.clock.now() - snapshot.generated_at)
         .num_milliseconds()
         .max(0) as f64
         / 1000.0;
@@ -328,7 +327,8 @@ async fn metrics(State(state): State<AppState>) -> Response {
             .into_response();
     };
     let snapshot = state.snapshot.borrow().clone();
-    let text = crate::metrics::render(handle, &snapshot, &state.stats, Utc::now());
+    let now = state.clock.now();
+    let text = crate::metrics::render(handle, &snapshot, &state.stats.counts(now), now);
     (
         [(
             header::CONTENT_TYPE,

@@ -18,7 +18,6 @@ use axum::extract::{FromRequestParts, Request, State};
 use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use chrono::Utc;
 use sha2::{Digest, Sha256};
 
 use super::auth::Admin;
@@ -115,7 +114,7 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
     let print = fingerprint(&parts.method, parts.uri.path(), &bytes);
     let claim = state
         .store
-        .claim_idempotency_key(&admin.name, &key, &print, Utc::now())
+        .claim_idempotency_key(&admin.name, &key, &print, state.clock.now())
         .await;
     match claim {
         Err(err) => ApiError::internal(&err).into_response(),

@@ -1,5 +1,5 @@
 //! The admin API for maintenance windows (`/api/v1/maintenances`), behind
-//! a bearer token. Same conventions as [`super::admin`]: unknown fields
+//! a bearer token. Same conventions as [`super::incidents`]: unknown fields
 //! rejected, errors naming the field, the acting token's name recorded, the
 //! snapshot rebuilt before the answer.
 //!
@@ -20,15 +20,16 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::admin::{check_text, Body};
 use super::auth::Admin;
 use super::error::{ApiError, ErrorBody};
+use super::extract::{
+    check_text, list_limit, path_id, Body, MAX_BODY_CHARS, MAX_LIST, MAX_TITLE_CHARS,
+};
 use super::AppState;
-use crate::maintenance::{validate, Recurrence};
-use crate::store::{MaintenancePatch, MaintenanceRecord, MaintenanceUpdate, NewMaintenance};
-
-const MAX_TITLE_CHARS: usize = 200;
-const MAX_BODY_CHARS: usize = 20_000;
+use crate::domain::maintenance::{
+    validate, MaintenancePatch, MaintenanceRecord, MaintenanceUpdate, NewMaintenance, Recurrence,
+    UpdateStatus,
+};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -132,27 +133,6 @@ pub struct PatchMaintenance {
     services: Option<Vec<String>>,
 }
 
-/// Timeline statuses of a maintenance.
-#[derive(Clone, Copy, Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum UpdateStatus {
-    Scheduled,
-    InProgress,
-    Verifying,
-    Completed,
-}
-
-impl UpdateStatus {
-    const fn as_str(self) -> &'static str {
-        match self {
-            Self::Scheduled => "scheduled",
-            Self::InProgress => "in_progress",
-            Self::Verifying => "verifying",
-            Self::Completed => "completed",
-        }
-    }
-}
-
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(as = NewMaintenanceUpdate)]
@@ -182,8 +162,7 @@ async fn slugs(state: &AppState) -> Result<HashMap<i64, String>, ApiError> {
     Ok(state
         .store
         .services()
-        .await
-        .map_err(|e| ApiError::internal(&e))?
+        .await?
         .into_iter()
         .map(|s| (s.id, s.slug))
         .collect())
@@ -194,8 +173,7 @@ async fn service_ids(state: &AppState, services: &[String]) -> Result<Vec<i64>, 
     let known: HashMap<String, i64> = state
         .store
         .services()
-        .await
-        .map_err(|e| ApiError::internal(&e))?
+        .await?
         .into_iter()
         .filter(|s| !s.archived)
         .map(|s| (s.slug, s.id))
@@ -219,24 +197,20 @@ async fn service_ids(state: &AppState, services: &[String]) -> Result<Vec<i64>, 
 }
 
 fn parse_id(raw: &str) -> Result<i64, ApiError> {
-    raw.parse::<i64>()
-        .ok()
-        .filter(|id| *id > 0)
-        .ok_or_else(|| ApiError::not_found("no such maintenance"))
+    path_id(raw, "maintenance")
 }
 
 async fn load(state: &AppState, id: i64) -> Result<MaintenanceRecord, ApiError> {
     state
         .store
         .maintenance(id)
-        .await
-        .map_err(|e| ApiError::internal(&e))?
+        .await?
         .ok_or_else(|| ApiError::not_found("no such maintenance"))
 }
 
 async fn answer(state: &AppState, id: i64, status: StatusCode) -> Result<Response, ApiError> {
     let record = load(state, id).await?;
-    let out = present(record, &slugs(state).await?, Utc::now());
+    let out = present(record, &slugs(state).await?, state.clock.now());
     Ok((
         status,
         [(header::LOCATION, format!("/api/v1/maintenances/{id}"))],
@@ -282,9 +256,9 @@ async fn create(
             recurrence: rule.map(|r| r.to_string()),
             service_ids: ids,
             created_by: admin.name.clone(),
+            at: state.clock.now(),
         })
-        .await
-        .map_err(|e| ApiError::internal(&e))?;
+        .await?;
     tracing::info!(maintenance = id, by = %admin.name, "maintenance scheduled");
     state.changes.announce().await;
     answer(&state, id, StatusCode::CREATED).await
@@ -317,20 +291,10 @@ async fn list(
             ))
         }
     };
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=super::admin::MAX_LIST).contains(&limit) {
-        return Err(ApiError::invalid_field(
-            "limit",
-            format!("must be from 1 to {}", super::admin::MAX_LIST),
-        ));
-    }
-    let now = Utc::now();
+    let limit = list_limit(query.limit, 50, MAX_LIST)?;
+    let now = state.clock.now();
     let slugs = slugs(&state).await?;
-    let records = state
-        .store
-        .maintenances(limit)
-        .await
-        .map_err(|e| ApiError::internal(&e))?;
+    let records = state.store.maintenances(limit).await?;
     Ok(Json(
         records
             .into_iter()
@@ -409,7 +373,7 @@ async fn patch(
         service_ids,
         update: None,
         author: admin.name.clone(),
-        at: Utc::now(),
+        at: state.clock.now(),
     };
     store_patch(&state, &admin, id, &patch).await?;
     answer(&state, id, StatusCode::OK).await
@@ -437,12 +401,12 @@ async fn add_update(
     let id = parse_id(&id)?;
     let window = load(&state, id).await?.window;
     let body = check_text("body", &input.body, MAX_BODY_CHARS)?;
-    let now = Utc::now();
+    let now = state.clock.now();
     let status = input
         .status
-        .map_or_else(|| window.status(now).as_str(), UpdateStatus::as_str);
+        .unwrap_or_else(|| UpdateStatus::from(window.status(now)));
     let patch = MaintenancePatch {
-        update: Some((status.to_owned(), body)),
+        update: Some((status, body)),
         author: admin.name.clone(),
         at: now,
         ..MaintenancePatch::default()
@@ -457,11 +421,7 @@ async fn store_patch(
     id: i64,
     patch: &MaintenancePatch,
 ) -> Result<(), ApiError> {
-    let found = state
-        .store
-        .update_maintenance(id, patch)
-        .await
-        .map_err(|e| ApiError::internal(&e))?;
+    let found = state.store.update_maintenance(id, patch).await?;
     if !found {
         return Err(ApiError::not_found("no such maintenance"));
     }
@@ -487,9 +447,8 @@ async fn remove(
     let id = parse_id(&id)?;
     let deleted = state
         .store
-        .delete_maintenance(id, &admin.name)
-        .await
-        .map_err(|e| ApiError::internal(&e))?;
+        .delete_maintenance(id, &admin.name, state.clock.now())
+        .await?;
     if !deleted {
         return Err(ApiError::not_found("no such maintenance"));
     }

@@ -1,15 +1,22 @@
 //! HTTP routes other than the Leptos pages, one module per area. Each
-//! module exports a `router()` over [`AppState`].
+//! module exports a `router()` over [`AppState`]. Request-reading helpers
+//! shared by the areas live in [`extract`]; the one error body in [`error`].
+//!
+//! Public reads answer from the in-memory snapshot and never touch the
+//! database; admin changes go to the store, stamped by [`AppState::clock`],
+//! then wait for the snapshot that shows them ([`crate::engine::changes`]).
 
-pub mod admin;
 pub mod assets;
+pub mod audit;
 pub mod auth;
 pub mod badges;
 pub mod encoding;
 pub mod error;
+pub mod extract;
 pub mod feeds;
 pub mod health;
 pub mod idempotency;
+pub mod incidents;
 pub mod maintenance;
 pub mod observe;
 pub mod page_cache;
@@ -21,7 +28,6 @@ pub mod statuspage;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, OnceLock};
 
-use crate::changes::Changes;
 use axum::extract::FromRef;
 use axum::http::header;
 use axum::response::IntoResponse;
@@ -32,7 +38,10 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::snapshot::SnapshotReader;
+use crate::clock::SharedClock;
+use crate::engine::changes::Changes;
+use crate::engine::stats::EngineStats;
+use crate::engine::SnapshotReader;
 use crate::store::Store;
 
 /// Everything request handlers share. Cheap to clone.
@@ -44,6 +53,8 @@ pub struct AppState {
     pub assets: Arc<assets::SiteAssets>,
     /// The database.
     pub store: Arc<dyn Store>,
+    /// What every handler reads the time from (a manual clock in tests).
+    pub clock: SharedClock,
     /// The current public snapshot.
     pub snapshot: SnapshotReader,
     /// Set once migrations ran and the first snapshot was built.
@@ -54,7 +65,7 @@ pub struct AppState {
     /// Admin token checks and failed-attempt counts.
     pub auth: Arc<auth::AuthGuard>,
     /// The engine's counters and heartbeats.
-    pub stats: Arc<crate::sampler::WriterStats>,
+    pub stats: Arc<EngineStats>,
     /// How long the engine may stay silent.
     pub liveness: health::Liveness,
     /// The last readiness answer.
@@ -139,8 +150,9 @@ async fn openapi_json() -> impl IntoResponse {
 /// `openapi_describes_every_route` checks the badge routes described by hand.
 pub fn routes(state: &AppState) -> (Router<AppState>, OpenApiDoc) {
     let admin = OpenApiRouter::new()
-        .merge(admin::router())
+        .merge(incidents::router())
         .merge(maintenance::router())
+        .merge(audit::router())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             idempotency::guard,

@@ -17,8 +17,10 @@ use utoipa_axum::routes;
 
 use super::encoding::Encoded;
 use super::error::{ApiError, ErrorBody};
+use super::extract::snapshot;
+use super::extract::MAX_LIST;
 use super::AppState;
-use crate::snapshot::RECENT_INCIDENTS;
+use crate::domain::snapshot::RECENT_INCIDENTS;
 
 /// Most incidents one page of `/public/status/incidents` holds.
 pub const MAX_PER_PAGE: usize = 50;
@@ -48,7 +50,7 @@ fn ym(date: NaiveDate) -> String {
 
 /// One month of past incidents and maintenance, from the database.
 pub async fn load_history(state: &AppState, month: Option<&str>) -> Result<History, ApiError> {
-    let now = Utc::now();
+    let now = state.clock.now();
     let first = month_start(month, now)?;
     let next_first = first
         .checked_add_months(Months::new(1))
@@ -58,28 +60,24 @@ pub async fn load_history(state: &AppState, month: Option<&str>) -> Result<Histo
         .ok_or_else(|| ApiError::invalid_field("month", "out of range"))?;
     let from = first.and_time(NaiveTime::MIN).and_utc();
     let until = next_first.and_time(NaiveTime::MIN).and_utc();
-    let fail = |e: crate::store::StoreError| ApiError::internal(&e);
     let incidents: Vec<IncidentView> = state
         .store
         .incidents_since(from)
-        .await
-        .map_err(fail)?
+        .await?
         .into_iter()
         .filter(|i| i.started_at < until)
         .collect();
     let slugs: std::collections::HashMap<i64, String> = state
         .store
         .services()
-        .await
-        .map_err(fail)?
+        .await?
         .into_iter()
         .map(|s| (s.id, s.slug))
         .collect();
     let mut maintenances: Vec<MaintenanceView> = state
         .store
-        .maintenances(crate::api::admin::MAX_LIST)
-        .await
-        .map_err(fail)?
+        .maintenances(MAX_LIST)
+        .await?
         .into_iter()
         .map(|record| record.window)
         .filter(|w| w.starts_at >= from && w.starts_at < until)
@@ -226,10 +224,6 @@ impl StatusJson {
         *guard = Some((tag.to_owned(), Arc::clone(&json)));
         json
     }
-}
-
-fn snapshot(state: &AppState) -> Arc<PublicStatus> {
-    state.snapshot.borrow().clone()
 }
 
 /// The whole page: overall status, services with uptime and daily bars,

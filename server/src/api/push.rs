@@ -5,7 +5,7 @@
 use app::model::SampleOutcome;
 use axum::extract::{Path, RawQuery, State};
 use axum::Json;
-use chrono::{SubsecRound, Utc};
+use chrono::SubsecRound;
 use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -13,8 +13,8 @@ use utoipa_axum::routes;
 
 use super::error::{ApiError, ErrorBody};
 use super::AppState;
-use crate::probe::push::hash_token;
 use crate::store::Heartbeat;
+use crate::token::hash_token;
 
 const MAX_MSG_CHARS: usize = 200;
 
@@ -34,7 +34,7 @@ pub struct PushAccepted {
 /// The query parameters of a heartbeat, for the API description.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
-#[allow(dead_code)]
+#[expect(dead_code, reason = "only read by the OpenAPI description")]
 struct PushQuery {
     /// `up` (default), `degraded` or `down`.
     status: Option<String>,
@@ -109,7 +109,7 @@ async fn push(
         ));
     }
     let heartbeat = Heartbeat {
-        at: Utc::now().trunc_subsecs(3),
+        at: state.clock.now().trunc_subsecs(3),
         outcome,
         msg,
         latency_ms,

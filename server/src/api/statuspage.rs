@@ -16,8 +16,6 @@
 //!   non-operational services are in maintenance reports `none` with the
 //!   description "Service Under Maintenance".
 
-use std::sync::Arc;
-
 use app::model::{
     IncidentStatus, IncidentView, Indicator, MaintenanceStatus, MaintenanceView, PublicStatus,
     ServiceStatus, ServiceView,
@@ -31,6 +29,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::extract::snapshot;
 use super::public::{cached_json, etag};
 use super::AppState;
 
@@ -394,10 +393,6 @@ fn maintenance(s: &PublicStatus, m: &MaintenanceView) -> V2Incident {
         scheduled_for: Some(starts),
         scheduled_until: Some(ts(m.ends_at)),
     }
-}
-
-fn snapshot(state: &AppState) -> Arc<PublicStatus> {
-    state.snapshot.borrow().clone()
 }
 
 fn answer<T: Serialize>(headers: &HeaderMap, s: &PublicStatus, what: &str, body: &T) -> Response {

@@ -10,7 +10,7 @@ use hickory_resolver::config::{NameServerConfigGroup, ResolverConfig, ResolverOp
 use hickory_resolver::name_server::TokioConnectionProvider;
 use hickory_resolver::TokioResolver;
 
-use super::{Outcome, Probe};
+use super::{Probe, ProbeResult};
 
 pub struct DnsProbe {
     resolver: TokioResolver,
@@ -50,7 +50,7 @@ impl DnsProbe {
 
 #[async_trait]
 impl Probe for DnsProbe {
-    async fn run(&self, timeout: Duration) -> Outcome {
+    async fn run(&self, timeout: Duration) -> ProbeResult {
         let started = Instant::now();
         let lookup = match tokio::time::timeout(
             timeout,
@@ -59,18 +59,18 @@ impl Probe for DnsProbe {
         .await
         {
             Err(_) => {
-                return Outcome::down(None, format!("timed out after {}s", timeout.as_secs()))
+                return ProbeResult::down(None, format!("timed out after {}s", timeout.as_secs()))
             }
             Ok(Err(err)) if err.is_no_records_found() => {
-                return Outcome::down(None, format!("no address found for {}", self.name));
+                return ProbeResult::down(None, format!("no address found for {}", self.name));
             }
-            Ok(Err(err)) => return Outcome::down(None, format!("lookup failed: {err}")),
+            Ok(Err(err)) => return ProbeResult::down(None, format!("lookup failed: {err}")),
             Ok(Ok(lookup)) => lookup,
         };
         let latency = started.elapsed();
         let answers: Vec<IpAddr> = lookup.iter().collect();
         if self.expected.is_empty() || answers.iter().any(|ip| self.expected.contains(ip)) {
-            return Outcome::up(latency);
+            return ProbeResult::up(latency);
         }
         let list = |ips: &[IpAddr]| {
             ips.iter()
@@ -78,7 +78,7 @@ impl Probe for DnsProbe {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        Outcome::down(
+        ProbeResult::down(
             Some(latency),
             format!(
                 "resolved to {}, expected {}",

@@ -15,9 +15,9 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::Method;
 use url::Url;
 
-use super::conditions::{evaluate, Condition};
-use super::{millis, Outcome, Probe};
+use super::{millis, Probe, ProbeResult};
 use crate::config::HttpCheck;
+use crate::domain::conditions::{evaluate, Condition};
 use app::model::SampleOutcome;
 
 /// At most this much of a response body is read.
@@ -87,7 +87,7 @@ impl HttpProbe {
 
 #[async_trait]
 impl Probe for HttpProbe {
-    async fn run(&self, timeout: Duration) -> Outcome {
+    async fn run(&self, timeout: Duration) -> ProbeResult {
         let started = Instant::now();
         let mut request = self
             .client
@@ -99,12 +99,12 @@ impl Probe for HttpProbe {
         }
         let response = match request.send().await {
             Ok(response) => response,
-            Err(err) => return Outcome::down(None, describe_error(&err, timeout)),
+            Err(err) => return ProbeResult::down(None, describe_error(&err, timeout)),
         };
         let latency = started.elapsed();
         let status = response.status().as_u16();
         if !self.status_ok(status) {
-            return Outcome::down(
+            return ProbeResult::down(
                 Some(latency),
                 format!("status {status}, expected {}", self.expected_text()),
             );
@@ -112,10 +112,10 @@ impl Probe for HttpProbe {
         if !self.conditions.is_empty() {
             let (body, truncated) = match read_capped(response, MAX_BODY_BYTES).await {
                 Ok(read) => read,
-                Err(err) => return Outcome::down(Some(latency), describe_error(&err, timeout)),
+                Err(err) => return ProbeResult::down(Some(latency), describe_error(&err, timeout)),
             };
             if let Some(failure) = evaluate(&self.conditions, &body, truncated) {
-                return Outcome {
+                return ProbeResult {
                     outcome: if failure.soft {
                         SampleOutcome::Degraded
                     } else {
@@ -127,7 +127,7 @@ impl Probe for HttpProbe {
             }
         }
         if let Some(limit) = self.degraded_over.filter(|limit| latency > *limit) {
-            return Outcome {
+            return ProbeResult {
                 outcome: SampleOutcome::Degraded,
                 latency_ms: Some(millis(latency)),
                 error: Some(format!(
@@ -137,7 +137,7 @@ impl Probe for HttpProbe {
                 )),
             };
         }
-        Outcome::up(latency)
+        ProbeResult::up(latency)
     }
 }
 

@@ -1,11 +1,10 @@
 //! Probes: one module per check kind behind the [`Probe`] trait.
 //!
-//! A probe never fails: every problem becomes an [`Outcome`] with a short
+//! A probe never fails: every problem becomes a [`ProbeResult`] with a short
 //! human error ("connection refused", "status 503, expected 2xx"). The caller
 //! (the sampler) enforces the hard deadline around it as well, so a probe
 //! that ignores its own timeout still cannot stall anything.
 
-pub mod conditions;
 mod dns;
 mod http;
 pub mod push;
@@ -20,24 +19,24 @@ use std::time::Duration;
 use app::model::SampleOutcome;
 use async_trait::async_trait;
 
-pub use self::conditions::Condition;
 pub use self::dns::DnsProbe;
 pub use self::http::{HttpProbe, MAX_BODY_BYTES};
 pub use self::push::PushProbe;
 pub use self::tcp::TcpProbe;
 pub use self::tls::{judge_expiry, TlsProbe};
 
-use crate::config::{resolve_check_url, CheckConfig, Config, ServiceConfig};
+use crate::clock::SharedClock;
+use crate::config::{load_pem_certificates, resolve_check_url, CheckConfig, Config, ServiceConfig};
 
-/// What one probe observed.
+/// What one probe observed; the sampler stamps it into a sample.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Outcome {
+pub struct ProbeResult {
     pub outcome: SampleOutcome,
     pub latency_ms: Option<u32>,
     pub error: Option<String>,
 }
 
-impl Outcome {
+impl ProbeResult {
     pub fn up(latency: Duration) -> Self {
         Self {
             outcome: SampleOutcome::Up,
@@ -62,7 +61,7 @@ pub fn millis(d: Duration) -> u32 {
 /// A check that can be run repeatedly.
 #[async_trait]
 pub trait Probe: Send + Sync {
-    async fn run(&self, timeout: Duration) -> Outcome;
+    async fn run(&self, timeout: Duration) -> ProbeResult;
 
     /// How long to wait before the first run, at least.
     fn first_delay(&self) -> Duration {
@@ -70,18 +69,24 @@ pub trait Probe: Send + Sync {
     }
 }
 
-/// Shared resources probes are built from: one HTTP client per distinct
-/// (redirect limit, TLS verification) pair, so connections are pooled.
-#[derive(Clone, Default)]
+/// Shared resources probes are built from: the clock (TLS expiry), one
+/// HTTP client per distinct (redirect limit, TLS verification) pair, so
+/// connections are pooled.
+#[derive(Clone)]
 pub struct ProbeContext {
+    clock: SharedClock,
     clients: Arc<Mutex<HashMap<(u8, bool), reqwest::Client>>>,
     /// rustls configs by extra CA file (`None`: public roots only).
     tls_configs: Arc<Mutex<HashMap<Option<PathBuf>, Arc<rustls::ClientConfig>>>>,
 }
 
 impl ProbeContext {
-    pub fn new() -> Self {
-        Self::default()
+    pub fn new(clock: SharedClock) -> Self {
+        Self {
+            clock,
+            clients: Arc::default(),
+            tls_configs: Arc::default(),
+        }
     }
 
     fn http_client(&self, max_redirects: u8, verify_tls: bool) -> anyhow::Result<reqwest::Client> {
@@ -172,22 +177,8 @@ impl ProbeContext {
                 check.server_name(),
                 check.degraded_within,
                 self.tls_config(check.ca_file.as_deref())?,
+                Arc::clone(&self.clock),
             )?),
         })
     }
-}
-
-/// Reads every certificate of a PEM file; at least one must be there.
-pub fn load_pem_certificates(
-    path: &Path,
-) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, String> {
-    use rustls::pki_types::pem::PemObject;
-    let certs = rustls::pki_types::CertificateDer::pem_file_iter(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("{}: invalid PEM: {e}", path.display()))?;
-    if certs.is_empty() {
-        return Err(format!("{}: no certificate found", path.display()));
-    }
-    Ok(certs)
 }

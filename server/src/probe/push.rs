@@ -8,10 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::Utc;
-use sha2::{Digest, Sha256};
 
-use super::{Outcome, Probe};
+use super::{Probe, ProbeResult};
+use crate::clock::SharedClock;
 use crate::store::Store;
 
 pub struct PushProbe {
@@ -19,36 +18,45 @@ pub struct PushProbe {
     service_id: i64,
     /// `interval + grace`.
     max_silence: Duration,
+    clock: SharedClock,
 }
 
 impl PushProbe {
-    pub fn new(store: Arc<dyn Store>, service_id: i64, max_silence: Duration) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        service_id: i64,
+        max_silence: Duration,
+        clock: SharedClock,
+    ) -> Self {
         Self {
             store,
             service_id,
             max_silence,
+            clock,
         }
     }
 }
 
 #[async_trait]
 impl Probe for PushProbe {
-    async fn run(&self, _timeout: Duration) -> Outcome {
+    async fn run(&self, _timeout: Duration) -> ProbeResult {
         let heartbeat = match self.store.last_heartbeat(self.service_id).await {
             Ok(heartbeat) => heartbeat,
             Err(err) => {
                 tracing::warn!(error = %err, "reading the last heartbeat failed");
-                return Outcome::down(None, "heartbeat state unavailable");
+                return ProbeResult::down(None, "heartbeat state unavailable");
             }
         };
         let Some(heartbeat) = heartbeat else {
-            return Outcome::down(None, "no heartbeat received yet");
+            return ProbeResult::down(None, "no heartbeat received yet");
         };
-        let silence = (Utc::now() - heartbeat.at).to_std().unwrap_or_default();
+        let silence = (self.clock.now() - heartbeat.at)
+            .to_std()
+            .unwrap_or_default();
         if silence > self.max_silence {
-            return Outcome::down(None, format!("no heartbeat for {}", human(silence)));
+            return ProbeResult::down(None, format!("no heartbeat for {}", human(silence)));
         }
-        Outcome {
+        ProbeResult {
             outcome: heartbeat.outcome,
             latency_ms: heartbeat.latency_ms,
             error: (heartbeat.outcome != app::model::SampleOutcome::Up)
@@ -71,17 +79,4 @@ fn human(d: Duration) -> String {
         120..7200 => format!("{}m", secs / 60),
         _ => format!("{}h", secs / 3600),
     }
-}
-
-/// A new random push token: 32 bytes, hex. Shown once, stored hashed.
-pub fn new_token() -> String {
-    rand::random::<[u8; 32]>()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// What the database stores of a token.
-pub fn hash_token(token: &str) -> Vec<u8> {
-    Sha256::digest(token.as_bytes()).to_vec()
 }

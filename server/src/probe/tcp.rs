@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use tokio::net::TcpStream;
 
-use super::{Outcome, Probe};
+use super::{Probe, ProbeResult};
 
 pub struct TcpProbe {
     host: String,
@@ -20,17 +20,17 @@ impl TcpProbe {
 
 #[async_trait]
 impl Probe for TcpProbe {
-    async fn run(&self, timeout: Duration) -> Outcome {
+    async fn run(&self, timeout: Duration) -> ProbeResult {
         let started = Instant::now();
         match tokio::time::timeout(timeout, TcpStream::connect((self.host.as_str(), self.port)))
             .await
         {
-            Ok(Ok(_stream)) => Outcome::up(started.elapsed()),
+            Ok(Ok(_stream)) => ProbeResult::up(started.elapsed()),
             Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
-                Outcome::down(None, "connection refused")
+                ProbeResult::down(None, "connection refused")
             }
-            Ok(Err(e)) => Outcome::down(None, e.to_string()),
-            Err(_) => Outcome::down(None, format!("timed out after {}s", timeout.as_secs())),
+            Ok(Err(e)) => ProbeResult::down(None, e.to_string()),
+            Err(_) => ProbeResult::down(None, format!("timed out after {}s", timeout.as_secs())),
         }
     }
 }

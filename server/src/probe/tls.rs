@@ -13,7 +13,8 @@ use rustls::CertificateError;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
-use super::{millis, Outcome, Probe};
+use super::{millis, Probe, ProbeResult};
+use crate::clock::SharedClock;
 
 pub struct TlsProbe {
     host: String,
@@ -21,6 +22,8 @@ pub struct TlsProbe {
     server_name: ServerName<'static>,
     degraded_within: chrono::Duration,
     connector: TlsConnector,
+    /// Expiry is judged against this clock.
+    clock: SharedClock,
 }
 
 impl TlsProbe {
@@ -30,6 +33,7 @@ impl TlsProbe {
         server_name: &str,
         degraded_within_days: u32,
         config: Arc<rustls::ClientConfig>,
+        clock: SharedClock,
     ) -> anyhow::Result<Self> {
         Ok(Self {
             host,
@@ -37,6 +41,7 @@ impl TlsProbe {
             server_name: ServerName::try_from(server_name.to_owned())?,
             degraded_within: chrono::Duration::days(i64::from(degraded_within_days)),
             connector: TlsConnector::from(config),
+            clock,
         })
     }
 
@@ -63,21 +68,21 @@ impl TlsProbe {
 
 #[async_trait]
 impl Probe for TlsProbe {
-    async fn run(&self, timeout: Duration) -> Outcome {
+    async fn run(&self, timeout: Duration) -> ProbeResult {
         let started = Instant::now();
         let leaf = match tokio::time::timeout(timeout, self.handshake()).await {
             Ok(Ok(leaf)) => leaf,
-            Ok(Err(reason)) => return Outcome::down(None, reason),
+            Ok(Err(reason)) => return ProbeResult::down(None, reason),
             Err(_) => {
-                return Outcome::down(None, format!("timed out after {}s", timeout.as_secs()))
+                return ProbeResult::down(None, format!("timed out after {}s", timeout.as_secs()))
             }
         };
         let latency = started.elapsed();
         let not_after = match not_after(&leaf) {
             Ok(at) => at,
-            Err(reason) => return Outcome::down(Some(latency), reason),
+            Err(reason) => return ProbeResult::down(Some(latency), reason),
         };
-        judge_expiry(not_after, Utc::now(), self.degraded_within, latency)
+        judge_expiry(not_after, self.clock.now(), self.degraded_within, latency)
     }
 }
 
@@ -87,10 +92,10 @@ pub fn judge_expiry(
     now: DateTime<Utc>,
     degraded_within: chrono::Duration,
     latency: Duration,
-) -> Outcome {
+) -> ProbeResult {
     let left = not_after - now;
     if left <= chrono::Duration::zero() {
-        return Outcome::down(Some(latency), "certificate expired");
+        return ProbeResult::down(Some(latency), "certificate expired");
     }
     if left < degraded_within {
         let days = left.num_days();
@@ -99,13 +104,13 @@ pub fn judge_expiry(
             1 => "in 1 day".to_owned(),
             n => format!("in {n} days"),
         };
-        return Outcome {
+        return ProbeResult {
             outcome: SampleOutcome::Degraded,
             latency_ms: Some(millis(latency)),
             error: Some(format!("certificate expires {when}")),
         };
     }
-    Outcome::up(latency)
+    ProbeResult::up(latency)
 }
 
 fn not_after(der: &[u8]) -> Result<DateTime<Utc>, String> {

@@ -6,10 +6,11 @@ use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use upbeat::cli::new_admin_token;
+use upbeat::clock::{Clock, SystemClock};
 use upbeat::config::{Config, Overrides, Secret};
-use upbeat::probe::push::hash_token;
 use upbeat::store;
+use upbeat::token::hash_token;
+use upbeat::token::new_admin_token;
 
 use crate::helpers::{one_service_config, Backend, Target, TestApp, TestDb};
 
@@ -72,7 +73,7 @@ impl Admin {
         let token = new_admin_token();
         let store = store::connect(&db.url, 1).await.unwrap();
         store
-            .create_token("ops-bot", &hash_token(&token))
+            .create_token("ops-bot", &hash_token(&token), SystemClock.now())
             .await
             .unwrap()
             .unwrap();
@@ -332,11 +333,14 @@ async fn authentication(backend: Backend) {
     let revoked = new_admin_token();
     let store = store::connect(&admin.db.url, 1).await.unwrap();
     store
-        .create_token("old-laptop", &hash_token(&revoked))
+        .create_token("old-laptop", &hash_token(&revoked), SystemClock.now())
         .await
         .unwrap()
         .unwrap();
-    assert!(store.revoke_token("old-laptop").await.unwrap());
+    assert!(store
+        .revoke_token("old-laptop", SystemClock.now())
+        .await
+        .unwrap());
     store.close().await;
 
     for (i, (method, path, body)) in admin_routes().into_iter().enumerate() {
@@ -535,7 +539,7 @@ async fn idempotency(backend: Backend) {
 
     // Keys are forgotten after a day: the pruner removes them.
     let store = store::connect(&admin.db.url, 1).await.unwrap();
-    let later = chrono::Utc::now() + chrono::Duration::hours(25);
+    let later = SystemClock.now() + chrono::Duration::hours(25);
     let forgotten = store
         .prune_idempotency_keys(later - upbeat::store::IDEMPOTENCY_TTL)
         .await

@@ -227,8 +227,10 @@ async fn shutdown_flushes_samples_taken_before_it() {
 
 async fn failure_counts_resume_after_a_restart(backend: Backend) {
     use app::model::{SampleOutcome, ServiceStatus};
-    use upbeat::status::Tracker;
-    use upbeat::store::{NewSample, ServiceDef, ServiceState};
+    use upbeat::clock::{Clock, SystemClock};
+    use upbeat::domain::sample::{sample_time, Sample};
+    use upbeat::domain::service::ServiceDef;
+    use upbeat::domain::status::{ServiceState, Tracker};
 
     let Some(db) = TestDb::new(backend).await else {
         return;
@@ -242,9 +244,10 @@ async fn failure_counts_resume_after_a_restart(backend: Backend) {
         description: None,
         check_kind: "http".into(),
     };
-    let id = store.sync_services(&[def]).await.unwrap()[0].id;
-    let before = upbeat::clock::sample_time(chrono::Utc::now() - chrono::Duration::minutes(1));
-    let sample = NewSample {
+    let now = SystemClock.now();
+    let id = store.sync_services(&[def], now).await.unwrap()[0].id;
+    let before = sample_time(now - chrono::Duration::minutes(1));
+    let sample = Sample {
         service_id: id,
         taken_at: before,
         outcome: SampleOutcome::Down,

@@ -3,7 +3,7 @@
 //! other files of the site root.
 
 use std::io::Write;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use sha2::Digest;
 
@@ -23,7 +23,11 @@ fn site_root() -> tempfile::TempDir {
     gz.write_all(b"body{margin:0}\n").unwrap();
     write("upbeat.css.gz", &gz.finish().unwrap());
     write("upbeat.wasm.br", b"stale");
-    let old = SystemTime::now() - Duration::from_secs(3600);
+    // An hour older than written, by the file system's own clock.
+    let written = std::fs::metadata(pkg.join("upbeat.wasm.br"))
+        .and_then(|m| m.modified())
+        .unwrap();
+    let old = written - Duration::from_secs(3600);
     std::fs::File::options()
         .write(true)
         .open(pkg.join("upbeat.wasm.br"))

@@ -54,7 +54,7 @@ async fn badges_follow_the_snapshot_and_are_cached() {
         app.get_json("/public/status").await["overall"]["indicator"].clone(),
     )
     .unwrap();
-    let (words, _) = upbeat::badge::overall(indicator);
+    let (words, _) = upbeat::domain::badge::overall(indicator);
     assert_ne!(words, "operational");
     let (_, _, svg) = get(&app, "/badge.svg").await;
     assert!(
@@ -68,7 +68,7 @@ async fn badges_follow_the_snapshot_and_are_cached() {
     assert_eq!(status, StatusCode::OK);
     let share = service["uptime"]["h24"].as_f64().unwrap();
     assert!(share < 1.0, "{service}");
-    let (expected, _) = upbeat::badge::uptime(Some(share));
+    let (expected, _) = upbeat::domain::badge::uptime(Some(share));
     assert!(svg.contains(&format!("uptime 24h: {expected}")), "{svg}");
     let (status, _, svg) = get(&app, "/badge/target/response-time/24h.svg").await;
     assert_eq!(status, StatusCode::OK);

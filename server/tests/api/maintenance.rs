@@ -3,9 +3,10 @@
 
 use std::str::FromStr;
 
-use chrono::{TimeDelta, Utc};
+use chrono::TimeDelta;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
+use upbeat::clock::{Clock, SystemClock};
 
 use crate::admin::Admin;
 use crate::helpers::Backend;
@@ -14,7 +15,7 @@ async fn maintenance_api(backend: Backend) {
     let Some(admin) = Admin::start(backend).await else {
         return;
     };
-    let now = Utc::now();
+    let now = SystemClock.now();
     let (status, created) = admin
         .call(
             Method::POST,
@@ -149,8 +150,8 @@ async fn feeds_list_incidents_and_maintenance_for_feed_readers() {
             "/api/v1/maintenances",
             Some(json!({
                 "title": "Network upgrade",
-                "starts_at": (Utc::now() + TimeDelta::days(1)).to_rfc3339(),
-                "ends_at": (Utc::now() + TimeDelta::days(1) + TimeDelta::hours(1)).to_rfc3339(),
+                "starts_at": (SystemClock.now() + TimeDelta::days(1)).to_rfc3339(),
+                "ends_at": (SystemClock.now() + TimeDelta::days(1) + TimeDelta::hours(1)).to_rfc3339(),
                 "services": ["target"]
             })),
         )

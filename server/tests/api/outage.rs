@@ -8,13 +8,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use app::model::{PageInfo, SampleOutcome};
-use chrono::{SubsecRound, Utc};
+use chrono::SubsecRound;
 use sqlx::{Connection, Executor, PgConnection};
 use tokio::sync::{mpsc, watch};
-use upbeat::clock::SystemClock;
-use upbeat::sampler::{SampleWriter, WriterStats};
-use upbeat::snapshot::SnapshotBuilder;
-use upbeat::store::{self, NewSample, ServiceDef};
+use upbeat::clock::{Clock, SystemClock};
+use upbeat::domain::sample::Sample;
+use upbeat::domain::service::ServiceDef;
+use upbeat::domain::snapshot::SnapshotBuilder;
+use upbeat::engine::stats::EngineStats;
+use upbeat::engine::writer::SampleWriter;
+use upbeat::store;
 
 use crate::helpers::{Backend, TestDb};
 
@@ -54,7 +57,7 @@ async fn wait_until(what: &str, cond: impl Fn() -> bool) {
     panic!("timed out waiting until {what}");
 }
 
-async fn run_outage(max_buffered: usize, sent: usize) -> (Arc<WriterStats>, usize) {
+async fn run_outage(max_buffered: usize, sent: usize) -> (Arc<EngineStats>, usize) {
     let db = TestDb::new(Backend::Postgres)
         .await
         .expect("PostgreSQL for the outage test");
@@ -66,19 +69,22 @@ async fn run_outage(max_buffered: usize, sent: usize) -> (Arc<WriterStats>, usiz
         description: None,
         check_kind: "http".into(),
     };
-    let services = store.sync_services(&[def]).await.unwrap();
+    let services = store
+        .sync_services(&[def], SystemClock.now())
+        .await
+        .unwrap();
     let id = services[0].id;
     let page = PageInfo::titled("t");
     let mut builder = SnapshotBuilder::new(page, services, Default::default(), &[], &[]);
-    let (publish, snapshot) = watch::channel(Arc::new(builder.build(Utc::now())));
-    let stats = Arc::new(WriterStats::default());
+    let (publish, snapshot) = watch::channel(Arc::new(builder.build(SystemClock.now())));
+    let stats = Arc::new(EngineStats::default());
     let mut writer = SampleWriter::new(
         Arc::clone(&store),
         builder,
         publish,
         Arc::clone(&stats),
         Arc::new(SystemClock),
-        Arc::new(upbeat::changes::Changes::default()),
+        Arc::new(upbeat::engine::changes::Changes::default()),
     );
     writer.gather = Duration::from_millis(10);
     writer.retry_after = Duration::from_millis(100);
@@ -87,9 +93,9 @@ async fn run_outage(max_buffered: usize, sent: usize) -> (Arc<WriterStats>, usiz
     let writer = tokio::spawn(writer.run(samples));
 
     set_database_available(&db, false).await;
-    let start = Utc::now().trunc_subsecs(0);
+    let start = SystemClock.now().trunc_subsecs(0);
     for i in 0..sent {
-        let sample = NewSample {
+        let sample = Sample {
             service_id: id,
             taken_at: start + chrono::Duration::seconds(i64::try_from(i).unwrap()),
             outcome: SampleOutcome::Up,

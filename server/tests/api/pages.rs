@@ -3,6 +3,7 @@
 
 use reqwest::Method;
 use serde_json::json;
+use upbeat::clock::{Clock, SystemClock};
 
 use crate::admin::Admin;
 use crate::helpers::Backend;
@@ -55,7 +56,7 @@ async fn pages_render_incidents_services_and_404s() {
     assert_eq!(home.matches(r#"class="bar bar-"#).count(), 90, "{home}");
     assert_eq!(home.matches(r#"tabindex="0""#).count(), 90);
     assert_eq!(home.matches(r#"role="tooltip""#).count(), 90);
-    let today = chrono::Utc::now().date_naive();
+    let today = SystemClock.now().date_naive();
     assert!(
         home.contains(&format!(r#"id="tip-target-{today}""#)),
         "{home}"
@@ -98,7 +99,7 @@ async fn pages_render_incidents_services_and_404s() {
     assert!(service.contains(&format!(r#"href="/incidents/{id}""#)));
 
     // History, a month at a time: the page and its JSON.
-    let month = chrono::Utc::now().format("%Y-%m").to_string();
+    let month = SystemClock.now().format("%Y-%m").to_string();
     let (status, _, page) = app.get_full("/history").await;
     assert_eq!(status, 200);
     assert!(

@@ -12,19 +12,20 @@ use axum::response::{IntoResponse, Redirect};
 use axum::routing::{any, get};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
+use upbeat::clock::SystemClock;
 use upbeat::config::{Config, Overrides};
-use upbeat::probe::{Outcome, ProbeContext};
+use upbeat::probe::{ProbeContext, ProbeResult};
 
 use crate::helpers::silent_target;
 
 const TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Builds the probe of the one service in `check_toml` and runs it once.
-async fn probe(check_toml: &str) -> (Outcome, Duration) {
+async fn probe(check_toml: &str) -> (ProbeResult, Duration) {
     let toml =
         format!("[[services]]\nslug = \"s\"\nname = \"S\"\n[services.check]\n{check_toml}\n");
     let config = Config::from_toml(&toml, Vec::new(), &Overrides::default()).expect("valid check");
-    let probe = ProbeContext::new()
+    let probe = ProbeContext::new(Arc::new(SystemClock))
         .probe_for(&config, &config.services[0])
         .unwrap();
     let started = Instant::now();
@@ -56,7 +57,7 @@ where
     addr
 }
 
-fn assert_outcome(got: &Outcome, outcome: SampleOutcome, error: Option<&str>) {
+fn assert_outcome(got: &ProbeResult, outcome: SampleOutcome, error: Option<&str>) {
     assert_eq!(got.outcome, outcome, "{got:?}");
     assert_eq!(got.error.as_deref(), error, "{got:?}");
 }

@@ -20,13 +20,17 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, TimeZone, Timelike, Utc};
 use tokio::sync::{mpsc, watch};
 use upbeat::clock::{ManualClock, SharedClock};
+use upbeat::domain::maintenance::NewMaintenance;
+use upbeat::domain::sample::Sample;
+use upbeat::domain::service::{ServiceDef, ServiceRecord};
+use upbeat::domain::status::Thresholds;
+use upbeat::engine::pruner::Pruner;
+use upbeat::engine::sampler::ScheduledService;
+use upbeat::engine::stats::EngineStats;
+use upbeat::engine::writer::SampleWriter;
 use upbeat::engine::Engine;
-use upbeat::probe::{Outcome, Probe};
-use upbeat::prune::Pruner;
-use upbeat::sampler::{SampleWriter, ScheduledService, WriterStats};
-use upbeat::status::Thresholds;
-use upbeat::store::NewSample;
-use upbeat::store::{self, NewMaintenance, ServiceDef, Store};
+use upbeat::probe::{Probe, ProbeResult};
+use upbeat::store::{self, Store};
 
 use crate::helpers::{Backend, TestDb};
 
@@ -74,7 +78,7 @@ struct ScriptedProbe {
 
 #[async_trait]
 impl Probe for ScriptedProbe {
-    async fn run(&self, _timeout: Duration) -> Outcome {
+    async fn run(&self, _timeout: Duration) -> ProbeResult {
         let now = self.clock.now();
         let outcome = script(&self.slug, now);
         self.log
@@ -82,13 +86,13 @@ impl Probe for ScriptedProbe {
             .unwrap()
             .push((self.slug.clone(), now, outcome));
         match outcome {
-            SampleOutcome::Up => Outcome::up(Duration::from_millis(20)),
-            SampleOutcome::Degraded => Outcome {
+            SampleOutcome::Up => ProbeResult::up(Duration::from_millis(20)),
+            SampleOutcome::Degraded => ProbeResult {
                 outcome,
                 latency_ms: Some(4000),
                 error: Some("slow".into()),
             },
-            SampleOutcome::Down => Outcome::down(None, "connection refused"),
+            SampleOutcome::Down => ProbeResult::down(None, "connection refused"),
         }
     }
 }
@@ -97,7 +101,7 @@ fn engine(
     store: &Arc<dyn Store>,
     clock: &Arc<ManualClock>,
     log: &Log,
-    records: &[store::ServiceRecord],
+    records: &[ServiceRecord],
     publish: &watch::Sender<Arc<PublicStatus>>,
 ) -> Engine {
     Engine {
@@ -127,8 +131,8 @@ fn engine(
         retention: Duration::from_secs(u64::try_from(RETENTION_DAYS).unwrap() * 86_400),
         prune_every: Duration::from_secs(3600),
         publish: publish.clone(),
-        stats: Arc::new(WriterStats::default()),
-        changes: Arc::new(upbeat::changes::Changes::default()),
+        stats: Arc::new(EngineStats::default()),
+        changes: Arc::new(upbeat::engine::changes::Changes::default()),
         follow_every: Duration::from_secs(10),
         lease_check: Duration::from_secs(5),
         gather: Duration::ZERO,
@@ -167,7 +171,7 @@ async fn play(engine: &Engine, clock: &Arc<ManualClock>, from: DateTime<Utc>, to
             let taken_at = tick + TimeDelta::seconds(3 * i64::try_from(i).unwrap());
             clock.set(taken_at);
             let outcome = service.probe.run(service.timeout).await;
-            let sample = NewSample {
+            let sample = Sample {
                 service_id: service.service_id,
                 taken_at,
                 outcome: outcome.outcome,
@@ -229,7 +233,7 @@ async fn ninety_days(backend: Backend) {
             check_kind: "http".into(),
         })
         .collect();
-    let records = store.sync_services(&defs).await.unwrap();
+    let records = store.sync_services(&defs, origin()).await.unwrap();
     let id: HashMap<&str, i64> = records.iter().map(|r| (r.slug.as_str(), r.id)).collect();
     store
         .create_maintenance(&NewMaintenance {
@@ -240,6 +244,7 @@ async fn ninety_days(backend: Backend) {
             recurrence: Some("FREQ=WEEKLY".into()),
             service_ids: vec![id["web"]],
             created_by: "test".into(),
+            at: origin(),
         })
         .await
         .unwrap();

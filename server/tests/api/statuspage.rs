@@ -3,10 +3,12 @@
 
 use std::collections::BTreeSet;
 
-use chrono::{TimeDelta, Utc};
+use chrono::TimeDelta;
 use reqwest::Method;
 use serde_json::{json, Value};
-use upbeat::store::{self, NewMaintenance};
+use upbeat::clock::{Clock, SystemClock};
+use upbeat::domain::maintenance::NewMaintenance;
+use upbeat::store;
 
 use crate::admin::Admin;
 use crate::helpers::Backend;
@@ -135,11 +137,12 @@ async fn shapes(backend: Backend) {
         .create_maintenance(&NewMaintenance {
             title: "Database upgrade".into(),
             description: Some("Minor version".into()),
-            starts_at: Utc::now() + TimeDelta::days(1),
-            ends_at: Utc::now() + TimeDelta::days(1) + TimeDelta::hours(1),
+            starts_at: SystemClock.now() + TimeDelta::days(1),
+            ends_at: SystemClock.now() + TimeDelta::days(1) + TimeDelta::hours(1),
             recurrence: None,
             service_ids: vec![id],
             created_by: "test".into(),
+            at: SystemClock.now(),
         })
         .await
         .unwrap();

@@ -5,14 +5,16 @@ use std::sync::Arc;
 
 use app::model::{CreatedBy, Impact, IncidentStatus, SampleOutcome, ServiceStatus};
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use upbeat::incident::Transition;
-use upbeat::maintenance::Schedule;
-use upbeat::prune::Pruner;
-use upbeat::rollup::{Resolution, Rollup};
-use upbeat::status::Tracker;
-use upbeat::store::{
-    self, NewMaintenance, NewSample, RoundResult, ServiceDef, ServiceState, Store,
-};
+use upbeat::domain::incident::{IncidentPatch, NewIncident, Transition};
+use upbeat::domain::maintenance::NewMaintenance;
+use upbeat::domain::maintenance::Schedule;
+use upbeat::domain::rollup::{Resolution, Rollup};
+use upbeat::domain::sample::Sample;
+use upbeat::domain::service::ServiceDef;
+use upbeat::domain::status::ServiceState;
+use upbeat::domain::status::Tracker;
+use upbeat::engine::pruner::Pruner;
+use upbeat::store::{self, RoundResult, Store};
 
 use crate::helpers::{Backend, TestDb};
 
@@ -58,6 +60,13 @@ store_suite!(
     a_failed_round_stores_neither_samples_nor_incidents,
     maintenance_windows_round_trip_and_completed_ones_are_left_out,
     only_one_prober_holds_the_lock,
+    admin_incidents_are_created_patched_and_deleted_with_timeline_and_audit,
+    incident_lists_filter_by_resolution_newest_first_up_to_the_limit,
+    idempotency_keys_claim_replay_refuse_and_expire,
+    tokens_are_created_used_listed_and_revoked,
+    push_heartbeats_are_recorded_by_token_and_read_back,
+    maintenance_is_created_patched_listed_and_deleted_with_timeline_and_audit,
+    times_are_kept_to_the_millisecond_and_samples_to_the_second,
 );
 
 fn transition(service_id: i64, from: ServiceStatus, to: ServiceStatus, minute: i64) -> Transition {
@@ -73,7 +82,7 @@ fn transition(service_id: i64, from: ServiceStatus, to: ServiceStatus, minute: i
 
 /// Stores one sample per transition, with the transitions, as the writer does.
 async fn round(store: &Arc<dyn Store>, transitions: &[Transition]) -> RoundResult {
-    let samples: Vec<NewSample> = transitions
+    let samples: Vec<Sample> = transitions
         .iter()
         .map(|t| {
             let outcome = match t.to {
@@ -81,7 +90,7 @@ async fn round(store: &Arc<dyn Store>, transitions: &[Transition]) -> RoundResul
                 ServiceStatus::DegradedPerformance => SampleOutcome::Degraded,
                 _ => SampleOutcome::Up,
             };
-            NewSample {
+            Sample {
                 taken_at: t.at,
                 ..sample(t.service_id, 0, outcome)
             }
@@ -97,7 +106,7 @@ async fn maintenance_samples_are_counted_apart_in_rollups(store: Arc<dyn Store>)
     let id = ids_of(&store, &[def("api", "API")]).await[0];
     let batch = [
         sample(id, 0, SampleOutcome::Up),
-        NewSample {
+        Sample {
             in_maintenance: true,
             ..sample(id, 1, SampleOutcome::Down)
         },
@@ -241,6 +250,7 @@ async fn maintenance_windows_round_trip_and_completed_ones_are_left_out(store: A
         recurrence: Some("FREQ=WEEKLY".into()),
         service_ids: ids.clone(),
         created_by: "test".into(),
+        at: at(0),
     };
     let once = NewMaintenance {
         title: "Disk swap".into(),
@@ -250,6 +260,14 @@ async fn maintenance_windows_round_trip_and_completed_ones_are_left_out(store: A
         recurrence: None,
         service_ids: vec![ids[1]],
         created_by: "test".into(),
+        at: at(0),
+    };
+    // Recurring, but its two occurrences are over a week later.
+    let twice = NewMaintenance {
+        title: "Two nights".into(),
+        recurrence: Some("FREQ=DAILY;COUNT=2".into()),
+        service_ids: vec![ids[0]],
+        ..once.clone()
     };
     let weekly_id = store.create_maintenance(&weekly).await.unwrap();
     let once_id = store.create_maintenance(&once).await.unwrap();
@@ -261,13 +279,25 @@ async fn maintenance_windows_round_trip_and_completed_ones_are_left_out(store: A
         Some("FREQ=WEEKLY")
     );
     assert_eq!(windows[0].starts_at, at(0));
-    let schedule = Schedule { windows };
+    let schedule = Schedule::current(windows, at(30));
     assert!(schedule.covers(ids[0], at(30)));
     assert!(schedule.covers(ids[1], at(150)));
     assert!(!schedule.covers(ids[0], at(150)));
-    // A day later the one-off window is over; the weekly one is not.
-    let later = store.maintenance_windows(at(24 * 60)).await.unwrap();
-    assert_eq!(later.iter().map(|w| w.id).collect::<Vec<_>>(), [weekly_id]);
+    // A week later the one-off window is over; the weekly one is not. The
+    // store leaves the one-off out; the finished recurring one is left out
+    // by the schedule's rule.
+    let twice_id = store.create_maintenance(&twice).await.unwrap();
+    let week = at(7 * 24 * 60);
+    let later = store.maintenance_windows(week).await.unwrap();
+    assert_eq!(
+        later.iter().map(|w| w.id).collect::<Vec<_>>(),
+        [weekly_id, twice_id]
+    );
+    let current = Schedule::current(later, week);
+    assert_eq!(
+        current.windows.iter().map(|w| w.id).collect::<Vec<_>>(),
+        [weekly_id]
+    );
 }
 
 async fn only_one_prober_holds_the_lock(store: Arc<dyn Store>) {
@@ -318,7 +348,7 @@ where
 /// Synchronises `defs` and returns their ids, in order.
 async fn ids_of(store: &Arc<dyn Store>, defs: &[ServiceDef]) -> Vec<i64> {
     store
-        .sync_services(defs)
+        .sync_services(defs, at(0))
         .await
         .unwrap()
         .iter()
@@ -341,8 +371,8 @@ fn at(minute: i64) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 1, 12, 0, 0).unwrap() + Duration::minutes(minute)
 }
 
-fn sample(service_id: i64, minute: i64, outcome: SampleOutcome) -> NewSample {
-    NewSample {
+fn sample(service_id: i64, minute: i64, outcome: SampleOutcome) -> Sample {
+    Sample {
         service_id,
         taken_at: at(minute),
         outcome,
@@ -366,7 +396,7 @@ async fn ping_answers(store: Arc<dyn Store>) {
 
 async fn sync_services_inserts_updates_archives_and_restores(store: Arc<dyn Store>) {
     let first = store
-        .sync_services(&[def("api", "API"), def("web", "Web")])
+        .sync_services(&[def("api", "API"), def("web", "Web")], at(0))
         .await
         .unwrap();
     let slugs: Vec<_> = first.iter().map(|s| s.slug.as_str()).collect();
@@ -376,7 +406,7 @@ async fn sync_services_inserts_updates_archives_and_restores(store: Arc<dyn Stor
     let mut renamed = def("web", "Website");
     renamed.group = Some("Frontend".into());
     let second = store
-        .sync_services(&[renamed, def("db", "Database")])
+        .sync_services(&[renamed, def("db", "Database")], at(0))
         .await
         .unwrap();
     let summary: Vec<_> = second
@@ -394,19 +424,25 @@ async fn sync_services_inserts_updates_archives_and_restores(store: Arc<dyn Stor
     assert!(api.archived);
 
     // A service that comes back keeps its id, and with it its history.
-    let third = store.sync_services(&[def("api", "API")]).await.unwrap();
+    let third = store
+        .sync_services(&[def("api", "API")], at(0))
+        .await
+        .unwrap();
     assert_eq!(third.len(), 1);
     assert_eq!(third[0].id, api_id);
     assert!(!third[0].archived);
 }
 
 async fn samples_round_trip_with_every_field(store: Arc<dyn Store>) {
-    let services = store.sync_services(&[def("api", "API")]).await.unwrap();
+    let services = store
+        .sync_services(&[def("api", "API")], at(0))
+        .await
+        .unwrap();
     let id = services[0].id;
     let written = vec![
         sample(id, 0, SampleOutcome::Up),
         sample(id, 1, SampleOutcome::Degraded),
-        NewSample {
+        Sample {
             latency_ms: None,
             ..sample(id, 2, SampleOutcome::Down)
         },
@@ -419,7 +455,10 @@ async fn samples_round_trip_with_every_field(store: Arc<dyn Store>) {
 
 async fn latest_samples_are_the_newest_per_service(store: Arc<dyn Store>) {
     let services = store
-        .sync_services(&[def("api", "API"), def("web", "Web"), def("idle", "Idle")])
+        .sync_services(
+            &[def("api", "API"), def("web", "Web"), def("idle", "Idle")],
+            at(0),
+        )
         .await
         .unwrap();
     let (api, web) = (services[0].id, services[1].id);
@@ -448,7 +487,11 @@ async fn latest_samples_are_the_newest_per_service(store: Arc<dyn Store>) {
 }
 
 async fn a_retried_batch_is_not_stored_twice(store: Arc<dyn Store>) {
-    let id = store.sync_services(&[def("api", "API")]).await.unwrap()[0].id;
+    let id = store
+        .sync_services(&[def("api", "API")], at(0))
+        .await
+        .unwrap()[0]
+        .id;
     let batch: Vec<_> = (0..5).map(|m| sample(id, m, SampleOutcome::Up)).collect();
     store.insert_samples(&batch, &[], &[]).await.unwrap();
     store.insert_samples(&batch, &[], &[]).await.unwrap();
@@ -456,7 +499,11 @@ async fn a_retried_batch_is_not_stored_twice(store: Arc<dyn Store>) {
 }
 
 async fn recent_samples_are_newest_first_and_limited(store: Arc<dyn Store>) {
-    let id = store.sync_services(&[def("api", "API")]).await.unwrap()[0].id;
+    let id = store
+        .sync_services(&[def("api", "API")], at(0))
+        .await
+        .unwrap()[0]
+        .id;
     let batch: Vec<_> = (0..20).map(|m| sample(id, m, SampleOutcome::Up)).collect();
     store.insert_samples(&batch, &[], &[]).await.unwrap();
     let recent = store.recent_samples(id, 3).await.unwrap();
@@ -465,7 +512,11 @@ async fn recent_samples_are_newest_first_and_limited(store: Arc<dyn Store>) {
 }
 
 async fn samples_for_unknown_services_are_rejected(store: Arc<dyn Store>) {
-    let id = store.sync_services(&[def("api", "API")]).await.unwrap()[0].id;
+    let id = store
+        .sync_services(&[def("api", "API")], at(0))
+        .await
+        .unwrap()[0]
+        .id;
     let result = store
         .insert_samples(&[sample(id + 1000, 0, SampleOutcome::Up)], &[], &[])
         .await;
@@ -501,11 +552,14 @@ async fn prune_deletes_only_old_samples_of_one_service_up_to_the_limit(store: Ar
 
 async fn pruner_removes_everything_past_retention_in_small_batches(store: Arc<dyn Store>) {
     let services = store
-        .sync_services(&[def("api", "API"), def("old", "Old")])
+        .sync_services(&[def("api", "API"), def("old", "Old")], at(0))
         .await
         .unwrap();
     // "old" is archived by the next sync; its samples are pruned all the same.
-    store.sync_services(&[def("api", "API")]).await.unwrap();
+    store
+        .sync_services(&[def("api", "API")], at(0))
+        .await
+        .unwrap();
     for service in &services {
         let batch: Vec<_> = (0..25)
             .map(|m| sample(service.id, m * 60, SampleOutcome::Up))
@@ -582,9 +636,13 @@ async fn service_states_are_stored_with_their_samples(store: Arc<dyn Store>) {
 }
 
 async fn rollups_summarise_exactly_the_stored_samples(store: Arc<dyn Store>) {
-    let id = store.sync_services(&[def("api", "API")]).await.unwrap()[0].id;
+    let id = store
+        .sync_services(&[def("api", "API")], at(0))
+        .await
+        .unwrap()[0]
+        .id;
     // at(m) = 12:00 + m minutes: minutes 0..=119 span 12:00-13:59, one day.
-    let mut batch: Vec<NewSample> = (0..120)
+    let mut batch: Vec<Sample> = (0..120)
         .map(|m| {
             let outcome = match m % 10 {
                 0 => SampleOutcome::Down,
@@ -600,7 +658,7 @@ async fn rollups_summarise_exactly_the_stored_samples(store: Arc<dyn Store>) {
     // A retried batch overlapping the first must not count twice.
     store.insert_samples(&batch[30..], &[], &[]).await.unwrap();
 
-    let expected = |samples: &[NewSample]| {
+    let expected = |samples: &[Sample]| {
         let mut r = Rollup::default();
         for s in samples {
             r.add(s.outcome, s.latency_ms, false);
@@ -651,4 +709,582 @@ async fn rollups_summarise_exactly_the_stored_samples(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(days[0].1, expected(&batch[..120]));
+}
+
+fn new_incident(title: &str, services: Vec<(i64, ServiceStatus)>, minute: i64) -> NewIncident {
+    NewIncident {
+        title: title.into(),
+        status: IncidentStatus::Investigating,
+        impact: Impact::Major,
+        auto_resolve: false,
+        started_at: at(minute),
+        services,
+        body: format!("Looking into {title}."),
+        author: "ops-bot".into(),
+        at: at(minute),
+    }
+}
+
+async fn admin_incidents_are_created_patched_and_deleted_with_timeline_and_audit(
+    store: Arc<dyn Store>,
+) {
+    use ServiceStatus::{DegradedPerformance as Deg, MajorOutage as Maj};
+    let ids = ids_of(&store, &[def("api", "API"), def("web", "Web")]).await;
+    let id = store
+        .create_incident(&new_incident("Login errors", vec![(ids[0], Maj)], 1))
+        .await
+        .unwrap();
+    let created = store.incident(id).await.unwrap().expect("stored");
+    assert_eq!(created.title, "Login errors");
+    assert_eq!(created.created_by, CreatedBy::Admin);
+    assert_eq!(
+        (created.impact, created.auto_resolve),
+        (Impact::Major, false)
+    );
+    assert_eq!(created.started_at, at(1));
+    assert_eq!(created.resolved_at, None);
+    assert_eq!(created.services.len(), 1);
+    assert_eq!(
+        (
+            created.services[0].slug.as_str(),
+            created.services[0].status
+        ),
+        ("api", Maj)
+    );
+    assert_eq!(created.updates.len(), 1);
+    assert_eq!(created.updates[0].body, "Looking into Login errors.");
+    assert!(
+        created.updates[0].body_html.starts_with("<p>"),
+        "rendered once, stored as Markdown"
+    );
+
+    // A status change alone adds the line the domain writes.
+    let identified = IncidentPatch {
+        status: Some(IncidentStatus::Identified),
+        services: Some(vec![(ids[1], Deg)]),
+        author: "alice".into(),
+        at: at(5),
+        ..IncidentPatch::default()
+    };
+    assert!(store.update_incident(id, &identified).await.unwrap());
+    let patched = store.incident(id).await.unwrap().unwrap();
+    assert_eq!(patched.status, IncidentStatus::Identified);
+    assert_eq!(patched.updated_at, at(5));
+    let services: Vec<_> = patched
+        .services
+        .iter()
+        .map(|s| (s.slug.as_str(), s.status))
+        .collect();
+    assert_eq!(services, [("web", Deg)], "the list is replaced");
+    assert_eq!(patched.updates[0].body, "Status changed to identified.");
+    assert_eq!(patched.updates[0].status, IncidentStatus::Identified);
+
+    // A title alone adds no update; a body is added as it is.
+    let retitled = IncidentPatch {
+        title: Some("Login errors in EU".into()),
+        author: "alice".into(),
+        at: at(6),
+        ..IncidentPatch::default()
+    };
+    assert!(store.update_incident(id, &retitled).await.unwrap());
+    assert_eq!(store.incident(id).await.unwrap().unwrap().updates.len(), 2);
+    let resolved = IncidentPatch {
+        status: Some(IncidentStatus::Resolved),
+        body: Some("Fixed by a rollback.".into()),
+        author: "alice".into(),
+        at: at(9),
+        ..IncidentPatch::default()
+    };
+    assert!(store.update_incident(id, &resolved).await.unwrap());
+    let done = store.incident(id).await.unwrap().unwrap();
+    assert_eq!(done.title, "Login errors in EU");
+    assert_eq!(done.resolved_at, Some(at(9)));
+    assert_eq!(done.updates.len(), 3);
+    assert_eq!(done.updates[0].body, "Fixed by a rollback.");
+    assert_eq!(done.updates[0].created_at, at(9));
+    assert!(!store.update_incident(id + 100, &resolved).await.unwrap());
+
+    assert!(store.delete_incident(id, "bob", at(20)).await.unwrap());
+    assert!(store.incident(id).await.unwrap().is_none());
+    assert!(!store.delete_incident(id, "bob", at(21)).await.unwrap());
+
+    let audit = store.audit_log(10).await.unwrap();
+    let entries: Vec<_> = audit
+        .iter()
+        .map(|a| {
+            (
+                a.actor.as_str(),
+                a.action.as_str(),
+                a.target_id,
+                a.detail.as_str(),
+                a.at,
+            )
+        })
+        .collect();
+    assert_eq!(
+        entries,
+        [
+            ("bob", "incident.deleted", id, "Login errors in EU", at(20)),
+            ("alice", "incident.updated", id, "status, body", at(9)),
+            ("alice", "incident.updated", id, "title", at(6)),
+            ("alice", "incident.updated", id, "status, services", at(5)),
+            ("ops-bot", "incident.created", id, "Login errors", at(1)),
+        ]
+    );
+    assert_eq!(store.audit_log(2).await.unwrap().len(), 2, "the newest two");
+}
+
+async fn incident_lists_filter_by_resolution_newest_first_up_to_the_limit(store: Arc<dyn Store>) {
+    let mut ids = Vec::new();
+    for minute in [10, 30, 20] {
+        let id = store
+            .create_incident(&new_incident(&format!("at {minute}"), vec![], minute))
+            .await
+            .unwrap();
+        ids.push(id);
+    }
+    let resolve = IncidentPatch {
+        status: Some(IncidentStatus::Resolved),
+        author: "alice".into(),
+        at: at(40),
+        ..IncidentPatch::default()
+    };
+    store.update_incident(ids[1], &resolve).await.unwrap();
+    let titles =
+        |list: Vec<app::model::IncidentView>| list.into_iter().map(|i| i.title).collect::<Vec<_>>();
+    assert_eq!(
+        titles(store.incidents(None, 10).await.unwrap()),
+        ["at 30", "at 20", "at 10"]
+    );
+    assert_eq!(
+        titles(store.incidents(None, 2).await.unwrap()),
+        ["at 30", "at 20"]
+    );
+    assert_eq!(
+        titles(store.incidents(Some(true), 10).await.unwrap()),
+        ["at 30"]
+    );
+    assert_eq!(
+        titles(store.incidents(Some(false), 10).await.unwrap()),
+        ["at 20", "at 10"]
+    );
+    assert_eq!(
+        titles(store.active_incidents().await.unwrap()),
+        ["at 20", "at 10"]
+    );
+    assert_eq!(
+        titles(store.incidents_since(at(20)).await.unwrap()),
+        ["at 30", "at 20"]
+    );
+}
+
+async fn idempotency_keys_claim_replay_refuse_and_expire(store: Arc<dyn Store>) {
+    use upbeat::store::{IdempotencyClaim, KeptResponse};
+    let claim = |key: &'static str, print: &'static str, minute: i64| {
+        let store = Arc::clone(&store);
+        async move {
+            store
+                .claim_idempotency_key("ops-bot", key, print, at(minute))
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(claim("k1", "post-a", 0).await, IdempotencyClaim::Claimed);
+    // Still running: a retry waits, another request with the key is refused.
+    assert_eq!(claim("k1", "post-a", 0).await, IdempotencyClaim::InProgress);
+    assert_eq!(claim("k1", "post-b", 0).await, IdempotencyClaim::Mismatch);
+    // Keys belong to their token.
+    assert_eq!(
+        store
+            .claim_idempotency_key("other", "k1", "post-b", at(0))
+            .await
+            .unwrap(),
+        IdempotencyClaim::Claimed
+    );
+    let kept = KeptResponse {
+        status: 201,
+        body: br#"{"id":7}"#.to_vec(),
+        location: Some("/api/v1/incidents/7".into()),
+    };
+    store
+        .finish_idempotency_key("ops-bot", "k1", Some(&kept))
+        .await
+        .unwrap();
+    assert_eq!(
+        claim("k1", "post-a", 5).await,
+        IdempotencyClaim::Replay(kept.clone())
+    );
+    assert_eq!(claim("k1", "post-b", 5).await, IdempotencyClaim::Mismatch);
+    // A day later the key is free again.
+    assert_eq!(
+        claim("k1", "post-b", 24 * 60 + 1).await,
+        IdempotencyClaim::Claimed
+    );
+
+    // A failed request releases its claim; one that died is taken over.
+    assert_eq!(claim("k2", "post-c", 0).await, IdempotencyClaim::Claimed);
+    store
+        .finish_idempotency_key("ops-bot", "k2", None)
+        .await
+        .unwrap();
+    assert_eq!(claim("k2", "post-d", 0).await, IdempotencyClaim::Claimed);
+    assert_eq!(claim("k2", "post-d", 0).await, IdempotencyClaim::InProgress);
+    assert_eq!(
+        claim("k2", "post-d", 2).await,
+        IdempotencyClaim::Claimed,
+        "abandoned after a minute"
+    );
+
+    // Pruning forgets keys claimed before the cutoff.
+    assert_eq!(
+        store.prune_idempotency_keys(at(1)).await.unwrap(),
+        1,
+        "other/k1"
+    );
+    assert_eq!(
+        store.prune_idempotency_keys(at(24 * 60 + 2)).await.unwrap(),
+        2
+    );
+    assert_eq!(claim("k1", "post-z", 0).await, IdempotencyClaim::Claimed);
+}
+
+async fn tokens_are_created_used_listed_and_revoked(store: Arc<dyn Store>) {
+    use upbeat::token::hash_token;
+    let laptop = hash_token("upb_laptop");
+    let id = store.create_token("laptop", &laptop, at(0)).await.unwrap();
+    assert!(id.is_some());
+    assert_eq!(
+        store
+            .create_token("laptop", &hash_token("upb_other"), at(1))
+            .await
+            .unwrap(),
+        None,
+        "names are never reused"
+    );
+    store
+        .create_token("ci", &hash_token("upb_ci"), at(2))
+        .await
+        .unwrap()
+        .unwrap();
+
+    let used = store
+        .use_token(&laptop, at(5))
+        .await
+        .unwrap()
+        .expect("active token");
+    assert_eq!((used.name.as_str(), used.created_at), ("laptop", at(0)));
+    assert_eq!(used.last_used_at, Some(at(5)));
+    assert_eq!(
+        store
+            .use_token(&hash_token("upb_guess"), at(5))
+            .await
+            .unwrap(),
+        None
+    );
+
+    assert!(store.revoke_token("laptop", at(7)).await.unwrap());
+    assert!(
+        !store.revoke_token("laptop", at(8)).await.unwrap(),
+        "already revoked"
+    );
+    assert!(!store.revoke_token("nobody", at(8)).await.unwrap());
+    assert_eq!(store.use_token(&laptop, at(9)).await.unwrap(), None);
+
+    let tokens = store.tokens().await.unwrap();
+    let summary: Vec<_> = tokens
+        .iter()
+        .map(|t| (t.name.as_str(), t.last_used_at, t.revoked_at))
+        .collect();
+    assert_eq!(
+        summary,
+        [("laptop", Some(at(5)), Some(at(7))), ("ci", None, None)]
+    );
+}
+
+async fn push_heartbeats_are_recorded_by_token_and_read_back(store: Arc<dyn Store>) {
+    use upbeat::store::Heartbeat;
+    use upbeat::token::hash_token;
+    let ids = ids_of(&store, &[def("backup", "Backup"), def("cron", "Cron")]).await;
+    let token = hash_token("push-backup");
+    assert!(store.set_push_token("backup", &token).await.unwrap());
+    assert!(!store.set_push_token("nope", &token).await.unwrap());
+    assert_eq!(store.last_heartbeat(ids[0]).await.unwrap(), None);
+
+    let beat = Heartbeat {
+        at: at(3) + Duration::milliseconds(250),
+        outcome: SampleOutcome::Degraded,
+        msg: Some("disk 91% full".into()),
+        latency_ms: Some(1234),
+    };
+    assert_eq!(
+        store
+            .record_heartbeat(&token, &beat)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("backup")
+    );
+    assert_eq!(
+        store.last_heartbeat(ids[0]).await.unwrap(),
+        Some(beat.clone())
+    );
+    assert_eq!(store.last_heartbeat(ids[1]).await.unwrap(), None);
+    assert_eq!(
+        store
+            .record_heartbeat(&hash_token("guess"), &beat)
+            .await
+            .unwrap(),
+        None
+    );
+    // An archived service no longer takes heartbeats.
+    store
+        .sync_services(&[def("cron", "Cron")], at(10))
+        .await
+        .unwrap();
+    assert_eq!(store.record_heartbeat(&token, &beat).await.unwrap(), None);
+}
+
+async fn maintenance_is_created_patched_listed_and_deleted_with_timeline_and_audit(
+    store: Arc<dyn Store>,
+) {
+    use upbeat::domain::maintenance::{MaintenancePatch, UpdateStatus};
+    let ids = ids_of(&store, &[def("api", "API"), def("web", "Web")]).await;
+    let new = |title: &str, description: Option<&str>, start: i64| NewMaintenance {
+        title: title.into(),
+        description: description.map(str::to_owned),
+        starts_at: at(start),
+        ends_at: at(start + 60),
+        recurrence: None,
+        service_ids: vec![ids[0]],
+        created_by: "ops-bot".into(),
+        at: at(0),
+    };
+    let first = store
+        .create_maintenance(&new("Patching", Some("Kernel"), 100))
+        .await
+        .unwrap();
+    let second = store
+        .create_maintenance(&new("Disk swap", None, 300))
+        .await
+        .unwrap();
+    let record = store.maintenance(second).await.unwrap().expect("stored");
+    assert_eq!(record.created_by, "ops-bot");
+    assert_eq!(record.window.services, [ids[0]]);
+    let timeline: Vec<_> = record
+        .updates
+        .iter()
+        .map(|u| (u.status.as_str(), u.body.as_str(), u.created_at))
+        .collect();
+    assert_eq!(
+        timeline,
+        [("scheduled", "Disk swap", at(0))],
+        "the title when there is no description"
+    );
+    let first_update = &store.maintenance(first).await.unwrap().unwrap().updates[0];
+    assert_eq!(first_update.body, "Kernel");
+
+    let patch = MaintenancePatch {
+        title: Some("Disk swap, rack 4".into()),
+        description: Some(Some("Two disks".into())),
+        ends_at: Some(at(400)),
+        recurrence: Some(Some("FREQ=WEEKLY".into())),
+        service_ids: Some(vec![ids[1], ids[0]]),
+        update: Some((UpdateStatus::InProgress, "Started.".into())),
+        author: "alice".into(),
+        at: at(301),
+        ..MaintenancePatch::default()
+    };
+    assert!(store.update_maintenance(second, &patch).await.unwrap());
+    let record = store.maintenance(second).await.unwrap().unwrap();
+    assert_eq!(record.window.title, "Disk swap, rack 4");
+    assert_eq!(record.window.description.as_deref(), Some("Two disks"));
+    assert_eq!(
+        (record.window.starts_at, record.window.ends_at),
+        (at(300), at(400))
+    );
+    assert_eq!(
+        record.window.recurrence.map(|r| r.to_string()).as_deref(),
+        Some("FREQ=WEEKLY")
+    );
+    let mut services = record.window.services.clone();
+    services.sort_unstable();
+    assert_eq!(services, ids);
+    let timeline: Vec<_> = record
+        .updates
+        .iter()
+        .map(|u| (u.status.as_str(), u.created_by.as_str()))
+        .collect();
+    assert_eq!(
+        timeline,
+        [("in_progress", "alice"), ("scheduled", "ops-bot")],
+        "newest first"
+    );
+    // `Some(None)` clears a field; absent fields stay.
+    let clear = MaintenancePatch {
+        description: Some(None),
+        recurrence: Some(None),
+        author: "alice".into(),
+        at: at(302),
+        ..MaintenancePatch::default()
+    };
+    assert!(store.update_maintenance(second, &clear).await.unwrap());
+    let record = store.maintenance(second).await.unwrap().unwrap();
+    assert_eq!(
+        (record.window.description, record.window.recurrence),
+        (None, None)
+    );
+    assert_eq!(record.window.title, "Disk swap, rack 4");
+    assert!(!store
+        .update_maintenance(second + 100, &clear)
+        .await
+        .unwrap());
+
+    let listed: Vec<i64> = store
+        .maintenances(10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.window.id)
+        .collect();
+    assert_eq!(listed, [second, first], "latest start first");
+    assert_eq!(store.maintenances(1).await.unwrap().len(), 1);
+
+    assert!(store
+        .delete_maintenance(first, "bob", at(500))
+        .await
+        .unwrap());
+    assert!(!store
+        .delete_maintenance(first, "bob", at(501))
+        .await
+        .unwrap());
+    assert!(store.maintenance(first).await.unwrap().is_none());
+    let audit: Vec<_> = store
+        .audit_log(10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|a| (a.action.clone(), a.detail.clone(), a.at))
+        .collect();
+    assert_eq!(
+        audit,
+        [
+            (
+                "maintenance.deleted".to_owned(),
+                "Patching".to_owned(),
+                at(500)
+            ),
+            (
+                "maintenance.updated".to_owned(),
+                "description, recurrence".to_owned(),
+                at(302)
+            ),
+            (
+                "maintenance.updated".to_owned(),
+                "title, description, ends_at, recurrence, services, update".to_owned(),
+                at(301)
+            ),
+            (
+                "maintenance.created".to_owned(),
+                "Disk swap".to_owned(),
+                at(0)
+            ),
+            (
+                "maintenance.created".to_owned(),
+                "Patching".to_owned(),
+                at(0)
+            ),
+        ]
+    );
+}
+
+async fn times_are_kept_to_the_millisecond_and_samples_to_the_second(store: Arc<dyn Store>) {
+    let id = ids_of(&store, &[def("api", "API")]).await[0];
+    let precise = at(1) + Duration::milliseconds(987);
+    let incident = store
+        .create_incident(&NewIncident {
+            at: precise,
+            started_at: precise,
+            ..new_incident("Precise", vec![], 1)
+        })
+        .await
+        .unwrap();
+    let stored = store.incident(incident).await.unwrap().unwrap();
+    assert_eq!((stored.started_at, stored.updated_at), (precise, precise));
+    store
+        .insert_samples(&[sample(id, 2, SampleOutcome::Up)], &[], &[])
+        .await
+        .unwrap();
+    assert_eq!(store.latest_samples().await.unwrap()[0].taken_at, at(2));
+}
+
+/// Rows another writer (or an older version) left with latencies that do
+/// not fit a `u32` read back the same way on both backends: saturated.
+async fn stored_latencies_out_of_range_read_back_saturated(backend: Backend) {
+    use sqlx::{Connection, Executor};
+    use upbeat::store::Heartbeat;
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let store = store::connect(&db.url, 2).await.unwrap();
+    let id = ids_of(&store, &[def("api", "API")]).await[0];
+    let huge = Sample {
+        latency_ms: Some(u32::MAX),
+        ..sample(id, 0, SampleOutcome::Up)
+    };
+    store.insert_samples(&[huge], &[], &[]).await.unwrap();
+    // Written as at most i32::MAX, PostgreSQL's INTEGER, on both.
+    let latency = |store: Arc<dyn Store>| async move {
+        store.recent_samples(id, 1).await.unwrap()[0].latency_ms
+    };
+    assert_eq!(
+        latency(Arc::clone(&store)).await,
+        Some(i32::MAX.unsigned_abs())
+    );
+    let token = upbeat::token::hash_token("push");
+    store.set_push_token("api", &token).await.unwrap();
+    let beat = Heartbeat {
+        at: at(1),
+        outcome: SampleOutcome::Up,
+        msg: None,
+        latency_ms: Some(5),
+    };
+    store.record_heartbeat(&token, &beat).await.unwrap();
+
+    let corrupt = |sql: &'static str| {
+        let url = db.url.clone();
+        async move {
+            match backend {
+                Backend::Sqlite => {
+                    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+                    conn.execute(sql).await.unwrap();
+                }
+                Backend::Postgres => {
+                    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+                    conn.execute(sql).await.unwrap();
+                }
+            }
+        }
+    };
+    corrupt("UPDATE samples SET latency_ms = -5").await;
+    corrupt("UPDATE services SET last_push_latency_ms = -7").await;
+    assert_eq!(latency(Arc::clone(&store)).await, Some(0));
+    assert_eq!(store.latest_samples().await.unwrap()[0].latency_ms, Some(0));
+    let read = store.last_heartbeat(id).await.unwrap().unwrap();
+    assert_eq!(read.latency_ms, Some(0));
+    if let Backend::Sqlite = backend {
+        // Only SQLite's 64-bit INTEGER can hold more than a u32.
+        corrupt("UPDATE samples SET latency_ms = 5000000000").await;
+        assert_eq!(latency(Arc::clone(&store)).await, Some(u32::MAX));
+    }
+    store.close().await;
+}
+
+#[tokio::test]
+async fn sqlite_stored_latencies_out_of_range_read_back_saturated() {
+    stored_latencies_out_of_range_read_back_saturated(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_stored_latencies_out_of_range_read_back_saturated() {
+    stored_latencies_out_of_range_read_back_saturated(Backend::Postgres).await;
 }

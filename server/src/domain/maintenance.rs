@@ -10,6 +10,10 @@
 //! `UNTIL=20270101T000000Z` (no occurrence starts after it). Each occurrence
 //! lasts as long as the first (`ends_at - starts_at`), which must be shorter
 //! than the period.
+//!
+//! Admin changes ([`NewMaintenance`], [`MaintenancePatch`]) are plain data;
+//! the first timeline entry of a new window ([`NewMaintenance::first_update`])
+//! and which windows are over ([`Schedule::current`]) are decided here.
 
 use std::fmt;
 use std::str::FromStr;
@@ -226,6 +230,13 @@ pub struct Schedule {
 }
 
 impl Schedule {
+    /// The windows among `windows` that are not completed at `now` (the
+    /// store returns recurring windows whatever their rule says).
+    pub fn current(mut windows: Vec<Window>, now: DateTime<Utc>) -> Self {
+        windows.retain(|w| w.status(now) != MaintenanceStatus::Completed);
+        Self { windows }
+    }
+
     pub fn covers(&self, service_id: i64, t: DateTime<Utc>) -> bool {
         self.windows
             .iter()
@@ -258,6 +269,114 @@ impl Schedule {
             .collect();
         views.sort_by_key(|v| (v.status != MaintenanceStatus::InProgress, v.starts_at, v.id));
         views
+    }
+}
+
+/// A maintenance window to store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewMaintenance {
+    pub title: String,
+    pub description: Option<String>,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    /// Canonical rule text ([`Recurrence`]).
+    pub recurrence: Option<String>,
+    pub service_ids: Vec<i64>,
+    pub created_by: String,
+    /// When it was created.
+    pub at: DateTime<Utc>,
+}
+
+impl NewMaintenance {
+    /// The first timeline entry of a new window: `scheduled`, with its
+    /// description, or its title when it has none.
+    pub fn first_update(&self) -> (UpdateStatus, &str) {
+        (
+            UpdateStatus::Scheduled,
+            self.description.as_deref().unwrap_or(&self.title),
+        )
+    }
+}
+
+/// Timeline statuses of a maintenance window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum UpdateStatus {
+    Scheduled,
+    InProgress,
+    Verifying,
+    Completed,
+}
+
+impl From<MaintenanceStatus> for UpdateStatus {
+    /// The timeline status that says what the time says.
+    fn from(status: MaintenanceStatus) -> Self {
+        match status {
+            MaintenanceStatus::Scheduled => Self::Scheduled,
+            MaintenanceStatus::InProgress => Self::InProgress,
+            MaintenanceStatus::Completed => Self::Completed,
+        }
+    }
+}
+
+impl UpdateStatus {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Scheduled => "scheduled",
+            Self::InProgress => "in_progress",
+            Self::Verifying => "verifying",
+            Self::Completed => "completed",
+        }
+    }
+}
+
+/// A stored maintenance window with its timeline.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MaintenanceRecord {
+    pub window: Window,
+    pub created_by: String,
+    /// Newest first.
+    pub updates: Vec<MaintenanceUpdate>,
+}
+
+/// One timeline entry of a maintenance window.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct MaintenanceUpdate {
+    pub id: i64,
+    /// `scheduled`, `in_progress`, `verifying` or `completed`.
+    pub status: String,
+    pub body: String,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// An admin change to a maintenance window; `None` leaves a field alone.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MaintenancePatch {
+    pub title: Option<String>,
+    pub description: Option<Option<String>>,
+    pub starts_at: Option<DateTime<Utc>>,
+    pub ends_at: Option<DateTime<Utc>>,
+    pub recurrence: Option<Option<String>>,
+    pub service_ids: Option<Vec<i64>>,
+    /// A timeline update to add: (status, body).
+    pub update: Option<(UpdateStatus, String)>,
+    pub author: String,
+    pub at: DateTime<Utc>,
+}
+
+impl MaintenancePatch {
+    /// The fields the patch sets, for the audit log.
+    pub fn fields(&self) -> String {
+        crate::domain::incident::join_set(&[
+            ("title", self.title.is_some()),
+            ("description", self.description.is_some()),
+            ("starts_at", self.starts_at.is_some()),
+            ("ends_at", self.ends_at.is_some()),
+            ("recurrence", self.recurrence.is_some()),
+            ("services", self.service_ids.is_some()),
+            ("update", self.update.is_some()),
+        ])
     }
 }
 
@@ -368,5 +487,51 @@ mod tests {
         );
         assert_eq!(views[0].services, ["s5"]);
         assert_eq!(views[0].recurrence.as_deref(), Some("FREQ=DAILY"));
+    }
+
+    #[test]
+    fn the_current_schedule_leaves_out_windows_that_are_over() {
+        let mut over = window(Some("FREQ=DAILY;COUNT=2"));
+        over.id = 2;
+        let mut one_off_over = window(None);
+        one_off_over.id = 3;
+        let recurring = window(Some("FREQ=WEEKLY"));
+        let schedule = Schedule::current(vec![recurring, over, one_off_over], at(10, 0));
+        let ids: Vec<i64> = schedule.windows.iter().map(|w| w.id).collect();
+        assert_eq!(ids, [1]);
+    }
+
+    #[test]
+    fn a_new_window_starts_its_timeline_with_its_description_or_title() {
+        let new = |description: Option<&str>| NewMaintenance {
+            title: "Database upgrade".into(),
+            description: description.map(str::to_owned),
+            starts_at: at(2, 22),
+            ends_at: at(2, 23),
+            recurrence: None,
+            service_ids: vec![],
+            created_by: "ops".into(),
+            at: at(1, 0),
+        };
+        assert_eq!(
+            new(Some("Postgres 17")).first_update(),
+            (UpdateStatus::Scheduled, "Postgres 17")
+        );
+        assert_eq!(
+            new(None).first_update(),
+            (UpdateStatus::Scheduled, "Database upgrade")
+        );
+    }
+
+    #[test]
+    fn the_audit_log_names_the_fields_a_maintenance_patch_sets() {
+        let patch = MaintenancePatch {
+            description: Some(None),
+            ends_at: Some(at(3, 0)),
+            update: Some((UpdateStatus::Verifying, "Checking".into())),
+            ..MaintenancePatch::default()
+        };
+        assert_eq!(patch.fields(), "description, ends_at, update");
+        assert_eq!(MaintenancePatch::default().fields(), "nothing");
     }
 }

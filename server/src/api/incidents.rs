@@ -1,9 +1,10 @@
 //! The admin API for incidents (`/api/v1/incidents`), behind a bearer
 //! token ([`super::auth::Admin`]).
 //!
-//! Bodies are JSON with unknown fields rejected; every problem is answered
-//! with the one error body naming the field (`400` for JSON that cannot be
-//! read, `422` for well-formed JSON with unacceptable content). Every change
+//! Bodies are JSON with unknown fields rejected ([`super::extract::Body`]);
+//! every problem is answered with the one error body naming the field
+//! (`400` for JSON that cannot be read, `422` for well-formed JSON with
+//! unacceptable content). Every change is stamped by the state's clock,
 //! records the acting token's name and wakes the snapshot, so the page and
 //! the APIs show it on the next request.
 //!
@@ -15,13 +16,11 @@
 use std::collections::HashMap;
 
 use app::model::{Impact, IncidentStatus, IncidentView, ServiceStatus};
-use axum::body::Bytes;
-use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
-use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -29,53 +28,17 @@ use utoipa_axum::routes;
 
 use super::auth::Admin;
 use super::error::{ApiError, ErrorBody};
+use super::extract::{
+    check_text, list_limit, path_id, Body, MAX_BODY_CHARS, MAX_LIST, MAX_TITLE_CHARS,
+};
 use super::AppState;
-use crate::store::{AuditRecord, IncidentPatch, NewIncident};
-
-const MAX_TITLE_CHARS: usize = 200;
-const MAX_BODY_CHARS: usize = 20_000;
-/// Most incidents one list request returns.
-pub const MAX_LIST: u32 = 100;
-
-/// Most audit-log entries one request returns.
-pub const MAX_AUDIT: u32 = 500;
+use crate::domain::incident::{IncidentPatch, NewIncident};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create, list))
         .routes(routes!(show, patch, remove))
         .routes(routes!(add_update))
-        .routes(routes!(audit_log))
-}
-
-/// JSON body read with serde_path_to_error, so errors name the field.
-pub struct Body<T>(pub T);
-
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|e| ApiError::invalid_field("body", e.body_text()))?;
-        let mut de = serde_json::Deserializer::from_slice(&bytes);
-        match serde_path_to_error::deserialize(&mut de) {
-            Ok(value) => Ok(Self(value)),
-            Err(err) => {
-                let path = err.path().to_string();
-                let inner = err.into_inner();
-                let field = if path == "." { "body".to_owned() } else { path };
-                if inner.is_data() {
-                    Err(ApiError::unprocessable(field, inner.to_string()))
-                } else {
-                    Err(ApiError::invalid_field(
-                        field,
-                        format!("invalid JSON: {inner}"),
-                    ))
-                }
-            }
-        }
-    }
 }
 
 /// A service an incident affects, and the status it gives it.
@@ -145,28 +108,6 @@ pub struct ListQuery {
     limit: Option<u32>,
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct AuditQuery {
-    /// 1 to 500, default 100.
-    limit: Option<u32>,
-}
-
-pub(super) fn check_text(field: &str, text: &str, max: usize) -> Result<String, ApiError> {
-    let trimmed = text.trim();
-    if trimmed.is_empty() {
-        return Err(ApiError::unprocessable(field, "must not be empty"));
-    }
-    if trimmed.chars().count() > max {
-        return Err(ApiError::unprocessable(
-            field,
-            format!("must be at most {max} characters"),
-        ));
-    }
-    Ok(trimmed.to_owned())
-}
-
 /// Slugs to service ids, each checked.
 async fn resolve_services(
     state: &AppState,
@@ -175,8 +116,7 @@ async fn resolve_services(
     let known: HashMap<String, i64> = state
         .store
         .services()
-        .await
-        .map_err(|e| ApiError::internal(&e))?
+        .await?
         .into_iter()
         .filter(|s| !s.archived)
         .map(|s| (s.slug, s.id))
@@ -209,18 +149,14 @@ fn worst_impact(services: &[(i64, ServiceStatus)]) -> Impact {
 }
 
 fn parse_id(raw: &str) -> Result<i64, ApiError> {
-    raw.parse::<i64>()
-        .ok()
-        .filter(|id| *id > 0)
-        .ok_or_else(|| ApiError::not_found("no such incident"))
+    path_id(raw, "incident")
 }
 
 async fn load(state: &AppState, id: i64) -> Result<IncidentView, ApiError> {
     state
         .store
         .incident(id)
-        .await
-        .map_err(|e| ApiError::internal(&e))?
+        .await?
         .ok_or_else(|| ApiError::not_found("no such incident"))
 }
 
@@ -244,7 +180,7 @@ async fn create(
     let title = check_text("title", &input.title, MAX_TITLE_CHARS)?;
     let body = check_text("body", &input.body, MAX_BODY_CHARS)?;
     let services = resolve_services(&state, &input.services).await?;
-    let now = Utc::now();
+    let now = state.clock.now();
     if input.started_at.is_some_and(|at| at > now) {
         return Err(ApiError::unprocessable(
             "started_at",
@@ -262,11 +198,7 @@ async fn create(
         author: admin.name.clone(),
         at: now,
     };
-    let id = state
-        .store
-        .create_incident(&new)
-        .await
-        .map_err(|e| ApiError::internal(&e))?;
+    let id = state.store.create_incident(&new).await?;
     tracing::info!(incident = id, by = %admin.name, "incident created");
     state.changes.announce().await;
     let incident = load(&state, id).await?;
@@ -304,19 +236,8 @@ async fn list(
             ))
         }
     };
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=MAX_LIST).contains(&limit) {
-        return Err(ApiError::invalid_field(
-            "limit",
-            format!("must be from 1 to {MAX_LIST}"),
-        ));
-    }
-    state
-        .store
-        .incidents(resolved, limit)
-        .await
-        .map(Json)
-        .map_err(|e| ApiError::internal(&e))
+    let limit = list_limit(query.limit, 50, MAX_LIST)?;
+    Ok(Json(state.store.incidents(resolved, limit).await?))
 }
 
 /// One incident with its timeline.
@@ -385,7 +306,7 @@ async fn patch(
             auto_resolve: input.auto_resolve,
             body,
             author: admin.name.clone(),
-            at: Utc::now(),
+            at: state.clock.now(),
         },
     )
     .await
@@ -417,7 +338,7 @@ async fn add_update(
         status: input.status,
         body: Some(body),
         author: admin.name.clone(),
-        at: Utc::now(),
+        at: state.clock.now(),
         ..IncidentPatch::default()
     };
     let Json(incident) = apply(&state, &admin, &current, patch).await?;
@@ -437,11 +358,7 @@ async fn apply(
             "the incident is resolved; open a new incident instead",
         ));
     }
-    let found = state
-        .store
-        .update_incident(current.id, &patch)
-        .await
-        .map_err(|e| ApiError::internal(&e))?;
+    let found = state.store.update_incident(current.id, &patch).await?;
     if !found {
         return Err(ApiError::not_found("no such incident"));
     }
@@ -467,44 +384,12 @@ async fn remove(
     let id = parse_id(&id)?;
     let deleted = state
         .store
-        .delete_incident(id, &admin.name)
-        .await
-        .map_err(|e| ApiError::internal(&e))?;
+        .delete_incident(id, &admin.name, state.clock.now())
+        .await?;
     if !deleted {
         return Err(ApiError::not_found("no such incident"));
     }
     tracing::info!(incident = id, by = %admin.name, "incident deleted");
     state.changes.announce().await;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// Admin changes to incidents and maintenance, newest first, with the
-/// acting token's name.
-#[utoipa::path(get, path = "/api/v1/audit-log", tag = "admin", security(("bearer" = [])),
-    params(AuditQuery),
-    responses(
-        (status = 200, body = Vec<AuditRecord>),
-        (status = 400, body = ErrorBody, description = "A bad `limit`"),
-        (status = 401, body = ErrorBody, description = "Missing, unknown or revoked token"),
-        (status = 429, body = ErrorBody, description = "Too many failed attempts from this address"),
-    ))]
-async fn audit_log(
-    State(state): State<AppState>,
-    _admin: Admin,
-    query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Vec<AuditRecord>>, ApiError> {
-    let Query(query) = query.map_err(|e| ApiError::invalid_field("query", e.body_text()))?;
-    let limit = query.limit.unwrap_or(100);
-    if !(1..=MAX_AUDIT).contains(&limit) {
-        return Err(ApiError::invalid_field(
-            "limit",
-            format!("must be from 1 to {MAX_AUDIT}"),
-        ));
-    }
-    state
-        .store
-        .audit_log(limit)
-        .await
-        .map(Json)
-        .map_err(|e| ApiError::internal(&e))
 }

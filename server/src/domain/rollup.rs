@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use app::model::SampleOutcome;
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 
-use crate::store::Sample;
+use super::sample::Sample;
 
 /// Upper bounds (ms, inclusive) of the latency histogram buckets; the last
 /// bucket holds everything slower.

@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::SharedClock;
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, IDEMPOTENCY_TTL};
 
 pub struct Pruner {
     store: Arc<dyn Store>,
@@ -62,7 +62,7 @@ impl Pruner {
         }
         let keys = self
             .store
-            .prune_idempotency_keys(now - crate::store::IDEMPOTENCY_TTL)
+            .prune_idempotency_keys(now - IDEMPOTENCY_TTL)
             .await?;
         if keys > 0 {
             tracing::debug!(keys, "forgot idempotency keys older than a day");

@@ -1,6 +1,12 @@
-//! Who probes: the engine runs the sampler, the writer and the pruner on
-//! the one replica that holds the prober lock, and keeps the snapshot of the
-//! other replicas fresh from the database.
+//! Background work, and who does it: the engine runs the sampler, the
+//! writer and the pruner on the one replica that holds the prober lock, and
+//! keeps the snapshot of the other replicas fresh from the database.
+//!
+//! - [`sampler`]: scheduling probes, concurrency cap, deadlines.
+//! - [`writer`]: samples → one transaction per round → a new snapshot.
+//! - [`pruner`]: retention of raw samples and idempotency keys.
+//! - [`changes`]: admin changes → snapshot rebuilds, acknowledged.
+//! - [`stats`]: counters and heartbeats for health and metrics.
 //!
 //! - SQLite: one process per database file, so the lock is always granted.
 //! - PostgreSQL: a session advisory lock. The leader checks every
@@ -9,6 +15,12 @@
 //!   A follower reloads its snapshot from the database every
 //!   `follow_every` and tries to take the lock each time, so when the
 //!   leader dies another replica takes over within about that long.
+
+pub mod changes;
+pub mod pruner;
+pub mod sampler;
+pub mod stats;
+pub mod writer;
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -20,15 +32,22 @@ use chrono::TimeDelta;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-use crate::changes::Changes;
+use self::changes::Changes;
+use self::pruner::Pruner;
+use self::sampler::{Sampler, ScheduledService};
+use self::stats::EngineStats;
+use self::writer::SampleWriter;
 use crate::clock::SharedClock;
-use crate::maintenance::Schedule;
-use crate::prune::Pruner;
-use crate::rollup::Resolution;
-use crate::sampler::{SampleWriter, Sampler, ScheduledService, WriterStats};
-use crate::snapshot::{SnapshotBuilder, BAR_DAYS, RECENT_INCIDENTS};
-use crate::status::Thresholds;
-use crate::store::{ProberLease, ServiceRecord, Store, StoreError};
+use crate::domain::maintenance::Schedule;
+use crate::domain::rollup::Resolution;
+use crate::domain::service::ServiceRecord;
+use crate::domain::snapshot::{SnapshotBuilder, BAR_DAYS, RECENT_INCIDENTS};
+use crate::domain::status::Thresholds;
+use crate::store::{ProberLease, Store, StoreError};
+
+/// Readers' handle on the current snapshot: public reads clone an `Arc`
+/// out of it and never touch the database.
+pub type SnapshotReader = watch::Receiver<Arc<PublicStatus>>;
 
 /// Capacity of the probe → writer channel; the writer's own buffer is larger.
 const SAMPLE_CHANNEL: usize = 10_000;
@@ -44,7 +63,7 @@ pub struct Engine {
     pub retention: Duration,
     pub prune_every: Duration,
     pub publish: watch::Sender<Arc<PublicStatus>>,
-    pub stats: Arc<WriterStats>,
+    pub stats: Arc<EngineStats>,
     /// Notified by admin changes: rebuild the snapshot now.
     pub changes: Arc<Changes>,
     pub follow_every: Duration,
@@ -83,9 +102,10 @@ impl Engine {
             let rows = self.store.rollups_since(resolution, from).await?;
             builder.seed_rollups(resolution, rows);
         }
-        builder.set_schedule(Schedule {
-            windows: self.store.maintenance_windows(now).await?,
-        });
+        builder.set_schedule(Schedule::current(
+            self.store.maintenance_windows(now).await?,
+            now,
+        ));
         builder.set_incidents(self.store.active_incidents().await?);
         builder.set_recent_incidents(self.store.incidents(None, RECENT_INCIDENTS).await?);
         Ok(builder)

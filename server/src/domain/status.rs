@@ -10,6 +10,7 @@
 //! stored with the samples so a restart resumes exactly where it stopped.
 
 use app::model::{SampleOutcome, ServiceStatus};
+use chrono::{DateTime, Utc};
 
 /// The status one sample implies on its own.
 pub const fn status_for(outcome: SampleOutcome) -> ServiceStatus {
@@ -93,6 +94,16 @@ impl Tracker {
             }
         }
     }
+}
+
+/// A service's hysteresis state after the newest sample applied to it;
+/// stored with the samples that produced it, so a restart resumes exactly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ServiceState {
+    pub service_id: i64,
+    pub tracker: Tracker,
+    /// Time of the newest sample the state includes.
+    pub updated_at: DateTime<Utc>,
 }
 
 #[cfg(test)]

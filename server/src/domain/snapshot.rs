@@ -1,5 +1,6 @@
 //! The in-memory status snapshot: an immutable [`PublicStatus`] swapped in
-//! atomically (through a `watch` channel) whenever stored data changes.
+//! atomically (the engine publishes it through a `watch` channel) whenever
+//! stored data changes.
 //!
 //! Public reads (the page, `/public/status`) only ever clone an `Arc` out of
 //! the channel; they never query the database, so a burst of visitors costs
@@ -25,16 +26,13 @@ use app::model::{
     ServiceStatus, ServiceView, Uptimes,
 };
 use chrono::{DateTime, TimeDelta, Utc};
-use tokio::sync::watch;
 
-use crate::incident::Transition;
-use crate::maintenance::Schedule;
-use crate::rollup::{Resolution, Rollup};
-use crate::status::{status_for, Thresholds};
-use crate::store::{Sample, ServiceRecord, ServiceState};
-
-/// Readers' handle on the current snapshot.
-pub type SnapshotReader = watch::Receiver<Arc<PublicStatus>>;
+use super::incident::Transition;
+use super::maintenance::Schedule;
+use super::rollup::{Resolution, Rollup};
+use super::sample::Sample;
+use super::service::ServiceRecord;
+use super::status::{status_for, ServiceState, Thresholds};
 
 /// Days in the bar and in the longest uptime window.
 pub const BAR_DAYS: i64 = 90;
@@ -464,7 +462,7 @@ impl SnapshotBuilder {
                 date: (today - TimeDelta::days(back)).date_naive(),
                 // f32 keeps 7 digits, plenty for a day's share, in half
                 // the space (90 bars × every service).
-                #[allow(clippy::cast_possible_truncation)]
+                #[expect(clippy::cast_possible_truncation, reason = "f32 keeps enough digits")]
                 uptime: counts.uptime().map(|u| u as f32),
                 worst: counts.worst(),
                 samples: counts.samples(),
@@ -569,6 +567,11 @@ mod tests {
         }
     }
 
+    /// A fixed "now" shortly after the samples.
+    fn test_now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 22, 11, 0, 0).unwrap()
+    }
+
     fn page() -> PageInfo {
         PageInfo::titled("Status")
     }
@@ -592,7 +595,7 @@ mod tests {
         let mut b = builder(vec![service(1, "api")], &[]);
         commit(&mut b, &[sample(1, 5, SampleOutcome::Down)]);
         commit(&mut b, &[sample(1, 3, SampleOutcome::Up)]);
-        let snap = b.build(Utc::now());
+        let snap = b.build(test_now());
         assert_eq!(snap.services[0].last_outcome, Some(SampleOutcome::Down));
         assert_eq!(
             snap.services[0].last_error.as_deref(),
@@ -614,7 +617,7 @@ mod tests {
             (5, SampleOutcome::Up),
         ] {
             commit(&mut b, &[sample(1, minute, outcome)]);
-            statuses.push(b.build(Utc::now()).services[0].status);
+            statuses.push(b.build(test_now()).services[0].status);
         }
         let o = Some(ServiceStatus::Operational);
         let m = Some(ServiceStatus::MajorOutage);
@@ -659,7 +662,7 @@ mod tests {
         for minute in 1..=3 {
             commit(&mut b, &[sample(2, minute, SampleOutcome::Degraded)]);
         }
-        let snap = b.build(Utc::now());
+        let snap = b.build(test_now());
         let slugs: Vec<_> = snap.services.iter().map(|s| s.slug.as_str()).collect();
         assert_eq!(slugs, ["api", "web"]);
         assert_eq!(snap.services[0].status, None);

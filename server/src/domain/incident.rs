@@ -19,10 +19,14 @@
 //!   is left as it was when the incident resolves, so history shows how bad
 //!   it got at the end.
 //! - Incidents opened by an admin are never touched by these rules.
+//!
+//! Admin changes ([`NewIncident`], [`IncidentPatch`]) are plain data too;
+//! the timeline entry a patch adds is decided here
+//! ([`IncidentPatch::timeline_entry`]), not in the store.
 
 use std::collections::BTreeMap;
 
-use app::model::{Impact, ServiceStatus};
+use app::model::{Impact, IncidentStatus, ServiceStatus};
 use chrono::{DateTime, TimeDelta, Utc};
 
 /// Services failing within this long of an open automatic incident's start
@@ -242,6 +246,81 @@ pub fn plan(open: &[OpenIncident], transitions: &[Transition]) -> Vec<IncidentCh
     changes
 }
 
+/// Name recorded as the author of automatic timeline updates.
+pub const AUTO_AUTHOR: &str = "upbeat";
+
+/// An incident an admin opens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewIncident {
+    pub title: String,
+    pub status: IncidentStatus,
+    pub impact: Impact,
+    pub auto_resolve: bool,
+    pub started_at: DateTime<Utc>,
+    /// Affected services by id, with the status the incident gives them.
+    pub services: Vec<(i64, ServiceStatus)>,
+    /// First timeline entry (Markdown).
+    pub body: String,
+    /// Name of the acting token.
+    pub author: String,
+    pub at: DateTime<Utc>,
+}
+
+/// An admin change to an incident; `None` leaves a field alone. A timeline
+/// update is added when `body` is given or the status changes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IncidentPatch {
+    pub title: Option<String>,
+    pub status: Option<IncidentStatus>,
+    pub impact: Option<Impact>,
+    /// Replaces the affected services.
+    pub services: Option<Vec<(i64, ServiceStatus)>>,
+    pub auto_resolve: Option<bool>,
+    pub body: Option<String>,
+    pub author: String,
+    pub at: DateTime<Utc>,
+}
+
+impl IncidentPatch {
+    /// The incident's status once the patch is applied to one in `current`.
+    pub fn status_after(&self, current: IncidentStatus) -> IncidentStatus {
+        self.status.unwrap_or(current)
+    }
+
+    /// The timeline entry the change adds to an incident in `current`, if
+    /// any: its body, or a line saying the status changed.
+    pub fn timeline_entry(&self, current: IncidentStatus) -> Option<String> {
+        let status = self.status_after(current);
+        match &self.body {
+            Some(body) => Some(body.clone()),
+            None if status != current => Some(format!("Status changed to {}.", status.as_str())),
+            None => None,
+        }
+    }
+
+    /// The fields the patch sets, for the audit log.
+    pub fn fields(&self) -> String {
+        join_set(&[
+            ("title", self.title.is_some()),
+            ("status", self.status.is_some()),
+            ("impact", self.impact.is_some()),
+            ("services", self.services.is_some()),
+            ("auto_resolve", self.auto_resolve.is_some()),
+            ("body", self.body.is_some()),
+        ])
+    }
+}
+
+/// The names whose flag is set, comma-separated; `nothing` when none is.
+pub fn join_set(set: &[(&str, bool)]) -> String {
+    let names: Vec<&str> = set.iter().filter(|(_, s)| *s).map(|(n, _)| *n).collect();
+    if names.is_empty() {
+        "nothing".to_owned()
+    } else {
+        names.join(", ")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;
@@ -404,5 +483,64 @@ mod tests {
             body,
             r"**svc1** is down: \<script\>alert(1)\</script\> \[x\](javascript:y)."
         );
+    }
+
+    #[test]
+    fn a_patch_adds_its_body_or_a_status_line_or_nothing() {
+        use IncidentStatus::{Identified, Investigating, Resolved};
+        let patch = |status, body: Option<&str>| IncidentPatch {
+            status,
+            body: body.map(str::to_owned),
+            ..IncidentPatch::default()
+        };
+        #[rustfmt::skip]
+        let cases: &[(IncidentPatch, IncidentStatus, Option<&str>)] = &[
+            (patch(None, Some("We found it.")), Investigating, Some("We found it.")),
+            (patch(Some(Identified), Some("Found.")), Investigating, Some("Found.")),
+            (patch(Some(Identified), None), Investigating, Some("Status changed to identified.")),
+            (patch(Some(Resolved), None), Identified, Some("Status changed to resolved.")),
+            (patch(Some(Identified), None), Identified, None),
+            (patch(None, None), Investigating, None),
+        ];
+        for (patch, current, expected) in cases {
+            assert_eq!(
+                patch.timeline_entry(*current).as_deref(),
+                *expected,
+                "{patch:?} on {current:?}"
+            );
+        }
+        assert_eq!(patch(None, None).status_after(Identified), Identified);
+        assert_eq!(
+            patch(Some(Resolved), None).status_after(Identified),
+            Resolved
+        );
+    }
+
+    #[test]
+    fn the_audit_log_names_the_fields_a_patch_sets() {
+        let cases = [
+            (IncidentPatch::default(), "nothing"),
+            (
+                IncidentPatch {
+                    title: Some("t".into()),
+                    body: Some("b".into()),
+                    ..IncidentPatch::default()
+                },
+                "title, body",
+            ),
+            (
+                IncidentPatch {
+                    status: Some(IncidentStatus::Monitoring),
+                    services: Some(vec![]),
+                    auto_resolve: Some(false),
+                    impact: Some(Impact::Minor),
+                    ..IncidentPatch::default()
+                },
+                "status, impact, services, auto_resolve",
+            ),
+        ];
+        for (patch, expected) in cases {
+            assert_eq!(patch.fields(), expected);
+        }
     }
 }

@@ -1,0 +1,1530 @@
+//! The one SQL layer: [`SqlStore`] implements [`Store`] once, generic over
+//! the backend, with statements written once in the `$N` dialect both
+//! drivers read. A backend plugs in through [`Dialect`]: how to connect and
+//! migrate, and the few statements whose behaviour really differs
+//! (PostgreSQL's `UNNEST` batches, row locks and advisory lock).
+//!
+//! Values the backends encode differently go through [`super::codec`];
+//! rows are grouped into records by the shared functions at the end.
+//! Helpers take the caller's transaction; only the [`Store`] methods open
+//! one.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use app::model::{
+    AffectedService, CreatedBy, Impact, IncidentStatus, IncidentUpdateView, IncidentView,
+    ServiceStatus,
+};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::migrate::{Migrate, Migrator};
+use sqlx::query::Query;
+use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type};
+
+use super::codec::{
+    outcome_code, outcome_from_code, parse_column, u32_from_db, u32_to_db, Int, SampleTime, Time,
+};
+use super::{
+    AuditRecord, Backend, Heartbeat, IdempotencyClaim, KeptResponse, ProberLease, RoundResult,
+    Store, StoreError, TokenRecord, IDEMPOTENCY_ABANDONED, IDEMPOTENCY_TTL,
+};
+use crate::domain::incident::{
+    plan, IncidentChange, IncidentPatch, NewIncident, OpenIncident, Transition, AUTO_AUTHOR,
+};
+use crate::domain::maintenance::{
+    MaintenancePatch, MaintenanceRecord, MaintenanceUpdate, NewMaintenance, Recurrence, Window,
+};
+use crate::domain::rollup::{summarise, Resolution, Rollup, BUCKETS};
+use crate::domain::sample::Sample;
+use crate::domain::service::{ServiceDef, ServiceRecord};
+use crate::domain::status::{ServiceState, Tracker};
+
+/// What a backend supplies; everything else is shared.
+#[async_trait]
+pub trait Dialect: Database {
+    const BACKEND: Backend;
+    /// The two-argument maximum (`MAX` on SQLite, `GREATEST` on PostgreSQL).
+    const GREATEST: &'static str;
+    /// The newest sample of each service: a correlated `MAX` on SQLite, a
+    /// `LATERAL` primary-key seek on PostgreSQL.
+    const LATEST_SAMPLES: &'static str;
+
+    /// What locks the selected rows of table alias `alias` until the
+    /// transaction ends: nothing on SQLite, where a writing transaction
+    /// holds the whole database, `FOR UPDATE OF alias` on PostgreSQL.
+    fn lock_rows(alias: &str) -> String;
+
+    fn migrator() -> &'static Migrator;
+
+    /// Rows a statement changed (each driver has its own result type).
+    fn rows_affected(result: &Self::QueryResult) -> u64;
+
+    /// A pool on `url`.
+    async fn open(
+        url: &str,
+        max_connections: u32,
+        acquire_timeout: Duration,
+    ) -> Result<Pool<Self>, StoreError>;
+
+    /// Serialises service synchronisation of replicas starting together.
+    async fn lock_services(conn: &mut Self::Connection) -> Result<(), StoreError>;
+
+    /// Inserts `samples`, skipping any (service, time) already stored, and
+    /// returns the ones inserted.
+    async fn insert_new_samples(
+        conn: &mut Self::Connection,
+        samples: &[Sample],
+    ) -> Result<Vec<Sample>, StoreError>;
+
+    /// Sets the status an incident gives each of `services` (adding them).
+    async fn upsert_incident_services(
+        conn: &mut Self::Connection,
+        incident_id: i64,
+        services: &[(i64, ServiceStatus)],
+    ) -> Result<(), StoreError>;
+
+    /// Adds `service_ids` to a maintenance window (existing ones stay).
+    async fn add_maintenance_services(
+        conn: &mut Self::Connection,
+        maintenance_id: i64,
+        service_ids: &[i64],
+    ) -> Result<(), StoreError>;
+
+    /// Tries to become the one replica that probes.
+    async fn try_lock_prober(pool: &Pool<Self>) -> Result<Option<ProberLease>, StoreError>;
+}
+
+/// The store, over one backend's connection pool.
+pub struct SqlStore<DB: Database> {
+    pool: Pool<DB>,
+}
+
+/// A filter's one bound value (see [`SqlStore::load_incidents`]).
+#[derive(Clone, Copy, Debug)]
+enum Param {
+    Int(i64),
+    Time(DateTime<Utc>),
+}
+
+const SERVICE_COLUMNS: &str = "id, slug, name, group_name, description, position, check_kind, \
+     archived_at IS NOT NULL AS archived";
+
+const SAMPLE_COLUMNS: &str = "service_id, taken_at, outcome, latency_ms, error";
+
+/// The columns every incident query selects, over alias `i`.
+const INCIDENT_COLUMNS: &str = "i.id, i.title, i.status, i.impact, i.created_by, i.auto_resolve, \
+     i.started_at, i.resolved_at, i.updated_at";
+
+const TOKEN_COLUMNS: &str = "id, name, created_at, last_used_at, revoked_at";
+
+/// Maintenance windows with their services, one row per (window, service),
+/// over aliases `m` and `s`.
+const WINDOW_ROWS: &str = "SELECT m.id, m.title, m.description, m.starts_at, m.ends_at, \
+     m.recurrence, m.created_by, s.service_id \
+     FROM maintenances m LEFT JOIN maintenance_services s ON s.maintenance_id = m.id";
+
+impl<DB: Dialect> SqlStore<DB> {
+    pub async fn open(
+        url: &str,
+        max_connections: u32,
+        acquire_timeout: Duration,
+    ) -> Result<Self, StoreError> {
+        Ok(Self {
+            pool: DB::open(url, max_connections, acquire_timeout).await?,
+        })
+    }
+}
+
+// The bounds below say what the shared SQL needs of a backend: executors
+// for its connections, and the Rust types it binds and reads. Both sqlx
+// drivers meet them; they are written twice (here and on the `Store` impl)
+// because Rust does not imply bounds on other types from a trait.
+impl<DB> SqlStore<DB>
+where
+    DB: Dialect,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'q> i64: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> bool: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> String: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'q> Vec<u8>: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> &'q [u8]: Encode<'q, DB> + Type<DB>,
+    for<'q> Time: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> SampleTime: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> Int: Decode<'q, DB> + Type<DB>,
+    for<'q> Option<i64>: Encode<'q, DB>,
+    for<'q> Option<bool>: Encode<'q, DB>,
+    for<'q> Option<String>: Encode<'q, DB>,
+    for<'q> Option<&'q str>: Encode<'q, DB>,
+    for<'q> Option<Time>: Encode<'q, DB>,
+    for<'q> &'q str: ColumnIndex<DB::Row>,
+    usize: ColumnIndex<DB::Row>,
+{
+    fn time(row: &DB::Row, column: &str) -> Result<DateTime<Utc>, StoreError> {
+        Ok(row.try_get::<Time, _>(column)?.0)
+    }
+
+    fn optional_time(row: &DB::Row, column: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        Ok(row.try_get::<Option<Time>, _>(column)?.map(|t| t.0))
+    }
+
+    fn int(row: &DB::Row, column: &str) -> Result<i64, StoreError> {
+        Ok(row.try_get::<Int, _>(column)?.0)
+    }
+
+    fn optional_u32(row: &DB::Row, column: &str) -> Result<Option<u32>, StoreError> {
+        Ok(row
+            .try_get::<Option<Int>, _>(column)?
+            .map(|v| u32_from_db(v.0)))
+    }
+
+    fn service_from_row(row: &DB::Row) -> Result<ServiceRecord, StoreError> {
+        Ok(ServiceRecord {
+            id: row.try_get("id")?,
+            slug: row.try_get("slug")?,
+            name: row.try_get("name")?,
+            group: row.try_get("group_name")?,
+            description: row.try_get("description")?,
+            position: Self::int(row, "position")?,
+            check_kind: row.try_get("check_kind")?,
+            archived: row.try_get("archived")?,
+        })
+    }
+
+    /// A sample row ([`SAMPLE_COLUMNS`]).
+    pub(super) fn sample_from_row(row: &DB::Row) -> Result<Sample, StoreError> {
+        Ok(Sample {
+            service_id: row.try_get("service_id")?,
+            taken_at: row.try_get::<SampleTime, _>("taken_at")?.0,
+            outcome: outcome_from_code(Self::int(row, "outcome")?)?,
+            latency_ms: Self::optional_u32(row, "latency_ms")?,
+            error: row.try_get("error")?,
+            in_maintenance: false,
+        })
+    }
+
+    /// `period_start` then the rollup columns, as the rollup queries select them.
+    fn rollup_from_row(row: &DB::Row) -> Result<(DateTime<Utc>, Rollup), StoreError> {
+        let mut values = [0i64; ROLLUP_COLUMNS.len()];
+        for (i, value) in values.iter_mut().enumerate() {
+            *value = row.try_get::<Int, _>(i + 1)?.0;
+        }
+        Ok((row.try_get::<Time, _>(0)?.0, rollup_from_values(&values)))
+    }
+
+    fn token_from_row(row: &DB::Row) -> Result<TokenRecord, StoreError> {
+        Ok(TokenRecord {
+            id: row.try_get("id")?,
+            name: row.try_get("name")?,
+            created_at: Self::time(row, "created_at")?,
+            last_used_at: Self::optional_time(row, "last_used_at")?,
+            revoked_at: Self::optional_time(row, "revoked_at")?,
+        })
+    }
+
+    fn window_from_row(row: &DB::Row) -> Result<Window, StoreError> {
+        Ok(Window {
+            id: row.try_get("id")?,
+            title: row.try_get("title")?,
+            description: row.try_get("description")?,
+            starts_at: Self::time(row, "starts_at")?,
+            ends_at: Self::time(row, "ends_at")?,
+            recurrence: parse_recurrence(row.try_get("recurrence")?)?,
+            services: Vec::new(),
+        })
+    }
+
+    /// Groups [`WINDOW_ROWS`] rows into windows with their creators.
+    fn windows_from_rows(rows: &[DB::Row]) -> Result<Vec<(Window, String)>, StoreError> {
+        let mut windows: Vec<(Window, String)> = Vec::new();
+        for row in rows {
+            let id: i64 = row.try_get("id")?;
+            if windows.last().is_none_or(|(w, _)| w.id != id) {
+                windows.push((Self::window_from_row(row)?, row.try_get("created_by")?));
+            }
+            if let (Some((window, _)), Some(service_id)) = (
+                windows.last_mut(),
+                row.try_get::<Option<i64>, _>("service_id")?,
+            ) {
+                window.services.push(service_id);
+            }
+        }
+        Ok(windows)
+    }
+
+    fn bind_param<'q>(
+        query: Query<'q, DB, DB::Arguments<'q>>,
+        param: Option<Param>,
+    ) -> Query<'q, DB, DB::Arguments<'q>> {
+        match param {
+            None => query,
+            Some(Param::Int(value)) => query.bind(value),
+            Some(Param::Time(at)) => query.bind(Time(at)),
+        }
+    }
+
+    /// Reads the open automatic incidents and applies what `transitions` plan
+    /// for them, inside the caller's transaction. The incident rows are
+    /// locked so an admin change cannot interleave.
+    async fn apply_transitions(
+        conn: &mut DB::Connection,
+        transitions: &[Transition],
+    ) -> Result<RoundResult, StoreError> {
+        let mut result = RoundResult::default();
+        if transitions.is_empty() {
+            return Ok(result);
+        }
+        let sql = format!(
+            "SELECT i.id, i.started_at, i.auto_resolve, i.impact, s.service_id, s.status
+             FROM incidents i LEFT JOIN incident_services s ON s.incident_id = i.id
+             WHERE i.resolved_at IS NULL AND i.created_by = 'auto' ORDER BY i.id{}",
+            DB::lock_rows("i")
+        );
+        let rows = sqlx::query(&sql).fetch_all(&mut *conn).await?;
+        let mut open: Vec<OpenIncident> = Vec::new();
+        for row in &rows {
+            let id: i64 = row.try_get("id")?;
+            if open.last().is_none_or(|o| o.id != id) {
+                open.push(OpenIncident {
+                    id,
+                    started_at: Self::time(row, "started_at")?,
+                    auto_resolve: row.try_get("auto_resolve")?,
+                    impact: parse_column(
+                        &row.try_get::<String, _>("impact")?,
+                        Impact::parse,
+                        "impact",
+                    )?,
+                    services: BTreeMap::new(),
+                });
+            }
+            if let (Some(incident), Some(service_id)) = (
+                open.last_mut(),
+                row.try_get::<Option<i64>, _>("service_id")?,
+            ) {
+                let status = parse_column(
+                    &row.try_get::<String, _>("status")?,
+                    ServiceStatus::parse,
+                    "status",
+                )?;
+                incident.services.insert(service_id, status);
+            }
+        }
+        for change in plan(&open, transitions) {
+            result.count(&change);
+            let (id, services, body, status, at) = match change {
+                IncidentChange::Open {
+                    title,
+                    impact,
+                    started_at,
+                    services,
+                    body,
+                    resolved_at,
+                } => {
+                    let status = if resolved_at.is_some() {
+                        IncidentStatus::Resolved
+                    } else {
+                        IncidentStatus::Investigating
+                    };
+                    let at = resolved_at.unwrap_or(started_at);
+                    let id: i64 = sqlx::query_scalar(
+                        "INSERT INTO incidents (title, status, impact, created_by, auto_resolve, started_at, resolved_at, created_at, updated_at)
+                         VALUES ($1, $2, $3, 'auto', TRUE, $4, $5, $4, $6) RETURNING id",
+                    )
+                    .bind(title)
+                    .bind(status.as_str())
+                    .bind(impact.as_str())
+                    .bind(Time(started_at))
+                    .bind(resolved_at.map(Time))
+                    .bind(Time(at))
+                    .fetch_one(&mut *conn)
+                    .await?;
+                    (id, services, body, status, at)
+                }
+                IncidentChange::Update {
+                    id,
+                    impact,
+                    services,
+                    body,
+                    at,
+                    resolve,
+                } => {
+                    let status: String = sqlx::query_scalar(
+                        "UPDATE incidents SET impact = $2, updated_at = $3,
+                           status = CASE WHEN $4 THEN 'resolved' ELSE status END,
+                           resolved_at = CASE WHEN $4 THEN $3 ELSE resolved_at END
+                         WHERE id = $1 RETURNING status",
+                    )
+                    .bind(id)
+                    .bind(impact.as_str())
+                    .bind(Time(at))
+                    .bind(resolve)
+                    .fetch_one(&mut *conn)
+                    .await?;
+                    let status = parse_column(&status, IncidentStatus::parse, "incident status")?;
+                    (id, services, body, status, at)
+                }
+            };
+            let services: Vec<(i64, ServiceStatus)> = services.into_iter().collect();
+            DB::upsert_incident_services(&mut *conn, id, &services).await?;
+            Self::insert_incident_update(&mut *conn, id, status, &body, AUTO_AUTHOR, at).await?;
+        }
+        Ok(result)
+    }
+
+    async fn insert_incident_update(
+        conn: &mut DB::Connection,
+        id: i64,
+        status: IncidentStatus,
+        body: &str,
+        author: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO incident_updates (incident_id, status, body, created_by, created_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(id)
+        .bind(status.as_str())
+        .bind(body)
+        .bind(author)
+        .bind(Time(at))
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+
+    /// Writes one audit-log row in the transaction of the change it records.
+    async fn record_audit(
+        conn: &mut DB::Connection,
+        at: DateTime<Utc>,
+        actor: &str,
+        action: &str,
+        target_id: i64,
+        detail: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO audit_log (at, actor, action, target_id, detail) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(Time(at))
+        .bind(actor)
+        .bind(action)
+        .bind(target_id)
+        .bind(detail)
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+
+    async fn insert_maintenance_update(
+        conn: &mut DB::Connection,
+        id: i64,
+        status: &str,
+        body: &str,
+        author: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO maintenance_updates (maintenance_id, status, body, created_by, created_at)
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(id)
+        .bind(status)
+        .bind(body)
+        .bind(author)
+        .bind(Time(at))
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+
+    /// Deletes the row `id` of `table` with an audit record of `action`;
+    /// `false` when there is none.
+    async fn delete_with_audit(
+        &self,
+        table: &str,
+        id: i64,
+        actor: &str,
+        action: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let sql = format!("DELETE FROM {table} WHERE id = $1 RETURNING title");
+        let title: Option<String> = sqlx::query_scalar(&sql)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(title) = title else {
+            return Ok(false);
+        };
+        Self::record_audit(&mut tx, at, actor, action, id, &title).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Maintenance windows matching `filter` (over alias `m`, with `$1`
+    /// bound to `param`) with services and updates, latest start first.
+    async fn load_maintenances(
+        &self,
+        filter: &str,
+        param: i64,
+    ) -> Result<Vec<MaintenanceRecord>, StoreError> {
+        let sql = format!("{WINDOW_ROWS} WHERE {filter} ORDER BY m.starts_at DESC, m.id DESC");
+        let rows = sqlx::query(&sql).bind(param).fetch_all(&self.pool).await?;
+        let mut records: Vec<MaintenanceRecord> = Self::windows_from_rows(&rows)?
+            .into_iter()
+            .map(|(window, created_by)| MaintenanceRecord {
+                window,
+                created_by,
+                updates: Vec::new(),
+            })
+            .collect();
+        let sql = format!(
+            "SELECT u.id, u.maintenance_id, u.status, u.body, u.created_by, u.created_at
+             FROM maintenance_updates u JOIN maintenances m ON m.id = u.maintenance_id
+             WHERE {filter} ORDER BY u.created_at DESC, u.id DESC"
+        );
+        for row in sqlx::query(&sql).bind(param).fetch_all(&self.pool).await? {
+            let id: i64 = row.try_get("maintenance_id")?;
+            if let Some(record) = records.iter_mut().find(|r| r.window.id == id) {
+                record.updates.push(MaintenanceUpdate {
+                    id: row.try_get("id")?,
+                    status: row.try_get("status")?,
+                    body: row.try_get("body")?,
+                    created_by: row.try_get("created_by")?,
+                    created_at: Self::time(&row, "created_at")?,
+                });
+            }
+        }
+        Ok(records)
+    }
+
+    /// Incidents matching `filter` (over alias `i`, with `$1` bound to
+    /// `param` when there is one), with their services and updates, newest
+    /// first.
+    async fn load_incidents(
+        &self,
+        filter: &str,
+        param: Option<Param>,
+    ) -> Result<Vec<IncidentView>, StoreError> {
+        let sql = format!(
+            "SELECT {INCIDENT_COLUMNS} FROM incidents i WHERE {filter} ORDER BY i.started_at DESC, i.id DESC"
+        );
+        let incidents = Self::bind_param(sqlx::query(&sql), param)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(IncidentView {
+                    id: row.try_get("id")?,
+                    title: row.try_get("title")?,
+                    status: parse_column(
+                        &row.try_get::<String, _>("status")?,
+                        IncidentStatus::parse,
+                        "incident status",
+                    )?,
+                    impact: parse_column(
+                        &row.try_get::<String, _>("impact")?,
+                        Impact::parse,
+                        "impact",
+                    )?,
+                    created_by: parse_column(
+                        &row.try_get::<String, _>("created_by")?,
+                        CreatedBy::parse,
+                        "creator",
+                    )?,
+                    auto_resolve: row.try_get("auto_resolve")?,
+                    started_at: Self::time(row, "started_at")?,
+                    resolved_at: Self::optional_time(row, "resolved_at")?,
+                    updated_at: Self::time(row, "updated_at")?,
+                    services: Vec::new(),
+                    updates: Vec::new(),
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        if incidents.is_empty() {
+            return Ok(incidents);
+        }
+        let sql = format!(
+            "SELECT s.incident_id, v.slug, v.name, s.status FROM incident_services s
+             JOIN services v ON v.id = s.service_id JOIN incidents i ON i.id = s.incident_id
+             WHERE {filter} ORDER BY v.position, v.id"
+        );
+        let services = Self::bind_param(sqlx::query(&sql), param)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok((
+                    row.try_get("incident_id")?,
+                    AffectedService {
+                        slug: row.try_get("slug")?,
+                        name: row.try_get("name")?,
+                        status: parse_column(
+                            &row.try_get::<String, _>("status")?,
+                            ServiceStatus::parse,
+                            "status",
+                        )?,
+                    },
+                ))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let sql = format!(
+            "SELECT u.id, u.incident_id, u.status, u.body, u.created_at FROM incident_updates u
+             JOIN incidents i ON i.id = u.incident_id
+             WHERE {filter} ORDER BY u.created_at DESC, u.id DESC"
+        );
+        let updates = Self::bind_param(sqlx::query(&sql), param)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok((
+                    row.try_get("incident_id")?,
+                    IncidentUpdateView {
+                        id: row.try_get("id")?,
+                        body_html: String::new(),
+                        status: parse_column(
+                            &row.try_get::<String, _>("status")?,
+                            IncidentStatus::parse,
+                            "incident status",
+                        )?,
+                        body: row.try_get("body")?,
+                        created_at: Self::time(row, "created_at")?,
+                    },
+                ))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(assemble_incidents(incidents, services, updates))
+    }
+}
+
+#[async_trait]
+impl<DB> Store for SqlStore<DB>
+where
+    DB: Dialect,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'q> i64: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> bool: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> String: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'q> Vec<u8>: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> &'q [u8]: Encode<'q, DB> + Type<DB>,
+    for<'q> Time: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> SampleTime: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> Int: Decode<'q, DB> + Type<DB>,
+    for<'q> Option<i64>: Encode<'q, DB>,
+    for<'q> Option<bool>: Encode<'q, DB>,
+    for<'q> Option<String>: Encode<'q, DB>,
+    for<'q> Option<&'q str>: Encode<'q, DB>,
+    for<'q> Option<Time>: Encode<'q, DB>,
+    for<'q> &'q str: ColumnIndex<DB::Row>,
+    usize: ColumnIndex<DB::Row>,
+    DB::Connection: Migrate,
+{
+    fn backend(&self) -> Backend {
+        DB::BACKEND
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        DB::migrator().run(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn applied_migrations(&self) -> Result<Vec<i64>, StoreError> {
+        let rows =
+            sqlx::query("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter().map(|r| Ok(r.try_get("version")?)).collect()
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn sync_services(
+        &self,
+        services: &[ServiceDef],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<ServiceRecord>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        DB::lock_services(&mut tx).await?;
+        // Archive first; configured services are un-archived by the upsert.
+        sqlx::query(
+            "UPDATE services SET archived_at = $1, updated_at = $1 WHERE archived_at IS NULL",
+        )
+        .bind(Time(now))
+        .execute(&mut *tx)
+        .await?;
+        for (position, s) in services.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO services (slug, name, group_name, description, position, check_kind, created_at, updated_at, archived_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $7, NULL)
+                 ON CONFLICT (slug) DO UPDATE SET
+                   name = excluded.name, group_name = excluded.group_name,
+                   description = excluded.description, position = excluded.position,
+                   check_kind = excluded.check_kind, updated_at = excluded.updated_at,
+                   archived_at = NULL",
+            )
+            .bind(&s.slug)
+            .bind(&s.name)
+            .bind(&s.group)
+            .bind(&s.description)
+            .bind(u32_to_db(u32::try_from(position).unwrap_or(u32::MAX)))
+            .bind(&s.check_kind)
+            .bind(Time(now))
+            .execute(&mut *tx)
+            .await?;
+        }
+        let sql = format!(
+            "SELECT {SERVICE_COLUMNS} FROM services WHERE archived_at IS NULL ORDER BY position"
+        );
+        let rows = sqlx::query(&sql).fetch_all(&mut *tx).await?;
+        tx.commit().await?;
+        rows.iter().map(Self::service_from_row).collect()
+    }
+
+    async fn services(&self) -> Result<Vec<ServiceRecord>, StoreError> {
+        let sql = format!("SELECT {SERVICE_COLUMNS} FROM services ORDER BY position, id");
+        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+        rows.iter().map(Self::service_from_row).collect()
+    }
+
+    async fn insert_samples(
+        &self,
+        samples: &[Sample],
+        states: &[ServiceState],
+        transitions: &[Transition],
+    ) -> Result<RoundResult, StoreError> {
+        if samples.is_empty() && states.is_empty() && transitions.is_empty() {
+            return Ok(RoundResult::default());
+        }
+        let mut tx = self.pool.begin().await?;
+        // Only the samples actually inserted count in the rollups, so a
+        // retried batch is not counted twice.
+        let inserted = DB::insert_new_samples(&mut tx, samples).await?;
+        for resolution in [Resolution::Hour, Resolution::Day] {
+            let sql = rollup_upsert_sql(resolution, DB::GREATEST);
+            for ((service_id, start), rollup) in summarise(&inserted, resolution) {
+                let mut query = sqlx::query(&sql).bind(service_id).bind(Time(start));
+                for value in rollup_values(&rollup) {
+                    query = query.bind(value);
+                }
+                query.execute(&mut *tx).await?;
+            }
+        }
+        for state in states {
+            sqlx::query("UPDATE services SET status = $2, bad_run = $3, good_run = $4, state_at = $5 WHERE id = $1")
+                .bind(state.service_id)
+                .bind(state.tracker.status.as_str())
+                .bind(u32_to_db(state.tracker.bad_run))
+                .bind(u32_to_db(state.tracker.good_run))
+                .bind(Time(state.updated_at))
+                .execute(&mut *tx)
+                .await?;
+        }
+        let result = Self::apply_transitions(&mut tx, transitions).await?;
+        tx.commit().await?;
+        Ok(result)
+    }
+
+    async fn active_incidents(&self) -> Result<Vec<IncidentView>, StoreError> {
+        self.load_incidents("i.resolved_at IS NULL", None).await
+    }
+
+    async fn incidents_since(&self, since: DateTime<Utc>) -> Result<Vec<IncidentView>, StoreError> {
+        self.load_incidents("i.started_at >= $1", Some(Param::Time(since)))
+            .await
+    }
+
+    async fn create_incident(&self, new: &NewIncident) -> Result<i64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let resolved_at = (new.status == IncidentStatus::Resolved).then_some(Time(new.at));
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO incidents (title, status, impact, created_by, auto_resolve, started_at, resolved_at, created_at, updated_at)
+             VALUES ($1, $2, $3, 'admin', $4, $5, $6, $7, $7) RETURNING id",
+        )
+        .bind(&new.title)
+        .bind(new.status.as_str())
+        .bind(new.impact.as_str())
+        .bind(new.auto_resolve)
+        .bind(Time(new.started_at))
+        .bind(resolved_at)
+        .bind(Time(new.at))
+        .fetch_one(&mut *tx)
+        .await?;
+        DB::upsert_incident_services(&mut tx, id, &new.services).await?;
+        Self::insert_incident_update(&mut tx, id, new.status, &new.body, &new.author, new.at)
+            .await?;
+        Self::record_audit(
+            &mut tx,
+            new.at,
+            &new.author,
+            "incident.created",
+            id,
+            &new.title,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    async fn incident(&self, id: i64) -> Result<Option<IncidentView>, StoreError> {
+        Ok(self
+            .load_incidents("i.id = $1", Some(Param::Int(id)))
+            .await?
+            .pop())
+    }
+
+    async fn incidents(
+        &self,
+        resolved: Option<bool>,
+        limit: u32,
+    ) -> Result<Vec<IncidentView>, StoreError> {
+        let filter = match resolved {
+            None => "TRUE",
+            Some(true) => "i.resolved_at IS NOT NULL",
+            Some(false) => "i.resolved_at IS NULL",
+        };
+        // The newest `limit`, chosen in SQL; their details are loaded after.
+        let filter = format!(
+            "i.id IN (SELECT i.id FROM incidents i WHERE {filter} ORDER BY i.started_at DESC, i.id DESC LIMIT $1)"
+        );
+        self.load_incidents(&filter, Some(Param::Int(limit.into())))
+            .await
+    }
+
+    async fn update_incident(&self, id: i64, patch: &IncidentPatch) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let sql = format!(
+            "SELECT i.status FROM incidents i WHERE i.id = $1{}",
+            DB::lock_rows("i")
+        );
+        let current: Option<String> = sqlx::query_scalar(&sql)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(current) = current else {
+            return Ok(false);
+        };
+        let current = parse_column(&current, IncidentStatus::parse, "incident status")?;
+        let status = patch.status_after(current);
+        sqlx::query(
+            "UPDATE incidents SET title = COALESCE($2, title), status = $3, impact = COALESCE($4, impact),
+               auto_resolve = COALESCE($5, auto_resolve), updated_at = $6,
+               resolved_at = CASE WHEN $3 = 'resolved' THEN COALESCE(resolved_at, $6) ELSE NULL END
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(&patch.title)
+        .bind(status.as_str())
+        .bind(patch.impact.map(|i| i.as_str()))
+        .bind(patch.auto_resolve)
+        .bind(Time(patch.at))
+        .execute(&mut *tx)
+        .await?;
+        if let Some(services) = &patch.services {
+            sqlx::query("DELETE FROM incident_services WHERE incident_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            DB::upsert_incident_services(&mut tx, id, services).await?;
+        }
+        if let Some(body) = patch.timeline_entry(current) {
+            Self::insert_incident_update(&mut tx, id, status, &body, &patch.author, patch.at)
+                .await?;
+        }
+        Self::record_audit(
+            &mut tx,
+            patch.at,
+            &patch.author,
+            "incident.updated",
+            id,
+            &patch.fields(),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn delete_incident(
+        &self,
+        id: i64,
+        actor: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.delete_with_audit("incidents", id, actor, "incident.deleted", at)
+            .await
+    }
+
+    async fn set_incident_auto_resolve(
+        &self,
+        id: i64,
+        auto_resolve: bool,
+    ) -> Result<bool, StoreError> {
+        let result = sqlx::query("UPDATE incidents SET auto_resolve = $2 WHERE id = $1")
+            .bind(id)
+            .bind(auto_resolve)
+            .execute(&self.pool)
+            .await?;
+        Ok(DB::rows_affected(&result) == 1)
+    }
+
+    async fn create_maintenance(&self, m: &NewMaintenance) -> Result<i64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO maintenances (title, description, starts_at, ends_at, recurrence, created_by, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
+        )
+        .bind(&m.title)
+        .bind(&m.description)
+        .bind(Time(m.starts_at))
+        .bind(Time(m.ends_at))
+        .bind(&m.recurrence)
+        .bind(&m.created_by)
+        .bind(Time(m.at))
+        .fetch_one(&mut *tx)
+        .await?;
+        DB::add_maintenance_services(&mut tx, id, &m.service_ids).await?;
+        let (status, body) = m.first_update();
+        Self::insert_maintenance_update(&mut tx, id, status.as_str(), body, &m.created_by, m.at)
+            .await?;
+        Self::record_audit(
+            &mut tx,
+            m.at,
+            &m.created_by,
+            "maintenance.created",
+            id,
+            &m.title,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    async fn maintenance(&self, id: i64) -> Result<Option<MaintenanceRecord>, StoreError> {
+        Ok(self.load_maintenances("m.id = $1", id).await?.pop())
+    }
+
+    async fn maintenances(&self, limit: u32) -> Result<Vec<MaintenanceRecord>, StoreError> {
+        self.load_maintenances(
+            "m.id IN (SELECT id FROM maintenances ORDER BY starts_at DESC, id DESC LIMIT $1)",
+            limit.into(),
+        )
+        .await
+    }
+
+    async fn update_maintenance(
+        &self,
+        id: i64,
+        patch: &MaintenancePatch,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let result = sqlx::query(
+            "UPDATE maintenances SET title = COALESCE($2, title),
+               description = CASE WHEN $3 THEN $4 ELSE description END,
+               starts_at = COALESCE($5, starts_at), ends_at = COALESCE($6, ends_at),
+               recurrence = CASE WHEN $7 THEN $8 ELSE recurrence END, updated_at = $9
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(&patch.title)
+        .bind(patch.description.is_some())
+        .bind(patch.description.clone().flatten())
+        .bind(patch.starts_at.map(Time))
+        .bind(patch.ends_at.map(Time))
+        .bind(patch.recurrence.is_some())
+        .bind(patch.recurrence.clone().flatten())
+        .bind(Time(patch.at))
+        .execute(&mut *tx)
+        .await?;
+        if DB::rows_affected(&result) == 0 {
+            return Ok(false);
+        }
+        if let Some(ids) = &patch.service_ids {
+            sqlx::query("DELETE FROM maintenance_services WHERE maintenance_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            DB::add_maintenance_services(&mut tx, id, ids).await?;
+        }
+        if let Some((status, body)) = &patch.update {
+            Self::insert_maintenance_update(
+                &mut tx,
+                id,
+                status.as_str(),
+                body,
+                &patch.author,
+                patch.at,
+            )
+            .await?;
+        }
+        Self::record_audit(
+            &mut tx,
+            patch.at,
+            &patch.author,
+            "maintenance.updated",
+            id,
+            &patch.fields(),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn delete_maintenance(
+        &self,
+        id: i64,
+        actor: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.delete_with_audit("maintenances", id, actor, "maintenance.deleted", at)
+            .await
+    }
+
+    async fn audit_log(&self, limit: u32) -> Result<Vec<AuditRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, at, actor, action, target_id, detail FROM audit_log ORDER BY id DESC LIMIT $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(AuditRecord {
+                    id: row.try_get("id")?,
+                    at: Self::time(row, "at")?,
+                    actor: row.try_get("actor")?,
+                    action: row.try_get("action")?,
+                    target_id: row.try_get("target_id")?,
+                    detail: row.try_get("detail")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn claim_idempotency_key(
+        &self,
+        actor: &str,
+        key: &str,
+        fingerprint: &str,
+        now: DateTime<Utc>,
+    ) -> Result<IdempotencyClaim, StoreError> {
+        // One statement claims a new key, an expired one, or one whose
+        // request died; a claim held by a live request is left alone.
+        let claimed = sqlx::query(
+            "INSERT INTO idempotency_keys (actor, key, fingerprint, created_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (actor, key) DO UPDATE
+               SET fingerprint = excluded.fingerprint, status = NULL, body = NULL, location = NULL,
+                   created_at = excluded.created_at
+               WHERE idempotency_keys.created_at < $5
+                  OR (idempotency_keys.status IS NULL AND idempotency_keys.created_at < $6)",
+        )
+        .bind(actor)
+        .bind(key)
+        .bind(fingerprint)
+        .bind(Time(now))
+        .bind(Time(now - IDEMPOTENCY_TTL))
+        .bind(Time(now - IDEMPOTENCY_ABANDONED))
+        .execute(&self.pool)
+        .await?;
+        if DB::rows_affected(&claimed) == 1 {
+            return Ok(IdempotencyClaim::Claimed);
+        }
+        let row = sqlx::query(
+            "SELECT fingerprint, status, body, location FROM idempotency_keys WHERE actor = $1 AND key = $2",
+        )
+        .bind(actor)
+        .bind(key)
+        .fetch_one(&self.pool)
+        .await?;
+        let stored: String = row.try_get("fingerprint")?;
+        if stored != fingerprint {
+            return Ok(IdempotencyClaim::Mismatch);
+        }
+        let status = row.try_get::<Option<Int>, _>("status")?;
+        Ok(match status {
+            None => IdempotencyClaim::InProgress,
+            Some(Int(status)) => IdempotencyClaim::Replay(KeptResponse {
+                status: u16::try_from(status)
+                    .map_err(|_| StoreError::Corrupt(format!("HTTP status {status}")))?,
+                body: row
+                    .try_get::<Option<Vec<u8>>, _>("body")?
+                    .unwrap_or_default(),
+                location: row.try_get("location")?,
+            }),
+        })
+    }
+
+    async fn finish_idempotency_key(
+        &self,
+        actor: &str,
+        key: &str,
+        response: Option<&KeptResponse>,
+    ) -> Result<(), StoreError> {
+        match response {
+            Some(kept) => {
+                sqlx::query(
+                    "UPDATE idempotency_keys SET status = $3, body = $4, location = $5 WHERE actor = $1 AND key = $2",
+                )
+                .bind(actor)
+                .bind(key)
+                .bind(i64::from(kept.status))
+                .bind(kept.body.as_slice())
+                .bind(&kept.location)
+                .execute(&self.pool)
+                .await?;
+            }
+            None => {
+                sqlx::query(
+                    "DELETE FROM idempotency_keys WHERE actor = $1 AND key = $2 AND status IS NULL",
+                )
+                .bind(actor)
+                .bind(key)
+                .execute(&self.pool)
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn prune_idempotency_keys(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let result = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
+            .bind(Time(before))
+            .execute(&self.pool)
+            .await?;
+        Ok(DB::rows_affected(&result))
+    }
+
+    async fn maintenance_windows(&self, now: DateTime<Utc>) -> Result<Vec<Window>, StoreError> {
+        let sql =
+            format!("{WINDOW_ROWS} WHERE m.ends_at > $1 OR m.recurrence IS NOT NULL ORDER BY m.id");
+        let rows = sqlx::query(&sql)
+            .bind(Time(now))
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(Self::windows_from_rows(&rows)?
+            .into_iter()
+            .map(|(window, _)| window)
+            .collect())
+    }
+
+    async fn create_token(
+        &self,
+        name: &str,
+        token_hash: &[u8],
+        at: DateTime<Utc>,
+    ) -> Result<Option<i64>, StoreError> {
+        let id = sqlx::query_scalar(
+            "INSERT INTO api_tokens (name, token_hash, created_at) VALUES ($1, $2, $3)
+             ON CONFLICT DO NOTHING RETURNING id",
+        )
+        .bind(name)
+        .bind(token_hash)
+        .bind(Time(at))
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(id)
+    }
+
+    async fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
+        let sql = format!("SELECT {TOKEN_COLUMNS} FROM api_tokens ORDER BY id");
+        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+        rows.iter().map(Self::token_from_row).collect()
+    }
+
+    async fn revoke_token(&self, name: &str, at: DateTime<Utc>) -> Result<bool, StoreError> {
+        let result = sqlx::query(
+            "UPDATE api_tokens SET revoked_at = $2 WHERE name = $1 AND revoked_at IS NULL",
+        )
+        .bind(name)
+        .bind(Time(at))
+        .execute(&self.pool)
+        .await?;
+        Ok(DB::rows_affected(&result) == 1)
+    }
+
+    async fn use_token(
+        &self,
+        token_hash: &[u8],
+        at: DateTime<Utc>,
+    ) -> Result<Option<TokenRecord>, StoreError> {
+        let sql = format!(
+            "UPDATE api_tokens SET last_used_at = $2 WHERE token_hash = $1 AND revoked_at IS NULL
+             RETURNING {TOKEN_COLUMNS}"
+        );
+        let row = sqlx::query(&sql)
+            .bind(token_hash)
+            .bind(Time(at))
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(Self::token_from_row).transpose()
+    }
+
+    async fn try_lock_prober(&self) -> Result<Option<ProberLease>, StoreError> {
+        DB::try_lock_prober(&self.pool).await
+    }
+
+    async fn service_states(&self) -> Result<Vec<ServiceState>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, status, bad_run, good_run, state_at FROM services
+             WHERE status IS NOT NULL AND state_at IS NOT NULL",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(ServiceState {
+                    service_id: row.try_get("id")?,
+                    tracker: Tracker {
+                        status: parse_column(
+                            &row.try_get::<String, _>("status")?,
+                            ServiceStatus::parse,
+                            "service status",
+                        )?,
+                        bad_run: u32_from_db(Self::int(row, "bad_run")?),
+                        good_run: u32_from_db(Self::int(row, "good_run")?),
+                    },
+                    updated_at: Self::time(row, "state_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn rollups(
+        &self,
+        service_id: i64,
+        resolution: Resolution,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<(DateTime<Utc>, Rollup)>, StoreError> {
+        let sql = format!(
+            "SELECT period_start, {} FROM {} WHERE service_id = $1 AND period_start >= $2 AND period_start < $3 \
+             ORDER BY period_start",
+            ROLLUP_COLUMNS.join(", "),
+            rollup_table(resolution),
+        );
+        let rows = sqlx::query(&sql)
+            .bind(service_id)
+            .bind(Time(from))
+            .bind(Time(to))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(Self::rollup_from_row).collect()
+    }
+
+    async fn rollups_since(
+        &self,
+        resolution: Resolution,
+        from: DateTime<Utc>,
+    ) -> Result<Vec<(i64, DateTime<Utc>, Rollup)>, StoreError> {
+        let sql = format!(
+            "SELECT period_start, {}, service_id FROM {} WHERE period_start >= $1 ORDER BY service_id, period_start",
+            ROLLUP_COLUMNS.join(", "),
+            rollup_table(resolution),
+        );
+        let rows = sqlx::query(&sql)
+            .bind(Time(from))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let (start, rollup) = Self::rollup_from_row(row)?;
+                Ok((row.try_get("service_id")?, start, rollup))
+            })
+            .collect()
+    }
+
+    async fn latest_samples(&self) -> Result<Vec<Sample>, StoreError> {
+        let rows = sqlx::query(DB::LATEST_SAMPLES)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(Self::sample_from_row).collect()
+    }
+
+    async fn recent_samples(&self, service_id: i64, limit: u32) -> Result<Vec<Sample>, StoreError> {
+        let sql = format!(
+            "SELECT {SAMPLE_COLUMNS} FROM samples WHERE service_id = $1 ORDER BY taken_at DESC LIMIT $2"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(service_id)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(Self::sample_from_row).collect()
+    }
+
+    async fn prune_samples(
+        &self,
+        service_id: i64,
+        older_than: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<u64, StoreError> {
+        let result = sqlx::query(
+            "DELETE FROM samples WHERE service_id = $1 AND taken_at IN (
+               SELECT taken_at FROM samples WHERE service_id = $1 AND taken_at < $2
+               ORDER BY taken_at LIMIT $3)",
+        )
+        .bind(service_id)
+        .bind(SampleTime(older_than))
+        .bind(i64::from(limit))
+        .execute(&self.pool)
+        .await?;
+        Ok(DB::rows_affected(&result))
+    }
+
+    async fn set_push_token(&self, slug: &str, token_hash: &[u8]) -> Result<bool, StoreError> {
+        let result = sqlx::query("UPDATE services SET push_token_hash = $2 WHERE slug = $1")
+            .bind(slug)
+            .bind(token_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(DB::rows_affected(&result) == 1)
+    }
+
+    async fn record_heartbeat(
+        &self,
+        token_hash: &[u8],
+        heartbeat: &Heartbeat,
+    ) -> Result<Option<String>, StoreError> {
+        let slug = sqlx::query_scalar(
+            "UPDATE services SET last_push_at = $2, last_push_outcome = $3, last_push_msg = $4, last_push_latency_ms = $5
+             WHERE push_token_hash = $1 AND archived_at IS NULL RETURNING slug",
+        )
+        .bind(token_hash)
+        .bind(Time(heartbeat.at))
+        .bind(i64::from(outcome_code(heartbeat.outcome)))
+        .bind(&heartbeat.msg)
+        .bind(heartbeat.latency_ms.map(u32_to_db))
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(slug)
+    }
+
+    async fn last_heartbeat(&self, service_id: i64) -> Result<Option<Heartbeat>, StoreError> {
+        let row = sqlx::query(
+            "SELECT last_push_at, last_push_outcome, last_push_msg, last_push_latency_ms FROM services
+             WHERE id = $1 AND last_push_at IS NOT NULL",
+        )
+        .bind(service_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| {
+            Ok(Heartbeat {
+                at: Self::time(&row, "last_push_at")?,
+                outcome: outcome_from_code(Self::int(&row, "last_push_outcome")?)?,
+                msg: row.try_get("last_push_msg")?,
+                latency_ms: Self::optional_u32(&row, "last_push_latency_ms")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn parse_recurrence(rule: Option<String>) -> Result<Option<Recurrence>, StoreError> {
+    rule.map(|r| {
+        r.parse()
+            .map_err(|e| StoreError::Corrupt(format!("recurrence {r:?}: {e}")))
+    })
+    .transpose()
+}
+
+/// Builds [`IncidentView`]s from the three queries of
+/// [`SqlStore::load_incidents`]: incidents, their services and their
+/// updates (whose Markdown is rendered here, once).
+fn assemble_incidents(
+    incidents: Vec<IncidentView>,
+    services: Vec<(i64, AffectedService)>,
+    updates: Vec<(i64, IncidentUpdateView)>,
+) -> Vec<IncidentView> {
+    let order: Vec<i64> = incidents.iter().map(|i| i.id).collect();
+    let mut by_id: HashMap<i64, IncidentView> = incidents.into_iter().map(|i| (i.id, i)).collect();
+    for (id, service) in services {
+        if let Some(incident) = by_id.get_mut(&id) {
+            incident.services.push(service);
+        }
+    }
+    for (id, mut update) in updates {
+        if let Some(incident) = by_id.get_mut(&id) {
+            update.body_html = crate::domain::markdown::to_safe_html(&update.body);
+            incident.updates.push(update);
+        }
+    }
+    order.iter().filter_map(|id| by_id.remove(id)).collect()
+}
+
+/// Rollup columns after `service_id, period_start`, in [`rollup_values`] order.
+const ROLLUP_COLUMNS: [&str; 7 + BUCKETS] = [
+    "up",
+    "degraded",
+    "down",
+    "maintenance",
+    "latency_count",
+    "latency_sum_ms",
+    "latency_max_ms",
+    "b0",
+    "b1",
+    "b2",
+    "b3",
+    "b4",
+    "b5",
+    "b6",
+    "b7",
+    "b8",
+    "b9",
+    "b10",
+];
+
+fn rollup_table(resolution: Resolution) -> &'static str {
+    match resolution {
+        Resolution::Hour => "rollups_hourly",
+        Resolution::Day => "rollups_daily",
+    }
+}
+
+/// An upsert that adds one rollup to its row; `greatest` is the dialect's
+/// two-argument maximum.
+fn rollup_upsert_sql(resolution: Resolution, greatest: &str) -> String {
+    let table = rollup_table(resolution);
+    let columns = ROLLUP_COLUMNS.join(", ");
+    let values = (1..=ROLLUP_COLUMNS.len() + 2)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let updates = ROLLUP_COLUMNS
+        .iter()
+        .map(|c| {
+            if *c == "latency_max_ms" {
+                format!("{c} = {greatest}({table}.{c}, excluded.{c})")
+            } else {
+                format!("{c} = {table}.{c} + excluded.{c}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "INSERT INTO {table} (service_id, period_start, {columns}) VALUES ({values}) \
+         ON CONFLICT (service_id, period_start) DO UPDATE SET {updates}"
+    )
+}
+
+/// A rollup as the integers stored, in [`ROLLUP_COLUMNS`] order.
+fn rollup_values(r: &Rollup) -> [i64; ROLLUP_COLUMNS.len()] {
+    let mut values = [0i64; ROLLUP_COLUMNS.len()];
+    values[0] = r.up.into();
+    values[1] = r.degraded.into();
+    values[2] = r.down.into();
+    values[3] = r.maintenance.into();
+    values[4] = r.latency_count.into();
+    values[5] = i64::try_from(r.latency_sum_ms).unwrap_or(i64::MAX);
+    values[6] = r.latency_max_ms.into();
+    for (slot, count) in values[7..].iter_mut().zip(r.buckets) {
+        *slot = count.into();
+    }
+    values
+}
+
+fn rollup_from_values(values: &[i64; ROLLUP_COLUMNS.len()]) -> Rollup {
+    let mut buckets = [0u32; BUCKETS];
+    for (bucket, value) in buckets.iter_mut().zip(&values[7..]) {
+        *bucket = u32_from_db(*value);
+    }
+    Rollup {
+        up: u32_from_db(values[0]),
+        degraded: u32_from_db(values[1]),
+        down: u32_from_db(values[2]),
+        maintenance: u32_from_db(values[3]),
+        latency_count: u32_from_db(values[4]),
+        latency_sum_ms: u64::try_from(values[5]).unwrap_or(0),
+        latency_max_ms: u32_from_db(values[6]),
+        buckets,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rollups_round_trip_through_their_stored_integers() {
+        let mut rollup = Rollup::default();
+        for (outcome, latency, maintenance) in [
+            (app::model::SampleOutcome::Up, Some(8), false),
+            (app::model::SampleOutcome::Degraded, Some(700), false),
+            (app::model::SampleOutcome::Down, None, false),
+            (app::model::SampleOutcome::Up, Some(20_000), false),
+            (app::model::SampleOutcome::Down, None, true),
+        ] {
+            rollup.add(outcome, latency, maintenance);
+        }
+        assert_eq!(rollup_from_values(&rollup_values(&rollup)), rollup);
+    }
+
+    #[test]
+    fn the_rollup_upsert_adds_counts_and_keeps_the_greatest_maximum() {
+        let sql = rollup_upsert_sql(Resolution::Day, "GREATEST");
+        assert!(sql.starts_with("INSERT INTO rollups_daily (service_id, period_start, up,"));
+        assert!(sql.contains("VALUES ($1, $2, $3,"), "{sql}");
+        assert!(
+            sql.contains(&format!("${})", ROLLUP_COLUMNS.len() + 2)),
+            "{sql}"
+        );
+        assert!(sql.contains("up = rollups_daily.up + excluded.up"));
+        assert!(sql.contains(
+            "latency_max_ms = GREATEST(rollups_daily.latency_max_ms, excluded.latency_max_ms)"
+        ));
+    }
+
+    #[test]
+    fn incidents_are_assembled_in_the_order_selected() {
+        let incident = |id| IncidentView {
+            id,
+            title: format!("#{id}"),
+            status: IncidentStatus::Investigating,
+            impact: Impact::Minor,
+            created_by: CreatedBy::Admin,
+            auto_resolve: false,
+            started_at: DateTime::UNIX_EPOCH,
+            resolved_at: None,
+            updated_at: DateTime::UNIX_EPOCH,
+            services: Vec::new(),
+            updates: Vec::new(),
+        };
+        let service = |slug: &str| AffectedService {
+            slug: slug.into(),
+            name: slug.into(),
+            status: ServiceStatus::MajorOutage,
+        };
+        let update = |id, body: &str| IncidentUpdateView {
+            id,
+            status: IncidentStatus::Investigating,
+            body: body.into(),
+            body_html: String::new(),
+            created_at: DateTime::UNIX_EPOCH,
+        };
+        let assembled = assemble_incidents(
+            vec![incident(2), incident(1)],
+            vec![
+                (1, service("api")),
+                (2, service("web")),
+                (9, service("gone")),
+            ],
+            vec![(2, update(5, "**down**")), (1, update(4, "up"))],
+        );
+        let ids: Vec<i64> = assembled.iter().map(|i| i.id).collect();
+        assert_eq!(ids, [2, 1]);
+        assert_eq!(assembled[0].services[0].slug, "web");
+        assert_eq!(assembled[1].services[0].slug, "api");
+        assert_eq!(
+            assembled[0].updates[0].body_html,
+            "<p><strong>down</strong></p>\n"
+        );
+    }
+}
