@@ -31,7 +31,7 @@ SRC = pathlib.Path(__file__).resolve().parent.parent / "server" / "src"
 CRATE_PATH = re.compile(r"\bcrate::(\{[^}]*\}|[a-z_][a-z0-9_]*)")
 
 
-def top_module(path: pathlib.Path) -> str | None:
+def top_module(path):
     rel = path.relative_to(SRC)
     if len(rel.parts) > 1:
         return rel.parts[0]

@@ -73,6 +73,13 @@ else
   cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force
 fi
 
+step "Python 3 (scripts/layers.py)"
+if have python3; then
+  echo "present: $(python3 --version)"
+else
+  apt_install python3
+fi
+
 step "Node.js and npm"
 if have node && have npm; then
   echo "present: node $(node --version), npm $(npm --version)"

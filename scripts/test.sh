@@ -17,6 +17,9 @@ started=$SECONDS
 step "cargo fmt --check"
 cargo fmt --all --check
 
+step "layers: every crate:: import points to a lower layer (ARCHITECTURE.md)"
+python3 scripts/layers.py
+
 step "clippy (server, native)"
 cargo clippy --locked -p upbeat-server -p app --all-targets -- -D warnings
 

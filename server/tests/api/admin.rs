@@ -2,6 +2,7 @@
 //! revoked, rate limited, bootstrap), the incident lifecycle and what the
 //! public snapshot shows of it, and every validation error.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
@@ -12,7 +13,7 @@ use upbeat::store;
 use upbeat::token::hash_token;
 use upbeat::token::new_admin_token;
 
-use crate::helpers::{one_service_config, Backend, Target, TestApp, TestDb};
+use crate::helpers::{one_service_config, Backend, Target, TestApp, TestDb, TestRouter};
 
 const WAIT: Duration = Duration::from_secs(15);
 const BOOTSTRAP: &str = "bootstrap-secret-for-tests";
@@ -269,7 +270,8 @@ async fn postgres_incident_lifecycle() {
 }
 
 async fn validation(backend: Backend) {
-    let Some(admin) = Admin::start(backend).await else {
+    // No socket needed: requests go straight into the router.
+    let Some(admin) = TestRouter::start(backend, Arc::new(SystemClock)).await else {
         return;
     };
     #[rustfmt::skip]
@@ -299,20 +301,17 @@ async fn validation(backend: Backend) {
         assert!(error["error"]["message"].is_string(), "{error}");
     }
     // Malformed JSON is a 400, never a 500.
-    let response = admin
-        .app
-        .client
-        .post(admin.app.url("/api/v1/incidents"))
-        .bearer_auth(&admin.token)
-        .header("content-type", "application/json")
-        .body("{\"title\": ")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    let error: Value = response.json().await.unwrap();
+    let (status, _, error) = admin
+        .send(
+            Method::POST,
+            "/api/v1/incidents",
+            None,
+            Some("{\"title\": "),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(error["error"]["code"], "invalid_field");
-    admin.app.stop().await;
+    admin.stop().await;
 }
 
 #[tokio::test]
@@ -620,4 +619,76 @@ async fn sqlite_every_change_is_in_the_audit_log() {
 #[tokio::test]
 async fn postgres_every_change_is_in_the_audit_log() {
     audit_log(Backend::Postgres).await;
+}
+
+/// Idempotency keys live 24 hours of the state's clock: on a manual clock
+/// a day passes in a moment, and the admin API stamps what it stores with
+/// the simulated time.
+async fn idempotency_on_the_manual_clock(backend: Backend) {
+    use chrono::{TimeDelta, TimeZone, Utc};
+    use upbeat::clock::ManualClock;
+    let start = Utc.with_ymd_and_hms(2026, 11, 1, 12, 0, 0).unwrap();
+    let clock = Arc::new(ManualClock::starting_at(start));
+    let Some(admin) = TestRouter::start(backend, Arc::clone(&clock) as _).await else {
+        return;
+    };
+    let post = |body: &'static str| {
+        let admin = &admin;
+        async move {
+            admin
+                .send(
+                    Method::POST,
+                    "/api/v1/incidents",
+                    Some("nightly-42"),
+                    Some(body),
+                )
+                .await
+        }
+    };
+    let first = r#"{"title": "Nightly export failed", "body": "Looking."}"#;
+    let other = r#"{"title": "Nightly export failed again", "body": "Looking."}"#;
+    let (status, _, created) = post(first).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(
+        created["started_at"], "2026-11-01T12:00:00Z",
+        "stamped by the clock"
+    );
+
+    // Within the day: replayed, and another request with the key is refused.
+    clock.set(start + TimeDelta::hours(23) + TimeDelta::minutes(59));
+    let (status, headers, replayed) = post(first).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(headers["idempotent-replayed"], "true");
+    assert_eq!(replayed["id"], created["id"]);
+    let (status, _, error) = post(other).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{error}");
+    assert_eq!(error["error"]["code"], "idempotency_key_reused");
+
+    // 24 simulated hours later the key is free: the request runs.
+    clock.set(start + TimeDelta::hours(24) + TimeDelta::seconds(1));
+    let (status, headers, again) = post(other).await;
+    assert_eq!(status, StatusCode::CREATED, "{again}");
+    assert!(headers.get("idempotent-replayed").is_none());
+    assert_ne!(again["id"], created["id"]);
+    assert_eq!(again["started_at"], "2026-11-02T12:00:01Z");
+
+    let (_, log) = admin.call(Method::GET, "/api/v1/audit-log", None).await;
+    let times: Vec<&str> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["at"].as_str().unwrap())
+        .collect();
+    assert_eq!(times, ["2026-11-02T12:00:01Z", "2026-11-01T12:00:00Z"]);
+    admin.stop().await;
+}
+
+#[tokio::test]
+async fn sqlite_idempotency_keys_expire_after_24_hours_of_the_clock() {
+    idempotency_on_the_manual_clock(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_idempotency_keys_expire_after_24_hours_of_the_clock() {
+    idempotency_on_the_manual_clock(Backend::Postgres).await;
 }

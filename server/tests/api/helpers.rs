@@ -11,8 +11,9 @@ use sqlx::{Connection, Executor, PgConnection};
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use upbeat::config::{Config, Overrides};
-use upbeat::startup::Application;
+use upbeat::clock::SharedClock;
+use upbeat::config::{Config, Overrides, Secret};
+use upbeat::startup::{Application, Instance};
 
 const DEFAULT_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
@@ -284,6 +285,100 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
+        }
+    }
+}
+
+/// Upbeat without a socket: requests go straight into the router with
+/// `tower::ServiceExt::oneshot`, and the time comes from the given clock.
+/// For what needs no network: validation, authentication, the audit log.
+pub struct TestRouter {
+    router: axum::Router,
+    instance: Option<Instance>,
+    /// Dropped last: the database outlives the instance using it.
+    _db: TestDb,
+}
+
+/// The bootstrap admin token of [`TestRouter`]s.
+pub const ROUTER_TOKEN: &str = "router-bootstrap-token";
+
+/// An answer: status, headers, and the body as JSON (`Null` if it is not).
+pub type Answer = (StatusCode, axum::http::HeaderMap, serde_json::Value);
+
+impl TestRouter {
+    /// Starts on `backend` with one HTTP service `target` that is probed
+    /// once an hour (at a port nobody listens on: it only has to exist).
+    pub async fn start(backend: Backend, clock: SharedClock) -> Option<Self> {
+        let db = TestDb::new(backend).await?;
+        let overrides = Overrides {
+            listen: Some("127.0.0.1:0".parse().expect("addr")),
+            database_url: Some(db.url.clone()),
+        };
+        let toml = one_service_config("http://127.0.0.1:9/", "1h");
+        let mut config = Config::from_toml(&toml, Vec::new(), &overrides).expect("valid config");
+        config.admin_token = Some(Secret(ROUTER_TOKEN.to_owned()));
+        let instance = Instance::start(config, clock)
+            .await
+            .expect("instance starts");
+        Some(Self {
+            router: instance.router(),
+            instance: Some(instance),
+            _db: db,
+        })
+    }
+
+    /// `method path` with the bootstrap token, an optional
+    /// `Idempotency-Key` and an optional raw JSON body.
+    pub async fn send(
+        &self,
+        method: axum::http::Method,
+        path: &str,
+        key: Option<&str>,
+        body: Option<&str>,
+    ) -> Answer {
+        use tower::ServiceExt;
+        let mut request = axum::http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("authorization", format!("Bearer {ROUTER_TOKEN}"));
+        if let Some(key) = key {
+            request = request.header("idempotency-key", key);
+        }
+        let request = match body {
+            Some(body) => request
+                .header("content-type", "application/json")
+                .body(axum::body::Body::from(body.to_owned())),
+            None => request.body(axum::body::Body::empty()),
+        }
+        .expect("request");
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("the router answers");
+        let (parts, body) = response.into_parts();
+        let bytes = axum::body::to_bytes(body, usize::MAX).await.expect("body");
+        let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+        (parts.status, parts.headers, json)
+    }
+
+    /// [`Self::send`] with a JSON value as the body.
+    pub async fn call(
+        &self,
+        method: axum::http::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (StatusCode, serde_json::Value) {
+        let body = body.map(|b| b.to_string());
+        let (status, _, json) = self.send(method, path, None, body.as_deref()).await;
+        (status, json)
+    }
+
+    /// Stops the engine and closes the database.
+    pub async fn stop(mut self) {
+        if let Some(instance) = self.instance.take() {
+            instance.stop().await.expect("clean stop");
         }
     }
 }

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use upbeat::clock::{Clock, SystemClock};
 
 use crate::admin::Admin;
-use crate::helpers::Backend;
+use crate::helpers::{Backend, TestRouter};
 
 async fn maintenance_api(backend: Backend) {
     let Some(admin) = Admin::start(backend).await else {
@@ -88,28 +88,6 @@ async fn maintenance_api(backend: Backend) {
         .await;
     assert_eq!(listed, json!([]));
 
-    #[rustfmt::skip]
-    let bad: Vec<(Value, &str)> = vec![
-        (json!({"ends_at": (now - TimeDelta::hours(1)).to_rfc3339()}), "ends_at"),
-        (json!({"recurrence": "FREQ=MONTHLY"}), "recurrence"),
-        (json!({"recurrence": "FREQ=DAILY", "ends_at": (now + TimeDelta::days(2)).to_rfc3339()}), "recurrence"),
-        (json!({"services": ["nope"]}), "services[0]"),
-        (json!({"services": []}), "services"),
-        (json!({"title": ""}), "title"),
-        (json!({"colour": "red"}), "colour"),
-    ];
-    for (body, field) in bad {
-        let (status, error) = admin
-            .call(
-                Method::PATCH,
-                &format!("/api/v1/maintenances/{id}"),
-                Some(body.clone()),
-            )
-            .await;
-        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {error}");
-        assert_eq!(error["error"]["field"], field, "{body}: {error}");
-    }
-
     let (status, _) = admin
         .call(Method::DELETE, &format!("/api/v1/maintenances/{id}"), None)
         .await;
@@ -132,6 +110,85 @@ async fn sqlite_maintenance_api() {
 #[tokio::test]
 async fn postgres_maintenance_api() {
     maintenance_api(Backend::Postgres).await;
+}
+
+/// Every bad maintenance request names its field; no socket needed.
+async fn maintenance_validation(backend: Backend) {
+    let Some(admin) = TestRouter::start(backend, std::sync::Arc::new(SystemClock)).await else {
+        return;
+    };
+    let now = SystemClock.now();
+    let at = |hours: i64| (now + TimeDelta::hours(hours)).to_rfc3339();
+    let window = |start: i64, end: i64| json!({"title": "Patching", "starts_at": at(start), "ends_at": at(end), "services": ["target"]});
+    let (status, created) = admin
+        .call(Method::POST, "/api/v1/maintenances", Some(window(2, 3)))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let id = created["id"].as_i64().unwrap();
+
+    let mut unknown = window(2, 3);
+    unknown["services"] = json!(["nope"]);
+    #[rustfmt::skip]
+    let bad_creates: Vec<(Value, &str)> = vec![
+        (window(3, 2), "ends_at"),
+        (json!({"title": " ", "starts_at": at(2), "ends_at": at(3), "services": ["target"]}), "title"),
+        (unknown, "services[0]"),
+        (json!({"title": "t", "starts_at": "soon", "ends_at": at(3), "services": ["target"]}), "starts_at"),
+    ];
+    for (body, field) in bad_creates {
+        let (status, error) = admin
+            .call(Method::POST, "/api/v1/maintenances", Some(body.clone()))
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {error}");
+        assert_eq!(error["error"]["field"], field, "{body}: {error}");
+    }
+
+    #[rustfmt::skip]
+    let bad: Vec<(Value, &str)> = vec![
+        (json!({"ends_at": (now - TimeDelta::hours(1)).to_rfc3339()}), "ends_at"),
+        (json!({"recurrence": "FREQ=MONTHLY"}), "recurrence"),
+        (json!({"recurrence": "FREQ=DAILY", "ends_at": (now + TimeDelta::days(2)).to_rfc3339()}), "recurrence"),
+        (json!({"services": ["nope"]}), "services[0]"),
+        (json!({"services": []}), "services"),
+        (json!({"title": ""}), "title"),
+        (json!({"colour": "red"}), "colour"),
+    ];
+    for (body, field) in bad {
+        let (status, error) = admin
+            .call(
+                Method::PATCH,
+                &format!("/api/v1/maintenances/{id}"),
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {error}");
+        assert_eq!(error["error"]["field"], field, "{body}: {error}");
+    }
+    #[rustfmt::skip]
+    let bad_queries: Vec<(&str, StatusCode, &str)> = vec![
+        ("/api/v1/maintenances?status=soon", StatusCode::BAD_REQUEST, "status"),
+        ("/api/v1/maintenances?limit=0", StatusCode::BAD_REQUEST, "limit"),
+        ("/api/v1/maintenances/abc", StatusCode::NOT_FOUND, ""),
+        ("/api/v1/maintenances/999", StatusCode::NOT_FOUND, ""),
+    ];
+    for (path, expected, field) in bad_queries {
+        let (status, error) = admin.call(Method::GET, path, None).await;
+        assert_eq!(status, expected, "{path}: {error}");
+        if !field.is_empty() {
+            assert_eq!(error["error"]["field"], field, "{path}: {error}");
+        }
+    }
+    admin.stop().await;
+}
+
+#[tokio::test]
+async fn sqlite_every_bad_maintenance_request_names_its_field() {
+    maintenance_validation(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_every_bad_maintenance_request_names_its_field() {
+    maintenance_validation(Backend::Postgres).await;
 }
 
 #[tokio::test]
