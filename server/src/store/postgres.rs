@@ -6,13 +6,12 @@
 
 use std::collections::HashSet;
 use std::str::FromStr;
-use std::time::Duration;
 
 use app::model::ServiceStatus;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::PgConnectOptions;
 use sqlx::{PgConnection, Pool, Postgres};
 
 use super::codec::{outcome_code, u32_to_db};
@@ -29,12 +28,10 @@ const PROBER_LOCK_KEY: i64 = 0x7570_6265_6174;
 
 #[async_trait]
 impl Dialect for Postgres {
+    const MIGRATOR: &'static Migrator = &MIGRATOR;
     const BACKEND: Backend = Backend::Postgres;
     const GREATEST: &'static str = "GREATEST";
-    const LATEST_SAMPLES: &'static str =
-        "SELECT s.service_id, s.taken_at, s.outcome, s.latency_ms, s.error
-         FROM services v
-         CROSS JOIN LATERAL (
+    const NEWEST_SAMPLE_JOIN: &'static str = "CROSS JOIN LATERAL (
            SELECT * FROM samples WHERE service_id = v.id ORDER BY taken_at DESC LIMIT 1
          ) s";
 
@@ -42,27 +39,14 @@ impl Dialect for Postgres {
         format!(" FOR UPDATE OF {alias}")
     }
 
-    fn migrator() -> &'static Migrator {
-        &MIGRATOR
-    }
-
     fn rows_affected(result: &sqlx::postgres::PgQueryResult) -> u64 {
         result.rows_affected()
     }
 
-    async fn open(
-        url: &str,
-        max_connections: u32,
-        acquire_timeout: Duration,
-    ) -> Result<Pool<Self>, StoreError> {
-        let options = PgConnectOptions::from_str(url)?.application_name("upbeat");
+    fn connect_options(url: &str) -> Result<PgConnectOptions, StoreError> {
         // sqlx's migrator takes an advisory lock, so replicas starting
         // together migrate once.
-        Ok(PgPoolOptions::new()
-            .max_connections(max_connections)
-            .acquire_timeout(acquire_timeout)
-            .connect_with(options)
-            .await?)
+        Ok(PgConnectOptions::from_str(url)?.application_name("upbeat"))
     }
 
     async fn lock_services(conn: &mut PgConnection) -> Result<(), StoreError> {

@@ -19,6 +19,7 @@ use app::model::{
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::migrate::{Migrate, Migrator};
+use sqlx::pool::PoolOptions;
 use sqlx::query::Query;
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type};
 
@@ -46,26 +47,25 @@ pub trait Dialect: Database {
     const BACKEND: Backend;
     /// The two-argument maximum (`MAX` on SQLite, `GREATEST` on PostgreSQL).
     const GREATEST: &'static str;
-    /// The newest sample of each service: a correlated `MAX` on SQLite, a
-    /// `LATERAL` primary-key seek on PostgreSQL.
-    const LATEST_SAMPLES: &'static str;
+    /// Joins each service `v` to its newest sample `s`: a correlated `MAX`
+    /// on SQLite, a `LATERAL` primary-key seek on PostgreSQL.
+    const NEWEST_SAMPLE_JOIN: &'static str;
 
     /// What locks the selected rows of table alias `alias` until the
     /// transaction ends: nothing on SQLite, where a writing transaction
     /// holds the whole database, `FOR UPDATE OF alias` on PostgreSQL.
     fn lock_rows(alias: &str) -> String;
 
-    fn migrator() -> &'static Migrator;
+    /// The backend's migrations (`migrations/sqlite` or `migrations/postgres`).
+    const MIGRATOR: &'static Migrator;
 
     /// Rows a statement changed (each driver has its own result type).
     fn rows_affected(result: &Self::QueryResult) -> u64;
 
-    /// A pool on `url`.
-    async fn open(
+    /// How to connect to `url`.
+    fn connect_options(
         url: &str,
-        max_connections: u32,
-        acquire_timeout: Duration,
-    ) -> Result<Pool<Self>, StoreError>;
+    ) -> Result<<Self::Connection as sqlx::Connection>::Options, StoreError>;
 
     /// Serialises service synchronisation of replicas starting together.
     async fn lock_services(conn: &mut Self::Connection) -> Result<(), StoreError>;
@@ -125,14 +125,19 @@ const WINDOW_ROWS: &str = "SELECT m.id, m.title, m.description, m.starts_at, m.e
      FROM maintenances m LEFT JOIN maintenance_services s ON s.maintenance_id = m.id";
 
 impl<DB: Dialect> SqlStore<DB> {
+    /// A pool of at most `max_connections` on `url`; a query waits at most
+    /// `acquire_timeout` for a free connection.
     pub async fn open(
         url: &str,
         max_connections: u32,
         acquire_timeout: Duration,
     ) -> Result<Self, StoreError> {
-        Ok(Self {
-            pool: DB::open(url, max_connections, acquire_timeout).await?,
-        })
+        let pool = PoolOptions::<DB>::new()
+            .max_connections(max_connections)
+            .acquire_timeout(acquire_timeout)
+            .connect_with(DB::connect_options(url)?)
+            .await?;
+        Ok(Self { pool })
     }
 }
 
@@ -628,7 +633,7 @@ where
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
-        DB::migrator().run(&self.pool).await?;
+        DB::MIGRATOR.run(&self.pool).await?;
         Ok(())
     }
 
@@ -1239,9 +1244,11 @@ where
     }
 
     async fn latest_samples(&self) -> Result<Vec<Sample>, StoreError> {
-        let rows = sqlx::query(DB::LATEST_SAMPLES)
-            .fetch_all(&self.pool)
-            .await?;
+        let sql = format!(
+            "SELECT s.service_id, s.taken_at, s.outcome, s.latency_ms, s.error FROM services v {}",
+            DB::NEWEST_SAMPLE_JOIN
+        );
+        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
         rows.iter().map(Self::sample_from_row).collect()
     }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use app::model::ServiceStatus;
 use async_trait::async_trait;
 use sqlx::migrate::Migrator;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{Pool, Sqlite, SqliteConnection};
 
 use super::codec::{outcome_code, u32_to_db, SampleTime};
@@ -23,45 +23,30 @@ static MIGRATOR: Migrator = sqlx::migrate!("../migrations/sqlite");
 
 #[async_trait]
 impl Dialect for Sqlite {
+    const MIGRATOR: &'static Migrator = &MIGRATOR;
     const BACKEND: Backend = Backend::Sqlite;
     const GREATEST: &'static str = "MAX";
     // One primary-key seek per service instead of a scan of all samples.
-    const LATEST_SAMPLES: &'static str =
-        "SELECT s.service_id, s.taken_at, s.outcome, s.latency_ms, s.error
-         FROM services v
-         JOIN samples s ON s.service_id = v.id
-          AND s.taken_at = (SELECT MAX(taken_at) FROM samples WHERE service_id = v.id)";
+    const NEWEST_SAMPLE_JOIN: &'static str = "JOIN samples s ON s.service_id = v.id
+         AND s.taken_at = (SELECT MAX(taken_at) FROM samples WHERE service_id = v.id)";
 
     fn lock_rows(_alias: &str) -> String {
         String::new()
-    }
-
-    fn migrator() -> &'static Migrator {
-        &MIGRATOR
     }
 
     fn rows_affected(result: &sqlx::sqlite::SqliteQueryResult) -> u64 {
         result.rows_affected()
     }
 
-    async fn open(
-        url: &str,
-        max_connections: u32,
-        acquire_timeout: Duration,
-    ) -> Result<Pool<Self>, StoreError> {
-        let options = SqliteConnectOptions::from_str(url)?
+    fn connect_options(url: &str) -> Result<SqliteConnectOptions, StoreError> {
+        Ok(SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             // NORMAL is durable across application crashes in WAL mode;
             // only an OS crash can lose the last transactions.
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5));
-        Ok(SqlitePoolOptions::new()
-            .max_connections(max_connections)
-            .acquire_timeout(acquire_timeout)
-            .connect_with(options)
-            .await?)
+            .busy_timeout(Duration::from_secs(5)))
     }
 
     async fn lock_services(_conn: &mut SqliteConnection) -> Result<(), StoreError> {
