@@ -34,7 +34,8 @@ pub fn parse_duration(raw: &str) -> Result<Duration, String> {
     if !seconds.is_finite() || seconds < 0.0 {
         return Err(format!("invalid duration \"{raw}\""));
     }
-    Ok(Duration::from_secs_f64(seconds))
+    // Too long for a Duration is a bad value, not a crash at start-up.
+    Duration::try_from_secs_f64(seconds).map_err(|_| format!("duration \"{raw}\" is too long"))
 }
 
 #[derive(Deserialize)]
@@ -100,6 +101,17 @@ mod tests {
             parse_duration(&raw),
             Err(format!("invalid duration \"{raw}\"")),
         );
+    }
+
+    #[test]
+    fn durations_too_long_to_hold_are_rejected_not_a_crash() {
+        for raw in ["99999999999999999999999", "99999999999999999999d"] {
+            assert_eq!(
+                parse_duration(raw),
+                Err(format!("duration \"{raw}\" is too long")),
+                "{raw}"
+            );
+        }
     }
 
     #[derive(Debug, Deserialize)]
