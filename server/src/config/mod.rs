@@ -11,11 +11,11 @@
 //! `UPBEAT_SERVICES__0__CHECK__URL`). Values are read as TOML when they parse
 //! as a TOML value (`60`, `true`, `["a"]`) and as plain strings otherwise.
 //!
-//! - [`sections`]: the tables other than services, with their defaults.
-//! - [`checks`]: services and their check specs (`kind = "http"`, ...).
-//! - [`validate`]: the semantic checks serde cannot express.
-//! - [`env`]: `UPBEAT_*` overrides. [`locate`]: key path → line.
-//! - [`duration`]: `"90s"`, `"5m"`, `"250ms"`, or a number of seconds.
+//! - `sections`: the tables other than services, with their defaults.
+//! - `checks`: services and their check specs (`kind = "http"`, ...).
+//! - `validate`: the semantic checks serde cannot express.
+//! - `env`: `UPBEAT_*` overrides. `locate`: key path → line.
+//! - `duration`: `"90s"`, `"5m"`, `"250ms"`, or a number of seconds.
 
 mod checks;
 mod duration;
@@ -185,7 +185,7 @@ impl Config {
             let message = e.inner().message().trim().to_owned();
             // Name the unknown key itself, not just the table it is in.
             if let Some(field) =
-                unknown_field(&message).filter(|f| !key.ends_with(&format!(".{f}")))
+                unknown_field(&message).filter(|f| key != *f && !key.ends_with(&format!(".{f}")))
             {
                 key = if key == "." || key.is_empty() {
                     field.to_owned()
@@ -398,6 +398,8 @@ mod tests {
         #[rustfmt::skip]
         let cases: &[(&str, Env, &str, Option<usize>, &str)] = &[
             ("[server]\nlisen = 1", &[], "server.lisen", Some(2), "unknown field `lisen`"),
+            // At the top level the key is named once.
+            ("title = \"x\"\n[page]", &[], "title", Some(1), "unknown field `title`"),
             ("[[services]]\nslug = \"a\"\nname = \"A\"\nnome = \"x\"", &[], "services[0].nome", Some(4), "unknown field `nome`"),
             ("[page]\ntitle = 5", &[], "page.title", Some(2), "invalid type: integer `5`, expected a string"),
             ("[defaults]\ninterval = \"soon\"", &[], "defaults.interval", Some(2), "invalid duration \"soon\""),

@@ -7,7 +7,7 @@
 //!   rows into records.
 //! - [`codec`]: what the backends encode differently (times, integer
 //!   widths), as small types the shared SQL binds and reads.
-//! - [`sqlite`], [`postgres`]: only what really differs: connecting,
+//! - `sqlite`, `postgres`: only what really differs: connecting,
 //!   migrations, PostgreSQL's `UNNEST` batches, row locks and the advisory
 //!   lock of the prober.
 //!
