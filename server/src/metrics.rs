@@ -142,7 +142,7 @@ fn describe() {
     );
     describe_gauge!(
         PROBER,
-        "1 when this replica holds the prober lock and probes."
+        "1 when this replica holds the lease: it probes and decides."
     );
     describe_gauge!(BUILD_INFO, "Always 1, labelled with the version.");
     describe_counter!(

@@ -43,9 +43,6 @@ pub const MAX_BODY_BYTES: usize = 256 * 1024;
 /// Longest a request may take before it is answered `408`.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// How often the prober checks it still holds the lock.
-const LEASE_CHECK: Duration = Duration::from_secs(5);
-
 /// One running Upbeat without its socket: the database, the engine
 /// (probing or following) and the router over them.
 pub struct Instance {
@@ -121,6 +118,7 @@ impl Instance {
             });
         }
 
+        let scheduled_intervals: Vec<Duration> = scheduled.iter().map(|s| s.interval).collect();
         let (publish, snapshot) = watch::channel(Arc::new(PublicStatus::empty(page.clone())));
         let stats = Arc::new(EngineStats::default());
         let liveness = Liveness {
@@ -149,8 +147,10 @@ impl Instance {
             stats: Arc::clone(&stats),
             changes: Arc::clone(&changes),
             follow_every: config.database.follower_refresh,
-            lease_check: LEASE_CHECK,
+            replica: crate::engine::replica_name(),
+            lease_ttl: config.database.lease_ttl,
             gather: Duration::from_millis(200),
+            max_buffered: crate::engine::buffer_bound(scheduled_intervals),
             initial: std::sync::Mutex::new(None),
         };
         // The first snapshot is complete before the first request.

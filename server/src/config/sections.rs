@@ -69,9 +69,13 @@ pub struct DatabaseConfig {
     pub url: String,
     pub max_connections: u32,
     /// PostgreSQL with several replicas: how often a replica that does not
-    /// hold the prober lock reloads its snapshot and tries to take the lock.
+    /// lead reloads its snapshot from the database.
     #[serde(deserialize_with = "de_duration")]
     pub follower_refresh: Duration,
+    /// How long the leader's lease lasts unrenewed: when the leader dies,
+    /// another replica takes over within about this long (and a fifth).
+    #[serde(deserialize_with = "de_duration")]
+    pub lease_ttl: Duration,
 }
 
 impl Default for DatabaseConfig {
@@ -80,6 +84,7 @@ impl Default for DatabaseConfig {
             url: DEFAULT_DATABASE_URL.to_owned(),
             max_connections: 10,
             follower_refresh: Duration::from_secs(10),
+            lease_ttl: Duration::from_secs(10),
         }
     }
 }
@@ -244,6 +249,7 @@ mod tests {
             ("", |c| c.database.url.clone(), DEFAULT_DATABASE_URL),
             ("", |c| c.database.max_connections.to_string(), "10"),
             ("", |c| format!("{:?}", c.database.follower_refresh), "10s"),
+            ("", |c| format!("{:?}", c.database.lease_ttl), "10s"),
             ("", |c| c.page.title.clone(), "Status"),
             ("", |c| c.page.links.len().to_string(), "0"),
             ("", |c| format!("{:?}", c.logging.format), "Human"),

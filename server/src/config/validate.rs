@@ -121,6 +121,12 @@ impl Config {
         if self.retention.samples < Duration::from_secs(3600) {
             push("retention.samples".into(), "must be at least 1h".into());
         }
+        if self.database.lease_ttl < Duration::from_secs(3) {
+            push(
+                "database.lease_ttl".into(),
+                "must be at least 3s (the leader renews it every third)".into(),
+            );
+        }
         if self.database.follower_refresh < MIN_INTERVAL {
             push(
                 "database.follower_refresh".into(),
@@ -385,6 +391,7 @@ url = "/health"
             ("[database]\nurl = \"mysql://db\"".to_owned(), "database.url", "must start with sqlite:// or postgres://"),
             ("[database]\nmax_connections = 0".to_owned(), "database.max_connections", "must be at least 1"),
             ("[database]\nfollower_refresh = \"500ms\"".to_owned(), "database.follower_refresh", "must be at least 1s"),
+            ("[database]\nlease_ttl = \"2s\"".to_owned(), "database.lease_ttl", "must be at least 3s (the leader renews it every third)"),
             ("[defaults]\ninterval = \"999ms\"".to_owned(), "defaults.interval",
              "must be at least 1s (samples are stored per second)"),
             ("[defaults]\ntimeout = 0".to_owned(), "defaults.timeout", "must be greater than 0"),

@@ -1,20 +1,28 @@
 //! Background work, and who does it: the engine runs the sampler, the
-//! writer and the pruner on the one replica that holds the prober lock, and
-//! keeps the snapshot of the other replicas fresh from the database.
+//! writer and the pruner on the one replica that leads, and keeps the
+//! snapshot of the other replicas fresh from the database.
 //!
 //! - [`sampler`]: scheduling probes, concurrency cap, deadlines.
-//! - [`writer`]: samples → one transaction per round → a new snapshot.
+//! - [`writer`]: samples → the snapshot at once → one transaction per round.
 //! - [`pruner`]: retention of raw samples and idempotency keys.
 //! - [`changes`]: admin changes → snapshot rebuilds, acknowledged.
 //! - [`stats`]: counters and heartbeats for health and metrics.
 //!
-//! - SQLite: one process per database file, so the lock is always granted.
-//! - PostgreSQL: a session advisory lock. The leader checks every
-//!   `lease_check` that the session holding it still answers; if it does
-//!   not, it stops probing (its samples are flushed) and competes again.
-//!   A follower reloads its snapshot from the database every
-//!   `follow_every` and tries to take the lock each time, so when the
-//!   leader dies another replica takes over within about that long.
+//! Leadership is a lease in the database (`Store::acquire_lease`): the
+//! leader renews it every third of `lease_ttl`; a follower tries to take it
+//! every fifth, and gets it once it expired, so a leader that died is
+//! replaced within `lease_ttl` and a fifth. Every takeover raises the
+//! epoch, and the writer's rounds are fenced by it: a former leader stores
+//! its samples but never states or incident changes.
+//!
+//! A leader that cannot reach the database keeps probing: its samples go
+//! into the snapshot at once and wait in the writer for the database. It
+//! stops only when the database says another replica leads (a partition:
+//! the others took over) or at shutdown. A follower that has just got the
+//! database back waits one `lease_ttl` before it competes, so after an
+//! outage of the database itself the former leader, which holds the
+//! samples of the outage, takes its lease back and decides on them.
+//! SQLite has one process per file: it always leads.
 
 pub mod changes;
 pub mod pruner;
@@ -30,6 +38,7 @@ use std::time::Duration;
 use app::model::{PageInfo, PublicStatus};
 use chrono::TimeDelta;
 use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use self::changes::Changes;
@@ -43,7 +52,7 @@ use crate::domain::rollup::Resolution;
 use crate::domain::service::ServiceRecord;
 use crate::domain::snapshot::{SnapshotBuilder, BAR_DAYS, RECENT_INCIDENTS};
 use crate::domain::status::Thresholds;
-use crate::store::{ProberLease, Store, StoreError};
+use crate::store::{Lease, Store, StoreError};
 
 /// Readers' handle on the current snapshot: public reads clone an `Arc`
 /// out of it and never touch the database.
@@ -51,6 +60,45 @@ pub type SnapshotReader = watch::Receiver<Arc<PublicStatus>>;
 
 /// Capacity of the probe → writer channel; the writer's own buffer is larger.
 const SAMPLE_CHANNEL: usize = 10_000;
+
+/// The fewest samples the writer may hold while the database is away.
+pub const MIN_BUFFERED: usize = 100_000;
+/// How much probing the writer's buffer holds at the least.
+pub const BUFFER_SPAN: Duration = Duration::from_secs(20 * 60);
+
+/// Samples the writer may hold: [`BUFFER_SPAN`] of the services at their
+/// intervals, and at least [`MIN_BUFFERED`].
+pub fn buffer_bound(intervals: impl IntoIterator<Item = Duration>) -> usize {
+    let span = BUFFER_SPAN.as_secs_f64();
+    let due: f64 = intervals
+        .into_iter()
+        .map(|every| (span / every.as_secs_f64().max(1.0)).ceil())
+        .sum();
+    #[expect(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "a count of samples, positive and far below usize::MAX"
+    )]
+    let due = due as usize;
+    due.max(MIN_BUFFERED)
+}
+
+/// This process's name in the leadership row: host, process id and a
+/// random part, so that a restarted process is a new holder (and a
+/// takeover raises the epoch).
+pub fn replica_name() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "upbeat".to_owned());
+    format!(
+        "{host}:{}:{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    )
+}
 
 pub struct Engine {
     pub store: Arc<dyn Store>,
@@ -67,9 +115,14 @@ pub struct Engine {
     /// Notified by admin changes: rebuild the snapshot now.
     pub changes: Arc<Changes>,
     pub follow_every: Duration,
-    pub lease_check: Duration,
+    /// This replica's name in the leadership row (see [`replica_name`]).
+    pub replica: String,
+    /// How long a lease lasts unrenewed: the bound on takeover.
+    pub lease_ttl: Duration,
     /// How long the writer gathers samples before a write.
     pub gather: Duration,
+    /// Samples the writer may hold while the database is away.
+    pub max_buffered: usize,
     /// The builder loaded at start-up, used by the first term as prober so
     /// the state is not loaded twice (and its service views are shared
     /// with the first snapshot).
@@ -111,39 +164,89 @@ impl Engine {
         Ok(builder)
     }
 
-    /// Probes while this replica holds the lock, follows otherwise, until
+    /// How often the leader renews its lease.
+    fn renew_every(&self) -> Duration {
+        self.lease_ttl / 3
+    }
+
+    /// How often a follower tries to take the lease.
+    fn takeover_every(&self) -> Duration {
+        (self.lease_ttl / 5).clamp(Duration::from_millis(100), self.follow_every)
+    }
+
+    fn lease_until(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now() + TimeDelta::from_std(self.lease_ttl).unwrap_or(TimeDelta::MAX)
+    }
+
+    /// Leads while this replica holds the lease, follows otherwise, until
     /// `cancel` fires.
     pub async fn run(self, cancel: CancellationToken) {
+        let mut next_follow = Instant::now();
+        // When this replica last got the database back after losing it.
+        let mut regained: Option<Instant> = None;
+        let mut database_lost = false;
         while !cancel.is_cancelled() {
-            match self.store.try_lock_prober().await {
+            // Without the database, or just after it came back, only ask
+            // whether it answers: the former leader gets its lease back first.
+            let may_lead =
+                !database_lost && regained.is_none_or(|at| at.elapsed() >= self.lease_ttl);
+            let attempt = if may_lead {
+                let now = self.clock.now();
+                self.store
+                    .acquire_lease(&self.replica, now, self.lease_until())
+                    .await
+            } else {
+                self.store.ping().await.map(|()| None)
+            };
+            match attempt {
                 Ok(Some(lease)) => {
-                    tracing::info!("this replica holds the prober lock and probes");
+                    tracing::info!(
+                        epoch = lease.epoch,
+                        "this replica leads: it probes and decides"
+                    );
                     self.stats.prober.store(true, Ordering::Relaxed);
                     self.lead(lease, &cancel).await;
                     self.stats.prober.store(false, Ordering::Relaxed);
+                    next_follow = Instant::now();
+                    database_lost = false;
                     continue;
                 }
                 Ok(None) => {
-                    let ticket = self.changes.pending();
-                    if self.follow().await {
-                        self.changes.applied(ticket);
+                    if database_lost {
+                        tracing::info!(
+                            "database back; the former leader gets one lease period to return"
+                        );
+                        database_lost = false;
+                        regained = Some(Instant::now());
+                    }
+                    if Instant::now() >= next_follow {
+                        let ticket = self.changes.pending();
+                        if self.follow().await {
+                            self.changes.applied(ticket);
+                        }
+                        next_follow = Instant::now() + self.follow_every;
                     }
                 }
                 Err(err) => {
-                    tracing::warn!(error = %err, "cannot reach the database for the prober lock; will retry");
+                    if !database_lost {
+                        tracing::warn!(error = %err, "cannot reach the database to lead or follow; will retry");
+                    }
+                    database_lost = true;
                     self.mark_stale();
                 }
             }
             tokio::select! {
                 () = cancel.cancelled() => {}
-                () = tokio::time::sleep(self.follow_every) => {}
+                () = tokio::time::sleep(self.takeover_every()) => {}
                 // An admin change on this replica: show it at once.
-                () = self.changes.notified() => {}
+                () = self.changes.notified() => next_follow = Instant::now(),
             }
         }
     }
 
-    async fn lead(&self, mut lease: ProberLease, cancel: &CancellationToken) {
+    /// Probes, writes and prunes under `lease` until another replica takes
+    /// over or `cancel` fires; then writes what it still holds.
+    async fn lead(&self, lease: Lease, cancel: &CancellationToken) {
         let initial = self
             .initial
             .lock()
@@ -160,7 +263,7 @@ impl Engine {
                 self.mark_stale();
                 tokio::select! {
                     () = cancel.cancelled() => {}
-                    () = tokio::time::sleep(self.follow_every) => {}
+                    () = tokio::time::sleep(self.takeover_every()) => {}
                 }
                 return;
             }
@@ -176,7 +279,10 @@ impl Engine {
             Arc::clone(&self.changes),
         );
         writer.gather = self.gather;
-        let writer = tokio::spawn(writer.run(samples));
+        writer.max_buffered = self.max_buffered;
+        writer.fence = Some(lease.clone());
+        let deposed = writer.deposed();
+        let writer = tokio::spawn(writer.run(samples, cancel.clone()));
         let sampler = Sampler::new(
             self.scheduled.clone(),
             self.max_concurrent_probes,
@@ -190,29 +296,54 @@ impl Engine {
             Arc::clone(&self.clock),
         );
         let pruner = tokio::spawn(pruner.run(self.prune_every, term.clone()));
-        loop {
+        let mut renewals = tokio::time::interval(self.renew_every());
+        renewals.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut renew_failing = false;
+        let deposed_now = loop {
             tokio::select! {
-                () = term.cancelled() => break,
-                () = tokio::time::sleep(self.lease_check) => {
-                    if !lease.is_held().await {
-                        tracing::warn!("lost the prober lock; stopping probes");
-                        break;
+                () = term.cancelled() => break false,
+                () = deposed.cancelled() => break true,
+                _ = renewals.tick() => match self.store.renew_lease(&lease, self.lease_until()).await {
+                    Ok(true) => {
+                        if renew_failing {
+                            tracing::info!("database back; still the leader");
+                            renew_failing = false;
+                        }
                     }
-                }
+                    Ok(false) => {
+                        tracing::warn!(epoch = lease.epoch, "another replica took over; stopping probes");
+                        break true;
+                    }
+                    Err(err) => {
+                        if !renew_failing {
+                            tracing::warn!(error = %err, "cannot renew the lease; probing on, samples wait in memory");
+                        }
+                        renew_failing = true;
+                    }
+                },
             }
-        }
+        };
         term.cancel();
-        // The sampler hands over probes in flight; the writer flushes.
+        // The sampler hands over probes in flight; the writer then writes
+        // what it holds (as long as it takes, unless shutting down).
         for (name, task) in [
             ("sampler", sampler),
-            ("sample writer", writer),
             ("pruner", pruner),
+            ("sample writer", writer),
         ] {
             if let Err(err) = task.await {
                 tracing::error!(error = %err, task = name, "task failed");
             }
         }
-        drop(lease);
+        if !deposed_now && !deposed.is_cancelled() {
+            // Shutting down: let another replica take over at once.
+            let release = self.store.release_lease(&lease);
+            match tokio::time::timeout(Duration::from_secs(2), release).await {
+                Ok(Ok(())) => tracing::info!("lease released"),
+                Ok(Err(err)) => tracing::warn!(error = %err, "could not release the lease"),
+                Err(_) => tracing::warn!("could not release the lease in time"),
+            }
+        }
     }
 
     /// One follower round: the snapshot as the leader left it in the
@@ -246,5 +377,44 @@ impl Engine {
             *current = Arc::new(stale);
             true
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_buffer_holds_twenty_minutes_of_probing_and_at_least_the_minimum() {
+        let minute = Duration::from_secs(60);
+        let cases: &[(Vec<Duration>, usize)] = &[
+            (vec![], MIN_BUFFERED),
+            (vec![minute; 20], MIN_BUFFERED),
+            (vec![minute; 50_000], 50_000 * 20),
+            (
+                vec![Duration::from_secs(1); 100],
+                MIN_BUFFERED.max(100 * 1200),
+            ),
+            // 7 s does not divide 20 minutes: the partial interval counts.
+            (
+                vec![Duration::from_secs(7); 1000],
+                MIN_BUFFERED.max(1000 * 172),
+            ),
+        ];
+        for (intervals, expected) in cases {
+            assert_eq!(
+                buffer_bound(intervals.iter().copied()),
+                *expected,
+                "{}",
+                intervals.len()
+            );
+        }
+    }
+
+    #[test]
+    fn replica_names_differ_between_processes_and_starts() {
+        let (a, b) = (replica_name(), replica_name());
+        assert_ne!(a, b, "a restart is a new holder");
+        assert!(a.contains(&format!(":{}:", std::process::id())), "{a}");
     }
 }

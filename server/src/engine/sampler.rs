@@ -3,7 +3,9 @@
 //! - Every service runs on its own interval in its own task, so a slow or
 //!   hanging target only ever delays itself. Missed ticks are skipped, not
 //!   burst. First runs are spread over a short window so many services do
-//!   not fire in the same millisecond.
+//!   not fire in the same millisecond, and a leader that takes over probes
+//!   every service within `min(interval, 10 s)`: no interval is missed
+//!   beyond the takeover itself.
 //! - A semaphore caps probes in flight; each probe has a hard deadline.
 //! - Samples go through a channel to the [`super::writer::SampleWriter`].
 //! - Shutdown: cancelling the token stops scheduling; a probe in flight

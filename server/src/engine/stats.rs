@@ -22,7 +22,7 @@ pub struct EngineStats {
     pub last_round_ms: AtomicI64,
     /// When the newest sample reached the writer, Unix milliseconds.
     pub last_sample_ms: AtomicI64,
-    /// This replica holds the prober lock.
+    /// This replica holds the lease: it probes and decides.
     pub prober: AtomicBool,
 }
 

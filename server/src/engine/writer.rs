@@ -1,13 +1,25 @@
 //! Writing samples: one [`SampleWriter`] takes every sample from the
-//! sampler and writes them in batches, each in one transaction with the
-//! service states and automatic incident changes they cause, then
-//! publishes a new snapshot.
+//! sampler, applies it to the in-memory snapshot at once (statuses and
+//! uptime stay current even while the database is away), and writes it in
+//! rounds: each round in one transaction with the service states and
+//! automatic incident changes it caused.
 //!
-//! When the database fails, samples wait in a bounded buffer and are
-//! retried; only what the bound forces out is dropped, and that is logged
-//! and counted. Shutdown drains the channel and flushes what it can.
+//! Samples are facts, kept until they are stored:
+//! - When the database fails, rounds wait in memory, in the order they were
+//!   applied, and are retried; consecutive rounds are written together
+//!   (their states are cumulative, their transitions are replayed in time
+//!   order, so an incident that began during an outage opens with the time
+//!   it began). Only what the bound `max_buffered` forces out is dropped,
+//!   oldest samples first (their states and transitions are kept), and that
+//!   is logged and counted.
+//! - Rounds are written under the leader's lease (`fence`): when another
+//!   replica took over, the store keeps the samples but not the states or
+//!   incident changes, and the writer tells the engine (`deposed`) so it
+//!   stops probing. It still writes what it holds, for as long as it takes.
+//! - At shutdown it drains the channel and tries a few more times; what it
+//!   still holds then is logged and counted as dropped.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,16 +27,116 @@ use std::time::Duration;
 use app::model::PublicStatus;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use super::changes::Changes;
 use super::stats::EngineStats;
 use crate::clock::SharedClock;
+use crate::domain::incident::Transition;
 use crate::domain::maintenance::Schedule;
 use crate::domain::sample::Sample;
 use crate::domain::snapshot::{SnapshotBuilder, RECENT_INCIDENTS};
-use crate::store::{Store, StoreError};
+use crate::domain::status::ServiceState;
+use crate::store::{Lease, Store, StoreError};
 
-/// Writes samples in batches and publishes a new snapshot after each commit.
+/// Attempts at shutdown to write what is still held.
+const SHUTDOWN_ATTEMPTS: usize = 3;
+
+/// Samples applied to the snapshot together, with the states and status
+/// transitions they led to there; stored in one transaction.
+#[derive(Clone, Debug, Default)]
+struct Round {
+    samples: Vec<Sample>,
+    states: Vec<ServiceState>,
+    transitions: Vec<Transition>,
+}
+
+impl Round {
+    /// Appends a later round: samples and transitions in order, states
+    /// replaced by the later ones (they are cumulative).
+    fn absorb(&mut self, later: Self) {
+        self.samples.extend(later.samples);
+        self.transitions.extend(later.transitions);
+        let mut states: HashMap<i64, ServiceState> = self
+            .states
+            .drain(..)
+            .chain(later.states)
+            .map(|s| (s.service_id, s))
+            .collect();
+        let mut merged: Vec<ServiceState> = states.drain().map(|(_, s)| s).collect();
+        merged.sort_by_key(|s| s.service_id);
+        self.states = merged;
+    }
+}
+
+/// Rounds applied to the snapshot but not yet stored, oldest first.
+#[derive(Debug, Default)]
+struct Backlog {
+    rounds: VecDeque<Round>,
+    /// Samples in `rounds`.
+    samples: usize,
+}
+
+impl Backlog {
+    fn push(&mut self, round: Round) {
+        self.samples += round.samples.len();
+        self.rounds.push_back(round);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.rounds.is_empty()
+    }
+
+    /// Drops the oldest samples beyond `max` and returns how many went.
+    /// Their rounds' states and transitions stay (small, and what incidents
+    /// need): an emptied round is merged into the next.
+    fn trim(&mut self, max: usize) -> usize {
+        let excess = self.samples.saturating_sub(max);
+        let mut dropped = 0;
+        while dropped < excess {
+            let Some(oldest) = self.rounds.front_mut() else {
+                break;
+            };
+            let n = oldest.samples.len().min(excess - dropped);
+            oldest.samples.drain(..n);
+            dropped += n;
+            if oldest.samples.is_empty() && self.rounds.len() > 1 {
+                let mut emptied = self.rounds.pop_front().unwrap_or_default();
+                if let Some(next) = self.rounds.front_mut() {
+                    emptied.absorb(std::mem::take(next));
+                    *next = emptied;
+                }
+            }
+        }
+        self.samples -= dropped;
+        dropped
+    }
+
+    /// The oldest rounds merged into one of at most `max_batch` samples
+    /// (always at least one round), and how many rounds that took.
+    fn next_batch(&self, max_batch: usize) -> Option<(Round, usize)> {
+        let mut rounds = self.rounds.iter();
+        let mut batch = rounds.next()?.clone();
+        let mut taken = 1;
+        for round in rounds {
+            if batch.samples.len() + round.samples.len() > max_batch {
+                break;
+            }
+            batch.absorb(round.clone());
+            taken += 1;
+        }
+        Some((batch, taken))
+    }
+
+    /// Forgets the `rounds` oldest rounds, now stored.
+    fn stored(&mut self, rounds: usize) {
+        for round in self.rounds.drain(..rounds) {
+            self.samples -= round.samples.len();
+        }
+    }
+}
+
+/// Writes samples in rounds and publishes a new snapshot after each.
 ///
 /// It also owns what the snapshot shows besides samples: it reloads the
 /// maintenance schedule and the unresolved incidents every
@@ -37,14 +149,19 @@ pub struct SampleWriter {
     stats: Arc<EngineStats>,
     clock: SharedClock,
     changes: Arc<Changes>,
-    /// Samples received but not yet committed, oldest first.
-    buffer: VecDeque<Sample>,
+    /// What is applied but not yet stored.
+    backlog: Backlog,
     /// Incidents changed but could not be reloaded yet.
     incidents_outdated: bool,
-    /// The last write failed: the snapshot shows older data than exists.
+    /// The last write failed: the snapshot holds more than the database.
     write_failed: bool,
     /// The last reload of maintenance or incidents failed.
     reload_failed: bool,
+    /// Another replica leads: what this one still writes are facts only.
+    deposed: CancellationToken,
+    /// The lease rounds are written under; `None` writes unfenced (a
+    /// process that owns its database, or a test).
+    pub fence: Option<Lease>,
     pub max_batch: usize,
     pub max_buffered: usize,
     /// How long to gather samples before a write.
@@ -77,10 +194,12 @@ impl SampleWriter {
             stats,
             clock,
             changes,
-            buffer: VecDeque::new(),
+            backlog: Backlog::default(),
             incidents_outdated: false,
             write_failed: false,
             reload_failed: false,
+            deposed: CancellationToken::new(),
+            fence: None,
             max_batch: 1000,
             max_buffered: 100_000,
             gather: Duration::from_millis(200),
@@ -89,13 +208,20 @@ impl SampleWriter {
         }
     }
 
-    /// Runs until every sender of `samples` is gone, then flushes what is left.
-    pub async fn run(mut self, mut samples: mpsc::Receiver<Sample>) {
+    /// Cancelled when a round comes back fenced: another replica leads.
+    pub fn deposed(&self) -> CancellationToken {
+        self.deposed.clone()
+    }
+
+    /// Runs until every sender of `samples` is gone, then writes what is
+    /// left: for as long as it takes, or, once `shutdown` is cancelled,
+    /// for a few more attempts.
+    pub async fn run(mut self, mut samples: mpsc::Receiver<Sample>, shutdown: CancellationToken) {
         let changes = Arc::clone(&self.changes);
         let mut incoming = Vec::with_capacity(self.max_batch);
         let mut next_refresh = Instant::now() + self.refresh_every;
         loop {
-            let wake_at = if self.buffer.is_empty() {
+            let wake_at = if self.backlog.is_empty() {
                 next_refresh
             } else {
                 // Something is waiting for a retry: don't block for long.
@@ -118,8 +244,9 @@ impl SampleWriter {
                             }
                         }
                     }
-                    self.enqueue(incoming.drain(..));
+                    self.apply(std::mem::take(&mut incoming));
                     self.flush().await;
+                    self.publish();
                     self.stats.beat(self.clock.now());
                 }
                 Wake::Timer | Wake::Changed => {
@@ -140,24 +267,37 @@ impl SampleWriter {
                 }
             }
         }
-        // Shutdown: the database may be coming back; try a few more times.
-        for _ in 0..3 {
-            if self.buffer.is_empty() {
+        self.drain(&shutdown).await;
+    }
+
+    /// Writes what is still held after the last sample arrived.
+    async fn drain(&mut self, shutdown: &CancellationToken) {
+        let mut attempts_after_shutdown = 0;
+        while !self.backlog.is_empty() {
+            self.flush().await;
+            if self.backlog.is_empty() {
                 break;
             }
-            self.flush().await;
-            if !self.buffer.is_empty() {
-                tokio::time::sleep(self.retry_after).await;
+            if shutdown.is_cancelled() {
+                attempts_after_shutdown += 1;
+                if attempts_after_shutdown >= SHUTDOWN_ATTEMPTS {
+                    break;
+                }
+            }
+            tokio::select! {
+                () = tokio::time::sleep(self.retry_after) => {}
+                () = shutdown.cancelled(), if !shutdown.is_cancelled() => {}
             }
         }
-        if !self.buffer.is_empty() {
-            let lost = self.buffer.len() as u64;
-            self.stats.dropped.fetch_add(lost, Ordering::Relaxed);
+        let lost = self.backlog.samples;
+        if lost > 0 {
+            self.stats.dropped.fetch_add(lost as u64, Ordering::Relaxed);
             tracing::error!(
                 samples = lost,
                 "database unavailable at shutdown; samples not written"
             );
         }
+        self.publish();
     }
 
     /// Reloads the maintenance schedule and unresolved incidents; returns
@@ -189,7 +329,12 @@ impl SampleWriter {
         }
     }
 
+    /// Publishes the snapshot as this writer holds it, unless another
+    /// replica leads (its followers' snapshots are the truth then).
     fn publish(&mut self) {
+        if self.deposed.is_cancelled() {
+            return;
+        }
         self.snapshot
             .set_stale(self.write_failed || self.reload_failed);
         let started = std::time::Instant::now();
@@ -198,50 +343,66 @@ impl SampleWriter {
         self.publish.send_replace(Arc::new(snapshot));
     }
 
-    fn enqueue(&mut self, samples: impl Iterator<Item = Sample>) {
+    /// Applies samples to the snapshot and queues them, with the states and
+    /// transitions they lead to, for writing.
+    fn apply(&mut self, mut samples: Vec<Sample>) {
         let schedule = self.snapshot.schedule();
-        self.buffer.extend(samples.map(|mut s| {
-            s.in_maintenance = schedule.covers(s.service_id, s.taken_at);
-            s
-        }));
+        for sample in &mut samples {
+            sample.in_maintenance = schedule.covers(sample.service_id, sample.taken_at);
+        }
+        let (states, transitions) = self.snapshot.advance(&samples);
+        self.snapshot.record(&samples, &states);
         self.stats
             .last_sample_ms
             .store(self.clock.now().timestamp_millis(), Ordering::Relaxed);
-        let excess = self.buffer.len().saturating_sub(self.max_buffered);
-        if excess > 0 {
-            self.buffer.drain(..excess);
+        self.backlog.push(Round {
+            samples,
+            states,
+            transitions,
+        });
+        let dropped = self.backlog.trim(self.max_buffered);
+        if dropped > 0 {
             self.stats
                 .dropped
-                .fetch_add(excess as u64, Ordering::Relaxed);
+                .fetch_add(dropped as u64, Ordering::Relaxed);
             tracing::warn!(
-                dropped = excess,
-                buffered = self.buffer.len(),
+                dropped,
+                buffered = self.backlog.samples,
                 "sample buffer full; oldest samples dropped"
             );
         }
+        self.stats
+            .buffered
+            .store(self.backlog.samples as u64, Ordering::Relaxed);
     }
 
-    /// Writes everything buffered, batch by batch. Stops at the first failure
+    /// Writes everything held, batch by batch. Stops at the first failure
     /// and keeps the rest for the next attempt.
     async fn flush(&mut self) {
-        let mut committed = false;
         let mut failed = false;
-        let was_failing = self.write_failed || self.reload_failed;
-        while !self.buffer.is_empty() {
-            let n = self.buffer.len().min(self.max_batch);
-            let batch: Vec<Sample> = self.buffer.iter().take(n).cloned().collect();
-            // States and incident changes are computed from the committed
-            // state and stored with the samples; they are applied in memory
-            // only once all are stored.
-            let (states, transitions) = self.snapshot.advance(&batch);
-            match self
+        while let Some((batch, rounds)) = self.backlog.next_batch(self.max_batch) {
+            let written = self
                 .store
-                .insert_samples(&batch, &states, &transitions)
-                .await
-            {
+                .insert_samples(
+                    &batch.samples,
+                    &batch.states,
+                    &batch.transitions,
+                    self.fence.as_ref(),
+                )
+                .await;
+            match written {
                 Ok(round) => {
-                    self.buffer.drain(..n);
-                    self.stats.written.fetch_add(n as u64, Ordering::Relaxed);
+                    self.backlog.stored(rounds);
+                    self.stats
+                        .written
+                        .fetch_add(batch.samples.len() as u64, Ordering::Relaxed);
+                    if round.fenced && !self.deposed.is_cancelled() {
+                        tracing::warn!(
+                            epoch = self.fence.as_ref().map(|l| l.epoch),
+                            "another replica took over: storing samples only, no states or incidents"
+                        );
+                        self.deposed.cancel();
+                    }
                     self.stats
                         .incidents_opened
                         .fetch_add(round.incidents_opened.into(), Ordering::Relaxed);
@@ -256,12 +417,10 @@ impl SampleWriter {
                         );
                     }
                     self.incidents_outdated |= round.incidents_changed;
-                    self.snapshot.record(&batch, &states);
-                    committed = true;
                 }
                 Err(err) => {
                     self.stats.failed_flushes.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(error = %err, buffered = self.buffer.len(), "writing samples failed; will retry");
+                    tracing::warn!(error = %err, buffered = self.backlog.samples, "writing samples failed; will retry");
                     failed = true;
                     break;
                 }
@@ -288,9 +447,110 @@ impl SampleWriter {
         self.write_failed = failed;
         self.stats
             .buffered
-            .store(self.buffer.len() as u64, Ordering::Relaxed);
-        if committed || was_failing != (self.write_failed || self.reload_failed) {
-            self.publish();
+            .store(self.backlog.samples as u64, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use app::model::{SampleOutcome, ServiceStatus};
+    use chrono::{DateTime, TimeZone, Utc};
+
+    use super::*;
+    use crate::domain::status::Tracker;
+
+    fn at(second: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, second).unwrap()
+    }
+
+    fn round(service_id: i64, seconds: &[u32], bad_run: u32) -> Round {
+        Round {
+            samples: seconds
+                .iter()
+                .map(|s| Sample {
+                    service_id,
+                    taken_at: at(*s),
+                    outcome: SampleOutcome::Down,
+                    latency_ms: None,
+                    error: None,
+                    in_maintenance: false,
+                })
+                .collect(),
+            states: vec![ServiceState {
+                service_id,
+                tracker: Tracker {
+                    status: ServiceStatus::MajorOutage,
+                    bad_run,
+                    good_run: 0,
+                },
+                updated_at: at(*seconds.last().unwrap_or(&0)),
+            }],
+            transitions: vec![Transition {
+                service_id,
+                name: format!("s{service_id}"),
+                from: ServiceStatus::Operational,
+                to: ServiceStatus::MajorOutage,
+                at: at(seconds[0]),
+                error: None,
+            }],
         }
+    }
+
+    #[test]
+    fn later_rounds_append_samples_and_transitions_and_replace_states() {
+        let mut merged = round(1, &[1, 2], 2);
+        merged.absorb(round(2, &[3], 1));
+        merged.absorb(round(1, &[4], 3));
+        let seconds: Vec<_> = merged.samples.iter().map(|s| s.taken_at).collect();
+        assert_eq!(seconds, [at(1), at(2), at(3), at(4)]);
+        let states: Vec<_> = merged
+            .states
+            .iter()
+            .map(|s| (s.service_id, s.tracker.bad_run))
+            .collect();
+        assert_eq!(states, [(1, 3), (2, 1)], "one state a service, the latest");
+        let transitions: Vec<_> = merged.transitions.iter().map(|t| t.at).collect();
+        assert_eq!(transitions, [at(1), at(3), at(4)], "in the order applied");
+    }
+
+    #[test]
+    fn a_full_backlog_drops_the_oldest_samples_but_keeps_their_decisions() {
+        let mut backlog = Backlog::default();
+        backlog.push(round(1, &[1, 2], 2));
+        backlog.push(round(1, &[3], 3));
+        backlog.push(round(2, &[4, 5], 2));
+        assert_eq!(backlog.trim(10), 0);
+        assert_eq!(backlog.trim(2), 3, "five held, two kept");
+        assert_eq!(backlog.samples, 2);
+        assert_eq!(backlog.rounds.len(), 1, "emptied rounds merged forward");
+        let kept = &backlog.rounds[0];
+        let seconds: Vec<_> = kept.samples.iter().map(|s| s.taken_at).collect();
+        assert_eq!(seconds, [at(4), at(5)]);
+        assert_eq!(kept.transitions.len(), 3, "every transition kept");
+        let states: Vec<_> = kept
+            .states
+            .iter()
+            .map(|s| (s.service_id, s.tracker.bad_run))
+            .collect();
+        assert_eq!(states, [(1, 3), (2, 2)]);
+    }
+
+    #[test]
+    fn batches_merge_the_oldest_rounds_up_to_the_limit() {
+        let mut backlog = Backlog::default();
+        backlog.push(round(1, &[1, 2], 2));
+        backlog.push(round(1, &[3], 3));
+        backlog.push(round(2, &[4, 5], 2));
+        let (batch, rounds) = backlog.next_batch(3).unwrap();
+        assert_eq!((batch.samples.len(), rounds), (3, 2));
+        // A round larger than the limit still goes, alone.
+        let (batch, rounds) = backlog.next_batch(1).unwrap();
+        assert_eq!((batch.samples.len(), rounds), (2, 1));
+        backlog.stored(2);
+        assert_eq!(backlog.samples, 2);
+        let (batch, rounds) = backlog.next_batch(1000).unwrap();
+        assert_eq!((batch.samples.len(), rounds), (2, 1));
+        backlog.stored(1);
+        assert!(backlog.is_empty() && backlog.next_batch(1000).is_none());
     }
 }

@@ -8,8 +8,7 @@
 //! - [`codec`]: what the backends encode differently (times, integer
 //!   widths), as small types the shared SQL binds and reads.
 //! - `sqlite`, `postgres`: only what really differs: connecting,
-//!   migrations, PostgreSQL's `UNNEST` batches, row locks and the advisory
-//!   lock of the prober.
+//!   migrations, PostgreSQL's `UNNEST` batches and row locks.
 //!
 //! Invariants shared by both backends:
 //! - Times are UTC and always bound as parameters; SQL never reads the
@@ -99,6 +98,9 @@ pub struct RoundResult {
     pub incidents_resolved: u32,
     /// Any incident was opened, updated or resolved.
     pub incidents_changed: bool,
+    /// The round's lease is no longer the leader's: only its samples (and
+    /// their rollups) were stored, not its states or incident changes.
+    pub fenced: bool,
 }
 
 impl RoundResult {
@@ -158,39 +160,13 @@ pub const IDEMPOTENCY_TTL: chrono::Duration = chrono::Duration::hours(24);
 /// A claim this old with no answer belongs to a request that died.
 pub const IDEMPOTENCY_ABANDONED: chrono::Duration = chrono::Duration::minutes(1);
 
-/// Proof that this replica holds the prober lock. Dropping it releases the
-/// lock (PostgreSQL releases session locks when the connection closes).
-pub struct ProberLease {
-    /// The session holding a PostgreSQL advisory lock, detached from the
-    /// pool so that dropping it closes the session and releases the lock.
-    conn: Option<sqlx::PgConnection>,
-}
-
-impl ProberLease {
-    /// Still held: the connection that holds it still answers.
-    pub async fn is_held(&mut self) -> bool {
-        match &mut self.conn {
-            None => true,
-            Some(conn) => tokio::time::timeout(
-                std::time::Duration::from_secs(5),
-                sqlx::query("SELECT 1").execute(conn),
-            )
-            .await
-            .is_ok_and(|r| r.is_ok()),
-        }
-    }
-}
-
-impl ProberLease {
-    /// The lease of a database only one process uses.
-    pub const fn exclusive() -> Self {
-        Self { conn: None }
-    }
-
-    /// The lease of the session `conn`, which holds the advisory lock.
-    pub const fn held(conn: sqlx::PgConnection) -> Self {
-        Self { conn: Some(conn) }
-    }
+/// A replica's claim to probe and decide: the holder's name and the epoch
+/// it was granted. Another replica taking over raises the epoch, which
+/// fences every write made under an older one (see [`Store::insert_samples`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lease {
+    pub holder: String,
+    pub epoch: i64,
 }
 
 /// The storage contract. Implementations are cheap to share (`Arc<dyn Store>`).
@@ -222,15 +198,20 @@ pub trait Store: Send + Sync + 'static {
 
     /// Stores samples, the service states they led to, their hourly and
     /// daily rollups, and the automatic incident changes the status
-    /// `transitions` cause (see [`crate::domain::incident::plan`], run against the
-    /// open incidents as stored), in one transaction. A sample for a
-    /// (service, time) that is already stored is ignored (and not counted
-    /// again in the rollups), so a retried batch is harmless.
+    /// `transitions` cause (see [`crate::domain::incident::plan`], run
+    /// against the open incidents as stored), in one transaction. A sample
+    /// for a (service, time) that is already stored is ignored (and not
+    /// counted again in the rollups), so a retried batch is harmless.
+    ///
+    /// With a `fence`, the transaction first checks (and locks) that lease
+    /// as the leader's: if another replica took over since, only the
+    /// samples and their rollups are stored, and the result says `fenced`.
     async fn insert_samples(
         &self,
         samples: &[Sample],
         states: &[ServiceState],
         transitions: &[Transition],
+        fence: Option<&Lease>,
     ) -> Result<RoundResult, StoreError>;
 
     /// Unresolved incidents with their services and updates, newest first.
@@ -353,10 +334,28 @@ pub trait Store: Send + Sync + 'static {
         at: DateTime<Utc>,
     ) -> Result<Option<TokenRecord>, StoreError>;
 
-    /// Tries to become the one replica that probes. `None` means another
-    /// replica holds the lock. SQLite has one process per file, so it
-    /// always succeeds there.
-    async fn try_lock_prober(&self) -> Result<Option<ProberLease>, StoreError>;
+    /// Tries to become the one replica that probes and decides, until
+    /// `expires_at`. It succeeds when `holder` already leads (the epoch
+    /// stays: nobody else decided in between) or when the lease expired by
+    /// `now` (the epoch goes up). `None`: another replica leads. SQLite has
+    /// one process per file, so there it always succeeds.
+    async fn acquire_lease(
+        &self,
+        holder: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<Option<Lease>, StoreError>;
+
+    /// Extends `lease` to `expires_at`; `false` when another replica took
+    /// over (an expired lease nobody took is still this one's).
+    async fn renew_lease(
+        &self,
+        lease: &Lease,
+        expires_at: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// Gives `lease` up at shutdown, so another replica takes over at once.
+    async fn release_lease(&self, lease: &Lease) -> Result<(), StoreError>;
 
     /// The stored state of every service that has one.
     async fn service_states(&self) -> Result<Vec<ServiceState>, StoreError>;

@@ -1,8 +1,8 @@
 //! PostgreSQL's side of the store, for several replicas sharing one
 //! database: batches go in one round trip (`UNNEST` of arrays), rows an
 //! automatic change reads are locked (`FOR UPDATE`) so an admin change
-//! cannot interleave, replicas starting together synchronise services one
-//! at a time, and the prober lock is a session advisory lock.
+//! cannot interleave, and replicas starting together synchronise services
+//! one at a time. Who leads is the `leadership` row's lease (shared SQL).
 
 use std::collections::HashSet;
 use std::str::FromStr;
@@ -12,24 +12,22 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::migrate::Migrator;
 use sqlx::postgres::PgConnectOptions;
-use sqlx::{PgConnection, Pool, Postgres};
+use sqlx::{PgConnection, Postgres};
 
 use super::codec::{outcome_code, u32_to_db};
 use super::sql::{Dialect, SqlStore};
-use super::{Backend, ProberLease, StoreError};
+use super::{Backend, StoreError};
 use crate::domain::sample::Sample;
 
 pub type PostgresStore = SqlStore<Postgres>;
 
 static MIGRATOR: Migrator = sqlx::migrate!("../migrations/postgres");
 
-/// Advisory lock key of the prober role ("upbeat" in ASCII).
-const PROBER_LOCK_KEY: i64 = 0x7570_6265_6174;
-
 #[async_trait]
 impl Dialect for Postgres {
     const MIGRATOR: &'static Migrator = &MIGRATOR;
     const BACKEND: Backend = Backend::Postgres;
+    const EXCLUSIVE: bool = false;
     const GREATEST: &'static str = "GREATEST";
     const NEWEST_SAMPLE_JOIN: &'static str = "CROSS JOIN LATERAL (
            SELECT * FROM samples WHERE service_id = v.id ORDER BY taken_at DESC LIMIT 1
@@ -132,15 +130,5 @@ impl Dialect for Postgres {
         .execute(conn)
         .await?;
         Ok(())
-    }
-
-    async fn try_lock_prober(pool: &Pool<Self>) -> Result<Option<ProberLease>, StoreError> {
-        let mut conn = pool.acquire().await?.detach();
-        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-            .bind(PROBER_LOCK_KEY)
-            .fetch_one(&mut conn)
-            .await?;
-        // Without the lock the session closes here; nothing was taken.
-        Ok(locked.then(|| ProberLease::held(conn)))
     }
 }

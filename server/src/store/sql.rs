@@ -2,7 +2,7 @@
 //! the backend, with statements written once in the `$N` dialect both
 //! drivers read. A backend plugs in through [`Dialect`]: how to connect and
 //! migrate, and the few statements whose behaviour really differs
-//! (PostgreSQL's `UNNEST` batches, row locks and advisory lock).
+//! (PostgreSQL's `UNNEST` batches and row locks).
 //!
 //! Values the backends encode differently go through [`super::codec`];
 //! rows are grouped into records by the shared functions at the end.
@@ -27,8 +27,8 @@ use super::codec::{
     outcome_code, outcome_from_code, parse_column, u32_from_db, u32_to_db, Int, SampleTime, Time,
 };
 use super::{
-    AuditRecord, Backend, Heartbeat, IdempotencyClaim, KeptResponse, ProberLease, RoundResult,
-    Store, StoreError, TokenRecord, IDEMPOTENCY_ABANDONED, IDEMPOTENCY_TTL,
+    AuditRecord, Backend, Heartbeat, IdempotencyClaim, KeptResponse, Lease, RoundResult, Store,
+    StoreError, TokenRecord, IDEMPOTENCY_ABANDONED, IDEMPOTENCY_TTL,
 };
 use crate::domain::incident::{
     plan, IncidentChange, IncidentPatch, NewIncident, OpenIncident, Transition, AUTO_AUTHOR,
@@ -45,6 +45,9 @@ use crate::domain::status::{ServiceState, Tracker};
 #[async_trait]
 pub trait Dialect: Database {
     const BACKEND: Backend;
+    /// One process per database: it may take the lease whatever its expiry
+    /// (a restarted process would otherwise wait out its own old lease).
+    const EXCLUSIVE: bool;
     /// The two-argument maximum (`MAX` on SQLite, `GREATEST` on PostgreSQL).
     const GREATEST: &'static str;
     /// Joins each service `v` to its newest sample `s`: a correlated `MAX`
@@ -90,9 +93,6 @@ pub trait Dialect: Database {
         maintenance_id: i64,
         service_ids: &[i64],
     ) -> Result<(), StoreError>;
-
-    /// Tries to become the one replica that probes.
-    async fn try_lock_prober(pool: &Pool<Self>) -> Result<Option<ProberLease>, StoreError>;
 }
 
 /// The store, over one backend's connection pool.
@@ -703,11 +703,29 @@ where
         samples: &[Sample],
         states: &[ServiceState],
         transitions: &[Transition],
+        fence: Option<&Lease>,
     ) -> Result<RoundResult, StoreError> {
         if samples.is_empty() && states.is_empty() && transitions.is_empty() {
             return Ok(RoundResult::default());
         }
         let mut tx = self.pool.begin().await?;
+        // The leader's row stays locked until the commit, so a takeover
+        // waits for this round or fences it: never both.
+        let fenced = match fence {
+            None => false,
+            Some(lease) => {
+                let sql = format!(
+                    "SELECT l.epoch FROM leadership l WHERE l.id = 1 AND l.holder = $1 AND l.epoch = $2{}",
+                    DB::lock_rows("l")
+                );
+                let held: Option<i64> = sqlx::query_scalar(&sql)
+                    .bind(&lease.holder)
+                    .bind(lease.epoch)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                held.is_none()
+            }
+        };
         // Only the samples actually inserted count in the rollups, so a
         // retried batch is not counted twice.
         let inserted = DB::insert_new_samples(&mut tx, samples).await?;
@@ -720,6 +738,13 @@ where
                 }
                 query.execute(&mut *tx).await?;
             }
+        }
+        if fenced {
+            tx.commit().await?;
+            return Ok(RoundResult {
+                fenced: true,
+                ..RoundResult::default()
+            });
         }
         for state in states {
             sqlx::query("UPDATE services SET status = $2, bad_run = $3, good_run = $4, state_at = $5 WHERE id = $1")
@@ -1169,8 +1194,51 @@ where
         row.as_ref().map(Self::token_from_row).transpose()
     }
 
-    async fn try_lock_prober(&self) -> Result<Option<ProberLease>, StoreError> {
-        DB::try_lock_prober(&self.pool).await
+    async fn acquire_lease(
+        &self,
+        holder: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<Option<Lease>, StoreError> {
+        let epoch: Option<i64> = sqlx::query_scalar(
+            "UPDATE leadership SET
+               epoch = CASE WHEN holder = $1 THEN epoch ELSE epoch + 1 END,
+               holder = $1, expires_at = $3
+             WHERE id = 1 AND (holder = $1 OR expires_at <= $2 OR $4)
+             RETURNING epoch",
+        )
+        .bind(holder)
+        .bind(Time(now))
+        .bind(Time(expires_at))
+        .bind(DB::EXCLUSIVE)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(epoch.map(|epoch| Lease {
+            holder: holder.to_owned(),
+            epoch,
+        }))
+    }
+
+    async fn renew_lease(
+        &self,
+        lease: &Lease,
+        expires_at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let result = sqlx::query(
+            "UPDATE leadership SET expires_at = $3 WHERE id = 1 AND holder = $1 AND epoch = $2",
+        )
+        .bind(&lease.holder)
+        .bind(lease.epoch)
+        .bind(Time(expires_at))
+        .execute(&self.pool)
+        .await?;
+        Ok(DB::rows_affected(&result) == 1)
+    }
+
+    async fn release_lease(&self, lease: &Lease) -> Result<(), StoreError> {
+        self.renew_lease(lease, DateTime::UNIX_EPOCH)
+            .await
+            .map(|_| ())
     }
 
     async fn service_states(&self) -> Result<Vec<ServiceState>, StoreError> {

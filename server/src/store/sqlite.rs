@@ -1,7 +1,7 @@
 //! SQLite's side of the store: one file in WAL mode, created if missing.
-//! One process owns a file, so the prober lock is always granted and a
-//! writing transaction already excludes every other writer; batches are
-//! plain per-row statements (there is no round trip to save).
+//! One process owns a file, so it always gets the lease and a writing
+//! transaction already excludes every other writer; batches are plain
+//! per-row statements (there is no round trip to save).
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -10,11 +10,11 @@ use app::model::ServiceStatus;
 use async_trait::async_trait;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
-use sqlx::{Pool, Sqlite, SqliteConnection};
+use sqlx::{Sqlite, SqliteConnection};
 
 use super::codec::{outcome_code, u32_to_db, SampleTime};
 use super::sql::{Dialect, SqlStore};
-use super::{Backend, ProberLease, StoreError};
+use super::{Backend, StoreError};
 use crate::domain::sample::Sample;
 
 pub type SqliteStore = SqlStore<Sqlite>;
@@ -25,6 +25,7 @@ static MIGRATOR: Migrator = sqlx::migrate!("../migrations/sqlite");
 impl Dialect for Sqlite {
     const MIGRATOR: &'static Migrator = &MIGRATOR;
     const BACKEND: Backend = Backend::Sqlite;
+    const EXCLUSIVE: bool = true;
     const GREATEST: &'static str = "MAX";
     // One primary-key seek per service instead of a scan of all samples.
     const NEWEST_SAMPLE_JOIN: &'static str = "JOIN samples s ON s.service_id = v.id
@@ -112,9 +113,5 @@ impl Dialect for Sqlite {
             .await?;
         }
         Ok(())
-    }
-
-    async fn try_lock_prober(_pool: &Pool<Self>) -> Result<Option<ProberLease>, StoreError> {
-        Ok(Some(ProberLease::exclusive()))
     }
 }
