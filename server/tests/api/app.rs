@@ -265,7 +265,7 @@ async fn failure_counts_resume_after_a_restart(backend: Backend) {
         updated_at: before,
     };
     store
-        .insert_samples(&[sample], &[state], &[])
+        .insert_samples(&[sample], &[state], &[], None)
         .await
         .unwrap();
     store.close().await;

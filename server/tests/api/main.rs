@@ -11,6 +11,7 @@ mod badges;
 mod cli;
 mod config;
 mod helpers;
+mod leadership;
 mod maintenance;
 mod openapi;
 mod ops;

@@ -90,7 +90,7 @@ async fn run_outage(max_buffered: usize, sent: usize) -> (Arc<EngineStats>, usiz
     writer.retry_after = Duration::from_millis(100);
     writer.max_buffered = max_buffered;
     let (sink, samples) = mpsc::channel(100);
-    let writer = tokio::spawn(writer.run(samples));
+    let writer = tokio::spawn(writer.run(samples, tokio_util::sync::CancellationToken::new()));
 
     set_database_available(&db, false).await;
     let start = SystemClock.now().trunc_subsecs(0);

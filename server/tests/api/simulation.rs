@@ -134,8 +134,10 @@ fn engine(
         stats: Arc::new(EngineStats::default()),
         changes: Arc::new(upbeat::engine::changes::Changes::default()),
         follow_every: Duration::from_secs(10),
-        lease_check: Duration::from_secs(5),
+        replica: "simulation".into(),
+        lease_ttl: Duration::from_secs(10),
         gather: Duration::ZERO,
+        max_buffered: 100_000,
         initial: std::sync::Mutex::new(None),
     }
 }
@@ -157,7 +159,10 @@ async fn play(engine: &Engine, clock: &Arc<ManualClock>, from: DateTime<Utc>, to
     writer.gather = Duration::ZERO;
     writer.refresh().await;
     let (sink, samples) = mpsc::channel(1000);
-    let writer = tokio::spawn(writer.run(samples));
+    // Shutting down when the last sample is sent: a few attempts at most.
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    shutdown.cancel();
+    let writer = tokio::spawn(writer.run(samples, shutdown));
     let pruner = Pruner::new(
         Arc::clone(&engine.store),
         engine.retention,

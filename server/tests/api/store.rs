@@ -59,7 +59,7 @@ store_suite!(
     admin_incidents_are_left_alone_by_automation,
     a_failed_round_stores_neither_samples_nor_incidents,
     maintenance_windows_round_trip_and_completed_ones_are_left_out,
-    only_one_prober_holds_the_lock,
+    one_replica_leads_and_a_takeover_fences_the_former_leader,
     admin_incidents_are_created_patched_and_deleted_with_timeline_and_audit,
     incident_lists_filter_by_resolution_newest_first_up_to_the_limit,
     idempotency_keys_claim_replay_refuse_and_expire,
@@ -97,7 +97,7 @@ async fn round(store: &Arc<dyn Store>, transitions: &[Transition]) -> RoundResul
         })
         .collect();
     store
-        .insert_samples(&samples, &[], transitions)
+        .insert_samples(&samples, &[], transitions, None)
         .await
         .unwrap()
 }
@@ -111,7 +111,7 @@ async fn maintenance_samples_are_counted_apart_in_rollups(store: Arc<dyn Store>)
             ..sample(id, 1, SampleOutcome::Down)
         },
     ];
-    store.insert_samples(&batch, &[], &[]).await.unwrap();
+    store.insert_samples(&batch, &[], &[], None).await.unwrap();
     let rollups = store
         .rollups(id, Resolution::Hour, at(0), at(60))
         .await
@@ -233,7 +233,7 @@ async fn a_failed_round_stores_neither_samples_nor_incidents(store: Arc<dyn Stor
         sample(api + 1000, 3, SampleOutcome::Down),
     ];
     assert!(store
-        .insert_samples(&bad, &[], &[transition(api, Op, Maj, 3)])
+        .insert_samples(&bad, &[], &[transition(api, Op, Maj, 3)], None)
         .await
         .is_err());
     assert!(store.active_incidents().await.unwrap().is_empty());
@@ -300,33 +300,106 @@ async fn maintenance_windows_round_trip_and_completed_ones_are_left_out(store: A
     );
 }
 
-async fn only_one_prober_holds_the_lock(store: Arc<dyn Store>) {
-    let first = store.try_lock_prober().await.unwrap();
-    assert!(first.is_some());
-    let second = store.try_lock_prober().await.unwrap();
-    match store.backend() {
-        // One process per SQLite file: there is nothing to compete with.
-        store::Backend::Sqlite => assert!(second.is_some()),
+async fn one_replica_leads_and_a_takeover_fences_the_former_leader(store: Arc<dyn Store>) {
+    use ServiceStatus::{MajorOutage as Maj, Operational as Op};
+    let ttl = Duration::seconds(10);
+    let a = store
+        .acquire_lease("replica-a", at(0), at(0) + ttl)
+        .await
+        .unwrap()
+        .expect("nobody leads at first");
+    // Renewing, or acquiring again, keeps the epoch: nobody else decided.
+    assert!(store.renew_lease(&a, at(0) + ttl * 2).await.unwrap());
+    let again = store
+        .acquire_lease("replica-a", at(1), at(1) + ttl)
+        .await
+        .unwrap();
+    assert_eq!(again, Some(a.clone()));
+    let b = match store.backend() {
+        // One process per SQLite file: whoever asks leads.
+        store::Backend::Sqlite => store
+            .acquire_lease("replica-b", at(1), at(1) + ttl)
+            .await
+            .unwrap()
+            .expect("SQLite leads at once"),
         store::Backend::Postgres => {
-            assert!(second.is_none(), "a second replica must not probe");
-            let mut first = first.unwrap();
-            assert!(first.is_held().await);
-            drop(first);
-            // The session closes when the lease is dropped; the lock follows.
-            let mut taken = None;
-            for _ in 0..50 {
-                taken = store.try_lock_prober().await.unwrap();
-                if taken.is_some() {
-                    break;
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-            }
+            let early = store
+                .acquire_lease("replica-b", at(1), at(1) + ttl)
+                .await
+                .unwrap();
+            assert_eq!(early, None, "a's lease has not expired");
+            // Expired, but nobody took it: still a's.
+            assert!(store.renew_lease(&a, at(5) + ttl).await.unwrap());
+            let b = store
+                .acquire_lease("replica-b", at(6), at(6) + ttl)
+                .await
+                .unwrap()
+                .expect("a's lease expired");
             assert!(
-                taken.is_some(),
-                "the lock was not released with its session"
+                !store.renew_lease(&a, at(6) + ttl).await.unwrap(),
+                "a was deposed"
             );
+            b
         }
-    }
+    };
+    assert_eq!(b.epoch, a.epoch + 1, "a takeover raises the epoch");
+
+    // A round under a's lease stores its samples, nothing it decided.
+    let id = ids_of(&store, &[def("api", "API")]).await[0];
+    let state = |minute| ServiceState {
+        service_id: id,
+        tracker: Tracker {
+            status: Maj,
+            bad_run: 3,
+            good_run: 0,
+        },
+        updated_at: at(minute),
+    };
+    let fenced = store
+        .insert_samples(
+            &[sample(id, 7, SampleOutcome::Down)],
+            &[state(7)],
+            &[transition(id, Op, Maj, 7)],
+            Some(&a),
+        )
+        .await
+        .unwrap();
+    assert!(fenced.fenced);
+    assert_eq!(fenced.incidents_opened, 0);
+    assert_eq!(
+        store.recent_samples(id, 10).await.unwrap().len(),
+        1,
+        "a fact"
+    );
+    let hour = store
+        .rollups(id, Resolution::Hour, at(0), at(60))
+        .await
+        .unwrap();
+    assert_eq!(hour[0].1.down, 1, "counted in the rollups");
+    assert!(store.service_states().await.unwrap().is_empty());
+    assert!(store.active_incidents().await.unwrap().is_empty());
+    // The leader's round is stored whole.
+    let led = store
+        .insert_samples(
+            &[sample(id, 8, SampleOutcome::Down)],
+            &[state(8)],
+            &[transition(id, Op, Maj, 8)],
+            Some(&b),
+        )
+        .await
+        .unwrap();
+    assert!(!led.fenced);
+    assert_eq!(led.incidents_opened, 1);
+    assert_eq!(store.service_states().await.unwrap(), vec![state(8)]);
+
+    // Released at shutdown: the next replica leads at once.
+    store.release_lease(&b).await.unwrap();
+    let c = store
+        .acquire_lease("replica-c", at(9), at(9) + ttl)
+        .await
+        .unwrap()
+        .expect("a released lease is free");
+    assert_eq!(c.epoch, b.epoch + 1);
 }
 
 async fn run<F, Fut>(backend: Backend, test: F)
@@ -447,7 +520,10 @@ async fn samples_round_trip_with_every_field(store: Arc<dyn Store>) {
             ..sample(id, 2, SampleOutcome::Down)
         },
     ];
-    store.insert_samples(&written, &[], &[]).await.unwrap();
+    store
+        .insert_samples(&written, &[], &[], None)
+        .await
+        .unwrap();
     let mut read = store.recent_samples(id, 10).await.unwrap();
     read.reverse();
     assert_eq!(read, written);
@@ -472,6 +548,7 @@ async fn latest_samples_are_the_newest_per_service(store: Arc<dyn Store>) {
             ],
             &[],
             &[],
+            None,
         )
         .await
         .unwrap();
@@ -493,8 +570,8 @@ async fn a_retried_batch_is_not_stored_twice(store: Arc<dyn Store>) {
         .unwrap()[0]
         .id;
     let batch: Vec<_> = (0..5).map(|m| sample(id, m, SampleOutcome::Up)).collect();
-    store.insert_samples(&batch, &[], &[]).await.unwrap();
-    store.insert_samples(&batch, &[], &[]).await.unwrap();
+    store.insert_samples(&batch, &[], &[], None).await.unwrap();
+    store.insert_samples(&batch, &[], &[], None).await.unwrap();
     assert_eq!(store.recent_samples(id, 100).await.unwrap().len(), 5);
 }
 
@@ -505,7 +582,7 @@ async fn recent_samples_are_newest_first_and_limited(store: Arc<dyn Store>) {
         .unwrap()[0]
         .id;
     let batch: Vec<_> = (0..20).map(|m| sample(id, m, SampleOutcome::Up)).collect();
-    store.insert_samples(&batch, &[], &[]).await.unwrap();
+    store.insert_samples(&batch, &[], &[], None).await.unwrap();
     let recent = store.recent_samples(id, 3).await.unwrap();
     let minutes: Vec<_> = recent.iter().map(|s| s.taken_at).collect();
     assert_eq!(minutes, vec![at(19), at(18), at(17)]);
@@ -518,7 +595,7 @@ async fn samples_for_unknown_services_are_rejected(store: Arc<dyn Store>) {
         .unwrap()[0]
         .id;
     let result = store
-        .insert_samples(&[sample(id + 1000, 0, SampleOutcome::Up)], &[], &[])
+        .insert_samples(&[sample(id + 1000, 0, SampleOutcome::Up)], &[], &[], None)
         .await;
     assert!(result.is_err(), "foreign key not enforced");
     // The failed batch left nothing behind.
@@ -529,7 +606,7 @@ async fn prune_deletes_only_old_samples_of_one_service_up_to_the_limit(store: Ar
     let ids = ids_of(&store, &[def("api", "API"), def("web", "Web")]).await;
     for id in &ids {
         let batch: Vec<_> = (0..10).map(|m| sample(*id, m, SampleOutcome::Up)).collect();
-        store.insert_samples(&batch, &[], &[]).await.unwrap();
+        store.insert_samples(&batch, &[], &[], None).await.unwrap();
     }
     // Minutes 0..=5 are older than the cutoff; only 4 may go in one call.
     let deleted = store
@@ -564,7 +641,7 @@ async fn pruner_removes_everything_past_retention_in_small_batches(store: Arc<dy
         let batch: Vec<_> = (0..25)
             .map(|m| sample(service.id, m * 60, SampleOutcome::Up))
             .collect();
-        store.insert_samples(&batch, &[], &[]).await.unwrap();
+        store.insert_samples(&batch, &[], &[], None).await.unwrap();
     }
     // Samples are one hour apart from at(0); keep the last 5 hours at "now".
     let now = at(24 * 60);
@@ -605,7 +682,12 @@ async fn service_states_are_stored_with_their_samples(store: Arc<dyn Store>) {
         updated_at: at(3),
     };
     store
-        .insert_samples(&[sample(ids[0], 3, SampleOutcome::Down)], &[state], &[])
+        .insert_samples(
+            &[sample(ids[0], 3, SampleOutcome::Down)],
+            &[state],
+            &[],
+            None,
+        )
         .await
         .unwrap();
     assert_eq!(store.service_states().await.unwrap(), vec![state]);
@@ -628,6 +710,7 @@ async fn service_states_are_stored_with_their_samples(store: Arc<dyn Store>) {
             ],
             &[recovered],
             &[],
+            None,
         )
         .await;
     assert!(result.is_err());
@@ -654,9 +737,15 @@ async fn rollups_summarise_exactly_the_stored_samples(store: Arc<dyn Store>) {
         .collect();
     // One more the next day.
     batch.push(sample(id, 24 * 60, SampleOutcome::Up));
-    store.insert_samples(&batch[..60], &[], &[]).await.unwrap();
+    store
+        .insert_samples(&batch[..60], &[], &[], None)
+        .await
+        .unwrap();
     // A retried batch overlapping the first must not count twice.
-    store.insert_samples(&batch[30..], &[], &[]).await.unwrap();
+    store
+        .insert_samples(&batch[30..], &[], &[], None)
+        .await
+        .unwrap();
 
     let expected = |samples: &[Sample]| {
         let mut r = Rollup::default();
@@ -703,7 +792,7 @@ async fn rollups_summarise_exactly_the_stored_samples(store: Arc<dyn Store>) {
         sample(id, 200, SampleOutcome::Down),
         sample(id + 999, 200, SampleOutcome::Down),
     ];
-    assert!(store.insert_samples(&bad, &[], &[]).await.is_err());
+    assert!(store.insert_samples(&bad, &[], &[], None).await.is_err());
     let days = store
         .rollups(id, Resolution::Day, day, day + Duration::days(1))
         .await
@@ -1211,7 +1300,7 @@ async fn times_are_kept_to_the_millisecond_and_samples_to_the_second(store: Arc<
     let stored = store.incident(incident).await.unwrap().unwrap();
     assert_eq!((stored.started_at, stored.updated_at), (precise, precise));
     store
-        .insert_samples(&[sample(id, 2, SampleOutcome::Up)], &[], &[])
+        .insert_samples(&[sample(id, 2, SampleOutcome::Up)], &[], &[], None)
         .await
         .unwrap();
     assert_eq!(store.latest_samples().await.unwrap()[0].taken_at, at(2));
@@ -1231,7 +1320,7 @@ async fn stored_latencies_out_of_range_read_back_saturated(backend: Backend) {
         latency_ms: Some(u32::MAX),
         ..sample(id, 0, SampleOutcome::Up)
     };
-    store.insert_samples(&[huge], &[], &[]).await.unwrap();
+    store.insert_samples(&[huge], &[], &[], None).await.unwrap();
     // Written as at most i32::MAX, PostgreSQL's INTEGER, on both.
     let latency = |store: Arc<dyn Store>| async move {
         store.recent_samples(id, 1).await.unwrap()[0].latency_ms
