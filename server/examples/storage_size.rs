@@ -63,12 +63,12 @@ async fn main() -> anyhow::Result<()> {
                 in_maintenance: false,
             });
             if batch.len() == 1000 {
-                store.insert_samples(&batch, &[], &[]).await?;
+                store.insert_samples(&batch, &[], &[], None).await?;
                 batch.clear();
             }
         }
     }
-    store.insert_samples(&batch, &[], &[]).await?;
+    store.insert_samples(&batch, &[], &[], None).await?;
     let write_secs = started.elapsed().as_secs_f64();
     store.close().await;
 

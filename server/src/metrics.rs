@@ -52,6 +52,9 @@ pub const SAMPLER_LAG: &str = "upbeat_sampler_lag_seconds";
 pub const PROBER: &str = "upbeat_prober";
 pub const BUILD_INFO: &str = "upbeat_build_info";
 pub const PAGE_CACHE: &str = "upbeat_page_cache_total";
+pub const FOLLOWER_REFRESHES: &str = "upbeat_follower_refreshes_total";
+pub const FOLLOWER_ROWS: &str = "upbeat_follower_rows_read_total";
+pub const FOLLOWER_LAG: &str = "upbeat_follower_lag_seconds";
 
 /// Every metric with its type, for the README and the tests.
 pub const ALL: &[(&str, &str)] = &[
@@ -73,6 +76,9 @@ pub const ALL: &[(&str, &str)] = &[
     (PROBER, "gauge"),
     (BUILD_INFO, "gauge"),
     (PAGE_CACHE, "counter"),
+    (FOLLOWER_REFRESHES, "counter"),
+    (FOLLOWER_ROWS, "counter"),
+    (FOLLOWER_LAG, "histogram"),
 ];
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
@@ -146,6 +152,19 @@ fn describe() {
     );
     describe_gauge!(BUILD_INFO, "Always 1, labelled with the version.");
     describe_counter!(
+        FOLLOWER_REFRESHES,
+        "Snapshot refreshes of a replica that does not lead: kind=full (everything loaded) or incremental (the rounds logged since)."
+    );
+    describe_counter!(
+        FOLLOWER_ROWS,
+        "Database rows those refreshes read, by kind."
+    );
+    describe_histogram!(
+        FOLLOWER_LAG,
+        Unit::Seconds,
+        "On a follower: from a sample being taken to this replica showing it."
+    );
+    describe_counter!(
         PAGE_CACHE,
         "Page requests answered from the page cache (result=hit) or rendered (result=miss)."
     );
@@ -168,6 +187,17 @@ pub fn probe_finished(service: &str, outcome: SampleOutcome, elapsed: Duration) 
 
 pub fn page_cache(hit: bool) {
     counter!(PAGE_CACHE, "result" => if hit { "hit" } else { "miss" }).increment(1);
+}
+
+/// One follower refresh of `kind` (`full` or `incremental`) that read `rows`.
+pub fn follower_refresh(kind: &'static str, rows: usize) {
+    counter!(FOLLOWER_REFRESHES, "kind" => kind).increment(1);
+    counter!(FOLLOWER_ROWS, "kind" => kind).increment(rows as u64);
+}
+
+/// How long after it was taken a sample reached a follower's snapshot.
+pub fn follower_lag(lag: Duration) {
+    histogram!(FOLLOWER_LAG).record(lag.as_secs_f64());
 }
 
 pub fn samples_pruned(n: u64) {
@@ -215,7 +245,13 @@ pub fn render(
         gauge!(SAMPLER_LAG).set(lag.as_secs_f64());
     }
     gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
-    // Counters that have not moved yet still appear, at 0.
+    // Counters that have not moved yet (or move only on followers) still
+    // appear, at 0.
     counter!(SAMPLES_PRUNED).increment(0);
+    for kind in ["full", "incremental"] {
+        counter!(FOLLOWER_REFRESHES, "kind" => kind).increment(0);
+        counter!(FOLLOWER_ROWS, "kind" => kind).increment(0);
+    }
+    let _registered = histogram!(FOLLOWER_LAG);
     handle.render()
 }

@@ -25,6 +25,7 @@
 //! SQLite has one process per file: it always leads.
 
 pub mod changes;
+pub mod follower;
 pub mod pruner;
 pub mod sampler;
 pub mod stats;
@@ -42,6 +43,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use self::changes::Changes;
+use self::follower::{Follower, FullReload, ROUNDS_PER_READ};
 use self::pruner::Pruner;
 use self::sampler::{Sampler, ScheduledService};
 use self::stats::EngineStats;
@@ -52,7 +54,7 @@ use crate::domain::rollup::Resolution;
 use crate::domain::service::ServiceRecord;
 use crate::domain::snapshot::{SnapshotBuilder, BAR_DAYS, RECENT_INCIDENTS};
 use crate::domain::status::Thresholds;
-use crate::store::{Lease, Store, StoreError};
+use crate::store::{Lease, RoundFeed, Store, StoreError};
 
 /// Readers' handle on the current snapshot: public reads clone an `Arc`
 /// out of it and never touch the database.
@@ -100,6 +102,24 @@ pub fn replica_name() -> String {
     )
 }
 
+/// What woke the engine's loop.
+#[derive(Clone, Copy, Debug)]
+enum Wake {
+    Timer,
+    /// An admin change on this replica.
+    Changed,
+    /// A writer round was logged (or the feed's connection was lost).
+    Round,
+}
+
+/// The next round announced on `feed`; never, without a feed.
+async fn next_round(feed: Option<&mut RoundFeed>) -> Result<(), StoreError> {
+    match feed {
+        Some(feed) => feed.next().await,
+        None => std::future::pending().await,
+    }
+}
+
 pub struct Engine {
     pub store: Arc<dyn Store>,
     pub clock: SharedClock,
@@ -132,8 +152,14 @@ pub struct Engine {
 impl Engine {
     /// Everything the snapshot shows, as the database holds it now.
     pub async fn load_builder(&self) -> Result<SnapshotBuilder, StoreError> {
+        self.load_counted().await.map(|(builder, _)| builder)
+    }
+
+    /// [`Self::load_builder`], and how many rows it read.
+    async fn load_counted(&self) -> Result<(SnapshotBuilder, usize), StoreError> {
         let latest = self.store.latest_samples().await?;
         let states = self.store.service_states().await?;
+        let mut rows = latest.len() + states.len();
         let mut builder = SnapshotBuilder::new(
             self.page.clone(),
             self.services.clone(),
@@ -152,16 +178,25 @@ impl Engine {
                 Resolution::Day.start_of(now) - TimeDelta::days(BAR_DAYS - 1),
             ),
         ] {
-            let rows = self.store.rollups_since(resolution, from).await?;
-            builder.seed_rollups(resolution, rows);
+            let rollups = self.store.rollups_since(resolution, from).await?;
+            rows += rollups.len();
+            builder.seed_rollups(resolution, rollups);
         }
-        builder.set_schedule(Schedule::current(
-            self.store.maintenance_windows(now).await?,
-            now,
-        ));
-        builder.set_incidents(self.store.active_incidents().await?);
-        builder.set_recent_incidents(self.store.incidents(None, RECENT_INCIDENTS).await?);
-        Ok(builder)
+        rows += self.reload_extras(&mut builder).await?;
+        Ok((builder, rows))
+    }
+
+    /// Reloads maintenance and incidents into `builder`; returns the rows.
+    async fn reload_extras(&self, builder: &mut SnapshotBuilder) -> Result<usize, StoreError> {
+        let now = self.clock.now();
+        let windows = self.store.maintenance_windows(now).await?;
+        let active = self.store.active_incidents().await?;
+        let recent = self.store.incidents(None, RECENT_INCIDENTS).await?;
+        let rows = windows.len() + active.len() + recent.len();
+        builder.set_schedule(Schedule::current(windows, now));
+        builder.set_incidents(active);
+        builder.set_recent_incidents(recent);
+        Ok(rows)
     }
 
     /// How often the leader renews its lease.
@@ -181,66 +216,100 @@ impl Engine {
     /// Leads while this replica holds the lease, follows otherwise, until
     /// `cancel` fires.
     pub async fn run(self, cancel: CancellationToken) {
-        let mut next_follow = Instant::now();
+        let mut follower: Option<Follower> = None;
+        let mut feed: Option<RoundFeed> = None;
+        let mut next_attempt = Instant::now();
+        // Incidents and maintenance are reloaded at least this often.
+        let mut next_extras = Instant::now();
         // When this replica last got the database back after losing it.
         let mut regained: Option<Instant> = None;
         let mut database_lost = false;
+        let mut wake = Wake::Timer;
         while !cancel.is_cancelled() {
-            // Without the database, or just after it came back, only ask
-            // whether it answers: the former leader gets its lease back first.
-            let may_lead =
-                !database_lost && regained.is_none_or(|at| at.elapsed() >= self.lease_ttl);
-            let attempt = if may_lead {
-                let now = self.clock.now();
-                self.store
-                    .acquire_lease(&self.replica, now, self.lease_until())
-                    .await
-            } else {
-                self.store.ping().await.map(|()| None)
-            };
-            match attempt {
-                Ok(Some(lease)) => {
-                    tracing::info!(
-                        epoch = lease.epoch,
-                        "this replica leads: it probes and decides"
-                    );
-                    self.stats.prober.store(true, Ordering::Relaxed);
-                    self.lead(lease, &cancel).await;
-                    self.stats.prober.store(false, Ordering::Relaxed);
-                    next_follow = Instant::now();
-                    database_lost = false;
-                    continue;
-                }
-                Ok(None) => {
-                    if database_lost {
+            if Instant::now() >= next_attempt {
+                next_attempt = Instant::now() + self.takeover_every();
+                // Without the database, or just after it came back, only ask
+                // whether it answers: the former leader gets its lease back
+                // first.
+                let may_lead =
+                    !database_lost && regained.is_none_or(|at| at.elapsed() >= self.lease_ttl);
+                let attempt = if may_lead {
+                    let now = self.clock.now();
+                    self.store
+                        .acquire_lease(&self.replica, now, self.lease_until())
+                        .await
+                } else {
+                    self.store.ping().await.map(|()| None)
+                };
+                match attempt {
+                    Ok(Some(lease)) => {
                         tracing::info!(
-                            "database back; the former leader gets one lease period to return"
+                            epoch = lease.epoch,
+                            "this replica leads: it probes and decides"
                         );
+                        follower = None;
+                        feed = None;
+                        self.stats.prober.store(true, Ordering::Relaxed);
+                        self.lead(lease, &cancel).await;
+                        self.stats.prober.store(false, Ordering::Relaxed);
+                        next_attempt = Instant::now();
+                        next_extras = Instant::now();
                         database_lost = false;
-                        regained = Some(Instant::now());
+                        continue;
                     }
-                    if Instant::now() >= next_follow {
-                        let ticket = self.changes.pending();
-                        if self.follow().await {
-                            self.changes.applied(ticket);
+                    Ok(None) => {
+                        if database_lost {
+                            tracing::info!(
+                                "database back; the former leader gets one lease period to return"
+                            );
+                            database_lost = false;
+                            regained = Some(Instant::now());
                         }
-                        next_follow = Instant::now() + self.follow_every;
                     }
-                }
-                Err(err) => {
-                    if !database_lost {
-                        tracing::warn!(error = %err, "cannot reach the database to lead or follow; will retry");
+                    Err(err) => {
+                        if !database_lost {
+                            tracing::warn!(error = %err, "cannot reach the database to lead or follow; will retry");
+                        }
+                        database_lost = true;
+                        feed = None;
+                        self.mark_stale();
                     }
-                    database_lost = true;
-                    self.mark_stale();
                 }
             }
-            tokio::select! {
-                () = cancel.cancelled() => {}
-                () = tokio::time::sleep(self.takeover_every()) => {}
+            if !database_lost {
+                if feed.is_none() {
+                    feed = match self.store.round_feed().await {
+                        Ok(feed) => feed,
+                        Err(err) => {
+                            tracing::debug!(error = %err, "cannot listen for rounds; reading them every refresh");
+                            None
+                        }
+                    };
+                }
+                let extras = Instant::now() >= next_extras || matches!(wake, Wake::Changed);
+                if extras || matches!(wake, Wake::Round) || follower.is_none() {
+                    let ticket = self.changes.pending();
+                    if self.follow(&mut follower, extras).await {
+                        self.changes.applied(ticket);
+                    }
+                    if extras {
+                        next_extras = Instant::now() + self.follow_every;
+                    }
+                }
+            }
+            let wait_until = next_attempt.min(next_extras);
+            wake = tokio::select! {
+                () = cancel.cancelled() => Wake::Timer,
+                () = tokio::time::sleep_until(wait_until) => Wake::Timer,
                 // An admin change on this replica: show it at once.
-                () = self.changes.notified() => next_follow = Instant::now(),
-            }
+                () = self.changes.notified() => Wake::Changed,
+                heard = next_round(feed.as_mut()) => {
+                    if heard.is_err() {
+                        feed = None;
+                    }
+                    Wake::Round
+                }
+            };
         }
     }
 
@@ -346,13 +415,18 @@ impl Engine {
         }
     }
 
-    /// One follower round: the snapshot as the leader left it in the
-    /// database. Returns whether it was published.
-    async fn follow(&self) -> bool {
-        match self.load_builder().await {
-            Ok(mut builder) => {
+    /// One follower refresh: the rounds logged since the last one applied
+    /// to this replica's builder (everything loaded when that is due), and
+    /// with `extras` maintenance and incidents reloaded. Publishes the
+    /// snapshot; returns whether that worked.
+    async fn follow(&self, state: &mut Option<Follower>, extras: bool) -> bool {
+        match self.refresh(state, extras).await {
+            Ok(()) => {
+                let Some(follower) = state.as_mut() else {
+                    return false;
+                };
                 let started = std::time::Instant::now();
-                let snapshot = builder.build(self.clock.now());
+                let snapshot = follower.builder.build(self.clock.now());
                 crate::metrics::snapshot_rebuilt(started.elapsed());
                 self.publish.send_replace(Arc::new(snapshot));
                 self.stats.beat(self.clock.now());
@@ -363,6 +437,57 @@ impl Engine {
                 self.mark_stale();
                 false
             }
+        }
+    }
+
+    async fn refresh(&self, state: &mut Option<Follower>, extras: bool) -> Result<(), StoreError> {
+        let mut reload = Follower::full_reload_due(state.as_ref());
+        loop {
+            if let Some(reason) = reload {
+                // Rounds from here on may not be in the load: read them after.
+                let cursor = self.store.last_round().await?;
+                let (builder, rows) = self.load_counted().await?;
+                tracing::debug!(
+                    reason = reason.as_str(),
+                    rows,
+                    "follower loaded the whole snapshot"
+                );
+                crate::metrics::follower_refresh("full", rows);
+                *state = Some(Follower {
+                    builder,
+                    cursor,
+                    epoch: None,
+                    loaded_at: Instant::now(),
+                    refreshed_at: Instant::now(),
+                });
+            }
+            let Some(follower) = state.as_mut() else {
+                return Ok(());
+            };
+            let rounds = self
+                .store
+                .rounds_since(follower.cursor, ROUNDS_PER_READ)
+                .await?;
+            let read = rounds.len();
+            let applied = follower.apply(rounds);
+            follower.refreshed_at = Instant::now();
+            if applied.new_epoch {
+                reload = Some(FullReload::NewEpoch);
+                continue;
+            }
+            let mut rows = read;
+            if extras || applied.incidents_changed {
+                rows += self.reload_extras(&mut follower.builder).await?;
+            }
+            crate::metrics::follower_refresh("incremental", rows);
+            if let Some(newest) = applied.newest {
+                let lag = (self.clock.now() - newest).to_std().unwrap_or_default();
+                crate::metrics::follower_lag(lag);
+            }
+            if read < ROUNDS_PER_READ as usize {
+                return Ok(());
+            }
+            reload = None;
         }
     }
 

@@ -37,7 +37,7 @@ use crate::domain::maintenance::Schedule;
 use crate::domain::sample::Sample;
 use crate::domain::snapshot::{SnapshotBuilder, RECENT_INCIDENTS};
 use crate::domain::status::ServiceState;
-use crate::store::{Lease, Store, StoreError};
+use crate::store::{Lease, Store, StoreError, ROUND_LOG_KEEP};
 
 /// Attempts at shutdown to write what is still held.
 const SHUTDOWN_ATTEMPTS: usize = 3;
@@ -258,6 +258,9 @@ impl SampleWriter {
                         } else {
                             false
                         };
+                    if refreshed {
+                        self.prune_round_log().await;
+                    }
                     self.flush().await;
                     self.publish();
                     self.stats.beat(self.clock.now());
@@ -326,6 +329,14 @@ impl SampleWriter {
                 self.reload_failed = true;
                 false
             }
+        }
+    }
+
+    /// Forgets logged rounds followers no longer need.
+    async fn prune_round_log(&self) {
+        let before = self.clock.now() - ROUND_LOG_KEEP;
+        if let Err(err) = self.store.prune_rounds(before).await {
+            tracing::debug!(error = %err, "pruning the round log failed; will retry");
         }
     }
 

@@ -169,6 +169,42 @@ pub struct Lease {
     pub epoch: i64,
 }
 
+/// One writer round as followers read it from the round log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoggedRound {
+    /// Position in the log (increasing; numbers of rolled-back rounds are
+    /// skipped).
+    pub seq: i64,
+    /// The epoch of the lease it was written under.
+    pub epoch: i64,
+    pub incidents_changed: bool,
+    /// As stored; `in_maintenance` is not kept (a reader knows the schedule).
+    pub samples: Vec<Sample>,
+    /// The states the round stored (none for a fenced round).
+    pub states: Vec<ServiceState>,
+}
+
+/// How long rounds stay in the log; a follower further behind reloads all.
+pub const ROUND_LOG_KEEP: chrono::Duration = chrono::Duration::minutes(10);
+
+/// Wakes a follower on every logged round (PostgreSQL `LISTEN`).
+pub struct RoundFeed {
+    listener: sqlx::postgres::PgListener,
+}
+
+impl RoundFeed {
+    pub const fn new(listener: sqlx::postgres::PgListener) -> Self {
+        Self { listener }
+    }
+
+    /// Resolves on the next notification, or when the connection was lost
+    /// (notifications may have been missed: read the log anyway).
+    pub async fn next(&mut self) -> Result<(), StoreError> {
+        self.listener.try_recv().await?;
+        Ok(())
+    }
+}
+
 /// The storage contract. Implementations are cheap to share (`Arc<dyn Store>`).
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -345,6 +381,20 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> Result<Option<Lease>, StoreError>;
+
+    /// Rounds logged after `after` (a [`LoggedRound::seq`]), oldest first,
+    /// at most `limit`. Only backends with followers (PostgreSQL) log
+    /// rounds; elsewhere this is empty.
+    async fn rounds_since(&self, after: i64, limit: u32) -> Result<Vec<LoggedRound>, StoreError>;
+
+    /// The newest logged round's `seq`, 0 when there is none.
+    async fn last_round(&self) -> Result<i64, StoreError>;
+
+    /// Forgets rounds whose newest sample is older than `before`.
+    async fn prune_rounds(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+
+    /// Wakes on every logged round; `None` where there are no followers.
+    async fn round_feed(&self) -> Result<Option<RoundFeed>, StoreError>;
 
     /// Extends `lease` to `expires_at`; `false` when another replica took
     /// over (an expired lease nobody took is still this one's).

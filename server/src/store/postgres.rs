@@ -11,15 +11,18 @@ use app::model::ServiceStatus;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::migrate::Migrator;
-use sqlx::postgres::PgConnectOptions;
-use sqlx::{PgConnection, Postgres};
+use sqlx::postgres::{PgConnectOptions, PgListener};
+use sqlx::{PgConnection, Pool, Postgres};
 
 use super::codec::{outcome_code, u32_to_db};
 use super::sql::{Dialect, SqlStore};
-use super::{Backend, StoreError};
+use super::{Backend, RoundFeed, StoreError};
 use crate::domain::sample::Sample;
 
 pub type PostgresStore = SqlStore<Postgres>;
+
+/// The channel a writer round is announced on (`LISTEN upbeat_rounds`).
+const ROUNDS_CHANNEL: &str = "upbeat_rounds";
 
 static MIGRATOR: Migrator = sqlx::migrate!("../migrations/postgres");
 
@@ -28,6 +31,7 @@ impl Dialect for Postgres {
     const MIGRATOR: &'static Migrator = &MIGRATOR;
     const BACKEND: Backend = Backend::Postgres;
     const EXCLUSIVE: bool = false;
+    const LOGS_ROUNDS: bool = true;
     const GREATEST: &'static str = "GREATEST";
     const NEWEST_SAMPLE_JOIN: &'static str = "CROSS JOIN LATERAL (
            SELECT * FROM samples WHERE service_id = v.id ORDER BY taken_at DESC LIMIT 1
@@ -52,6 +56,20 @@ impl Dialect for Postgres {
             .execute(conn)
             .await?;
         Ok(())
+    }
+
+    async fn notify_round(conn: &mut PgConnection) -> Result<(), StoreError> {
+        sqlx::query("SELECT pg_notify($1, '')")
+            .bind(ROUNDS_CHANNEL)
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
+
+    async fn round_feed(pool: &Pool<Self>) -> Result<Option<RoundFeed>, StoreError> {
+        let mut listener = PgListener::connect_with(pool).await?;
+        listener.listen(ROUNDS_CHANNEL).await?;
+        Ok(Some(RoundFeed::new(listener)))
     }
 
     async fn insert_new_samples(

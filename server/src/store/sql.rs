@@ -27,8 +27,8 @@ use super::codec::{
     outcome_code, outcome_from_code, parse_column, u32_from_db, u32_to_db, Int, SampleTime, Time,
 };
 use super::{
-    AuditRecord, Backend, Heartbeat, IdempotencyClaim, KeptResponse, Lease, RoundResult, Store,
-    StoreError, TokenRecord, IDEMPOTENCY_ABANDONED, IDEMPOTENCY_TTL,
+    AuditRecord, Backend, Heartbeat, IdempotencyClaim, KeptResponse, Lease, LoggedRound, RoundFeed,
+    RoundResult, Store, StoreError, TokenRecord, IDEMPOTENCY_ABANDONED, IDEMPOTENCY_TTL,
 };
 use crate::domain::incident::{
     plan, IncidentChange, IncidentPatch, NewIncident, OpenIncident, Transition, AUTO_AUTHOR,
@@ -45,6 +45,8 @@ use crate::domain::status::{ServiceState, Tracker};
 #[async_trait]
 pub trait Dialect: Database {
     const BACKEND: Backend;
+    /// Followers read the round log: write it (and notify them).
+    const LOGS_ROUNDS: bool;
     /// One process per database: it may take the lease whatever its expiry
     /// (a restarted process would otherwise wait out its own old lease).
     const EXCLUSIVE: bool;
@@ -86,6 +88,12 @@ pub trait Dialect: Database {
         incident_id: i64,
         services: &[(i64, ServiceStatus)],
     ) -> Result<(), StoreError>;
+
+    /// Tells followers, at commit, that a round was logged.
+    async fn notify_round(conn: &mut Self::Connection) -> Result<(), StoreError>;
+
+    /// A wake-up on every logged round, for a follower.
+    async fn round_feed(pool: &Pool<Self>) -> Result<Option<RoundFeed>, StoreError>;
 
     /// Adds `service_ids` to a maintenance window (existing ones stay).
     async fn add_maintenance_services(
@@ -268,6 +276,40 @@ where
             Some(Param::Int(value)) => query.bind(value),
             Some(Param::Time(at)) => query.bind(Time(at)),
         }
+    }
+
+    /// Logs a round for followers and tells them, in the round's
+    /// transaction (nothing when the backend has no followers, or the
+    /// round changed nothing they show).
+    async fn log_round(
+        conn: &mut DB::Connection,
+        fence: Option<&Lease>,
+        samples: &[Sample],
+        states: &[ServiceState],
+        incidents_changed: bool,
+    ) -> Result<(), StoreError> {
+        if !DB::LOGS_ROUNDS {
+            return Ok(());
+        }
+        let newest = samples
+            .iter()
+            .map(|s| s.taken_at)
+            .chain(states.iter().map(|s| s.updated_at))
+            .max();
+        if newest.is_none() && !incidents_changed {
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO writer_rounds (epoch, incidents_changed, newest_sample, body)
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(fence.map_or(0, |l| l.epoch))
+        .bind(incidents_changed)
+        .bind(Time(newest.unwrap_or(DateTime::UNIX_EPOCH)))
+        .bind(RoundBody::of(samples, states).to_json())
+        .execute(&mut *conn)
+        .await?;
+        DB::notify_round(conn).await
     }
 
     /// Reads the open automatic incidents and applies what `transitions` plan
@@ -740,6 +782,7 @@ where
             }
         }
         if fenced {
+            Self::log_round(&mut tx, fence, &inserted, &[], false).await?;
             tx.commit().await?;
             return Ok(RoundResult {
                 fenced: true,
@@ -757,6 +800,7 @@ where
                 .await?;
         }
         let result = Self::apply_transitions(&mut tx, transitions).await?;
+        Self::log_round(&mut tx, fence, &inserted, states, result.incidents_changed).await?;
         tx.commit().await?;
         Ok(result)
     }
@@ -1241,6 +1285,48 @@ where
             .map(|_| ())
     }
 
+    async fn rounds_since(&self, after: i64, limit: u32) -> Result<Vec<LoggedRound>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, epoch, incidents_changed, body FROM writer_rounds
+             WHERE seq > $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let body = RoundBody::from_json(&row.try_get::<String, _>("body")?)?;
+                Ok(LoggedRound {
+                    seq: row.try_get("seq")?,
+                    epoch: row.try_get("epoch")?,
+                    incidents_changed: row.try_get("incidents_changed")?,
+                    samples: body.samples()?,
+                    states: body.states()?,
+                })
+            })
+            .collect()
+    }
+
+    async fn last_round(&self) -> Result<i64, StoreError> {
+        let last: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM writer_rounds")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(last.unwrap_or(0))
+    }
+
+    async fn prune_rounds(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let result = sqlx::query("DELETE FROM writer_rounds WHERE newest_sample < $1")
+            .bind(Time(before))
+            .execute(&self.pool)
+            .await?;
+        Ok(DB::rows_affected(&result))
+    }
+
+    async fn round_feed(&self) -> Result<Option<RoundFeed>, StoreError> {
+        DB::round_feed(&self.pool).await
+    }
+
     async fn service_states(&self) -> Result<Vec<ServiceState>, StoreError> {
         let rows = sqlx::query(
             "SELECT id, status, bad_run, good_run, state_at FROM services
@@ -1400,6 +1486,113 @@ where
 
     async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+/// A logged round's samples and states, as JSON with short keys (a log
+/// row a round, read by every follower).
+#[derive(Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+struct RoundBody {
+    #[serde(default, rename = "x")]
+    samples: Vec<LoggedSample>,
+    #[serde(default, rename = "s")]
+    states: Vec<LoggedState>,
+}
+
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+struct LoggedSample {
+    /// Service id.
+    s: i64,
+    /// Unix seconds.
+    t: i64,
+    /// Outcome code.
+    o: i16,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    l: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    e: Option<String>,
+}
+
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+struct LoggedState {
+    /// Service id.
+    s: i64,
+    /// Status.
+    st: String,
+    b: u32,
+    g: u32,
+    /// Unix milliseconds.
+    t: i64,
+}
+
+impl RoundBody {
+    fn of(samples: &[Sample], states: &[ServiceState]) -> Self {
+        Self {
+            samples: samples
+                .iter()
+                .map(|s| LoggedSample {
+                    s: s.service_id,
+                    t: s.taken_at.timestamp(),
+                    o: outcome_code(s.outcome),
+                    l: s.latency_ms,
+                    e: s.error.clone(),
+                })
+                .collect(),
+            states: states
+                .iter()
+                .map(|s| LoggedState {
+                    s: s.service_id,
+                    st: s.tracker.status.as_str().to_owned(),
+                    b: s.tracker.bad_run,
+                    g: s.tracker.good_run,
+                    t: s.updated_at.timestamp_millis(),
+                })
+                .collect(),
+        }
+    }
+
+    fn to_json(&self) -> String {
+        // Plain data: serialising it cannot fail.
+        serde_json::to_string(self).unwrap_or_else(|_| "{}".to_owned())
+    }
+
+    fn from_json(text: &str) -> Result<Self, StoreError> {
+        serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("round log: {e}")))
+    }
+
+    fn samples(&self) -> Result<Vec<Sample>, StoreError> {
+        self.samples
+            .iter()
+            .map(|s| {
+                Ok(Sample {
+                    service_id: s.s,
+                    taken_at: DateTime::from_timestamp(s.t, 0)
+                        .ok_or_else(|| StoreError::Corrupt(format!("round log time {}", s.t)))?,
+                    outcome: outcome_from_code(s.o.into())?,
+                    latency_ms: s.l,
+                    error: s.e.clone(),
+                    in_maintenance: false,
+                })
+            })
+            .collect()
+    }
+
+    fn states(&self) -> Result<Vec<ServiceState>, StoreError> {
+        self.states
+            .iter()
+            .map(|s| {
+                Ok(ServiceState {
+                    service_id: s.s,
+                    tracker: Tracker {
+                        status: parse_column(&s.st, ServiceStatus::parse, "service status")?,
+                        bad_run: s.b,
+                        good_run: s.g,
+                    },
+                    updated_at: DateTime::from_timestamp_millis(s.t)
+                        .ok_or_else(|| StoreError::Corrupt(format!("round log time {}", s.t)))?,
+                })
+            })
+            .collect()
     }
 }
 

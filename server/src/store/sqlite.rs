@@ -10,11 +10,11 @@ use app::model::ServiceStatus;
 use async_trait::async_trait;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
-use sqlx::{Sqlite, SqliteConnection};
+use sqlx::{Pool, Sqlite, SqliteConnection};
 
 use super::codec::{outcome_code, u32_to_db, SampleTime};
 use super::sql::{Dialect, SqlStore};
-use super::{Backend, StoreError};
+use super::{Backend, RoundFeed, StoreError};
 use crate::domain::sample::Sample;
 
 pub type SqliteStore = SqlStore<Sqlite>;
@@ -26,6 +26,8 @@ impl Dialect for Sqlite {
     const MIGRATOR: &'static Migrator = &MIGRATOR;
     const BACKEND: Backend = Backend::Sqlite;
     const EXCLUSIVE: bool = true;
+    // One process per file: no followers to tell.
+    const LOGS_ROUNDS: bool = false;
     const GREATEST: &'static str = "MAX";
     // One primary-key seek per service instead of a scan of all samples.
     const NEWEST_SAMPLE_JOIN: &'static str = "JOIN samples s ON s.service_id = v.id
@@ -52,6 +54,14 @@ impl Dialect for Sqlite {
 
     async fn lock_services(_conn: &mut SqliteConnection) -> Result<(), StoreError> {
         Ok(())
+    }
+
+    async fn notify_round(_conn: &mut SqliteConnection) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn round_feed(_pool: &Pool<Self>) -> Result<Option<RoundFeed>, StoreError> {
+        Ok(None)
     }
 
     async fn insert_new_samples(

@@ -129,11 +129,12 @@ impl Replica {
         detailed["engine"]["role"].as_str().map(str::to_owned)
     }
 
-    /// A value of `/metrics` (without labels).
-    async fn metric(&self, name: &str) -> Option<f64> {
+    /// A value of `/metrics`: `series` is the name with its labels as
+    /// the text format writes them.
+    async fn metric(&self, series: &str) -> Option<f64> {
         let text = self.get("/metrics").await?;
         text.lines()
-            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
     }
 
     async fn wait_for_role(&self, role: &str) {
@@ -524,7 +525,49 @@ async fn postgres_when_the_leader_is_killed_one_of_two_followers_takes_over_with
     let mut b = Replica::spawn("follower-b", &toml, &db.url);
     a.wait_for_role("follower").await;
     b.wait_for_role("follower").await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+
+    // Followers load everything once, then apply the logged rounds: rows
+    // read follow what changed (a round a second), not the services' history.
+    for follower in [&a, &b] {
+        let full = follower
+            .metric(r#"upbeat_follower_refreshes_total{kind="full"}"#)
+            .await
+            .unwrap();
+        let incremental = follower
+            .metric(r#"upbeat_follower_refreshes_total{kind="incremental"}"#)
+            .await
+            .unwrap();
+        let rows = follower
+            .metric(r#"upbeat_follower_rows_read_total{kind="incremental"}"#)
+            .await
+            .unwrap();
+        assert_eq!(full, 1.0, "{}: one full load", follower.name);
+        assert!(
+            incremental >= 4.0,
+            "{}: {incremental} refreshes",
+            follower.name
+        );
+        assert!(
+            rows / incremental <= 10.0,
+            "{}: {rows} rows in {incremental} refreshes",
+            follower.name
+        );
+        // Woken by NOTIFY: a follower shows a sample within a second or two.
+        let lagged = follower
+            .metric("upbeat_follower_lag_seconds_count")
+            .await
+            .unwrap();
+        let within = follower
+            .metric(r#"upbeat_follower_lag_seconds_bucket{le="2.5"}"#)
+            .await
+            .unwrap();
+        assert!(
+            lagged >= 4.0 && within / lagged >= 0.9,
+            "{}: {within} of {lagged} within 2.5 s",
+            follower.name
+        );
+    }
 
     let killed_at = now_s();
     leader.kill();

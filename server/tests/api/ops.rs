@@ -153,6 +153,8 @@ async fn metrics_list_every_documented_series_with_bounded_labels() {
     app.wait_for_service("target", WAIT, |s| s["status"] == "operational")
         .await;
     for path in [
+        // A page, so the page cache counts even when this test runs alone.
+        "/",
         "/public/status",
         "/badge/target.svg",
         "/no/such/path/12345",

@@ -60,6 +60,7 @@ store_suite!(
     a_failed_round_stores_neither_samples_nor_incidents,
     maintenance_windows_round_trip_and_completed_ones_are_left_out,
     one_replica_leads_and_a_takeover_fences_the_former_leader,
+    rounds_are_logged_for_followers_where_there_are_followers,
     admin_incidents_are_created_patched_and_deleted_with_timeline_and_audit,
     incident_lists_filter_by_resolution_newest_first_up_to_the_limit,
     idempotency_keys_claim_replay_refuse_and_expire,
@@ -1376,4 +1377,74 @@ async fn sqlite_stored_latencies_out_of_range_read_back_saturated() {
 #[tokio::test]
 async fn postgres_stored_latencies_out_of_range_read_back_saturated() {
     stored_latencies_out_of_range_read_back_saturated(Backend::Postgres).await;
+}
+
+async fn rounds_are_logged_for_followers_where_there_are_followers(store: Arc<dyn Store>) {
+    use ServiceStatus::{MajorOutage as Maj, Operational as Op};
+    let id = ids_of(&store, &[def("api", "API")]).await[0];
+    let lease = store
+        .acquire_lease("replica-a", at(0), at(1))
+        .await
+        .unwrap()
+        .unwrap();
+    let mut feed = store.round_feed().await.unwrap();
+    let state = ServiceState {
+        service_id: id,
+        tracker: Tracker {
+            status: Maj,
+            bad_run: 3,
+            good_run: 0,
+        },
+        updated_at: at(3),
+    };
+    let samples = [
+        sample(id, 2, SampleOutcome::Up),
+        sample(id, 3, SampleOutcome::Down),
+    ];
+    store
+        .insert_samples(
+            &samples,
+            &[state],
+            &[transition(id, Op, Maj, 3)],
+            Some(&lease),
+        )
+        .await
+        .unwrap();
+    let rounds = store.rounds_since(0, 100).await.unwrap();
+    match store.backend() {
+        // One process per file: no followers, no log.
+        store::Backend::Sqlite => {
+            assert!(feed.is_none());
+            assert!(rounds.is_empty());
+            assert_eq!(store.last_round().await.unwrap(), 0);
+        }
+        store::Backend::Postgres => {
+            // The commit woke the listener.
+            let heard = tokio::time::timeout(
+                std::time::Duration::from_secs(5),
+                feed.as_mut().expect("PostgreSQL has followers").next(),
+            )
+            .await;
+            assert!(matches!(heard, Ok(Ok(()))), "{heard:?}");
+            let [round] = rounds.as_slice() else {
+                panic!("one round: {rounds:?}");
+            };
+            assert_eq!(round.epoch, lease.epoch);
+            assert!(round.incidents_changed);
+            assert_eq!(round.samples, samples, "as stored");
+            assert_eq!(round.states, vec![state]);
+            assert_eq!(store.last_round().await.unwrap(), round.seq);
+            assert!(store.rounds_since(round.seq, 100).await.unwrap().is_empty());
+            // A round that stored nothing new is not logged.
+            store
+                .insert_samples(&samples, &[], &[], Some(&lease))
+                .await
+                .unwrap();
+            assert_eq!(store.last_round().await.unwrap(), round.seq);
+            // Pruned by the time of its newest sample.
+            assert_eq!(store.prune_rounds(at(3)).await.unwrap(), 0);
+            assert_eq!(store.prune_rounds(at(4)).await.unwrap(), 1);
+            assert!(store.rounds_since(0, 100).await.unwrap().is_empty());
+        }
+    }
 }
