@@ -6,6 +6,7 @@
 //! - [`writer`]: samples → the snapshot at once → one transaction per round.
 //! - [`pruner`]: retention of raw samples and idempotency keys.
 //! - [`changes`]: admin changes → snapshot rebuilds, acknowledged.
+//! - [`follower`]: a replica that does not lead, fed by the round log.
 //! - [`stats`]: counters and heartbeats for health and metrics.
 //!
 //! Leadership is a lease in the database (`Store::acquire_lease`): the
