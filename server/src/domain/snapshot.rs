@@ -408,6 +408,14 @@ impl SnapshotBuilder {
         self.schedule = schedule;
     }
 
+    /// When each service was last sampled, as far as this builder knows.
+    pub fn last_sample_times(&self) -> HashMap<i64, DateTime<Utc>> {
+        self.latest
+            .iter()
+            .map(|(id, sample)| (*id, sample.taken_at))
+            .collect()
+    }
+
     pub const fn schedule(&self) -> &Schedule {
         &self.schedule
     }

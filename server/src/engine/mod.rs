@@ -103,6 +103,24 @@ pub fn replica_name() -> String {
     )
 }
 
+/// Loads what the snapshot shows besides samples into `builder`: the
+/// maintenance windows not over at `now`, unresolved and recent incidents.
+/// Returns the rows read.
+pub(crate) async fn load_extras(
+    store: &dyn Store,
+    now: chrono::DateTime<chrono::Utc>,
+    builder: &mut SnapshotBuilder,
+) -> Result<usize, StoreError> {
+    let windows = store.maintenance_windows(now).await?;
+    let active = store.active_incidents().await?;
+    let recent = store.incidents(None, RECENT_INCIDENTS).await?;
+    let rows = windows.len() + active.len() + recent.len();
+    builder.set_schedule(Schedule::current(windows, now));
+    builder.set_incidents(active);
+    builder.set_recent_incidents(recent);
+    Ok(rows)
+}
+
 /// What woke the engine's loop.
 #[derive(Clone, Copy, Debug)]
 enum Wake {
@@ -183,21 +201,8 @@ impl Engine {
             rows += rollups.len();
             builder.seed_rollups(resolution, rollups);
         }
-        rows += self.reload_extras(&mut builder).await?;
+        rows += load_extras(&*self.store, now, &mut builder).await?;
         Ok((builder, rows))
-    }
-
-    /// Reloads maintenance and incidents into `builder`; returns the rows.
-    async fn reload_extras(&self, builder: &mut SnapshotBuilder) -> Result<usize, StoreError> {
-        let now = self.clock.now();
-        let windows = self.store.maintenance_windows(now).await?;
-        let active = self.store.active_incidents().await?;
-        let recent = self.store.incidents(None, RECENT_INCIDENTS).await?;
-        let rows = windows.len() + active.len() + recent.len();
-        builder.set_schedule(Schedule::current(windows, now));
-        builder.set_incidents(active);
-        builder.set_recent_incidents(recent);
-        Ok(rows)
     }
 
     /// How often the leader renews its lease.
@@ -322,6 +327,8 @@ impl Engine {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .take();
+        // A term after the first is a takeover: keep the cadence.
+        let takeover = initial.is_none();
         let loaded = match initial {
             Some(builder) => Ok(builder),
             None => self.load_builder().await,
@@ -340,6 +347,7 @@ impl Engine {
         };
         let term = cancel.child_token();
         let (sink, samples) = mpsc::channel(SAMPLE_CHANNEL);
+        let resume = takeover.then(|| builder.last_sample_times());
         let mut writer = SampleWriter::new(
             Arc::clone(&self.store),
             builder,
@@ -353,12 +361,15 @@ impl Engine {
         writer.fence = Some(lease.clone());
         let deposed = writer.deposed();
         let writer = tokio::spawn(writer.run(samples, cancel.clone()));
-        let sampler = Sampler::new(
+        let mut sampler = Sampler::new(
             self.scheduled.clone(),
             self.max_concurrent_probes,
             sink,
             Arc::clone(&self.clock),
         );
+        if let Some(last_sampled) = resume {
+            sampler.resume(last_sampled);
+        }
         let sampler = tokio::spawn(sampler.run(term.clone()));
         let pruner = Pruner::new(
             Arc::clone(&self.store),
@@ -446,11 +457,13 @@ impl Engine {
         loop {
             if let Some(reason) = reload {
                 // Rounds from here on may not be in the load: read them after.
+                let started = std::time::Instant::now();
                 let cursor = self.store.last_round().await?;
                 let (builder, rows) = self.load_counted().await?;
-                tracing::debug!(
+                tracing::info!(
                     reason = reason.as_str(),
                     rows,
+                    elapsed_ms = started.elapsed().as_millis(),
                     "follower loaded the whole snapshot"
                 );
                 crate::metrics::follower_refresh("full", rows);
@@ -478,7 +491,7 @@ impl Engine {
             }
             let mut rows = read;
             if extras || applied.incidents_changed {
-                rows += self.reload_extras(&mut follower.builder).await?;
+                rows += load_extras(&*self.store, self.clock.now(), &mut follower.builder).await?;
             }
             crate::metrics::follower_refresh("incremental", rows);
             if let Some(newest) = applied.newest {

@@ -2,17 +2,23 @@
 //!
 //! - Every service runs on its own interval in its own task, so a slow or
 //!   hanging target only ever delays itself. Missed ticks are skipped, not
-//!   burst. First runs are spread over a short window so many services do
-//!   not fire in the same millisecond, and a leader that takes over probes
-//!   every service within `min(interval, 10 s)`: no interval is missed
-//!   beyond the takeover itself.
+//!   burst. At start, first runs are spread so that many services do not
+//!   fire in the same millisecond: over 10 s, or at 100 a second for a
+//!   large config (never over more than a service's interval), so the load
+//!   stays even across the interval. A leader that takes over keeps each
+//!   service's cadence instead: its first run is one interval after the
+//!   last stored sample (at once if that has passed), so no interval is
+//!   missed beyond the takeover itself.
 //! - A semaphore caps probes in flight; each probe has a hard deadline.
 //! - Samples go through a channel to the [`super::writer::SampleWriter`].
 //! - Shutdown: cancelling the token stops scheduling; a probe in flight
 //!   finishes and its sample is still sent.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
+
+use chrono::{DateTime, Utc};
 
 use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinSet;
@@ -25,8 +31,10 @@ use crate::probe::{Probe, ProbeResult};
 
 /// Extra time past a probe's own timeout before the sampler gives up on it.
 const DEADLINE_GRACE: Duration = Duration::from_secs(1);
-/// First runs are spread over at most this long (or the interval, if shorter).
-const MAX_START_SPREAD: Duration = Duration::from_secs(10);
+/// First runs are spread over at least this long (or the interval, if shorter).
+const MIN_START_SPREAD: Duration = Duration::from_secs(10);
+/// ... and at most this many start in a second.
+const STARTS_PER_SECOND: f64 = 100.0;
 
 /// One service, ready to be probed.
 #[derive(Clone)]
@@ -43,6 +51,8 @@ pub struct Sampler {
     in_flight: Arc<Semaphore>,
     sink: mpsc::Sender<Sample>,
     clock: SharedClock,
+    /// When services were last sampled, to keep their cadence.
+    last_sampled: HashMap<i64, DateTime<Utc>>,
 }
 
 impl Sampler {
@@ -57,7 +67,28 @@ impl Sampler {
             in_flight: Arc::new(Semaphore::new(max_in_flight.max(1))),
             sink,
             clock,
+            last_sampled: HashMap::new(),
         }
+    }
+
+    /// Continues the cadence of stored samples (a takeover): a service
+    /// last sampled at `t` is first probed at `t + interval`, at once if
+    /// that has passed; services never sampled take their place in the
+    /// start spread.
+    pub fn resume(&mut self, last_sampled: HashMap<i64, DateTime<Utc>>) {
+        self.last_sampled = last_sampled;
+    }
+
+    /// How long after start `service` is first probed.
+    fn first_run(&self, service: &ScheduledService, place: Duration) -> Duration {
+        let Some(last) = self.last_sampled.get(&service.service_id) else {
+            return place;
+        };
+        let interval =
+            chrono::TimeDelta::from_std(service.interval).unwrap_or(chrono::TimeDelta::MAX);
+        (*last + interval - self.clock.now())
+            .to_std()
+            .unwrap_or(Duration::ZERO)
     }
 
     /// Probes every service until `cancel` fires, then waits for probes in
@@ -66,10 +97,18 @@ impl Sampler {
         let count = u32::try_from(self.services.len())
             .unwrap_or(u32::MAX)
             .max(1);
+        let offsets: Vec<Duration> = self
+            .services
+            .iter()
+            .enumerate()
+            .map(|(i, service)| {
+                let spread = start_spread(count, service.interval);
+                let place = spread * u32::try_from(i).unwrap_or(u32::MAX) / count;
+                self.first_run(service, place)
+            })
+            .collect();
         let mut tasks = JoinSet::new();
-        for (i, service) in self.services.into_iter().enumerate() {
-            let spread = service.interval.min(MAX_START_SPREAD);
-            let offset = spread * u32::try_from(i).unwrap_or(u32::MAX) / count;
+        for (service, offset) in self.services.into_iter().zip(offsets) {
             tasks.spawn(run_service(
                 service,
                 offset,
@@ -82,6 +121,14 @@ impl Sampler {
         drop(self.sink);
         while tasks.join_next().await.is_some() {}
     }
+}
+
+/// How long the first runs of `count` services at `interval` are spread
+/// over: 10 s, or at 100 starts a second, but never over more than the
+/// interval.
+fn start_spread(count: u32, interval: Duration) -> Duration {
+    let at_rate = Duration::from_secs_f64(f64::from(count) / STARTS_PER_SECOND);
+    interval.min(MIN_START_SPREAD.max(at_rate))
 }
 
 async fn run_service(
@@ -137,6 +184,85 @@ async fn run_service(
         };
         if sink.send(sample).await.is_err() {
             return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use async_trait::async_trait;
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::clock::ManualClock;
+
+    struct Idle;
+
+    #[async_trait]
+    impl Probe for Idle {
+        async fn run(&self, _timeout: Duration) -> ProbeResult {
+            ProbeResult::down(None, "not run in these tests")
+        }
+    }
+
+    fn service(id: i64, interval_s: u64) -> ScheduledService {
+        ScheduledService {
+            service_id: id,
+            slug: format!("s{id}"),
+            interval: Duration::from_secs(interval_s),
+            timeout: Duration::from_secs(5),
+            probe: Arc::new(Idle),
+        }
+    }
+
+    #[test]
+    fn first_runs_spread_over_ten_seconds_or_at_a_hundred_a_second() {
+        let s = Duration::from_secs;
+        let cases = [
+            (20, s(60), s(10)),
+            (20, s(5), s(5)),
+            (3000, s(60), s(30)),
+            (10_000, s(60), s(60)),
+            (50_000, s(300), s(300)),
+            (50_000, s(60), s(60)),
+        ];
+        for (count, interval, expected) in cases {
+            assert_eq!(
+                start_spread(count, interval),
+                expected,
+                "{count} at {interval:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_takeover_keeps_each_services_cadence() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).unwrap();
+        let clock: SharedClock = Arc::new(ManualClock::starting_at(now));
+        let (sink, _samples) = mpsc::channel(1);
+        let services = vec![service(1, 60), service(2, 60), service(3, 60)];
+        let mut sampler = Sampler::new(services.clone(), 8, sink, clock);
+        let place = Duration::from_secs(5);
+        assert_eq!(
+            sampler.first_run(&services[0], place),
+            place,
+            "at start: the spread"
+        );
+        sampler.resume(HashMap::from([
+            (1, now - chrono::TimeDelta::seconds(20)),
+            (2, now - chrono::TimeDelta::seconds(90)),
+        ]));
+        let cases = [
+            (
+                0,
+                Duration::from_secs(40),
+                "due one interval after its last sample",
+            ),
+            (1, Duration::ZERO, "overdue: at once"),
+            (2, place, "never sampled: its place in the spread"),
+        ];
+        for (i, expected, why) in cases {
+            assert_eq!(sampler.first_run(&services[i], place), expected, "{why}");
         }
     }
 }

@@ -30,14 +30,14 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::changes::Changes;
+use super::load_extras;
 use super::stats::EngineStats;
 use crate::clock::SharedClock;
 use crate::domain::incident::Transition;
-use crate::domain::maintenance::Schedule;
 use crate::domain::sample::Sample;
-use crate::domain::snapshot::{SnapshotBuilder, RECENT_INCIDENTS};
+use crate::domain::snapshot::SnapshotBuilder;
 use crate::domain::status::ServiceState;
-use crate::store::{Lease, Store, StoreError, ROUND_LOG_KEEP};
+use crate::store::{Lease, Store, ROUND_LOG_KEEP};
 
 /// Attempts at shutdown to write what is still held.
 const SHUTDOWN_ATTEMPTS: usize = 3;
@@ -307,19 +307,8 @@ impl SampleWriter {
     /// whether that worked. On failure the old ones stay and the snapshot is
     /// marked stale.
     pub async fn refresh(&mut self) -> bool {
-        let now = self.clock.now();
-        let loaded = async {
-            let windows = self.store.maintenance_windows(now).await?;
-            let incidents = self.store.active_incidents().await?;
-            let recent = self.store.incidents(None, RECENT_INCIDENTS).await?;
-            Ok::<_, StoreError>((windows, incidents, recent))
-        }
-        .await;
-        match loaded {
-            Ok((windows, incidents, recent)) => {
-                self.snapshot.set_schedule(Schedule::current(windows, now));
-                self.snapshot.set_incidents(incidents);
-                self.snapshot.set_recent_incidents(recent);
+        match load_extras(&*self.store, self.clock.now(), &mut self.snapshot).await {
+            Ok(_) => {
                 self.incidents_outdated = false;
                 self.reload_failed = false;
                 true
@@ -438,22 +427,7 @@ impl SampleWriter {
             }
         }
         if self.incidents_outdated && !failed {
-            let loaded = async {
-                let active = self.store.active_incidents().await?;
-                let recent = self.store.incidents(None, RECENT_INCIDENTS).await?;
-                Ok::<_, StoreError>((active, recent))
-            };
-            match loaded.await {
-                Ok((incidents, recent)) => {
-                    self.snapshot.set_incidents(incidents);
-                    self.snapshot.set_recent_incidents(recent);
-                    self.incidents_outdated = false;
-                }
-                Err(err) => {
-                    tracing::warn!(error = %err, "reloading incidents failed; will retry");
-                    self.reload_failed = true;
-                }
-            }
+            self.refresh().await;
         }
         self.write_failed = failed;
         self.stats

@@ -4,7 +4,7 @@
 //! cannot interleave, and replicas starting together synchronise services
 //! one at a time. Who leads is the `leadership` row's lease (shared SQL).
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::str::FromStr;
 
 use app::model::ServiceStatus;
@@ -15,9 +15,11 @@ use sqlx::postgres::{PgConnectOptions, PgListener};
 use sqlx::{PgConnection, Pool, Postgres};
 
 use super::codec::{outcome_code, u32_to_db};
-use super::sql::{Dialect, SqlStore};
+use super::sql::{rollup_upsert_sql, rollup_values, Dialect, SqlStore, ROLLUP_COLUMNS};
 use super::{Backend, RoundFeed, StoreError};
+use crate::domain::rollup::{Resolution, Rollup};
 use crate::domain::sample::Sample;
+use crate::domain::status::ServiceState;
 
 pub type PostgresStore = SqlStore<Postgres>;
 
@@ -32,7 +34,6 @@ impl Dialect for Postgres {
     const BACKEND: Backend = Backend::Postgres;
     const EXCLUSIVE: bool = false;
     const LOGS_ROUNDS: bool = true;
-    const GREATEST: &'static str = "GREATEST";
     const NEWEST_SAMPLE_JOIN: &'static str = "CROSS JOIN LATERAL (
            SELECT * FROM samples WHERE service_id = v.id ORDER BY taken_at DESC LIMIT 1
          ) s";
@@ -55,6 +56,72 @@ impl Dialect for Postgres {
         sqlx::query("LOCK TABLE services IN SHARE ROW EXCLUSIVE MODE")
             .execute(conn)
             .await?;
+        Ok(())
+    }
+
+    async fn upsert_rollups(
+        conn: &mut PgConnection,
+        resolution: Resolution,
+        rollups: &BTreeMap<(i64, DateTime<Utc>), Rollup>,
+    ) -> Result<(), StoreError> {
+        if rollups.is_empty() {
+            return Ok(());
+        }
+        // One array a column, unnested server-side: one round trip.
+        let ids: Vec<i64> = rollups.keys().map(|(id, _)| *id).collect();
+        let starts: Vec<DateTime<Utc>> = rollups.keys().map(|(_, start)| *start).collect();
+        let mut columns = vec![Vec::with_capacity(rollups.len()); ROLLUP_COLUMNS.len()];
+        for rollup in rollups.values() {
+            for (column, value) in columns.iter_mut().zip(rollup_values(rollup)) {
+                column.push(value);
+            }
+        }
+        let arrays = (3..=ROLLUP_COLUMNS.len() + 2)
+            .map(|n| format!("${n}::bigint[]"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let rows = format!("SELECT * FROM UNNEST($1::bigint[], $2::timestamptz[], {arrays})");
+        let sql = rollup_upsert_sql(resolution, &rows, "GREATEST");
+        let mut query = sqlx::query(&sql).bind(&ids).bind(&starts);
+        for column in &columns {
+            query = query.bind(column);
+        }
+        query.execute(conn).await?;
+        Ok(())
+    }
+
+    async fn store_states(
+        conn: &mut PgConnection,
+        states: &[ServiceState],
+    ) -> Result<(), StoreError> {
+        if states.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<i64> = states.iter().map(|s| s.service_id).collect();
+        let statuses: Vec<&str> = states.iter().map(|s| s.tracker.status.as_str()).collect();
+        let bad: Vec<i64> = states
+            .iter()
+            .map(|s| u32_to_db(s.tracker.bad_run))
+            .collect();
+        let good: Vec<i64> = states
+            .iter()
+            .map(|s| u32_to_db(s.tracker.good_run))
+            .collect();
+        let at: Vec<DateTime<Utc>> = states.iter().map(|s| s.updated_at).collect();
+        sqlx::query(
+            "UPDATE services s SET status = u.status, bad_run = u.bad_run, good_run = u.good_run,
+               state_at = u.state_at
+             FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::timestamptz[])
+               AS u (id, status, bad_run, good_run, state_at)
+             WHERE s.id = u.id",
+        )
+        .bind(&ids)
+        .bind(&statuses)
+        .bind(&bad)
+        .bind(&good)
+        .bind(&at)
+        .execute(conn)
+        .await?;
         Ok(())
     }
 

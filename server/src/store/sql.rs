@@ -50,8 +50,6 @@ pub trait Dialect: Database {
     /// One process per database: it may take the lease whatever its expiry
     /// (a restarted process would otherwise wait out its own old lease).
     const EXCLUSIVE: bool;
-    /// The two-argument maximum (`MAX` on SQLite, `GREATEST` on PostgreSQL).
-    const GREATEST: &'static str;
     /// Joins each service `v` to its newest sample `s`: a correlated `MAX`
     /// on SQLite, a `LATERAL` primary-key seek on PostgreSQL.
     const NEWEST_SAMPLE_JOIN: &'static str;
@@ -87,6 +85,19 @@ pub trait Dialect: Database {
         conn: &mut Self::Connection,
         incident_id: i64,
         services: &[(i64, ServiceStatus)],
+    ) -> Result<(), StoreError>;
+
+    /// Adds each rollup to its (service, period) row of `resolution`.
+    async fn upsert_rollups(
+        conn: &mut Self::Connection,
+        resolution: Resolution,
+        rollups: &BTreeMap<(i64, DateTime<Utc>), Rollup>,
+    ) -> Result<(), StoreError>;
+
+    /// Stores the services' hysteresis states.
+    async fn store_states(
+        conn: &mut Self::Connection,
+        states: &[ServiceState],
     ) -> Result<(), StoreError>;
 
     /// Tells followers, at commit, that a round was logged.
@@ -772,14 +783,7 @@ where
         // retried batch is not counted twice.
         let inserted = DB::insert_new_samples(&mut tx, samples).await?;
         for resolution in [Resolution::Hour, Resolution::Day] {
-            let sql = rollup_upsert_sql(resolution, DB::GREATEST);
-            for ((service_id, start), rollup) in summarise(&inserted, resolution) {
-                let mut query = sqlx::query(&sql).bind(service_id).bind(Time(start));
-                for value in rollup_values(&rollup) {
-                    query = query.bind(value);
-                }
-                query.execute(&mut *tx).await?;
-            }
+            DB::upsert_rollups(&mut tx, resolution, &summarise(&inserted, resolution)).await?;
         }
         if fenced {
             Self::log_round(&mut tx, fence, &inserted, &[], false).await?;
@@ -789,16 +793,7 @@ where
                 ..RoundResult::default()
             });
         }
-        for state in states {
-            sqlx::query("UPDATE services SET status = $2, bad_run = $3, good_run = $4, state_at = $5 WHERE id = $1")
-                .bind(state.service_id)
-                .bind(state.tracker.status.as_str())
-                .bind(u32_to_db(state.tracker.bad_run))
-                .bind(u32_to_db(state.tracker.good_run))
-                .bind(Time(state.updated_at))
-                .execute(&mut *tx)
-                .await?;
-        }
+        DB::store_states(&mut tx, states).await?;
         let result = Self::apply_transitions(&mut tx, transitions).await?;
         Self::log_round(&mut tx, fence, &inserted, states, result.incidents_changed).await?;
         tx.commit().await?;
@@ -1629,7 +1624,7 @@ fn assemble_incidents(
 }
 
 /// Rollup columns after `service_id, period_start`, in [`rollup_values`] order.
-const ROLLUP_COLUMNS: [&str; 7 + BUCKETS] = [
+pub(super) const ROLLUP_COLUMNS: [&str; 7 + BUCKETS] = [
     "up",
     "degraded",
     "down",
@@ -1650,22 +1645,19 @@ const ROLLUP_COLUMNS: [&str; 7 + BUCKETS] = [
     "b10",
 ];
 
-fn rollup_table(resolution: Resolution) -> &'static str {
+pub(super) fn rollup_table(resolution: Resolution) -> &'static str {
     match resolution {
         Resolution::Hour => "rollups_hourly",
         Resolution::Day => "rollups_daily",
     }
 }
 
-/// An upsert that adds one rollup to its row; `greatest` is the dialect's
-/// two-argument maximum.
-fn rollup_upsert_sql(resolution: Resolution, greatest: &str) -> String {
+/// An upsert that adds rollups to their rows: `rows` yields
+/// `service_id, period_start` and the [`ROLLUP_COLUMNS`] (`VALUES (...)`
+/// or a `SELECT`); `greatest` is the dialect's two-argument maximum.
+pub(super) fn rollup_upsert_sql(resolution: Resolution, rows: &str, greatest: &str) -> String {
     let table = rollup_table(resolution);
     let columns = ROLLUP_COLUMNS.join(", ");
-    let values = (1..=ROLLUP_COLUMNS.len() + 2)
-        .map(|n| format!("${n}"))
-        .collect::<Vec<_>>()
-        .join(", ");
     let updates = ROLLUP_COLUMNS
         .iter()
         .map(|c| {
@@ -1678,13 +1670,13 @@ fn rollup_upsert_sql(resolution: Resolution, greatest: &str) -> String {
         .collect::<Vec<_>>()
         .join(", ");
     format!(
-        "INSERT INTO {table} (service_id, period_start, {columns}) VALUES ({values}) \
+        "INSERT INTO {table} (service_id, period_start, {columns}) {rows} \
          ON CONFLICT (service_id, period_start) DO UPDATE SET {updates}"
     )
 }
 
 /// A rollup as the integers stored, in [`ROLLUP_COLUMNS`] order.
-fn rollup_values(r: &Rollup) -> [i64; ROLLUP_COLUMNS.len()] {
+pub(super) fn rollup_values(r: &Rollup) -> [i64; ROLLUP_COLUMNS.len()] {
     let mut values = [0i64; ROLLUP_COLUMNS.len()];
     values[0] = r.up.into();
     values[1] = r.degraded.into();
@@ -1737,13 +1729,9 @@ mod tests {
 
     #[test]
     fn the_rollup_upsert_adds_counts_and_keeps_the_greatest_maximum() {
-        let sql = rollup_upsert_sql(Resolution::Day, "GREATEST");
+        let sql = rollup_upsert_sql(Resolution::Day, "VALUES ($1)", "GREATEST");
         assert!(sql.starts_with("INSERT INTO rollups_daily (service_id, period_start, up,"));
-        assert!(sql.contains("VALUES ($1, $2, $3,"), "{sql}");
-        assert!(
-            sql.contains(&format!("${})", ROLLUP_COLUMNS.len() + 2)),
-            "{sql}"
-        );
+        assert!(sql.contains("b10) VALUES ($1) ON CONFLICT"), "{sql}");
         assert!(sql.contains("up = rollups_daily.up + excluded.up"));
         assert!(sql.contains(
             "latency_max_ms = GREATEST(rollups_daily.latency_max_ms, excluded.latency_max_ms)"

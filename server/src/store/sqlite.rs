@@ -3,19 +3,23 @@
 //! transaction already excludes every other writer; batches are plain
 //! per-row statements (there is no round trip to save).
 
+use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::time::Duration;
 
 use app::model::ServiceStatus;
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{Pool, Sqlite, SqliteConnection};
 
-use super::codec::{outcome_code, u32_to_db, SampleTime};
-use super::sql::{Dialect, SqlStore};
+use super::codec::{outcome_code, u32_to_db, SampleTime, Time};
+use super::sql::{rollup_upsert_sql, rollup_values, Dialect, SqlStore, ROLLUP_COLUMNS};
 use super::{Backend, RoundFeed, StoreError};
+use crate::domain::rollup::{Resolution, Rollup};
 use crate::domain::sample::Sample;
+use crate::domain::status::ServiceState;
 
 pub type SqliteStore = SqlStore<Sqlite>;
 
@@ -28,7 +32,6 @@ impl Dialect for Sqlite {
     const EXCLUSIVE: bool = true;
     // One process per file: no followers to tell.
     const LOGS_ROUNDS: bool = false;
-    const GREATEST: &'static str = "MAX";
     // One primary-key seek per service instead of a scan of all samples.
     const NEWEST_SAMPLE_JOIN: &'static str = "JOIN samples s ON s.service_id = v.id
          AND s.taken_at = (SELECT MAX(taken_at) FROM samples WHERE service_id = v.id)";
@@ -53,6 +56,45 @@ impl Dialect for Sqlite {
     }
 
     async fn lock_services(_conn: &mut SqliteConnection) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn upsert_rollups(
+        conn: &mut SqliteConnection,
+        resolution: Resolution,
+        rollups: &BTreeMap<(i64, DateTime<Utc>), Rollup>,
+    ) -> Result<(), StoreError> {
+        let values = (1..=ROLLUP_COLUMNS.len() + 2)
+            .map(|n| format!("${n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = rollup_upsert_sql(resolution, &format!("VALUES ({values})"), "MAX");
+        for ((service_id, start), rollup) in rollups {
+            let mut query = sqlx::query(&sql).bind(service_id).bind(Time(*start));
+            for value in rollup_values(rollup) {
+                query = query.bind(value);
+            }
+            query.execute(&mut *conn).await?;
+        }
+        Ok(())
+    }
+
+    async fn store_states(
+        conn: &mut SqliteConnection,
+        states: &[ServiceState],
+    ) -> Result<(), StoreError> {
+        for state in states {
+            sqlx::query(
+                "UPDATE services SET status = $2, bad_run = $3, good_run = $4, state_at = $5 WHERE id = $1",
+            )
+            .bind(state.service_id)
+            .bind(state.tracker.status.as_str())
+            .bind(u32_to_db(state.tracker.bad_run))
+            .bind(u32_to_db(state.tracker.good_run))
+            .bind(Time(state.updated_at))
+            .execute(&mut *conn)
+            .await?;
+        }
         Ok(())
     }
 
