@@ -27,32 +27,12 @@ cleanup() {
 trap cleanup EXIT
 
 # The target: a threaded HTTP server answering 200 to everything.
-python3 - "$work/target.port" <<'PY' &
-import http.server, socketserver, sys
-class Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    def do_GET(self):
-        self.send_response(200); self.send_header("content-length", "2"); self.end_headers(); self.wfile.write(b"ok")
-    def log_message(self, *args): pass
-class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
-    daemon_threads = True
-    request_queue_size = 1024
-server = Server(("127.0.0.1", 0), Handler)
-open(sys.argv[1], "w").write(str(server.server_address[1]))
-server.serve_forever()
-PY
+bench/scale-target.py serve "$work/target.port" &
 target_pid=$!
 for _ in $(seq 50); do [ -s "$work/target.port" ] && break; sleep 0.1; done
 target_port=$(cat "$work/target.port")
 
-python3 - "$work/upbeat.toml" "$SERVICES" "$target_port" "$INTERVAL" <<'PY'
-import sys
-path, n, port, interval = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
-with open(path, "w") as f:
-    f.write(f'[page]\ntitle = "Scale bench"\n\n[defaults]\ninterval = "{interval}s"\ntimeout = "10s"\n\n')
-    for i in range(n):
-        f.write(f'[[services]]\nslug = "svc-{i}"\nname = "Service {i}"\n[services.check]\nkind = "http"\nurl = "http://127.0.0.1:{port}/svc/{i}"\n\n')
-PY
+bench/scale-target.py config "$work/upbeat.toml" "$SERVICES" "$target_port" "$INTERVAL" "Scale bench"
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
