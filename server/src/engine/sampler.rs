@@ -139,6 +139,7 @@ async fn run_service(
     clock: SharedClock,
     cancel: CancellationToken,
 ) {
+    let stats = crate::metrics::ProbeStats::of(&service.slug);
     let offset = offset.max(service.probe.first_delay());
     let mut ticker = tokio::time::interval_at(Instant::now() + offset, service.interval);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
@@ -166,7 +167,7 @@ async fn run_service(
                 )
             });
         drop(permit);
-        crate::metrics::probe_finished(&service.slug, result.outcome, started.elapsed());
+        stats.record(result.outcome, started.elapsed());
         tracing::debug!(
             service.slug = %service.slug,
             outcome = result.outcome.as_str(),
