@@ -230,7 +230,8 @@ pub struct ServiceView {
     #[serde(default)]
     pub response_ms: ResponseTimes,
     /// The last 90 UTC days, oldest first, today last.
-    pub days: Vec<DayBar>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<DayBar>))]
+    pub days: DayBars,
 }
 
 /// Uptime over the standard windows: share of samples up or degraded.
@@ -272,6 +273,234 @@ pub struct DayBar {
     /// Mean response time of the day's samples that measured one.
     #[serde(default)]
     pub latency_ms: Option<u32>,
+}
+
+/// A service's daily bars, oldest first, today last; on the wire a list of
+/// [`DayBar`].
+///
+/// On the server a view's bars are the snapshot builder's own day counters,
+/// shared through an `Arc` and turned into bars only while they are
+/// written out: a view costs a pointer instead of 90 bars (about 2.9 KB a
+/// service, 140 MB at 50,000 services). The browser keeps the bars it
+/// received.
+#[derive(Clone, Debug, Default)]
+pub struct DayBars(Bars);
+
+#[derive(Clone, Debug, Default)]
+enum Bars {
+    #[default]
+    None,
+    Received(Arc<[DayBar]>),
+    /// `len` days from `first`: day `i` is `counts[skip + i]`, or a day
+    /// without samples past the end of `counts`.
+    #[cfg(not(target_arch = "wasm32"))]
+    Counted {
+        first: chrono::NaiveDate,
+        counts: Arc<[PackedCounts]>,
+        skip: usize,
+        len: usize,
+    },
+}
+
+impl DayBars {
+    /// `counts.len()` days ending `shift` days after the last counted one:
+    /// the counters of the first `shift` days fall off, and the newest
+    /// `shift` days have no samples.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn counted(
+        last_counted: chrono::NaiveDate,
+        counts: Arc<[PackedCounts]>,
+        shift: usize,
+    ) -> Self {
+        let len = counts.len();
+        let back = u64::try_from(len.saturating_sub(1)).unwrap_or(0);
+        let first = last_counted - chrono::Days::new(back)
+            + chrono::Days::new(u64::try_from(shift).unwrap_or(0));
+        Self(Bars::Counted {
+            first,
+            counts,
+            skip: shift,
+            len,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        match &self.0 {
+            Bars::None => 0,
+            Bars::Received(bars) => bars.len(),
+            #[cfg(not(target_arch = "wasm32"))]
+            Bars::Counted { len, .. } => *len,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Day `i`, oldest first.
+    pub fn get(&self, i: usize) -> Option<DayBar> {
+        match &self.0 {
+            Bars::None => None,
+            Bars::Received(bars) => bars.get(i).cloned(),
+            #[cfg(not(target_arch = "wasm32"))]
+            Bars::Counted {
+                first,
+                counts,
+                skip,
+                len,
+            } => (i < *len).then(|| {
+                let date = *first + chrono::Days::new(u64::try_from(i).unwrap_or(0));
+                counts
+                    .get(skip + i)
+                    .map(PackedCounts::unpack)
+                    .unwrap_or_default()
+                    .bar(date)
+            }),
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = DayBar> + '_ {
+        (0..self.len()).filter_map(|i| self.get(i))
+    }
+}
+
+impl From<Vec<DayBar>> for DayBars {
+    fn from(bars: Vec<DayBar>) -> Self {
+        Self(Bars::Received(bars.into()))
+    }
+}
+
+impl PartialEq for DayBars {
+    fn eq(&self, other: &Self) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl Serialize for DayBars {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for DayBars {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Vec::<DayBar>::deserialize(deserializer).map(Self::from)
+    }
+}
+
+/// [`PeriodCounts`] as the server keeps them per service and period: 19
+/// bytes instead of 24, which puts a service's 90 days in jemalloc's
+/// 1,792-byte size class instead of the 2,560-byte one (about 40 MB at
+/// 50,000 services). The five counts take 3 bytes each (up to 16,777,215;
+/// a day holds at most 86,400 samples, one a second), the latency sum 4.
+#[cfg(not(target_arch = "wasm32"))]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PackedCounts([u8; 19]);
+
+#[cfg(not(target_arch = "wasm32"))]
+impl PackedCounts {
+    const U24_MAX: u32 = (1 << 24) - 1;
+
+    pub fn pack(c: &PeriodCounts) -> Self {
+        let mut bytes = [0; 19];
+        let counts = [c.up, c.degraded, c.down, c.maintenance, c.latency_count];
+        for (i, n) in counts.into_iter().enumerate() {
+            let le = n.min(Self::U24_MAX).to_le_bytes();
+            bytes[i * 3..i * 3 + 3].copy_from_slice(&le[..3]);
+        }
+        bytes[15..].copy_from_slice(&c.latency_sum_ms.to_le_bytes());
+        Self(bytes)
+    }
+
+    pub fn unpack(&self) -> PeriodCounts {
+        let b = &self.0;
+        let n = |i: usize| u32::from_le_bytes([b[i * 3], b[i * 3 + 1], b[i * 3 + 2], 0]);
+        PeriodCounts {
+            up: n(0),
+            degraded: n(1),
+            down: n(2),
+            maintenance: n(3),
+            latency_count: n(4),
+            latency_sum_ms: u32::from_le_bytes([b[15], b[16], b[17], b[18]]),
+        }
+    }
+
+    pub fn add(&mut self, other: &PeriodCounts) {
+        let mut counts = self.unpack();
+        counts.add(other);
+        *self = Self::pack(&counts);
+    }
+}
+
+/// Sample counts of one period (an hour or a UTC day). The latency sum
+/// saturates (a day of 1-second probes at 10 s each still fits).
+#[cfg(not(target_arch = "wasm32"))]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PeriodCounts {
+    pub up: u32,
+    pub degraded: u32,
+    pub down: u32,
+    pub maintenance: u32,
+    pub latency_count: u32,
+    pub latency_sum_ms: u32,
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+impl PeriodCounts {
+    pub fn add(&mut self, other: &Self) {
+        self.up += other.up;
+        self.degraded += other.degraded;
+        self.down += other.down;
+        self.maintenance += other.maintenance;
+        self.latency_count += other.latency_count;
+        self.latency_sum_ms = self.latency_sum_ms.saturating_add(other.latency_sum_ms);
+    }
+
+    /// Samples that count towards uptime (maintenance left out).
+    pub const fn samples(&self) -> u32 {
+        self.up + self.degraded + self.down
+    }
+
+    /// Share of samples up or degraded; `None` without samples.
+    pub fn uptime(&self) -> Option<f64> {
+        let total = self.samples();
+        (total > 0).then(|| f64::from(self.up + self.degraded) / f64::from(total))
+    }
+
+    /// Mean latency, rounded to the millisecond.
+    pub fn mean_latency_ms(&self) -> Option<u32> {
+        (self.latency_count > 0).then(|| {
+            let mean = (u64::from(self.latency_sum_ms) + u64::from(self.latency_count) / 2)
+                / u64::from(self.latency_count);
+            u32::try_from(mean).unwrap_or(u32::MAX)
+        })
+    }
+
+    pub const fn worst(&self) -> Option<SampleOutcome> {
+        if self.down > 0 {
+            Some(SampleOutcome::Down)
+        } else if self.degraded > 0 {
+            Some(SampleOutcome::Degraded)
+        } else if self.up > 0 {
+            Some(SampleOutcome::Up)
+        } else {
+            None
+        }
+    }
+
+    /// The bar of `date` these counts make.
+    pub fn bar(&self, date: chrono::NaiveDate) -> DayBar {
+        DayBar {
+            date,
+            // f32 keeps 7 digits, plenty for a day's share.
+            #[expect(clippy::cast_possible_truncation, reason = "f32 keeps enough digits")]
+            uptime: self.uptime().map(|u| u as f32),
+            worst: self.worst(),
+            samples: self.samples(),
+            maintenance: self.maintenance,
+            latency_ms: self.mean_latency_ms(),
+        }
+    }
 }
 
 /// Formats an uptime share for people: "99.98 %", or "No data".
@@ -717,6 +946,85 @@ pub fn format_utc(at: &DateTime<Utc>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn packed_counts_keep_every_count_a_day_can_hold() {
+        let day = PeriodCounts {
+            up: 86_400,
+            degraded: 70_000,
+            down: 65_536,
+            maintenance: 1,
+            latency_count: 16_777_215,
+            latency_sum_ms: u32::MAX - 1,
+        };
+        assert_eq!(PackedCounts::pack(&day).unpack(), day);
+        assert_eq!(PackedCounts::default().unpack(), PeriodCounts::default());
+        let mut packed = PackedCounts::pack(&day);
+        packed.add(&PeriodCounts {
+            up: 1,
+            latency_sum_ms: 5,
+            ..PeriodCounts::default()
+        });
+        assert_eq!(packed.unpack().up, 86_401);
+        assert_eq!(
+            packed.unpack().latency_sum_ms,
+            u32::MAX,
+            "the sum saturates"
+        );
+        let over = PeriodCounts {
+            down: 1 << 24,
+            ..PeriodCounts::default()
+        };
+        assert_eq!(
+            PackedCounts::pack(&over).unpack().down,
+            (1 << 24) - 1,
+            "counts saturate"
+        );
+        assert_eq!(std::mem::size_of::<PackedCounts>(), 19);
+    }
+
+    #[test]
+    fn counted_bars_are_written_as_the_bars_they_stand_for() {
+        let day = |d: u32| chrono::NaiveDate::from_ymd_opt(2026, 11, d).unwrap();
+        let counts = |up: u32, down: u32| PeriodCounts {
+            up,
+            down,
+            latency_count: up,
+            latency_sum_ms: up * 40,
+            ..PeriodCounts::default()
+        };
+        // Counted up to the 20th, shown on the 22nd: the oldest two fall
+        // off, the 21st and 22nd have no samples.
+        let counted = DayBars::counted(
+            day(20),
+            [counts(1, 0), counts(2, 0), counts(9, 1), counts(3, 1)]
+                .iter()
+                .map(PackedCounts::pack)
+                .collect(),
+            2,
+        );
+        let bar = |date, uptime, worst, samples, latency_ms| DayBar {
+            date,
+            uptime,
+            worst,
+            samples,
+            maintenance: 0,
+            latency_ms,
+        };
+        let expected = vec![
+            bar(day(19), Some(0.9), Some(SampleOutcome::Down), 10, Some(40)),
+            bar(day(20), Some(0.75), Some(SampleOutcome::Down), 4, Some(40)),
+            bar(day(21), None, None, 0, None),
+            bar(day(22), None, None, 0, None),
+        ];
+        assert_eq!(counted.iter().collect::<Vec<_>>(), expected);
+        let json = serde_json::to_string(&counted).unwrap();
+        assert_eq!(json, serde_json::to_string(&expected).unwrap());
+        let received: DayBars = serde_json::from_str(&json).unwrap();
+        assert_eq!(received, counted);
+        assert_eq!(received.get(1), Some(expected[1].clone()));
+        assert_eq!(received.get(4), None);
+    }
 
     #[test]
     fn the_browser_parses_times_as_chrono_does() {

@@ -292,7 +292,7 @@ fn day_level(day: &DayBar) -> &'static str {
 fn Bars(service: Arc<ServiceView>, incidents: Vec<IncidentView>) -> impl IntoView {
     let slug = service.slug.clone();
     let name = service.name.clone();
-    let days = service.days.clone();
+    let days: Vec<DayBar> = service.days.iter().collect();
     view! {
         <ol class="bars" aria-label=format!("{name}: uptime day by day, oldest first")>
             {days
@@ -385,7 +385,7 @@ fn service_page(status: &PublicStatus, slug: &str) -> AnyView {
             }).collect_view()}
         </dl>
         <h2>"Response time"</h2>
-        <LatencyChart days=service.days.clone() name=service.name.clone()/>
+        <LatencyChart days=service.days.iter().collect() name=service.name.clone()/>
         <h2>"Last 90 days"</h2>
         <Bars service=Arc::clone(&service) incidents=incidents.clone()/>
         <h2>"Incidents"</h2>

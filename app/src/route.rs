@@ -125,7 +125,7 @@ mod tests {
             last_error: None,
             uptime: Uptimes::default(),
             response_ms: Default::default(),
-            days: Vec::new(),
+            days: Default::default(),
         })];
         status.recent_incidents = vec![IncidentView {
             id: 7,

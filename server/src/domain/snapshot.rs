@@ -18,12 +18,12 @@
 //! shared with the previous snapshot. Rollups are kept as fixed rings of
 //! compact counters (24 hours, 90 days) per service.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use app::model::{
-    DayBar, IncidentView, OverallStatus, PageInfo, PublicStatus, ResponseTimes, SampleOutcome,
-    ServiceStatus, ServiceView, Uptimes,
+    DayBars, IncidentView, OverallStatus, PackedCounts, PageInfo, PeriodCounts, PublicStatus,
+    ResponseTimes, ServiceStatus, ServiceView, Uptimes,
 };
 use chrono::{DateTime, TimeDelta, Utc};
 
@@ -40,82 +40,34 @@ pub const BAR_DAYS: i64 = 90;
 /// the Statuspage-compatible API.
 pub const RECENT_INCIDENTS: u32 = 50;
 /// Hours in the shortest uptime window.
-const WINDOW_HOURS: i64 = 24;
+const WINDOW_HOURS: usize = 24;
+/// [`BAR_DAYS`] as a slot count.
+const DAY_SLOTS: usize = BAR_DAYS.unsigned_abs() as usize;
 
-/// What the snapshot needs of a rollup: 24 bytes instead of a full
-/// [`Rollup`] with its histogram. The latency sum saturates (a day of
-/// 1-second probes at 10 s each still fits).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-struct Counts {
-    up: u32,
-    degraded: u32,
-    down: u32,
-    maintenance: u32,
-    latency_count: u32,
-    latency_sum_ms: u32,
-}
+/// What the snapshot needs of a rollup (kept packed in the rings, see
+/// [`PackedCounts`]), instead of a full [`Rollup`] with its histogram.
+type Counts = PeriodCounts;
 
-impl Counts {
-    fn add(&mut self, other: &Self) {
-        self.up += other.up;
-        self.degraded += other.degraded;
-        self.down += other.down;
-        self.maintenance += other.maintenance;
-        self.latency_count += other.latency_count;
-        self.latency_sum_ms = self.latency_sum_ms.saturating_add(other.latency_sum_ms);
-    }
-
-    fn samples(&self) -> u32 {
-        self.up + self.degraded + self.down
-    }
-
-    fn uptime(&self) -> Option<f64> {
-        let total = self.samples();
-        (total > 0).then(|| f64::from(self.up + self.degraded) / f64::from(total))
-    }
-
-    /// Mean latency, rounded to the millisecond.
-    fn mean_latency_ms(&self) -> Option<u32> {
-        (self.latency_count > 0).then(|| {
-            let mean = (u64::from(self.latency_sum_ms) + u64::from(self.latency_count) / 2)
-                / u64::from(self.latency_count);
-            u32::try_from(mean).unwrap_or(u32::MAX)
-        })
-    }
-
-    fn worst(&self) -> Option<SampleOutcome> {
-        if self.down > 0 {
-            Some(SampleOutcome::Down)
-        } else if self.degraded > 0 {
-            Some(SampleOutcome::Degraded)
-        } else if self.up > 0 {
-            Some(SampleOutcome::Up)
-        } else {
-            None
-        }
+fn counts_of(r: &Rollup) -> Counts {
+    Counts {
+        up: r.up,
+        degraded: r.degraded,
+        down: r.down,
+        maintenance: r.maintenance,
+        latency_count: r.latency_count,
+        latency_sum_ms: u32::try_from(r.latency_sum_ms).unwrap_or(u32::MAX),
     }
 }
 
-impl From<&Rollup> for Counts {
-    fn from(r: &Rollup) -> Self {
-        Self {
-            up: r.up,
-            degraded: r.degraded,
-            down: r.down,
-            maintenance: r.maintenance,
-            latency_count: r.latency_count,
-            latency_sum_ms: u32::try_from(r.latency_sum_ms).unwrap_or(u32::MAX),
-        }
-    }
-}
-
-/// The newest `len` periods of one resolution, oldest first.
+/// The newest periods of one resolution, oldest first. The slots are
+/// shared with the views built from them (the daily bars) and copied only
+/// when a sample lands in a ring a live view still holds.
 #[derive(Clone, Debug)]
 struct Ring {
     resolution: Resolution,
     /// Start of the oldest slot.
     first: DateTime<Utc>,
-    slots: VecDeque<Counts>,
+    slots: Arc<[PackedCounts]>,
 }
 
 impl Ring {
@@ -123,7 +75,7 @@ impl Ring {
         let mut ring = Self {
             resolution,
             first: resolution.start_of(now),
-            slots: VecDeque::from(vec![Counts::default(); len]),
+            slots: vec![PackedCounts::default(); len].into(),
         };
         ring.first -= ring.step() * (ring.len() - 1);
         ring
@@ -144,22 +96,26 @@ impl Ring {
         self.first + self.step() * (self.len() - 1)
     }
 
+    /// Periods from the newest slot to the period of `at` (0 when `at`
+    /// falls in the newest slot or before).
+    fn behind(&self, at: DateTime<Utc>) -> usize {
+        let target = self.resolution.start_of(at);
+        let periods = (target - self.last()).num_seconds() / self.step().num_seconds();
+        usize::try_from(periods).unwrap_or(0)
+    }
+
     /// Moves the ring so its newest slot is the period of `at`.
     fn advance_to(&mut self, at: DateTime<Utc>) {
-        let target = self.resolution.start_of(at);
-        if target <= self.last() {
+        let behind = self.behind(at);
+        if behind == 0 {
             return;
         }
-        let behind = (target - self.last()).num_seconds() / self.step().num_seconds();
-        if behind >= i64::from(self.len()) {
-            self.slots.iter_mut().for_each(|c| *c = Counts::default());
-        } else {
-            for _ in 0..behind {
-                self.slots.pop_front();
-                self.slots.push_back(Counts::default());
-            }
-        }
-        self.first = target - self.step() * (self.len() - 1);
+        let kept = self.slots.get(behind..).unwrap_or_default();
+        let mut slots = Vec::with_capacity(self.slots.len());
+        slots.extend_from_slice(kept);
+        slots.resize(self.slots.len(), PackedCounts::default());
+        self.slots = slots.into();
+        self.first = self.resolution.start_of(at) - self.step() * (self.len() - 1);
     }
 
     fn index(&self, period_start: DateTime<Utc>) -> Option<usize> {
@@ -173,17 +129,28 @@ impl Ring {
     fn add(&mut self, at: DateTime<Utc>, counts: &Counts) {
         self.advance_to(at);
         if let Some(i) = self.index(self.resolution.start_of(at)) {
-            self.slots[i].add(counts);
+            Arc::make_mut(&mut self.slots)[i].add(counts);
         }
     }
 
-    /// Sum of the newest `n` slots.
-    fn newest(&self, n: usize) -> Counts {
+    /// Sum of the newest `n` periods as seen at `now`: periods after the
+    /// newest slot have no samples.
+    fn newest(&self, n: usize, now: DateTime<Utc>) -> Counts {
+        let n = n.saturating_sub(self.behind(now));
         let mut total = Counts::default();
         for c in self.slots.iter().rev().take(n) {
-            total.add(c);
+            total.add(&c.unpack());
         }
         total
+    }
+
+    /// The ring as daily bars ending on the day of `now`.
+    fn bars(&self, now: DateTime<Utc>) -> DayBars {
+        DayBars::counted(
+            self.last().date_naive(),
+            Arc::clone(&self.slots),
+            self.behind(now),
+        )
     }
 }
 
@@ -195,6 +162,8 @@ pub struct SnapshotBuilder {
     states: HashMap<i64, ServiceState>,
     hourly: HashMap<i64, Ring>,
     daily: HashMap<i64, Ring>,
+    /// The days of a service without any: one set of empty slots for all.
+    no_days: Ring,
     incidents: Vec<IncidentView>,
     recent_incidents: Vec<IncidentView>,
     /// Status an unresolved admin incident gives a service, by id.
@@ -226,6 +195,7 @@ impl SnapshotBuilder {
             states: HashMap::new(),
             hourly: HashMap::new(),
             daily: HashMap::new(),
+            no_days: Ring::new(Resolution::Day, DAY_SLOTS, DateTime::UNIX_EPOCH),
             incidents: Vec::new(),
             recent_incidents: Vec::new(),
             overrides: HashMap::new(),
@@ -248,10 +218,10 @@ impl SnapshotBuilder {
     fn ring(&mut self, resolution: Resolution, service_id: i64, at: DateTime<Utc>) -> &mut Ring {
         let (map, len) = match resolution {
             Resolution::Hour => (&mut self.hourly, WINDOW_HOURS),
-            Resolution::Day => (&mut self.daily, BAR_DAYS),
+            Resolution::Day => (&mut self.daily, DAY_SLOTS),
         };
         map.entry(service_id)
-            .or_insert_with(|| Ring::new(resolution, usize::try_from(len).unwrap_or(1), at))
+            .or_insert_with(|| Ring::new(resolution, len, at))
     }
 
     /// Loads stored rollups (from [`crate::store::Store::rollups_since`]).
@@ -262,7 +232,7 @@ impl SnapshotBuilder {
     ) {
         for (service_id, start, rollup) in rows {
             self.ring(resolution, service_id, start)
-                .add(start, &Counts::from(&rollup));
+                .add(start, &counts_of(&rollup));
             self.dirty.insert(service_id);
         }
     }
@@ -354,7 +324,7 @@ impl SnapshotBuilder {
             self.latest.insert(sample.service_id, sample.clone());
             let mut counts = Rollup::default();
             counts.add(sample.outcome, sample.latency_ms, sample.in_maintenance);
-            let counts = Counts::from(&counts);
+            let counts = counts_of(&counts);
             for resolution in [Resolution::Hour, Resolution::Day] {
                 self.ring(resolution, sample.service_id, sample.taken_at)
                     .add(sample.taken_at, &counts);
@@ -440,44 +410,28 @@ impl SnapshotBuilder {
         } else {
             tracked
         };
-        let today = Resolution::Day.start_of(now);
-        let empty_days = Ring::new(Resolution::Day, usize::try_from(BAR_DAYS).unwrap_or(1), now);
-        let mut daily = self.daily.get(&s.id).cloned().unwrap_or(empty_days);
-        daily.advance_to(now);
-        let hourly = self.hourly.get(&s.id).map(|ring| {
-            let mut ring = ring.clone();
-            ring.advance_to(now);
-            ring.newest(usize::try_from(WINDOW_HOURS).unwrap_or(1))
-        });
+        let daily = self.daily.get(&s.id).unwrap_or(&self.no_days);
+        let hourly = self
+            .hourly
+            .get(&s.id)
+            .map(|ring| ring.newest(WINDOW_HOURS, now));
+        let (d7, d30, d90) = (
+            daily.newest(7, now),
+            daily.newest(30, now),
+            daily.newest(DAY_SLOTS, now),
+        );
         let uptime = Uptimes {
             h24: hourly.and_then(|c| c.uptime()),
-            d7: daily.newest(7).uptime(),
-            d30: daily.newest(30).uptime(),
-            d90: daily
-                .newest(usize::try_from(BAR_DAYS).unwrap_or(1))
-                .uptime(),
+            d7: d7.uptime(),
+            d30: d30.uptime(),
+            d90: d90.uptime(),
         };
         let response_ms = ResponseTimes {
             h24: hourly.and_then(|c| c.mean_latency_ms()),
-            d7: daily.newest(7).mean_latency_ms(),
-            d30: daily.newest(30).mean_latency_ms(),
+            d7: d7.mean_latency_ms(),
+            d30: d30.mean_latency_ms(),
         };
-        let days = daily
-            .slots
-            .iter()
-            .zip((0..BAR_DAYS).rev())
-            .map(|(counts, back)| DayBar {
-                date: (today - TimeDelta::days(back)).date_naive(),
-                // f32 keeps 7 digits, plenty for a day's share, in half
-                // the space (90 bars × every service).
-                #[expect(clippy::cast_possible_truncation, reason = "f32 keeps enough digits")]
-                uptime: counts.uptime().map(|u| u as f32),
-                worst: counts.worst(),
-                samples: counts.samples(),
-                maintenance: counts.maintenance,
-                latency_ms: counts.mean_latency_ms(),
-            })
-            .collect();
+        let days = daily.bars(now);
         ServiceView {
             uptime,
             response_ms,
@@ -711,13 +665,14 @@ mod tests {
         assert_eq!(api.uptime.d7, Some(1.0));
         assert_eq!(api.uptime.d30, Some(100.0 / 110.0));
         assert_eq!(api.uptime.d90, Some(150.0 / 210.0));
-        assert_eq!(api.days.len(), 90);
-        assert_eq!(api.days[89].date, now.date_naive());
-        assert_eq!(api.days[89].worst, Some(SampleOutcome::Up));
-        assert_eq!(api.days[79].uptime, Some(0.9));
-        assert_eq!(api.days[79].worst, Some(SampleOutcome::Down));
-        assert_eq!(api.days[0].samples, 0);
-        assert_eq!(api.days[0].uptime, None);
+        let days: Vec<_> = api.days.iter().collect();
+        assert_eq!(days.len(), 90);
+        assert_eq!(days[89].date, now.date_naive());
+        assert_eq!(days[89].worst, Some(SampleOutcome::Up));
+        assert_eq!(days[79].uptime, Some(0.9));
+        assert_eq!(days[79].worst, Some(SampleOutcome::Down));
+        assert_eq!(days[0].samples, 0);
+        assert_eq!(days[0].uptime, None);
         // A service without data has no uptime at all, not 0 % or 100 %.
         let idle = &snap.services[1];
         assert_eq!(idle.uptime, Uptimes::default());
@@ -725,6 +680,44 @@ mod tests {
             .days
             .iter()
             .all(|d| d.uptime.is_none() && d.worst.is_none()));
+    }
+
+    #[test]
+    fn bars_and_windows_move_with_the_days_even_without_samples() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 22, 10, 30, 0).unwrap();
+        let mut b = builder(vec![service(1, "api")], &[]);
+        let counts = Rollup {
+            up: 9,
+            down: 1,
+            ..Rollup::default()
+        };
+        b.seed_rollups(
+            Resolution::Day,
+            vec![(
+                1,
+                Resolution::Day.start_of(now) - TimeDelta::days(4),
+                counts,
+            )],
+        );
+        let at = |days: i64| now + TimeDelta::days(days);
+        let on_time = b.build(now);
+        // Two days on: the bars end on the new day, the counted day moved
+        // two bars to the left, and the 7-day window still holds it.
+        let later = b.build(at(2));
+        let days: Vec<_> = later.services[0].days.iter().collect();
+        assert_eq!(days.len(), 90);
+        assert_eq!(days[89].date, at(2).date_naive());
+        assert_eq!(days[83].date, (now - TimeDelta::days(4)).date_naive());
+        assert_eq!(days[83].samples, 10);
+        assert_eq!(
+            on_time.services[0].days.get(85).map(|d| d.samples),
+            Some(10)
+        );
+        assert_eq!(later.services[0].uptime.d7, Some(0.9));
+        // A day further, it falls out of the 7-day window only.
+        let out = b.build(at(3));
+        assert_eq!(out.services[0].uptime.d7, None);
+        assert_eq!(out.services[0].uptime.d30, Some(0.9));
     }
 
     #[test]
@@ -742,6 +735,6 @@ mod tests {
         let api = &b.build(now).services[0];
         assert_eq!(api.uptime.h24, Some(0.75));
         assert_eq!(api.uptime.d90, Some(0.75));
-        assert_eq!(api.days[89].samples, 4);
+        assert_eq!(api.days.get(89).map(|d| d.samples), Some(4));
     }
 }

@@ -139,6 +139,10 @@ async fn next_round(feed: Option<&mut RoundFeed>) -> Result<(), StoreError> {
     }
 }
 
+/// Services whose rollups are read per query when a builder is loaded
+/// (about 114 rows each: 24 hours and 90 days).
+const SEED_SLICE: usize = 1_000;
+
 pub struct Engine {
     pub store: Arc<dyn Store>,
     pub clock: SharedClock,
@@ -187,6 +191,8 @@ impl Engine {
             &states,
         );
         let now = self.clock.now();
+        let mut ids: Vec<i64> = self.services.iter().map(|s| s.id).collect();
+        ids.sort_unstable();
         for (resolution, from) in [
             (
                 Resolution::Hour,
@@ -197,9 +203,17 @@ impl Engine {
                 Resolution::Day.start_of(now) - TimeDelta::days(BAR_DAYS - 1),
             ),
         ] {
-            let rollups = self.store.rollups_since(resolution, from).await?;
-            rows += rollups.len();
-            builder.seed_rollups(resolution, rollups);
+            for slice in ids.chunks(SEED_SLICE) {
+                let (Some(first), Some(last)) = (slice.first(), slice.last()) else {
+                    continue;
+                };
+                let rollups = self
+                    .store
+                    .rollups_since(resolution, from, *first..=*last)
+                    .await?;
+                rows += rollups.len();
+                builder.seed_rollups(resolution, rollups);
+            }
         }
         rows += load_extras(&*self.store, now, &mut builder).await?;
         Ok((builder, rows))

@@ -419,12 +419,15 @@ pub trait Store: Send + Sync + 'static {
         to: DateTime<Utc>,
     ) -> Result<Vec<(DateTime<Utc>, Rollup)>, StoreError>;
 
-    /// Rollups of every service with `period_start >= from`, to seed the
-    /// in-memory snapshot with one query.
+    /// Rollups with `period_start >= from` of the services whose ids are in
+    /// `services`, by service and period: the snapshot is seeded a slice
+    /// of services at a time, so a start with 50,000 services and 90 days
+    /// never holds every row (and its histogram) at once.
     async fn rollups_since(
         &self,
         resolution: Resolution,
         from: DateTime<Utc>,
+        services: std::ops::RangeInclusive<i64>,
     ) -> Result<Vec<(i64, DateTime<Utc>, Rollup)>, StoreError>;
 
     /// The newest sample of each service that has one.

@@ -1374,14 +1374,19 @@ where
         &self,
         resolution: Resolution,
         from: DateTime<Utc>,
+        services: std::ops::RangeInclusive<i64>,
     ) -> Result<Vec<(i64, DateTime<Utc>, Rollup)>, StoreError> {
         let sql = format!(
-            "SELECT period_start, {}, service_id FROM {} WHERE period_start >= $1 ORDER BY service_id, period_start",
+            "SELECT period_start, {}, service_id FROM {} \
+             WHERE service_id BETWEEN $2 AND $3 AND period_start >= $1 \
+             ORDER BY service_id, period_start",
             ROLLUP_COLUMNS.join(", "),
             rollup_table(resolution),
         );
         let rows = sqlx::query(&sql)
             .bind(Time(from))
+            .bind(services.start())
+            .bind(services.end())
             .fetch_all(&self.pool)
             .await?;
         rows.iter()

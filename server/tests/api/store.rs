@@ -53,6 +53,7 @@ store_suite!(
     pruner_removes_everything_past_retention_in_small_batches,
     service_states_are_stored_with_their_samples,
     rollups_summarise_exactly_the_stored_samples,
+    rollups_since_reads_one_slice_of_services_from_a_time,
     maintenance_samples_are_counted_apart_in_rollups,
     automatic_incidents_open_join_update_and_resolve_with_their_samples,
     a_restart_continues_the_open_incident_instead_of_opening_another,
@@ -717,6 +718,47 @@ async fn service_states_are_stored_with_their_samples(store: Arc<dyn Store>) {
     assert!(result.is_err());
     assert_eq!(store.service_states().await.unwrap(), vec![state]);
     assert_eq!(store.recent_samples(ids[0], 10).await.unwrap().len(), 1);
+}
+
+async fn rollups_since_reads_one_slice_of_services_from_a_time(store: Arc<dyn Store>) {
+    let ids = ids_of(&store, &[def("a", "A"), def("b", "B"), def("c", "C")]).await;
+    // Each service: one sample two hours back, one now.
+    let batch: Vec<Sample> = ids
+        .iter()
+        .flat_map(|id| {
+            [
+                Sample {
+                    taken_at: at(0) - Duration::hours(2),
+                    ..sample(*id, 0, SampleOutcome::Up)
+                },
+                sample(*id, 0, SampleOutcome::Down),
+            ]
+        })
+        .collect();
+    store.insert_samples(&batch, &[], &[], None).await.unwrap();
+    let hour = Resolution::Hour.start_of(at(0));
+    let rows = store
+        .rollups_since(Resolution::Hour, hour, ids[0]..=ids[1])
+        .await
+        .unwrap();
+    let got: Vec<(i64, DateTime<Utc>, u32)> = rows
+        .iter()
+        .map(|(id, start, r)| (*id, *start, r.down))
+        .collect();
+    assert_eq!(
+        got,
+        [(ids[0], hour, 1), (ids[1], hour, 1)],
+        "the slice, from the hour on"
+    );
+    let all = store
+        .rollups_since(Resolution::Hour, hour - Duration::hours(2), ids[0]..=ids[2])
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 6, "two hours of each of three services");
+    assert!(
+        all.windows(2).all(|w| (w[0].0, w[0].1) < (w[1].0, w[1].1)),
+        "by service, then period"
+    );
 }
 
 async fn rollups_summarise_exactly_the_stored_samples(store: Arc<dyn Store>) {
