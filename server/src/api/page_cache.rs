@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::OnceCell;
 
-use axum::body::to_bytes;
+use axum::body::{to_bytes, Body};
 use axum::extract::{Request, State};
 use axum::http::header::{CONTENT_SECURITY_POLICY, CONTENT_TYPE};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
@@ -182,7 +182,7 @@ pub async fn page_cache(State(state): State<AppState>, request: Request, next: N
             let own = &mut own;
             async move {
                 let (request, next) = taken?;
-                match capture(next.run(request).await).await {
+                match capture(next.run(request).await, MAX_PAGE_BYTES).await {
                     Ok(entry) => Some(entry),
                     Err(response) => {
                         *own = Some(response);
@@ -203,8 +203,9 @@ pub async fn page_cache(State(state): State<AppState>, request: Request, next: N
 }
 
 /// The answer as a cache entry, or the answer itself when it is not a
-/// `200 text/html` page with a nonce.
-async fn capture(response: Response) -> Result<Arc<Entry>, Response> {
+/// `200 text/html` page with a nonce of at most `limit` bytes (a larger
+/// page, such as the home page of 10,000 services, is sent as rendered).
+async fn capture(response: Response, limit: usize) -> Result<Arc<Entry>, Response> {
     let is_html = response
         .headers()
         .get(CONTENT_TYPE)
@@ -221,10 +222,13 @@ async fn capture(response: Response) -> Result<Arc<Entry>, Response> {
     let Some(nonce) = nonce_of(&csp).map(str::to_owned) else {
         return Err(response);
     };
-    let (_, body) = response.into_parts();
-    let body = to_bytes(body, MAX_PAGE_BYTES)
+    let (parts, body) = response.into_parts();
+    let body = to_bytes(body, usize::MAX)
         .await
         .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())?;
+    if body.len() > limit {
+        return Err(Response::from_parts(parts, Body::from(body)));
+    }
     let page = replace_all(&body, format!(" nonce=\"{nonce}\"").as_bytes(), b"");
     let csp = app::page_csp(
         &inline_hashes(&page, "script").join(" "),
@@ -258,6 +262,41 @@ mod tests {
         assert_eq!(
             hash(""),
             "'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU='"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_page_over_the_limit_is_sent_whole_and_not_cached() {
+        let page = |size: usize| {
+            let mut response = Response::new(Body::from(format!(
+                "<html><script nonce=\"n1\">x=1</script>{}</html>",
+                "a".repeat(size)
+            )));
+            let headers = response.headers_mut();
+            headers.insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            );
+            headers.insert(
+                CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static("script-src 'nonce-n1'"),
+            );
+            response
+        };
+        assert!(capture(page(100), 1_000).await.is_ok(), "cached");
+        let Err(sent) = capture(page(2_000), 1_000).await else {
+            panic!("a page over the limit was cached");
+        };
+        assert_eq!(sent.status(), StatusCode::OK);
+        assert_eq!(
+            sent.headers()[CONTENT_SECURITY_POLICY],
+            "script-src 'nonce-n1'",
+            "sent with the nonce it was rendered with"
+        );
+        let body = to_bytes(sent.into_body(), usize::MAX).await.unwrap();
+        assert_eq!(
+            body.len(),
+            2_000 + "<html><script nonce=\"n1\">x=1</script></html>".len()
         );
     }
 
