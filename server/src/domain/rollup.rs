@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use app::model::SampleOutcome;
+use app::model::{PeriodCounts, SampleOutcome};
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 
 use super::sample::Sample;
@@ -82,16 +82,28 @@ impl Rollup {
         }
     }
 
+    /// The counts the snapshot keeps of this rollup (no histogram; the
+    /// latency sum saturates at `u32::MAX`).
+    pub fn counts(&self) -> PeriodCounts {
+        PeriodCounts {
+            up: self.up,
+            degraded: self.degraded,
+            down: self.down,
+            maintenance: self.maintenance,
+            latency_count: self.latency_count,
+            latency_sum_ms: u32::try_from(self.latency_sum_ms).unwrap_or(u32::MAX),
+        }
+    }
+
     /// Samples that count towards uptime (maintenance excluded).
     pub fn samples(&self) -> u32 {
-        self.up + self.degraded + self.down
+        self.counts().samples()
     }
 
     /// Share of samples that were up or degraded; `None` without data
     /// (never shown as 0 % or 100 %).
     pub fn uptime(&self) -> Option<f64> {
-        let total = self.samples();
-        (total > 0).then(|| f64::from(self.up + self.degraded) / f64::from(total))
+        self.counts().uptime()
     }
 
     pub fn average_latency_ms(&self) -> Option<u32> {

@@ -48,17 +48,6 @@ const DAY_SLOTS: usize = BAR_DAYS.unsigned_abs() as usize;
 /// [`PackedCounts`]), instead of a full [`Rollup`] with its histogram.
 type Counts = PeriodCounts;
 
-fn counts_of(r: &Rollup) -> Counts {
-    Counts {
-        up: r.up,
-        degraded: r.degraded,
-        down: r.down,
-        maintenance: r.maintenance,
-        latency_count: r.latency_count,
-        latency_sum_ms: u32::try_from(r.latency_sum_ms).unwrap_or(u32::MAX),
-    }
-}
-
 /// The newest periods of one resolution, oldest first. The slots are
 /// shared with the views built from them (the daily bars) and copied only
 /// when a sample lands in a ring a live view still holds.
@@ -232,7 +221,7 @@ impl SnapshotBuilder {
     ) {
         for (service_id, start, rollup) in rows {
             self.ring(resolution, service_id, start)
-                .add(start, &counts_of(&rollup));
+                .add(start, &rollup.counts());
             self.dirty.insert(service_id);
         }
     }
@@ -322,9 +311,9 @@ impl SnapshotBuilder {
                 continue;
             }
             self.latest.insert(sample.service_id, sample.clone());
-            let mut counts = Rollup::default();
-            counts.add(sample.outcome, sample.latency_ms, sample.in_maintenance);
-            let counts = counts_of(&counts);
+            let mut one = Rollup::default();
+            one.add(sample.outcome, sample.latency_ms, sample.in_maintenance);
+            let counts = one.counts();
             for resolution in [Resolution::Hour, Resolution::Day] {
                 self.ring(resolution, sample.service_id, sample.taken_at)
                     .add(sample.taken_at, &counts);
