@@ -38,9 +38,13 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
             Err(err) => {
                 let path = err.path().to_string();
                 let inner = err.into_inner();
+                let message = inner.to_string();
+                if let Some(field) = missing_field(&path, &message) {
+                    return Err(ApiError::unprocessable(field, "is required"));
+                }
                 let field = if path == "." { "body".to_owned() } else { path };
                 if inner.is_data() {
-                    Err(ApiError::unprocessable(field, inner.to_string()))
+                    Err(ApiError::unprocessable(field, message))
                 } else {
                     Err(ApiError::invalid_field(
                         field,
@@ -50,6 +54,17 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
             }
         }
     }
+}
+
+/// The field a "missing field" error is about: serde names it only in the
+/// message, and the path is that of the object lacking it.
+fn missing_field(path: &str, message: &str) -> Option<String> {
+    let name = message.strip_prefix("missing field `")?.split('`').next()?;
+    Some(if path == "." {
+        name.to_owned()
+    } else {
+        format!("{path}.{name}")
+    })
 }
 
 /// `text` trimmed, if it is not empty and at most `max` characters.
@@ -113,6 +128,26 @@ mod tests {
                 *expected,
                 "{text:?}"
             );
+        }
+    }
+
+    #[test]
+    fn a_missing_field_is_named_with_its_path() {
+        let cases = [
+            (
+                ".",
+                "missing field `title` at line 1 column 13",
+                Some("title"),
+            ),
+            (
+                "services[0]",
+                "missing field `status` at line 1 column 40",
+                Some("services[0].status"),
+            ),
+            (".", "invalid type: string \"x\", expected u32", None),
+        ];
+        for (path, message, field) in cases {
+            assert_eq!(missing_field(path, message).as_deref(), field, "{message}");
         }
     }
 

@@ -277,7 +277,9 @@ async fn validation(backend: Backend) {
     #[rustfmt::skip]
     let cases: Vec<(Method, &str, Option<Value>, StatusCode, &str)> = vec![
         (Method::POST, "/api/v1/incidents", Some(json!({"title": "t", "body": "b", "colour": "red"})), StatusCode::UNPROCESSABLE_ENTITY, "colour"),
-        (Method::POST, "/api/v1/incidents", Some(json!({"body": "b"})), StatusCode::UNPROCESSABLE_ENTITY, "body"),
+        (Method::POST, "/api/v1/incidents", Some(json!({"body": "b"})), StatusCode::UNPROCESSABLE_ENTITY, "title"),
+        (Method::POST, "/api/v1/incidents", Some(json!({"title": "t", "body": "b", "services": [{"slug": "target"}]})), StatusCode::UNPROCESSABLE_ENTITY, "services[0].status"),
+        (Method::POST, "/api/v1/incidents", Some(json!("just text")), StatusCode::UNPROCESSABLE_ENTITY, "body"),
         (Method::POST, "/api/v1/incidents", Some(json!({"title": " ", "body": "b"})), StatusCode::UNPROCESSABLE_ENTITY, "title"),
         (Method::POST, "/api/v1/incidents", Some(json!({"title": "t", "body": "b", "impact": "huge"})), StatusCode::UNPROCESSABLE_ENTITY, "impact"),
         (Method::POST, "/api/v1/incidents", Some(json!({"title": "t", "body": "b", "services": [{"slug": "nope", "status": "major_outage"}]})), StatusCode::UNPROCESSABLE_ENTITY, "services[0].slug"),
