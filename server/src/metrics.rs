@@ -312,7 +312,6 @@ const UPKEEP_EVERY: Duration = Duration::from_secs(5);
 fn spawn_upkeep(handle: PrometheusHandle) {
     let spawned = std::thread::Builder::new()
         .name("metrics-upkeep".to_owned())
-        .stack_size(64 * 1024)
         .spawn(move || loop {
             std::thread::sleep(UPKEEP_EVERY);
             handle.run_upkeep();

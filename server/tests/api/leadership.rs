@@ -158,7 +158,9 @@ impl Replica {
         }
     }
 
-    /// SIGTERM, then waits for the process to end.
+    /// SIGTERM, then waits for the process to end: up to the default
+    /// `server.shutdown_grace` (10 s) for requests in flight, and as long
+    /// again for the last writes on a loaded machine.
     fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let status = std::process::Command::new("kill")
@@ -166,7 +168,7 @@ impl Replica {
                 .status()
                 .unwrap();
             assert!(status.success());
-            for _ in 0..200 {
+            for _ in 0..400 {
                 if child.try_wait().unwrap().is_some() {
                     return;
                 }
