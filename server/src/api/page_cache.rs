@@ -171,8 +171,6 @@ pub async fn page_cache(State(state): State<AppState>, request: Request, next: N
     let Some(slot) = slot else {
         return next.run(request).await;
     };
-    let hit = slot.initialized();
-    crate::metrics::page_cache(hit);
     let accept = request.headers().clone();
     let mut mine = Some((request, next));
     let mut own: Option<Response> = None;
@@ -192,12 +190,23 @@ pub async fn page_cache(State(state): State<AppState>, request: Request, next: N
             }
         })
         .await;
+    // A hit is an answer another request rendered; everything this
+    // request renders itself is a miss.
     match (cached, own, mine) {
-        (Some(entry), _, _) => answer(entry, &accept),
+        (Some(entry), _, untouched) => {
+            crate::metrics::page_cache(untouched.is_some());
+            answer(entry, &accept)
+        }
         // This request rendered an answer that is not a cacheable page.
-        (None, Some(response), _) => response,
+        (None, Some(response), _) => {
+            crate::metrics::page_cache(false);
+            response
+        }
         // Another request's render was not cacheable: render this one.
-        (None, None, Some((request, next))) => next.run(request).await,
+        (None, None, Some((request, next))) => {
+            crate::metrics::page_cache(false);
+            next.run(request).await
+        }
         (None, None, None) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
 }

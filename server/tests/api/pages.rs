@@ -199,6 +199,13 @@ async fn pages_are_cached_per_snapshot_and_compressed_once() {
     );
     assert_eq!(pages[0], pages[1], "the same page and policy");
     assert_eq!(pages[1], pages[2]);
+    // An answer that is not a cacheable page is rendered every time: no hit.
+    let before_404 = hits().await;
+    for _ in 0..2 {
+        let (status, _, _) = app.get_full("/services/no-such-service").await;
+        assert_eq!(status, 404);
+    }
+    assert_eq!(hits().await, before_404, "a 404 page is never a hit");
     // Compressed for browsers that accept it, to the same page.
     for (accept, coding) in [("gzip, deflate, br, zstd", "br"), ("gzip", "gzip")] {
         let response = app
