@@ -286,10 +286,8 @@ pub struct DayBar {
 #[derive(Clone, Debug, Default)]
 pub struct DayBars(Bars);
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 enum Bars {
-    #[default]
-    None,
     Received(Arc<[DayBar]>),
     /// `len` days from `first`: day `i` is `counts[skip + i]`, or a day
     /// without samples past the end of `counts`.
@@ -300,6 +298,12 @@ enum Bars {
         skip: usize,
         len: usize,
     },
+}
+
+impl Default for Bars {
+    fn default() -> Self {
+        Self::Received(Arc::default())
+    }
 }
 
 impl DayBars {
@@ -326,7 +330,6 @@ impl DayBars {
 
     pub fn len(&self) -> usize {
         match &self.0 {
-            Bars::None => 0,
             Bars::Received(bars) => bars.len(),
             #[cfg(not(target_arch = "wasm32"))]
             Bars::Counted { len, .. } => *len,
@@ -340,7 +343,6 @@ impl DayBars {
     /// Day `i`, oldest first.
     pub fn get(&self, i: usize) -> Option<DayBar> {
         match &self.0 {
-            Bars::None => None,
             Bars::Received(bars) => bars.get(i).cloned(),
             #[cfg(not(target_arch = "wasm32"))]
             Bars::Counted {

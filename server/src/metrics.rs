@@ -26,7 +26,7 @@ use metrics::{
     counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Unit,
 };
 use metrics_exporter_prometheus::formatting::{
-    write_help_line, write_metric_line, write_type_line,
+    sanitize_label_value, write_help_line, write_metric_line, write_type_line,
 };
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
@@ -147,7 +147,7 @@ impl ProbeStats {
 
     /// Writes this service's probe series.
     fn write(&self, out: &mut Families, service: &str) {
-        let label = [format!("service=\"{}\"", escape_label(service))];
+        let label = [format!("service=\"{}\"", sanitize_label_value(service))];
         for (i, outcome) in [
             SampleOutcome::Up,
             SampleOutcome::Degraded,
@@ -174,29 +174,23 @@ impl ProbeStats {
                 );
             }
         }
+        let bounds = LATENCY_BUCKETS
+            .iter()
+            .map(ToString::to_string)
+            .chain(["+Inf".to_owned()]);
         let mut count = 0;
-        for (i, bound) in LATENCY_BUCKETS.iter().enumerate() {
-            count += self.buckets[i].load(Ordering::Relaxed);
+        for (bucket, le) in self.buckets.iter().zip(bounds) {
+            count += bucket.load(Ordering::Relaxed);
             write_metric_line(
                 &mut out.durations,
                 PROBE_DURATION,
                 Some("bucket"),
                 &label,
-                Some(("le", bound)),
+                Some(("le", le)),
                 count,
                 None,
             );
         }
-        count += self.buckets[LATENCY_BUCKETS.len()].load(Ordering::Relaxed);
-        write_metric_line(
-            &mut out.durations,
-            PROBE_DURATION,
-            Some("bucket"),
-            &label,
-            Some(("le", "+Inf")),
-            count,
-            None,
-        );
         #[expect(clippy::cast_precision_loss, reason = "a sum of probe times fits f64")]
         let sum = self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
         write_metric_line::<&str, f64>(
@@ -229,34 +223,23 @@ struct Families {
     statuses: String,
 }
 
-/// A label value as the text format wants it: `\`, `"` and newlines escaped.
-fn escape_label(value: &str) -> std::borrow::Cow<'_, str> {
-    if value.contains(['\\', '"', '\n']) {
-        value
-            .replace('\\', "\\\\")
-            .replace('"', "\\\"")
-            .replace('\n', "\\n")
-            .into()
-    } else {
-        value.into()
-    }
-}
-
 /// Appends the per-service families: probe runs and durations of every
 /// service probed here, and the status of every service in `snapshot`.
 fn write_services(buffer: &mut String, snapshot: &PublicStatus) {
     let mut out = Families::default();
-    let stats: Vec<(String, Arc<ProbeStats>)> = PROBE_STATS
+    // Held while writing: only a sampler starting up waits for it.
+    for (slug, stats) in PROBE_STATS
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .iter()
-        .map(|(slug, stats)| (slug.clone(), Arc::clone(stats)))
-        .collect();
-    for (slug, stats) in &stats {
+    {
         stats.write(&mut out, slug);
     }
     for service in &snapshot.services {
-        let label = [format!("service=\"{}\"", escape_label(&service.slug))];
+        let label = [format!(
+            "service=\"{}\"",
+            sanitize_label_value(&service.slug)
+        )];
         write_metric_line::<&str, f64>(
             &mut out.statuses,
             SERVICE_STATUS,
@@ -498,7 +481,16 @@ mod tests {
 
     #[test]
     fn label_values_are_escaped() {
-        assert_eq!(escape_label("api"), "api");
-        assert_eq!(escape_label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+        let mut out = Families::default();
+        ProbeStats::default().write(&mut out, "api");
+        assert!(out.durations.contains("{service=\"api\",le=\"+Inf\"} 0\n"));
+        let mut out = Families::default();
+        ProbeStats::default().write(&mut out, "a\"b\\c\nd");
+        assert!(
+            out.durations
+                .contains("{service=\"a\\\"b\\\\c\\nd\",le=\"+Inf\"} 0\n"),
+            "{}",
+            out.durations
+        );
     }
 }

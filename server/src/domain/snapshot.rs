@@ -44,10 +44,6 @@ const WINDOW_HOURS: usize = 24;
 /// [`BAR_DAYS`] as a slot count.
 const DAY_SLOTS: usize = BAR_DAYS.unsigned_abs() as usize;
 
-/// What the snapshot needs of a rollup (kept packed in the rings, see
-/// [`PackedCounts`]), instead of a full [`Rollup`] with its histogram.
-type Counts = PeriodCounts;
-
 /// The newest periods of one resolution, oldest first. The slots are
 /// shared with the views built from them (the daily bars) and copied only
 /// when a sample lands in a ring a live view still holds.
@@ -115,7 +111,7 @@ impl Ring {
         usize::try_from(i).ok().filter(|i| *i < self.slots.len())
     }
 
-    fn add(&mut self, at: DateTime<Utc>, counts: &Counts) {
+    fn add(&mut self, at: DateTime<Utc>, counts: &PeriodCounts) {
         self.advance_to(at);
         if let Some(i) = self.index(self.resolution.start_of(at)) {
             Arc::make_mut(&mut self.slots)[i].add(counts);
@@ -124,9 +120,9 @@ impl Ring {
 
     /// Sum of the newest `n` periods as seen at `now`: periods after the
     /// newest slot have no samples.
-    fn newest(&self, n: usize, now: DateTime<Utc>) -> Counts {
+    fn newest(&self, n: usize, now: DateTime<Utc>) -> PeriodCounts {
         let n = n.saturating_sub(self.behind(now));
-        let mut total = Counts::default();
+        let mut total = PeriodCounts::default();
         for c in self.slots.iter().rev().take(n) {
             total.add(&c.unpack());
         }
