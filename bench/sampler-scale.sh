@@ -4,7 +4,9 @@
 # Reports the share of probes taken on time (gap to the previous sample of
 # the same service within ±1 s of the interval), missed ticks, CPU use,
 # peak and settled RSS of the release server (and per service), and what
-# the first and a cached `/public/status` and `/` cost at that size.
+# the first and a cached `/public/status`, `/`, a group's page and a
+# service's page cost at that size. Services come in groups of 1,000; one
+# in a thousand is down.
 # Builds the release first unless SKIP_BUILD=1. Traffic stays on 127.0.0.1.
 #
 #   SERVICES=50000 DURATION=300 bench/sampler-scale.sh
@@ -30,7 +32,8 @@ cleanup() {
 trap cleanup EXIT
 
 # The target: a threaded HTTP server answering 200 to everything.
-bench/scale-target.py serve "$work/target.port" &
+# One service in a thousand answers 500, so the page has something to list.
+bench/scale-target.py serve "$work/target.port" 1000 &
 target_pid=$!
 for _ in $(seq 50); do [ -s "$work/target.port" ] && break; sleep 0.1; done
 target_port=$(cat "$work/target.port")
@@ -59,7 +62,7 @@ echo "settled RSS: $((rss_kib / 1024)) MiB = $(( rss_kib * 1024 / SERVICES )) by
 # The public answers at this size: the first request after a snapshot
 # renders and compresses, the next one is served from the cache (unless a
 # writer round replaced the snapshot in between).
-for path in /public/status /; do
+for path in /public/status / /groups/region-3 /services/svc-3007 "/public/status?group=region-3&page=2"; do
   for attempt in first again; do
     curl -s -o /dev/null -H 'Accept-Encoding: br, gzip' \
       -w "GET $path ($attempt): %{http_code}, %{size_download} bytes (compressed), %{time_total} s\n" \

@@ -542,6 +542,119 @@ pub struct PublicStatus {
     /// data: what is shown is the last data it had.
     #[serde(default)]
     pub stale: bool,
+    /// Present when `services` holds only part of the page's services
+    /// (a page with more than `[page] max_listed` services): what the
+    /// whole page counts, group by group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listing: Option<Listing>,
+}
+
+/// The services of a large page, counted: every group with how many of
+/// its services are in each status, and which part of them the document
+/// lists.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Listing {
+    /// Services on the whole page.
+    pub total: u32,
+    /// Every group (services without one under `name: null`), in page
+    /// order; on a group's page only that group.
+    pub groups: Vec<GroupCount>,
+    /// What `services` holds.
+    pub part: ListedPart,
+}
+
+/// Which services a [`Listing`] document carries.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum ListedPart {
+    /// The services that are not operational (worst first, at most
+    /// `max_listed`); the others are only counted.
+    NotOperational,
+    /// One service (its own page).
+    Service,
+    /// One page of one group's services, in page order.
+    GroupPage {
+        /// From 1.
+        page: u32,
+        /// Pages of the group; at least 1.
+        pages: u32,
+    },
+}
+
+/// How many services of one group are in each status.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct GroupCount {
+    /// `None` for services without a group.
+    pub name: Option<String>,
+    /// The group's address: `/groups/{slug}` (see [`group_slug`]).
+    pub slug: String,
+    pub total: u32,
+    pub operational: u32,
+    pub under_maintenance: u32,
+    pub degraded_performance: u32,
+    pub partial_outage: u32,
+    pub major_outage: u32,
+    /// Not checked yet.
+    pub no_data: u32,
+}
+
+impl GroupCount {
+    /// Counts one more service of the group.
+    pub fn count(&mut self, status: Option<ServiceStatus>) {
+        self.total += 1;
+        *match status {
+            Some(ServiceStatus::Operational) => &mut self.operational,
+            Some(ServiceStatus::UnderMaintenance) => &mut self.under_maintenance,
+            Some(ServiceStatus::DegradedPerformance) => &mut self.degraded_performance,
+            Some(ServiceStatus::PartialOutage) => &mut self.partial_outage,
+            Some(ServiceStatus::MajorOutage) => &mut self.major_outage,
+            None => &mut self.no_data,
+        } += 1;
+    }
+
+    /// The worst status among the group's services (`None` when none has
+    /// data yet).
+    pub fn worst(&self) -> Option<ServiceStatus> {
+        [
+            (self.major_outage, ServiceStatus::MajorOutage),
+            (self.partial_outage, ServiceStatus::PartialOutage),
+            (
+                self.degraded_performance,
+                ServiceStatus::DegradedPerformance,
+            ),
+            (self.under_maintenance, ServiceStatus::UnderMaintenance),
+            (self.operational, ServiceStatus::Operational),
+        ]
+        .into_iter()
+        .find_map(|(n, status)| (n > 0).then_some(status))
+    }
+}
+
+/// A group's address segment: its name in lower case, every run of other
+/// characters than ASCII letters and digits made one `-`; `ungrouped` for
+/// services without a group. Two names with the same slug share a page.
+pub fn group_slug(name: Option<&str>) -> String {
+    let Some(name) = name else {
+        return "ungrouped".to_owned();
+    };
+    let mut slug = String::with_capacity(name.len());
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            slug.push(c.to_ascii_lowercase());
+        } else if !slug.is_empty() && !slug.ends_with('-') {
+            slug.push('-');
+        }
+    }
+    while slug.ends_with('-') {
+        slug.pop();
+    }
+    if slug.is_empty() {
+        slug.push_str("group");
+    }
+    slug
 }
 
 impl PublicStatus {
@@ -564,6 +677,7 @@ impl PublicStatus {
             recent_incidents: Vec::new(),
             maintenances: Vec::new(),
             stale: false,
+            listing: None,
         }
     }
 }

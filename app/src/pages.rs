@@ -4,8 +4,11 @@
 //!
 //! - `/`: overall banner, active incidents, maintenance, services by group
 //!   with 90 daily bars, recent incidents;
+//!   (on a page with more services than `[page] max_listed`: every group
+//!   counted by status, and only the services that are not operational);
 //! - `/services/{slug}`: one service: status, uptime over four windows,
 //!   response-time chart (server-rendered SVG), bars, its incidents;
+//! - `/groups/{slug}[?page=N]`: a group's services, 100 a page;
 //! - `/incidents/{id}`: one incident's whole timeline;
 //! - `/history[?month=YYYY-MM]`: past incidents and maintenance of a month;
 //! - anything else, or an unknown slug or id: a 404 page with status 404.
@@ -18,8 +21,9 @@ use leptos::prelude::*;
 use std::sync::Arc;
 
 use crate::model::{
-    format_uptime, format_utc, DayBar, History, IncidentView, Loaded, MaintenanceStatus,
-    MaintenanceView, PageData, PublicStatus, ServiceStatus, ServiceView,
+    format_uptime, format_utc, group_slug, DayBar, GroupCount, History, IncidentView, ListedPart,
+    Listing, Loaded, MaintenanceStatus, MaintenanceView, PageData, PublicStatus, ServiceStatus,
+    ServiceView,
 };
 use crate::route::Route;
 
@@ -45,6 +49,7 @@ pub fn Site(route: Route, status: PublicStatus, data: Option<PageData>) -> impl 
         let main = match &route {
             Route::Home => home(status),
             Route::Service(slug) => service_page(&status, slug),
+            Route::Group { slug, .. } => group_page(&status, slug),
             Route::Incident(id) => incident_page(&status, *id, data.as_ref()),
             Route::History(_) => match data.clone() {
                 Some(PageData::History(Loaded::Found(month))) => history_month(month),
@@ -96,6 +101,7 @@ fn home(status: PublicStatus) -> AnyView {
         incidents,
         recent_incidents,
         maintenances,
+        listing,
         ..
     } = status;
     let indicator = overall.indicator.as_str();
@@ -110,7 +116,6 @@ fn home(status: PublicStatus) -> AnyView {
         .take(10)
         .cloned()
         .collect();
-    let groups = group_services(services);
     view! {
         <section class=format!("banner-box banner-{indicator}") aria-label="Overall status">
             <h2 class="banner"><span class="banner-icon" aria-hidden="true">{icon}</span> <span class="banner-text">{overall.description}</span></h2>
@@ -129,27 +134,137 @@ fn home(status: PublicStatus) -> AnyView {
         }.into_any())}
         <section aria-labelledby="services-heading">
             <h2 id="services-heading" class="visually-hidden">"Services"</h2>
-            {groups
-                .into_iter()
-                .map(|(group, services)| {
-                    let incidents = recent_incidents.clone();
-                    view! {
-                        <section class="group">
-                            {group.map(|g| view! { <h3 class="group-name">{g}</h3> })}
-                            <ul class="services">
-                                {services.into_iter().map(|s| view! { <ServiceRow service=s incidents=incidents.clone()/> }).collect_view()}
-                            </ul>
-                        </section>
-                    }
-                    .into_any()
-                })
-                .collect_view()}
+            {match listing {
+                Some(listing) => counted_groups(listing, &services, &recent_incidents),
+                None => listed_groups(services, &recent_incidents),
+            }}
         </section>
         <section class="history" aria-labelledby="past-incidents">
             <h2 id="past-incidents">"Past incidents"</h2>
             <p><a href="/history">"Incident history, month by month"</a></p>
             {incident_list(past, "No incidents recently.".to_owned())}
         </section>
+    }
+    .into_any()
+}
+
+/// Every service, by group.
+fn listed_groups(services: Vec<Arc<ServiceView>>, incidents: &[IncidentView]) -> AnyView {
+    group_services(services)
+        .into_iter()
+        .map(|(group, services)| {
+            view! {
+                <section class="group">
+                    {group.map(|g| view! { <h3 class="group-name">{g}</h3> })}
+                    <ul class="services">
+                        {services.into_iter().map(|s| view! { <ServiceRow service=s incidents=incidents.to_vec()/> }).collect_view()}
+                    </ul>
+                </section>
+            }
+        })
+        .collect_view()
+        .into_any()
+}
+
+/// A large page: every group with its counts and a link to its pages, and
+/// under it the group's services that are not operational.
+fn counted_groups(
+    listing: Listing,
+    services: &[Arc<ServiceView>],
+    incidents: &[IncidentView],
+) -> AnyView {
+    let listed = services.len();
+    let note = format!(
+        "{} services. Listed below: {} not operational{}; each group's link shows all of its services.",
+        listing.total,
+        listed,
+        if listed == 0 { " (none)" } else { "" },
+    );
+    view! {
+        <p class="listing-note">{note}</p>
+        {listing
+            .groups
+            .into_iter()
+            .map(|g| {
+                let mine: Vec<Arc<ServiceView>> = services
+                    .iter()
+                    .filter(|s| group_slug(s.group.as_deref()) == g.slug)
+                    .cloned()
+                    .collect();
+                let name = g.name.clone().unwrap_or_else(|| "Services without a group".to_owned());
+                let (status_class, _, _) = status_words(g.worst());
+                view! {
+                    <section class="group" data-group=g.slug.clone() data-status=status_class>
+                        <h3 class="group-name"><a href=format!("/groups/{}", g.slug)>{name}</a></h3>
+                        <p class="group-counts">{counts_text(&g)}</p>
+                        {(!mine.is_empty()).then(|| view! {
+                            <ul class="services">
+                                {mine.into_iter().map(|s| view! { <ServiceRow service=s incidents=incidents.to_vec()/> }).collect_view()}
+                            </ul>
+                        })}
+                    </section>
+                }
+            })
+            .collect_view()}
+    }
+    .into_any()
+}
+
+/// "250 services: 248 operational, 2 major outage".
+fn counts_text(g: &GroupCount) -> String {
+    let parts: Vec<String> = [
+        (g.operational, "operational"),
+        (g.under_maintenance, "under maintenance"),
+        (g.degraded_performance, "degraded performance"),
+        (g.partial_outage, "partial outage"),
+        (g.major_outage, "major outage"),
+        (g.no_data, "no data yet"),
+    ]
+    .into_iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, what)| format!("{n} {what}"))
+    .collect();
+    let noun = if g.total == 1 { "service" } else { "services" };
+    format!("{} {noun}: {}", g.total, parts.join(", "))
+}
+
+/// One page of a group's services (the document carries just that page).
+fn group_page(status: &PublicStatus, slug: &str) -> AnyView {
+    let Some(Listing {
+        groups,
+        part: ListedPart::GroupPage { page, pages },
+        ..
+    }) = status.listing.as_ref()
+    else {
+        return view! { <NotFoundBody/> }.into_any();
+    };
+    let (page, pages) = (*page, *pages);
+    let Some(group) = groups
+        .iter()
+        .find(|g| g.slug == slug)
+        .filter(|_| page <= pages)
+    else {
+        return view! { <NotFoundBody/> }.into_any();
+    };
+    let name = group
+        .name
+        .clone()
+        .unwrap_or_else(|| "Services without a group".to_owned());
+    let link = |n: u32| format!("/groups/{slug}?page={n}");
+    view! {
+        <nav class="crumbs"><a href="/">"All services"</a></nav>
+        <h1 class="group-title">{name}</h1>
+        <p class="group-counts">{counts_text(group)}</p>
+        <ul class="services">
+            {status.services.iter().cloned().map(|s| view! { <ServiceRow service=s incidents=status.recent_incidents.clone()/> }).collect_view()}
+        </ul>
+        {(pages > 1).then(|| view! {
+            <nav class="pager" aria-label="Pages">
+                {(page > 1).then(|| view! { <a rel="prev" href=link(page - 1)>"Previous"</a> })}
+                <span class="pager-at">{format!("Page {page} of {pages}")}</span>
+                {(page < pages).then(|| view! { <a rel="next" href=link(page + 1)>"Next"</a> })}
+            </nav>
+        })}
     }
     .into_any()
 }

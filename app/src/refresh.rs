@@ -1,6 +1,8 @@
 //! Browser-side refresh of the status page.
 //!
-//! Every [`REFRESH_EVERY`] the page fetches `/public/status` with gloo-net.
+//! Every [`REFRESH_EVERY`] the page fetches `/public/status` with gloo-net
+//! (with the page's [`Route::status_query`], so a large page's service or
+//! group page gets only what it shows).
 //! A fetch is aborted after [`FETCH_TIMEOUT`] (AbortController); when it
 //! fails for any reason the last good document stays on screen and a calm
 //! notice says how old it is. Only one fetch is in flight at a time.
@@ -22,14 +24,19 @@ use crate::route::{Head, Route};
 pub const REFRESH_EVERY: Duration = Duration::from_secs(30);
 pub const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Fetches the current status document, giving up after [`FETCH_TIMEOUT`].
-pub async fn fetch_status() -> Result<PublicStatus, String> {
+/// Fetches the current status document for `route`, giving up after
+/// [`FETCH_TIMEOUT`].
+pub async fn fetch_status(route: &Route) -> Result<PublicStatus, String> {
+    let url = match route.status_query() {
+        Some(query) => format!("/public/status?{query}"),
+        None => "/public/status".to_owned(),
+    };
     let controller =
         web_sys::AbortController::new().map_err(|_| "AbortController unavailable".to_owned())?;
     let signal = controller.signal();
     let timer = set_timeout_with_handle(move || controller.abort(), FETCH_TIMEOUT).ok();
     let result = async {
-        let response = Request::get("/public/status")
+        let response = Request::get(&url)
             .header("accept", "application/json")
             .abort_signal(Some(&signal))
             .send()
@@ -60,13 +67,15 @@ pub fn start(
     data: Option<PageData>,
 ) {
     let in_flight = StoredValue::new(false);
+    let fetched = StoredValue::new(route.clone());
     let tick = move || {
         if in_flight.get_value() || document().hidden() {
             return;
         }
         in_flight.set_value(true);
+        let route = fetched.get_value();
         leptos::task::spawn_local(async move {
-            match fetch_status().await {
+            match fetch_status(&route).await {
                 Ok(status) => {
                     live.set(status);
                     stale.set(None);

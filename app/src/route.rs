@@ -20,6 +20,9 @@ pub enum Route {
     Incident(Option<i64>),
     /// `/history[?month=YYYY-MM]`; `None` for the current month.
     History(Option<String>),
+    /// `/groups/{slug}[?page=N]`: one page of a group's services (pages
+    /// from 1; anything else than a positive number means the first).
+    Group { slug: String, page: u32 },
     /// Anything else.
     NotFound,
 }
@@ -32,16 +35,36 @@ impl Route {
             [""] => Self::Home,
             ["services", slug] if !slug.is_empty() => Self::Service((*slug).to_owned()),
             ["incidents", id] if !id.is_empty() => Self::Incident(id.parse().ok()),
-            ["history"] => Self::History(
-                query
-                    .unwrap_or_default()
-                    .split('&')
-                    .find_map(|pair| pair.strip_prefix("month="))
-                    .map(str::to_owned),
-            ),
+            ["history"] => Self::History(param(query, "month").map(str::to_owned)),
+            ["groups", slug] if !slug.is_empty() => Self::Group {
+                slug: (*slug).to_owned(),
+                page: param(query, "page")
+                    .and_then(|p| p.parse().ok())
+                    .filter(|p| *p > 0)
+                    .unwrap_or(1),
+            },
             _ => Self::NotFound,
         }
     }
+
+    /// The query of `/public/status` that answers the document this page
+    /// renders from (`None`: the plain `/public/status`). The server
+    /// shortens the document of a large page to what the page shows.
+    pub fn status_query(&self) -> Option<String> {
+        match self {
+            Self::Service(slug) => Some(format!("service={slug}")),
+            Self::Group { slug, page } => Some(format!("group={slug}&page={page}")),
+            _ => None,
+        }
+    }
+}
+
+/// The value of `name` in a query string (without `?`), as written.
+fn param<'q>(query: Option<&'q str>, name: &str) -> Option<&'q str> {
+    query?.split('&').find_map(|pair| {
+        pair.strip_prefix(name)
+            .and_then(|rest| rest.strip_prefix('='))
+    })
 }
 
 /// What the document's head says about a page.
@@ -84,6 +107,15 @@ impl Head {
                 }
                 _ => None,
             },
+            Route::Group { slug, .. } => status
+                .listing
+                .as_ref()
+                .and_then(|l| l.groups.iter().find(|g| g.slug == *slug))
+                .map(|g| {
+                    let name = g.name.as_deref().unwrap_or("Services without a group");
+                    let label = g.worst().map_or("No data yet", |st| st.label());
+                    format!("{name} — {label}")
+                }),
             Route::NotFound => None,
         };
         Self {
@@ -224,6 +256,39 @@ mod tests {
                 Route::History(Some("2001-01".into())),
             ),
             ("/history", Some("months=3"), Route::History(None)),
+            (
+                "/groups/edge",
+                None,
+                Route::Group {
+                    slug: "edge".into(),
+                    page: 1,
+                },
+            ),
+            (
+                "/groups/edge",
+                Some("page=3"),
+                Route::Group {
+                    slug: "edge".into(),
+                    page: 3,
+                },
+            ),
+            (
+                "/groups/edge",
+                Some("page=0"),
+                Route::Group {
+                    slug: "edge".into(),
+                    page: 1,
+                },
+            ),
+            (
+                "/groups/edge",
+                Some("pages=2"),
+                Route::Group {
+                    slug: "edge".into(),
+                    page: 1,
+                },
+            ),
+            ("/groups/", None, Route::NotFound),
             ("/no/such/page", None, Route::NotFound),
             ("/favicon.ico", None, Route::NotFound),
         ];

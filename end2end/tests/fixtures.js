@@ -38,14 +38,14 @@ async function freePort() {
 }
 
 /**
- * Starts `upbeat serve` with the given [[services]] TOML and waits until
- * every service has a first sample.
+ * Starts `upbeat serve` with the given [[services]] TOML (and more `[page]`
+ * keys, when given).
  */
-async function startUpbeat(servicesToml) {
+async function startUpbeat(servicesToml, pageToml = '') {
   if (!fs.existsSync(BIN)) throw new Error(`upbeat binary not found at ${BIN}; run scripts/build.sh`);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'upbeat-e2e-'));
   const config = path.join(dir, 'upbeat.toml');
-  fs.writeFileSync(config, `[page]\ntitle = "E2E status"\n\n[defaults]\ntimeout = "2s"\n\n${servicesToml}`);
+  fs.writeFileSync(config, `[page]\ntitle = "E2E status"\n${pageToml}\n[defaults]\ntimeout = "2s"\n\n${servicesToml}`);
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const logs = [];
@@ -78,13 +78,16 @@ async function startUpbeat(servicesToml) {
       if (!res.ok) throw new Error(`${method} ${route}: ${res.status} ${await res.text()}`);
       return res.json();
     },
-    /** Polls /public/status until `pred(service)` holds for `slug`. */
+    /**
+     * Polls the document of the service's page (`/public/status?service=`,
+     * which carries it at any page size) until `pred(service)` holds.
+     */
     async waitForService(slug, pred, timeoutMs = 20_000) {
       const deadline = Date.now() + timeoutMs;
       let last;
       while (Date.now() < deadline) {
         try {
-          const doc = await this.status();
+          const doc = await (await fetch(`${base}/public/status?service=${slug}`)).json();
           last = doc.services.find((s) => s.slug === slug);
           if (last && pred(last)) return last;
         } catch {

@@ -185,6 +185,7 @@ impl Instance {
             ready_cache: Arc::new(ReadyCache::default()),
             page_cache: Arc::default(),
             status_json: Arc::default(),
+            max_listed: config.page.max_listed,
             metrics: crate::metrics::install(),
         };
         let router = build_router(state.clone());

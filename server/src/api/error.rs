@@ -71,6 +71,14 @@ impl ApiError {
         }
     }
 
+    /// Nothing answers to the request's `field`.
+    pub fn not_found_in(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: Some(field.into()),
+            ..Self::not_found(message)
+        }
+    }
+
     /// A fault on our side; `cause` is logged, never sent.
     pub fn internal(cause: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "request failed");

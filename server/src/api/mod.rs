@@ -74,6 +74,9 @@ pub struct AppState {
     pub status_json: Arc<public::StatusJson>,
     /// Rendered pages of the current snapshot.
     pub page_cache: Arc<page_cache::PageCache>,
+    /// `[page] max_listed`: above it pages carry part of the services
+    /// (see [`crate::domain::listing`]).
+    pub max_listed: usize,
     /// The Prometheus recorder, when it could be installed.
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }

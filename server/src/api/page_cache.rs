@@ -1,9 +1,9 @@
 //! Server-rendered pages, cached per snapshot: during an outage a burst of
 //! visitors costs one render per page and snapshot, then a copy each.
 //!
-//! - Only `GET` pages without a query string are cached, only answers
-//!   `200 text/html`, and at most [`MAX_ENTRIES`] paths per snapshot, so
-//!   unknown paths cannot grow the cache.
+//! - Only `GET` pages without a query string (but a group's `?page=N`)
+//!   are cached, only answers `200 text/html`, and at most [`MAX_ENTRIES`]
+//!   paths per snapshot, so unknown paths cannot grow the cache.
 //! - The cache is emptied whenever a new snapshot is published (its
 //!   `generated_at` or `stale` changes).
 //! - A cached page is the same bytes for everyone, so it can be compressed
@@ -137,13 +137,28 @@ fn answer(entry: &Entry, request: &HeaderMap) -> Response {
 
 pub async fn page_cache(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let path = request.uri().path();
+    let query = request.uri().query();
+    let page_number = |q: &str| {
+        q.strip_prefix("page=")
+            .is_some_and(|n| !n.is_empty() && n.len() <= 9 && n.bytes().all(|b| b.is_ascii_digit()))
+    };
     let cacheable = request.method() == Method::GET
-        && request.uri().query().is_none()
-        && (path == "/" || path.starts_with("/services/") || path.starts_with("/incidents/"));
+        && match query {
+            None => {
+                path == "/"
+                    || path.starts_with("/services/")
+                    || path.starts_with("/incidents/")
+                    || path.starts_with("/groups/")
+            }
+            Some(q) => path.starts_with("/groups/") && page_number(q),
+        };
     if !cacheable {
         return next.run(request).await;
     }
-    let path = path.to_owned();
+    let path = match query {
+        Some(q) => format!("{path}?{q}"),
+        None => path.to_owned(),
+    };
     let version = {
         let s = state.snapshot.borrow();
         (

@@ -26,6 +26,7 @@ use tower_http::services::ServeDir;
 
 use super::assets::SITE_FILE;
 use super::AppState;
+use crate::domain::listing::{scoped, Scope};
 
 /// The page routes, the built front end under `/pkg/`, and the other files
 /// of the site root with the 404 page as the fallback.
@@ -35,6 +36,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(page))
         .route("/services/{slug}", get(page))
+        .route("/groups/{slug}", get(page))
         .route("/incidents/{id}", get(incident))
         .route("/history", get(history))
         .route("/pkg/{file}", get(site_file))
@@ -109,10 +111,13 @@ async fn site_file(State(state): State<AppState>, request: Request) -> Response 
 
 /// Renders the document for `request`.
 async fn render(state: &AppState, data: Option<PageData>, request: Request) -> Response {
-    // One snapshot for the whole render: head and body agree.
+    // One snapshot for the whole render: head and body agree. A large
+    // page gets the part of the services it shows.
     let source = {
         let snapshot = Arc::clone(&state.snapshot.borrow());
-        StatusSource::new(move || Arc::clone(&snapshot))
+        let route = Route::parse(request.uri().path(), request.uri().query());
+        let document = scoped(&snapshot, Scope::of(&route), state.max_listed);
+        StatusSource::new(move || Arc::clone(&document))
     };
     let assets = state.assets.urls().cloned();
     let handler = leptos_axum::render_app_async_with_context(

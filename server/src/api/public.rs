@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use app::model::{History, IncidentView, MaintenanceView, PublicStatus};
+use app::model::{History, IncidentView, ListedPart, Listing, MaintenanceView, PublicStatus};
 use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -20,6 +20,7 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::snapshot;
 use super::extract::MAX_LIST;
 use super::AppState;
+use crate::domain::listing::{scoped, Scope};
 use crate::domain::snapshot::RECENT_INCIDENTS;
 
 /// Most incidents one page of `/public/status/incidents` holds.
@@ -201,14 +202,14 @@ fn cached_response(headers: &HeaderMap, tag: &str, body: impl FnOnce() -> Respon
     response
 }
 
-/// The status document serialised once per snapshot, and compressed once
-/// per coding asked for.
+/// The home page's status document serialised once per snapshot, and
+/// compressed once per coding asked for.
 #[derive(Debug, Default)]
 pub struct StatusJson(std::sync::Mutex<Option<(String, Arc<Encoded>)>>);
 
 impl StatusJson {
-    /// The JSON of `snapshot`, whose version is `tag`.
-    fn get(&self, tag: &str, snapshot: &PublicStatus) -> Arc<Encoded> {
+    /// The JSON of `document()`, whose version is `tag`.
+    fn get(&self, tag: &str, document: impl FnOnce() -> Arc<PublicStatus>) -> Arc<Encoded> {
         let mut guard = self
             .0
             .lock()
@@ -219,26 +220,94 @@ impl StatusJson {
             }
         }
         let json = Arc::new(Encoded::new(Bytes::from(
-            serde_json::to_vec(snapshot).unwrap_or_default(),
+            serde_json::to_vec(&*document()).unwrap_or_default(),
         )));
         *guard = Some((tag.to_owned(), Arc::clone(&json)));
         json
     }
 }
 
-/// The whole page: overall status, services with uptime and daily bars,
-/// incidents and maintenance.
-#[utoipa::path(get, path = "/public/status", tag = "public",
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct StatusQuery {
+    /// A service's slug: the document of its page (that service only).
+    service: Option<String>,
+    /// A group's slug (`ungrouped` for services without one): one page of
+    /// its services.
+    group: Option<String>,
+    /// With `group`: the page, from 1 (default 1), 100 services a page.
+    page: Option<u32>,
+}
+
+/// The document the page renders from: overall status, services with
+/// uptime and daily bars, incidents and maintenance. On a page with more
+/// than `[page] max_listed` services, `services` holds only those that are
+/// not operational and `listing` counts every group; `?service=` and
+/// `?group=&page=` answer a service's or a group's page at any size.
+#[utoipa::path(get, path = "/public/status", tag = "public", params(StatusQuery),
     responses(
         (status = 200, body = PublicStatus, headers(("ETag" = String, description = "Changes with every new snapshot"))),
         (status = 304, description = "Not modified (`If-None-Match`)"),
+        (status = 400, body = ErrorBody, description = "A bad query"),
+        (status = 404, body = ErrorBody, description = "No such service, group or page"),
     ))]
-async fn status(State(state): State<AppState>, headers: HeaderMap) -> Response {
+async fn status(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<StatusQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::invalid_field("query", e.body_text()))?;
     let snapshot = snapshot(&state);
-    let tag = etag(&snapshot, "status");
-    cached_response(&headers, &tag, || {
-        state.status_json.get(&tag, &snapshot).respond(&headers)
-    })
+    let (scope, what) = match (&query.service, &query.group, query.page) {
+        (None, None, None) => {
+            let tag = etag(&snapshot, "status");
+            return Ok(cached_response(&headers, &tag, || {
+                let document = || scoped(&snapshot, Scope::Home, state.max_listed);
+                state.status_json.get(&tag, document).respond(&headers)
+            }));
+        }
+        (Some(_), Some(_), _) => {
+            return Err(ApiError::invalid_field(
+                "service",
+                "use either service or group",
+            ));
+        }
+        (_, None, Some(_)) => return Err(ApiError::invalid_field("page", "goes with group")),
+        (_, Some(_), Some(0)) => return Err(ApiError::invalid_field("page", "pages start at 1")),
+        (Some(slug), None, None) => {
+            if !snapshot.services.iter().any(|s| s.slug == *slug) {
+                return Err(ApiError::not_found_in("service", "no such service"));
+            }
+            (Scope::Service(slug), format!("status-service-{slug}"))
+        }
+        (None, Some(slug), page) => {
+            let page = page.unwrap_or(1);
+            (
+                Scope::Group { slug, page },
+                format!("status-group-{slug}-{page}"),
+            )
+        }
+    };
+    let document = scoped(&snapshot, scope, state.max_listed);
+    if let Some(Listing {
+        groups,
+        part: ListedPart::GroupPage { page, pages },
+        ..
+    }) = &document.listing
+    {
+        if groups.is_empty() {
+            return Err(ApiError::not_found_in("group", "no such group"));
+        }
+        if page > pages {
+            return Err(ApiError::not_found_in(
+                "page",
+                format!("the group has {pages} pages"),
+            ));
+        }
+    }
+    let tag = etag(&snapshot, &what);
+    Ok(cached_json(&headers, &tag, &*document))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -68,6 +68,9 @@ impl Config {
                 push("page.accent".into(), "must be #rgb or #rrggbb".into());
             }
         }
+        if self.page.max_listed == 0 {
+            push("page.max_listed".into(), "must be at least 1".into());
+        }
         if self.page.links.len() > MAX_PAGE_LINKS {
             push(
                 "page.links".into(),
@@ -390,6 +393,7 @@ url = "/health"
              "must be an http(s) address or a path starting with /"),
             ("[database]\nurl = \"mysql://db\"".to_owned(), "database.url", "must start with sqlite:// or postgres://"),
             ("[database]\nmax_connections = 0".to_owned(), "database.max_connections", "must be at least 1"),
+            ("[page]\nmax_listed = 0".to_owned(), "page.max_listed", "must be at least 1"),
             ("[database]\nfollower_refresh = \"500ms\"".to_owned(), "database.follower_refresh", "must be at least 1s"),
             ("[database]\nlease_ttl = \"2s\"".to_owned(), "database.lease_ttl", "must be at least 3s (the leader renews it every third)"),
             ("[defaults]\ninterval = \"999ms\"".to_owned(), "defaults.interval",

@@ -16,6 +16,7 @@
 pub mod badge;
 pub mod conditions;
 pub mod incident;
+pub mod listing;
 pub mod maintenance;
 pub mod markdown;
 pub mod rollup;

@@ -479,6 +479,7 @@ impl SnapshotBuilder {
             recent_incidents: self.recent_incidents.clone(),
             maintenances,
             stale: self.stale,
+            listing: None,
         }
     }
 }

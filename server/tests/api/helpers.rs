@@ -244,7 +244,8 @@ impl TestApp {
         (status, response.text().await.expect("body"))
     }
 
-    /// Polls `/public/status` until `pred` holds for the service `slug`.
+    /// Polls `/public/status?service={slug}` (its page's document, at any
+    /// page size) until `pred` holds for the service `slug`.
     pub async fn wait_for_service(
         &self,
         slug: &str,
@@ -253,7 +254,9 @@ impl TestApp {
     ) -> serde_json::Value {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let status = self.get_json("/public/status").await;
+            let status = self
+                .get_json(&format!("/public/status?service={slug}"))
+                .await;
             let service = status["services"]
                 .as_array()
                 .and_then(|list| list.iter().find(|s| s["slug"] == slug))

@@ -306,3 +306,168 @@ async fn old_incidents_keep_their_page() {
     assert!(page.contains("<title>Not found</title>"), "{page}");
     admin.app.stop().await;
 }
+
+/// Above `[page] max_listed` services the home page and `/public/status`
+/// list only what is not operational and count every group; groups have
+/// pages of 100; a service's page carries only that service.
+#[tokio::test]
+async fn large_pages_list_what_is_wrong_and_page_groups() {
+    let db = crate::helpers::TestDb::new(Backend::Sqlite).await.unwrap();
+    let ok = crate::helpers::Target::start(200).await;
+    let failing = crate::helpers::Target::start(500).await;
+    let service = |slug: &str, group: Option<&str>, url: &str, interval: &str| {
+        let group = group
+            .map(|g| format!("group = \"{g}\"\n"))
+            .unwrap_or_default();
+        format!(
+            "[[services]]\nslug = \"{slug}\"\nname = \"{slug}\"\n{group}interval = \"{interval}\"\n\
+             [services.check]\nkind = \"http\"\nurl = \"{url}\"\n"
+        )
+    };
+    let mut config =
+        "[page]\ntitle = \"Big\"\nmax_listed = 2\n[defaults]\ntimeout = \"2s\"\n".to_owned();
+    config += &service("solo", None, &ok.url(), "1s");
+    for slug in ["ok1", "ok2", "ok3"] {
+        config += &service(slug, Some("Edge"), &ok.url(), "1s");
+    }
+    config += &service("bad", Some("Edge"), &failing.url(), "1s");
+    for i in 0..101 {
+        config += &service(&format!("bulk{i}"), Some("Bulk stores"), &ok.url(), "60s");
+    }
+    let app = crate::helpers::TestApp::spawn(&config, &db.url).await;
+    let wait = std::time::Duration::from_secs(30);
+    app.wait_for_service("bad", wait, |s| s["status"] == "major_outage")
+        .await;
+    for slug in ["solo", "ok1", "ok2", "ok3"] {
+        app.wait_for_service(slug, wait, |s| s["status"] == "operational")
+            .await;
+    }
+
+    // The home document: only `bad` listed, every group counted.
+    let home = app.get_json("/public/status").await;
+    let listed: Vec<&str> = home["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["slug"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, ["bad"], "{home}");
+    assert_eq!(home["listing"]["total"], 106);
+    assert_eq!(home["listing"]["part"]["kind"], "not_operational");
+    let groups = home["listing"]["groups"].as_array().unwrap();
+    let counted: Vec<(&str, u64, u64, u64)> = groups
+        .iter()
+        .map(|g| {
+            let n = |k: &str| g[k].as_u64().unwrap();
+            // The bulk services may not all be probed yet.
+            let known = n("operational") + n("no_data");
+            (
+                g["slug"].as_str().unwrap(),
+                n("total"),
+                known,
+                n("major_outage"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        counted,
+        [
+            ("ungrouped", 1, 1, 0),
+            ("edge", 4, 3, 1),
+            ("bulk-stores", 101, 101, 0)
+        ],
+        "{home}"
+    );
+    assert_eq!(home["overall"]["indicator"], "major");
+
+    // The home page: groups linked with their counts, `bad` with its bars,
+    // the operational services not listed.
+    let (status, _, html) = app.get_full("/").await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains(r#"<a href="/groups/edge">Edge</a>"#),
+        "{html}"
+    );
+    assert!(
+        html.contains("4 services: 3 operational, 1 major outage"),
+        "{html}"
+    );
+    assert!(html.contains("101 services: "), "{html}");
+    assert!(html.contains(r#"data-slug="bad""#), "{html}");
+    assert!(!html.contains(r#"data-slug="ok1""#), "{html}");
+    assert!(
+        html.contains("106 services. Listed below: 1 not operational"),
+        "{html}"
+    );
+
+    // A group's pages: 100 services a page, with links between them.
+    let (status, _, edge) = app.get_full("/groups/edge").await;
+    assert_eq!(status, 200);
+    assert!(
+        edge.contains("<title>Edge — Major outage</title>"),
+        "{edge}"
+    );
+    for slug in ["ok1", "ok2", "ok3", "bad"] {
+        assert!(edge.contains(&format!(r#"data-slug="{slug}""#)), "{slug}");
+    }
+    assert!(!edge.contains(r#"class="pager""#), "one page only");
+    let (status, _, first) = app.get_full("/groups/bulk-stores").await;
+    assert_eq!(status, 200);
+    assert_eq!(first.matches(r#"data-slug="bulk"#).count(), 100, "{first}");
+    assert!(first.contains("Page 1 of 2"), "{first}");
+    assert!(
+        first.contains(r#"href="/groups/bulk-stores?page=2""#),
+        "{first}"
+    );
+    let (status, _, second) = app.get_full("/groups/bulk-stores?page=2").await;
+    assert_eq!(status, 200);
+    assert_eq!(second.matches(r#"data-slug="bulk"#).count(), 1);
+    assert!(second.contains(r#"data-slug="bulk100""#), "{second}");
+    assert!(
+        second.contains(r#"href="/groups/bulk-stores?page=1""#),
+        "{second}"
+    );
+    for path in ["/groups/bulk-stores?page=3", "/groups/nope"] {
+        let (status, _, html) = app.get_full(path).await;
+        assert_eq!(status, 404, "{path}");
+        assert!(html.contains("Page not found"), "{path}");
+    }
+    let page = app
+        .get_json("/public/status?group=bulk-stores&page=2")
+        .await;
+    assert_eq!(page["services"][0]["slug"], "bulk100");
+    assert_eq!(
+        page["listing"]["part"],
+        json!({"kind": "group_page", "page": 2, "pages": 2})
+    );
+
+    // A service's page and document carry that service only.
+    let one = app.get_json("/public/status?service=ok2").await;
+    assert_eq!(one["services"].as_array().unwrap().len(), 1);
+    assert_eq!(one["listing"]["part"]["kind"], "service");
+    let (status, _, html) = app.get_full("/services/ok2").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("<title>ok2 — Operational</title>"), "{html}");
+    assert!(
+        !html.contains("bulk100"),
+        "only its own service is serialised"
+    );
+
+    // Bad queries name the parameter.
+    let cases = [
+        ("service=nope", 404, "service"),
+        ("group=nope", 404, "group"),
+        ("group=edge&page=2", 404, "page"),
+        ("group=edge&page=0", 400, "page"),
+        ("page=2", 400, "page"),
+        ("service=ok1&group=edge", 400, "service"),
+        ("colour=red", 400, "query"),
+    ];
+    for (query, want, field) in cases {
+        let (status, _, body) = app.get_full(&format!("/public/status?{query}")).await;
+        assert_eq!(status.as_u16(), want, "{query}: {body}");
+        let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(body["error"]["field"], field, "{query}: {body}");
+    }
+    app.stop().await;
+}
