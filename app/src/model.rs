@@ -564,10 +564,13 @@ pub struct Listing {
     pub part: ListedPart,
 }
 
-/// Which services a [`Listing`] document carries.
+/// Which services a [`Listing`] document carries: `"not_operational"`,
+/// `"service"` or `{"group_page": {"page", "pages"}}` (externally tagged:
+/// an internally tagged enum would cost the WebAssembly serde's buffering
+/// deserializer).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "snake_case", tag = "kind")]
+#[serde(rename_all = "snake_case")]
 pub enum ListedPart {
     /// The services that are not operational (worst first, at most
     /// `max_listed`); the others are only counted.

@@ -16,14 +16,14 @@
 //! Incident updates are Markdown; the server renders and sanitises them
 //! (`body_html`), so they are inserted as they are.
 
+use leptos::either::Either;
 use leptos::prelude::*;
 
 use std::sync::Arc;
 
 use crate::model::{
-    format_uptime, format_utc, group_slug, DayBar, GroupCount, History, IncidentView, ListedPart,
-    Listing, Loaded, MaintenanceStatus, MaintenanceView, PageData, PublicStatus, ServiceStatus,
-    ServiceView,
+    format_uptime, format_utc, DayBar, GroupCount, History, IncidentView, ListedPart, Listing,
+    Loaded, MaintenanceStatus, MaintenanceView, PageData, PublicStatus, ServiceStatus, ServiceView,
 };
 use crate::route::Route;
 
@@ -135,8 +135,8 @@ fn home(status: PublicStatus) -> AnyView {
         <section aria-labelledby="services-heading">
             <h2 id="services-heading" class="visually-hidden">"Services"</h2>
             {match listing {
-                Some(listing) => counted_groups(listing, &services, &recent_incidents),
-                None => listed_groups(services, &recent_incidents),
+                Some(listing) => Either::Left(counted_groups(listing, &services, &recent_incidents)),
+                None => Either::Right(listed_groups(services, &recent_incidents)),
             }}
         </section>
         <section class="history" aria-labelledby="past-incidents">
@@ -149,21 +149,29 @@ fn home(status: PublicStatus) -> AnyView {
 }
 
 /// Every service, by group.
-fn listed_groups(services: Vec<Arc<ServiceView>>, incidents: &[IncidentView]) -> AnyView {
+fn listed_groups(services: Vec<Arc<ServiceView>>, incidents: &[IncidentView]) -> impl IntoView {
     group_services(services)
         .into_iter()
         .map(|(group, services)| {
             view! {
                 <section class="group">
                     {group.map(|g| view! { <h3 class="group-name">{g}</h3> })}
-                    <ul class="services">
-                        {services.into_iter().map(|s| view! { <ServiceRow service=s incidents=incidents.to_vec()/> }).collect_view()}
-                    </ul>
+                    {service_list(services, incidents)}
                 </section>
             }
         })
         .collect_view()
-        .into_any()
+}
+
+// The helpers below return concrete views, not `AnyView`: every distinct
+// `into_any()` adds its own erased build, hydrate and rebuild code to the
+// WebAssembly (some 5 KB each).
+fn service_list(services: Vec<Arc<ServiceView>>, incidents: &[IncidentView]) -> impl IntoView {
+    view! {
+        <ul class="services">
+            {services.into_iter().map(|s| view! { <ServiceRow service=s incidents=incidents.to_vec()/> }).collect_view()}
+        </ul>
+    }
 }
 
 /// A large page: every group with its counts and a link to its pages, and
@@ -172,7 +180,7 @@ fn counted_groups(
     listing: Listing,
     services: &[Arc<ServiceView>],
     incidents: &[IncidentView],
-) -> AnyView {
+) -> impl IntoView {
     let listed = services.len();
     let note = format!(
         "{} services. Listed below: {} not operational{}; each group's link shows all of its services.",
@@ -184,30 +192,39 @@ fn counted_groups(
         <p class="listing-note">{note}</p>
         {listing
             .groups
-            .into_iter()
+            .iter()
             .map(|g| {
-                let mine: Vec<Arc<ServiceView>> = services
+                let mine = services
                     .iter()
-                    .filter(|s| group_slug(s.group.as_deref()) == g.slug)
+                    .filter(|s| s.group == g.name)
                     .cloned()
                     .collect();
-                let name = g.name.clone().unwrap_or_else(|| "Services without a group".to_owned());
-                let (status_class, _, _) = status_words(g.worst());
-                view! {
-                    <section class="group" data-group=g.slug.clone() data-status=status_class>
-                        <h3 class="group-name"><a href=format!("/groups/{}", g.slug)>{name}</a></h3>
-                        <p class="group-counts">{counts_text(&g)}</p>
-                        {(!mine.is_empty()).then(|| view! {
-                            <ul class="services">
-                                {mine.into_iter().map(|s| view! { <ServiceRow service=s incidents=incidents.to_vec()/> }).collect_view()}
-                            </ul>
-                        })}
-                    </section>
-                }
+                counted_group(g, mine, incidents)
             })
             .collect_view()}
     }
-    .into_any()
+}
+
+/// A group with its counts, its name linking to its pages, and `services`
+/// of it (the home page's shares one view with the group's own page, which
+/// keeps the WebAssembly smaller).
+fn counted_group(
+    g: &GroupCount,
+    services: Vec<Arc<ServiceView>>,
+    incidents: &[IncidentView],
+) -> impl IntoView {
+    let name = g
+        .name
+        .clone()
+        .unwrap_or_else(|| "Services without a group".to_owned());
+    let (status_class, _, _) = status_words(g.worst());
+    view! {
+        <section class="group" data-group=g.slug.clone() data-status=status_class>
+            <h3 class="group-name"><a href=format!("/groups/{}", g.slug)>{name}</a></h3>
+            <p class="group-counts">{counts_text(g)}</p>
+            {(!services.is_empty()).then(|| service_list(services, incidents))}
+        </section>
+    }
 }
 
 /// "250 services: 248 operational, 2 major outage".
@@ -246,18 +263,10 @@ fn group_page(status: &PublicStatus, slug: &str) -> AnyView {
     else {
         return view! { <NotFoundBody/> }.into_any();
     };
-    let name = group
-        .name
-        .clone()
-        .unwrap_or_else(|| "Services without a group".to_owned());
     let link = |n: u32| format!("/groups/{slug}?page={n}");
     view! {
         <nav class="crumbs"><a href="/">"All services"</a></nav>
-        <h1 class="group-title">{name}</h1>
-        <p class="group-counts">{counts_text(group)}</p>
-        <ul class="services">
-            {status.services.iter().cloned().map(|s| view! { <ServiceRow service=s incidents=status.recent_incidents.clone()/> }).collect_view()}
-        </ul>
+        {counted_group(group, status.services.clone(), &status.recent_incidents)}
         {(pages > 1).then(|| view! {
             <nav class="pager" aria-label="Pages">
                 {(page > 1).then(|| view! { <a rel="prev" href=link(page - 1)>"Previous"</a> })}

@@ -353,7 +353,7 @@ async fn large_pages_list_what_is_wrong_and_page_groups() {
         .collect();
     assert_eq!(listed, ["bad"], "{home}");
     assert_eq!(home["listing"]["total"], 106);
-    assert_eq!(home["listing"]["part"]["kind"], "not_operational");
+    assert_eq!(home["listing"]["part"], "not_operational");
     let groups = home["listing"]["groups"].as_array().unwrap();
     let counted: Vec<(&str, u64, u64, u64)> = groups
         .iter()
@@ -438,13 +438,13 @@ async fn large_pages_list_what_is_wrong_and_page_groups() {
     assert_eq!(page["services"][0]["slug"], "bulk100");
     assert_eq!(
         page["listing"]["part"],
-        json!({"kind": "group_page", "page": 2, "pages": 2})
+        json!({"group_page": {"page": 2, "pages": 2}})
     );
 
     // A service's page and document carry that service only.
     let one = app.get_json("/public/status?service=ok2").await;
     assert_eq!(one["services"].as_array().unwrap().len(), 1);
-    assert_eq!(one["listing"]["part"]["kind"], "service");
+    assert_eq!(one["listing"]["part"], "service");
     let (status, _, html) = app.get_full("/services/ok2").await;
     assert_eq!(status, 200);
     assert!(html.contains("<title>ok2 — Operational</title>"), "{html}");
