@@ -135,7 +135,7 @@ fn home(status: PublicStatus) -> AnyView {
         <section aria-labelledby="services-heading">
             <h2 id="services-heading" class="visually-hidden">"Services"</h2>
             {match listing {
-                Some(listing) => Either::Left(counted_groups(listing, &services, &recent_incidents)),
+                Some(listing) => Either::Left(counted_groups(&listing, &services, &recent_incidents)),
                 None => Either::Right(listed_groups(services, &recent_incidents)),
             }}
         </section>
@@ -177,7 +177,7 @@ fn service_list(services: Vec<Arc<ServiceView>>, incidents: &[IncidentView]) -> 
 /// A large page: every group with its counts and a link to its pages, and
 /// under it the group's services that are not operational.
 fn counted_groups(
-    listing: Listing,
+    listing: &Listing,
     services: &[Arc<ServiceView>],
     incidents: &[IncidentView],
 ) -> impl IntoView {
