@@ -59,6 +59,13 @@ impl Instance {
     /// state and starts probing, reading the time from `clock`.
     pub async fn start(config: Config, clock: SharedClock) -> anyhow::Result<Self> {
         let started_at = std::time::Instant::now();
+        if !config.alerts.routes.is_empty() {
+            // Said plainly, so nobody relies on a page-out that cannot come.
+            tracing::warn!(
+                routes = config.alerts.routes.len(),
+                "alert routes are checked but not delivered by this build"
+            );
+        }
         let store = store::connect(&config.database.url, config.database.max_connections)
             .await
             .with_context(|| {

@@ -17,6 +17,7 @@
 //! - `env`: `UPBEAT_*` overrides. `locate`: key path → line.
 //! - `duration`: `"90s"`, `"5m"`, `"250ms"`, or a number of seconds.
 
+pub mod alerts;
 mod checks;
 mod duration;
 mod env;
@@ -71,6 +72,12 @@ pub struct Config {
     pub groups: Vec<GroupConfig>,
     #[serde(default)]
     pub services: Vec<ServiceConfig>,
+    /// Where alerts go (`[[alerts.routes]]`).
+    #[serde(default)]
+    pub alerts: alerts::AlertsConfig,
+    /// The mail server, for `email` routes.
+    #[serde(default)]
+    pub smtp: Option<alerts::SmtpConfig>,
     /// The bootstrap admin token, from `UPBEAT_ADMIN_TOKEN` only (never
     /// from the file).
     #[serde(skip)]
@@ -202,15 +209,17 @@ impl Config {
                 message,
             }]
         };
-        let env = env_overrides(env);
-        let mut config: Config = if env.is_empty() {
+        // Read once: for `UPBEAT_A__B` overrides and for `*_env` secrets.
+        let env: std::collections::HashMap<String, String> = env.into_iter().collect();
+        let overrides_env = env_overrides(env.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let mut config: Config = if overrides_env.is_empty() {
             // Straight from the text: no intermediate table, which for a
             // file of 10,000 services saves most of the memory parsing takes.
             let de = toml::Deserializer::parse(source).map_err(parse_issue)?;
             serde_path_to_error::deserialize(de).map_err(path_issue)?
         } else {
             let mut table: toml::Table = toml::from_str(source).map_err(parse_issue)?;
-            apply_env(&mut table, env)?;
+            apply_env(&mut table, overrides_env)?;
             serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(path_issue)?
         };
         if let Some(listen) = overrides.listen {
@@ -219,7 +228,12 @@ impl Config {
         if let Some(url) = &overrides.database_url {
             config.database.url.clone_from(url);
         }
-        let issues = config.validate();
+        let mut issues = config.validate();
+        issues.extend(alerts::resolve_and_check(
+            &mut config.alerts,
+            &mut config.smtp,
+            &env,
+        ));
         if issues.is_empty() {
             Ok(config)
         } else {

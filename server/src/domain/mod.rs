@@ -13,6 +13,7 @@
 //! - [`snapshot`]: the in-memory view the page, the JSON and badges serve.
 //! - [`badge`], [`markdown`], [`conditions`]: rendering and body checks.
 
+pub mod alert;
 pub mod badge;
 pub mod conditions;
 pub mod incident;

@@ -212,3 +212,52 @@ async fn token_commands_create_list_and_revoke_admin_tokens() {
     assert_eq!(line.split_whitespace().count(), 7, "revoked now: {line}");
     app.stop().await;
 }
+
+/// Alert routes are checked by `check-config`: a missing secret variable,
+/// an unknown kind and a bad glob are each named by key and line, and a
+/// set secret never appears in the output.
+#[test]
+fn check_config_names_bad_alert_routes_and_never_prints_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("alerts.toml");
+    std::fs::write(
+        &file,
+        "[[alerts.routes]]\nname = \"oncall\"\nkind = \"pagerduty\"\nrouting_key_env = \"UPBEAT_TEST_PD_KEY\"\n\
+         [[alerts.routes]]\nname = \"chat\"\nkind = \"slack\"\nurl = \"https://hooks.slack.example/x\"\nservices = [\"api-[\"]\n",
+    )
+    .unwrap();
+    let out = upbeat().args(["check-config"]).arg(&file).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("2 problems"), "{stderr}");
+    assert!(
+        stderr.contains(
+            "alerts.routes[0].routing_key_env (line 4): environment variable UPBEAT_TEST_PD_KEY is not set"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("alerts.routes[1].services[0] (line 9): bad glob"),
+        "{stderr}"
+    );
+
+    let secret = "0123456789abcdef0123456789abcdef";
+    std::fs::write(
+        &file,
+        "[[alerts.routes]]\nname = \"oncall\"\nkind = \"pagerduty\"\nrouting_key_env = \"UPBEAT_TEST_PD_KEY\"\n",
+    )
+    .unwrap();
+    let out = upbeat()
+        .env("UPBEAT_TEST_PD_KEY", secret)
+        .args(["check-config"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{all}");
+    assert!(!all.contains(secret), "{all}");
+}

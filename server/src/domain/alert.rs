@@ -1,0 +1,727 @@
+//! Alerts as data: what happened ([`AlertEvent`], stored in the outbox as
+//! the versioned webhook body), and the request bodies each provider
+//! documents, built from it at delivery time, so no secret is ever stored
+//! with an alert.
+//!
+//! Formats, checked against the providers' documentation:
+//! - PagerDuty Events API v2 (`POST /v2/enqueue`): `trigger` with a
+//!   `payload` (summary ≤ 1,024 characters, source, severity, timestamp,
+//!   component, group, class, custom_details) and top-level `links`;
+//!   `resolve` with only `routing_key`, `event_action` and `dedup_key`.
+//! - Opsgenie Alert API v2: `POST /v2/alerts` (message ≤ 130, alias ≤ 512,
+//!   description ≤ 15,000, priority P1–P5, ≤ 20 tags of ≤ 50, details,
+//!   entity, source ≤ 100); close with
+//!   `POST /v2/alerts/{alias}/close?identifierType=alias`.
+//! - Slack incoming webhooks with Block Kit: `text` as the notification
+//!   fallback, a `header` (plain text ≤ 150), a `section` of ≤ 10 `fields`
+//!   (≤ 2,000 each), a `section` text (≤ 3,000), an `actions` button.
+//! - The generic webhook: [`AlertEvent`] itself (`schema` =
+//!   [`WEBHOOK_SCHEMA`]), signed by [`signature`].
+
+use app::model::{Impact, IncidentStatus, ServiceStatus};
+use chrono::{DateTime, SecondsFormat, Utc};
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use sha2::Sha256;
+
+/// The version of the webhook body; a change that is not an addition gets
+/// a new one.
+pub const WEBHOOK_SCHEMA: &str = "upbeat.alert.v1";
+
+/// What happened, as routes filter it (SPEC "Alerts").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum EventKind {
+    #[serde(rename = "incident.opened")]
+    IncidentOpened,
+    #[serde(rename = "incident.updated")]
+    IncidentUpdated,
+    #[serde(rename = "incident.resolved")]
+    IncidentResolved,
+    #[serde(rename = "service.status_changed")]
+    ServiceStatusChanged,
+    #[serde(rename = "maintenance.started")]
+    MaintenanceStarted,
+    #[serde(rename = "maintenance.completed")]
+    MaintenanceCompleted,
+    #[serde(rename = "test")]
+    Test,
+}
+
+impl EventKind {
+    pub const ALL: [Self; 7] = [
+        Self::IncidentOpened,
+        Self::IncidentUpdated,
+        Self::IncidentResolved,
+        Self::ServiceStatusChanged,
+        Self::MaintenanceStarted,
+        Self::MaintenanceCompleted,
+        Self::Test,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::IncidentOpened => "incident.opened",
+            Self::IncidentUpdated => "incident.updated",
+            Self::IncidentResolved => "incident.resolved",
+            Self::ServiceStatusChanged => "service.status_changed",
+            Self::MaintenanceStarted => "maintenance.started",
+            Self::MaintenanceCompleted => "maintenance.completed",
+            Self::Test => "test",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// One thing that happened, with what a receiver needs to act on it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AlertEvent {
+    /// [`WEBHOOK_SCHEMA`].
+    pub schema: String,
+    pub event: EventKind,
+    pub occurred_at: DateTime<Utc>,
+    /// The status page's address (`server.public_url`), when configured.
+    pub page_url: Option<String>,
+    /// The page's title, for subjects and headers.
+    pub page_title: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub incident: Option<IncidentInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<ServiceInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub maintenance: Option<MaintenanceInfo>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IncidentInfo {
+    pub id: i64,
+    pub title: String,
+    pub status: IncidentStatus,
+    pub impact: Impact,
+    pub started_at: DateTime<Utc>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    /// The latest update's text (Markdown, as written).
+    pub update: Option<String>,
+    pub services: Vec<ServiceRef>,
+    /// `{page_url}/incidents/{id}`, when the page's address is known.
+    pub url: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceRef {
+    pub slug: String,
+    pub name: String,
+    pub group: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ServiceInfo {
+    pub slug: String,
+    pub name: String,
+    pub group: Option<String>,
+    pub status: ServiceStatus,
+    /// `None` before the first status.
+    pub previous: Option<ServiceStatus>,
+    /// What the last probe said, when it failed.
+    pub error: Option<String>,
+    pub url: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MaintenanceInfo {
+    pub id: i64,
+    pub title: String,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub services: Vec<ServiceRef>,
+}
+
+/// The impact a status stands for (what a route's `min_impact` compares).
+pub const fn status_impact(status: ServiceStatus) -> Impact {
+    match status {
+        ServiceStatus::MajorOutage => Impact::Critical,
+        ServiceStatus::PartialOutage => Impact::Major,
+        ServiceStatus::DegradedPerformance => Impact::Minor,
+        ServiceStatus::Operational | ServiceStatus::UnderMaintenance => Impact::None,
+    }
+}
+
+impl AlertEvent {
+    /// The event's impact: the incident's, or for a status change the worse
+    /// of the two statuses (a recovery matters as much as the failure it
+    /// ends); maintenance and tests have none.
+    pub fn impact(&self) -> Impact {
+        if let Some(incident) = &self.incident {
+            return incident.impact;
+        }
+        match &self.service {
+            Some(s) => status_impact(s.status).max(s.previous.map_or(Impact::None, status_impact)),
+            None => Impact::None,
+        }
+    }
+
+    /// The services the event is about.
+    pub fn services(&self) -> Vec<&ServiceRef> {
+        match (&self.incident, &self.maintenance) {
+            (Some(i), _) => i.services.iter().collect(),
+            (None, Some(m)) => m.services.iter().collect(),
+            (None, None) => Vec::new(),
+        }
+    }
+
+    /// Stable per thing alerted on, so a retry, a restart or a reminder
+    /// never opens a second page-out, and the resolution closes the first.
+    pub fn dedup_key(&self) -> String {
+        match (&self.incident, &self.service, &self.maintenance) {
+            (Some(i), ..) => format!("upbeat-incident-{}", i.id),
+            (None, Some(s), _) => format!("upbeat-service-{}", s.slug),
+            (None, None, Some(m)) => format!("upbeat-maintenance-{}", m.id),
+            (None, None, None) => format!("upbeat-test-{}", self.occurred_at.timestamp_millis()),
+        }
+    }
+
+    /// Whether the event ends what an earlier one opened.
+    pub fn is_resolution(&self) -> bool {
+        match self.event {
+            EventKind::IncidentResolved | EventKind::MaintenanceCompleted => true,
+            EventKind::ServiceStatusChanged => self
+                .service
+                .as_ref()
+                .is_some_and(|s| s.status == ServiceStatus::Operational),
+            _ => false,
+        }
+    }
+
+    /// One line for people: what happened to what.
+    pub fn summary(&self) -> String {
+        match (self.event, &self.incident, &self.service, &self.maintenance) {
+            (EventKind::IncidentOpened, Some(i), ..) => format!("Incident opened: {}", i.title),
+            (EventKind::IncidentUpdated, Some(i), ..) => {
+                format!("Incident {}: {}", i.status.as_str(), i.title)
+            }
+            (EventKind::IncidentResolved, Some(i), ..) => format!("Resolved: {}", i.title),
+            (EventKind::ServiceStatusChanged, _, Some(s), _) => {
+                let error = s
+                    .error
+                    .as_deref()
+                    .map(|e| format!(" ({e})"))
+                    .unwrap_or_default();
+                format!("{}: {}{error}", s.name, s.status.label())
+            }
+            (EventKind::MaintenanceStarted, _, _, Some(m)) => {
+                format!("Maintenance started: {}", m.title)
+            }
+            (EventKind::MaintenanceCompleted, _, _, Some(m)) => {
+                format!("Maintenance completed: {}", m.title)
+            }
+            _ => format!("Test alert from {}", self.page_title),
+        }
+    }
+
+    /// The page that shows the event: the incident's, the service's, or
+    /// the status page.
+    pub fn link(&self) -> Option<&str> {
+        self.incident
+            .as_ref()
+            .and_then(|i| i.url.as_deref())
+            .or_else(|| self.service.as_ref().and_then(|s| s.url.as_deref()))
+            .or(self.page_url.as_deref())
+    }
+
+    fn component(&self) -> Option<(&str, Option<&str>)> {
+        match &self.service {
+            Some(s) => Some((s.slug.as_str(), s.group.as_deref())),
+            None => self
+                .services()
+                .first()
+                .map(|s| (s.slug.as_str(), s.group.as_deref())),
+        }
+    }
+}
+
+/// `text` cut to at most `max` characters, with `…` when cut.
+pub fn truncate(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut cut: String = text.chars().take(max.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
+}
+
+fn rfc3339(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// PagerDuty's severities by impact.
+pub const fn pagerduty_severity(impact: Impact) -> &'static str {
+    match impact {
+        Impact::Critical => "critical",
+        Impact::Major => "error",
+        Impact::Minor => "warning",
+        Impact::None => "info",
+    }
+}
+
+/// The PagerDuty Events API v2 body for `event`.
+pub fn pagerduty(event: &AlertEvent, routing_key: &str) -> Value {
+    let dedup_key = event.dedup_key();
+    if event.is_resolution() {
+        return json!({
+            "routing_key": routing_key,
+            "event_action": "resolve",
+            "dedup_key": dedup_key,
+        });
+    }
+    let mut payload = json!({
+        "summary": truncate(&event.summary(), 1024),
+        "source": event.page_url.as_deref().unwrap_or("upbeat"),
+        "severity": pagerduty_severity(event.impact()),
+        "timestamp": rfc3339(event.occurred_at),
+        "class": event.event.as_str(),
+        "custom_details": event,
+    });
+    if let Some((component, group)) = event.component() {
+        payload["component"] = json!(component);
+        if let Some(group) = group {
+            payload["group"] = json!(group);
+        }
+    }
+    let mut body = json!({
+        "routing_key": routing_key,
+        "event_action": "trigger",
+        "dedup_key": dedup_key,
+        "payload": payload,
+        "client": "Upbeat",
+    });
+    if let Some(link) = event.link() {
+        body["links"] = json!([{"href": link, "text": "Status page"}]);
+        body["client_url"] = json!(link);
+    }
+    body
+}
+
+/// Opsgenie's priorities by impact.
+pub const fn opsgenie_priority(impact: Impact) -> &'static str {
+    match impact {
+        Impact::Critical => "P1",
+        Impact::Major => "P2",
+        Impact::Minor => "P3",
+        Impact::None => "P5",
+    }
+}
+
+/// An Opsgenie request: the path under the API base and its body.
+#[derive(Debug, PartialEq)]
+pub struct OpsgenieRequest {
+    pub path: String,
+    pub body: Value,
+}
+
+/// The Opsgenie Alert API v2 request for `event`: create, or close by
+/// alias.
+pub fn opsgenie(event: &AlertEvent) -> OpsgenieRequest {
+    let alias = event.dedup_key();
+    if event.is_resolution() {
+        return OpsgenieRequest {
+            // The alias is `upbeat-…-{slug or number}`: nothing to escape.
+            path: format!("/v2/alerts/{alias}/close?identifierType=alias"),
+            body: json!({"source": "Upbeat", "note": truncate(&event.summary(), 25_000)}),
+        };
+    }
+    let mut tags = vec!["upbeat".to_owned(), event.event.as_str().to_owned()];
+    tags.extend(event.services().iter().map(|s| s.slug.clone()));
+    if let Some(s) = &event.service {
+        tags.push(s.slug.clone());
+    }
+    let tags: Vec<String> = tags
+        .into_iter()
+        .take(20)
+        .map(|t| truncate(&t, 50))
+        .collect();
+    let mut details = serde_json::Map::new();
+    details.insert("event".into(), json!(event.event.as_str()));
+    details.insert("occurred_at".into(), json!(rfc3339(event.occurred_at)));
+    if let Some(link) = event.link() {
+        details.insert("url".into(), json!(link));
+    }
+    if let Some(i) = &event.incident {
+        details.insert("incident_id".into(), json!(i.id.to_string()));
+        details.insert("incident_status".into(), json!(i.status.as_str()));
+        details.insert("impact".into(), json!(i.impact.as_str()));
+    }
+    if let Some(s) = &event.service {
+        details.insert("service".into(), json!(s.slug));
+        details.insert("status".into(), json!(s.status.as_str()));
+    }
+    let description = match (&event.incident, event.link()) {
+        (Some(i), link) => format!(
+            "{}\n\n{}",
+            i.update.as_deref().unwrap_or(&i.title),
+            link.unwrap_or_default()
+        ),
+        (None, link) => format!("{}\n\n{}", event.summary(), link.unwrap_or_default()),
+    };
+    let mut body = json!({
+        "message": truncate(&event.summary(), 130),
+        "alias": alias,
+        "description": truncate(description.trim(), 15_000),
+        "priority": opsgenie_priority(event.impact()),
+        "tags": tags,
+        "details": details,
+        "source": "Upbeat",
+    });
+    if let Some((component, _)) = event.component() {
+        body["entity"] = json!(truncate(component, 512));
+    }
+    OpsgenieRequest {
+        path: "/v2/alerts".to_owned(),
+        body,
+    }
+}
+
+/// Text for Slack's `mrkdwn` and `plain_text`: `&`, `<` and `>` escaped,
+/// as Slack requires, so user text cannot form links or mentions.
+pub fn slack_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// The Slack incoming-webhook body (Block Kit, with a plain-text fallback).
+pub fn slack(event: &AlertEvent) -> Value {
+    let summary = event.summary();
+    let icon = if event.is_resolution() {
+        "✅"
+    } else {
+        match event.impact() {
+            Impact::Critical | Impact::Major => "🔴",
+            Impact::Minor => "🟠",
+            Impact::None => "ℹ️",
+        }
+    };
+    let mut fields = vec![format!("*Event*\n{}", event.event.as_str())];
+    if let Some(i) = &event.incident {
+        fields.push(format!("*Status*\n{}", i.status.label()));
+        fields.push(format!("*Impact*\n{}", i.impact.as_str()));
+    }
+    if let Some(s) = &event.service {
+        fields.push(format!("*Status*\n{}", s.status.label()));
+    }
+    let names: Vec<String> = event
+        .services()
+        .iter()
+        .map(|s| s.name.clone())
+        .chain(event.service.as_ref().map(|s| s.name.clone()))
+        .collect();
+    if !names.is_empty() {
+        fields.push(format!("*Services*\n{}", slack_escape(&names.join(", "))));
+    }
+    fields.push(format!(
+        "*When*\n<!date^{}^{{date_short_pretty}} {{time}}|{}>",
+        event.occurred_at.timestamp(),
+        rfc3339(event.occurred_at)
+    ));
+    let fields: Vec<Value> = fields
+        .into_iter()
+        .take(10)
+        .map(|text| json!({"type": "mrkdwn", "text": truncate(&text, 2000)}))
+        .collect();
+    let mut blocks = vec![
+        json!({"type": "header", "text": {"type": "plain_text", "text": truncate(&format!("{icon} {summary}"), 150), "emoji": true}}),
+        json!({"type": "section", "fields": fields}),
+    ];
+    let detail = event
+        .incident
+        .as_ref()
+        .and_then(|i| i.update.clone())
+        .or_else(|| event.service.as_ref().and_then(|s| s.error.clone()));
+    if let Some(detail) = detail {
+        blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": truncate(&slack_escape(&detail), 3000)}}));
+    }
+    if let Some(link) = event.link() {
+        blocks.push(json!({"type": "actions", "elements": [{
+            "type": "button",
+            "text": {"type": "plain_text", "text": "Open the status page"},
+            "url": link,
+        }]}));
+    }
+    json!({"text": slack_escape(&summary), "blocks": blocks})
+}
+
+/// `X-Upbeat-Signature` of a webhook `body` sent at unix time `t`:
+/// `t=<t>,v1=<hex HMAC-SHA256 of "<t>.<body>" keyed by the secret>`.
+/// Receivers recompute it and reject old `t` (replays).
+pub fn signature(secret: &str, t: i64, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key");
+    mac.update(t.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn at() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 12, 2, 14, 7, 3).unwrap()
+    }
+
+    fn base(event: EventKind) -> AlertEvent {
+        AlertEvent {
+            schema: WEBHOOK_SCHEMA.to_owned(),
+            event,
+            occurred_at: at(),
+            page_url: Some("https://status.example.com".into()),
+            page_title: "Acme".into(),
+            incident: None,
+            service: None,
+            maintenance: None,
+        }
+    }
+
+    fn incident(event: EventKind, status: IncidentStatus) -> AlertEvent {
+        AlertEvent {
+            incident: Some(IncidentInfo {
+                id: 42,
+                title: "Checkout <errors> & timeouts".into(),
+                status,
+                impact: Impact::Critical,
+                started_at: at(),
+                resolved_at: None,
+                update: Some("**API** fails with 503".into()),
+                services: vec![ServiceRef {
+                    slug: "api".into(),
+                    name: "Public API".into(),
+                    group: Some("Core".into()),
+                }],
+                url: Some("https://status.example.com/incidents/42".into()),
+            }),
+            ..base(event)
+        }
+    }
+
+    fn status_change(status: ServiceStatus, previous: ServiceStatus) -> AlertEvent {
+        AlertEvent {
+            service: Some(ServiceInfo {
+                slug: "api".into(),
+                name: "Public API".into(),
+                group: None,
+                status,
+                previous: Some(previous),
+                error: Some("status 503, expected 2xx".into()),
+                url: Some("https://status.example.com/services/api".into()),
+            }),
+            ..base(EventKind::ServiceStatusChanged)
+        }
+    }
+
+    #[test]
+    fn pagerduty_triggers_then_resolves_the_same_alert() {
+        let opened = pagerduty(
+            &incident(EventKind::IncidentOpened, IncidentStatus::Investigating),
+            "K",
+        );
+        assert_eq!(opened["routing_key"], "K");
+        assert_eq!(opened["event_action"], "trigger");
+        assert_eq!(opened["dedup_key"], "upbeat-incident-42");
+        let payload = &opened["payload"];
+        assert_eq!(
+            payload["summary"],
+            "Incident opened: Checkout <errors> & timeouts"
+        );
+        assert_eq!(payload["source"], "https://status.example.com");
+        assert_eq!(payload["severity"], "critical");
+        assert_eq!(payload["timestamp"], "2026-12-02T14:07:03.000Z");
+        assert_eq!(payload["component"], "api");
+        assert_eq!(payload["group"], "Core");
+        assert_eq!(payload["class"], "incident.opened");
+        assert_eq!(payload["custom_details"]["incident"]["id"], 42);
+        assert_eq!(
+            opened["links"][0]["href"],
+            "https://status.example.com/incidents/42"
+        );
+        let resolved = pagerduty(
+            &incident(EventKind::IncidentResolved, IncidentStatus::Resolved),
+            "K",
+        );
+        assert_eq!(
+            resolved,
+            json!({"routing_key": "K", "event_action": "resolve", "dedup_key": "upbeat-incident-42"})
+        );
+    }
+
+    #[test]
+    fn severities_and_priorities_follow_the_impact() {
+        #[rustfmt::skip]
+        let cases = [
+            (ServiceStatus::MajorOutage, ServiceStatus::Operational, "critical", "P1"),
+            (ServiceStatus::PartialOutage, ServiceStatus::Operational, "error", "P2"),
+            (ServiceStatus::DegradedPerformance, ServiceStatus::Operational, "warning", "P3"),
+            (ServiceStatus::UnderMaintenance, ServiceStatus::Operational, "info", "P5"),
+            // Worse of the two: a status change out of an outage.
+            (ServiceStatus::DegradedPerformance, ServiceStatus::MajorOutage, "critical", "P1"),
+        ];
+        for (status, previous, severity, priority) in cases {
+            let event = status_change(status, previous);
+            assert_eq!(
+                pagerduty(&event, "K")["payload"]["severity"],
+                severity,
+                "{status:?}"
+            );
+            assert_eq!(opsgenie(&event).body["priority"], priority, "{status:?}");
+        }
+        let recovered = status_change(ServiceStatus::Operational, ServiceStatus::MajorOutage);
+        assert!(recovered.is_resolution());
+        assert_eq!(pagerduty(&recovered, "K")["event_action"], "resolve");
+        assert_eq!(
+            pagerduty(&recovered, "K")["dedup_key"],
+            "upbeat-service-api"
+        );
+    }
+
+    #[test]
+    fn long_texts_are_cut_to_the_providers_limits() {
+        let mut event = incident(EventKind::IncidentOpened, IncidentStatus::Investigating);
+        event.incident.as_mut().unwrap().title = "x".repeat(5_000);
+        let pd = pagerduty(&event, "K");
+        assert_eq!(
+            pd["payload"]["summary"].as_str().unwrap().chars().count(),
+            1024
+        );
+        let og = opsgenie(&event).body;
+        assert_eq!(og["message"].as_str().unwrap().chars().count(), 130);
+        assert!(og["message"].as_str().unwrap().ends_with('…'));
+        let slack = slack(&event);
+        assert_eq!(
+            slack["blocks"][0]["text"]["text"]
+                .as_str()
+                .unwrap()
+                .chars()
+                .count(),
+            150
+        );
+    }
+
+    #[test]
+    fn opsgenie_creates_then_closes_by_alias() {
+        let open = opsgenie(&incident(
+            EventKind::IncidentOpened,
+            IncidentStatus::Investigating,
+        ));
+        assert_eq!(open.path, "/v2/alerts");
+        let body = &open.body;
+        assert_eq!(body["alias"], "upbeat-incident-42");
+        assert_eq!(body["priority"], "P1");
+        assert_eq!(body["source"], "Upbeat");
+        assert_eq!(body["entity"], "api");
+        assert_eq!(body["tags"], json!(["upbeat", "incident.opened", "api"]));
+        assert_eq!(body["details"]["incident_id"], "42");
+        assert!(
+            body["details"]
+                .as_object()
+                .unwrap()
+                .values()
+                .all(Value::is_string),
+            "details are strings"
+        );
+        assert_eq!(
+            body["description"],
+            "**API** fails with 503\n\nhttps://status.example.com/incidents/42"
+        );
+        let close = opsgenie(&incident(
+            EventKind::IncidentResolved,
+            IncidentStatus::Resolved,
+        ));
+        assert_eq!(
+            close.path,
+            "/v2/alerts/upbeat-incident-42/close?identifierType=alias"
+        );
+        assert_eq!(close.body["source"], "Upbeat");
+    }
+
+    #[test]
+    fn slack_blocks_escape_user_text() {
+        let body = slack(&incident(
+            EventKind::IncidentOpened,
+            IncidentStatus::Investigating,
+        ));
+        assert_eq!(
+            body["text"],
+            "Incident opened: Checkout &lt;errors&gt; &amp; timeouts"
+        );
+        let blocks = body["blocks"].as_array().unwrap();
+        let types: Vec<&str> = blocks.iter().map(|b| b["type"].as_str().unwrap()).collect();
+        assert_eq!(types, ["header", "section", "section", "actions"]);
+        assert_eq!(blocks[0]["text"]["type"], "plain_text");
+        // Plain text is shown as written; only mrkdwn needs escaping.
+        assert!(blocks[0]["text"]["text"]
+            .as_str()
+            .unwrap()
+            .ends_with("Checkout <errors> & timeouts"));
+        let fields: Vec<&str> = blocks[1]["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["text"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            fields[..4],
+            [
+                "*Event*\nincident.opened",
+                "*Status*\nInvestigating",
+                "*Impact*\ncritical",
+                "*Services*\nPublic API"
+            ]
+        );
+        assert!(fields[4].starts_with("*When*\n<!date^"), "{}", fields[4]);
+        assert_eq!(
+            blocks[3]["elements"][0]["url"],
+            "https://status.example.com/incidents/42"
+        );
+    }
+
+    #[test]
+    fn webhook_bodies_are_versioned_and_signed() {
+        let event = incident(EventKind::IncidentOpened, IncidentStatus::Investigating);
+        let body = serde_json::to_value(&event).unwrap();
+        assert_eq!(body["schema"], "upbeat.alert.v1");
+        assert_eq!(body["event"], "incident.opened");
+        assert_eq!(body["occurred_at"], "2026-12-02T14:07:03Z");
+        assert_eq!(body["incident"]["status"], "investigating");
+        assert!(body.get("service").is_none());
+        let back: AlertEvent = serde_json::from_value(body).unwrap();
+        assert_eq!(back, event);
+        // Computed independently: Python's
+        // hmac.new(b"whsec_test", b'1700000000.{"a":1}', hashlib.sha256).
+        assert_eq!(
+            signature("whsec_test", 1_700_000_000, br#"{"a":1}"#),
+            "t=1700000000,v1=38877139021993b830af32feea6e18a8da83eb2f6e49ee50bd9e4cf4ca4d3789"
+        );
+        assert_eq!(
+            signature("Jefe", 1, b"x"),
+            signature("Jefe", 1, b"x"),
+            "deterministic"
+        );
+        assert_ne!(
+            signature("Jefe", 1, b"x"),
+            signature("Jefe", 2, b"x"),
+            "the time is signed"
+        );
+        assert_ne!(signature("Jefe", 1, b"x"), signature("other", 1, b"x"));
+    }
+
+    #[test]
+    fn events_name_their_kind() {
+        for kind in EventKind::ALL {
+            assert_eq!(EventKind::parse(kind.as_str()), Some(kind));
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
+        }
+    }
+}
