@@ -242,6 +242,98 @@ impl AlertEvent {
     }
 }
 
+/// An incident as one change left it, for its events.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IncidentFacts {
+    pub info: IncidentInfo,
+    /// The change created the incident.
+    pub opened: bool,
+    /// When the change happened.
+    pub at: DateTime<Utc>,
+}
+
+/// The events of one incident change: `incident.opened` for a new one
+/// (and `incident.resolved` after it when it was resolved at once),
+/// `incident.resolved` when the change resolved it, else
+/// `incident.updated`.
+pub fn incident_events(facts: &IncidentFacts) -> Vec<AlertEvent> {
+    let resolved = facts.info.status == IncidentStatus::Resolved;
+    let kinds: &[EventKind] = match (facts.opened, resolved) {
+        (true, false) => &[EventKind::IncidentOpened],
+        (true, true) => &[EventKind::IncidentOpened, EventKind::IncidentResolved],
+        (false, true) => &[EventKind::IncidentResolved],
+        (false, false) => &[EventKind::IncidentUpdated],
+    };
+    kinds
+        .iter()
+        .map(|&event| AlertEvent {
+            schema: WEBHOOK_SCHEMA.to_owned(),
+            event,
+            occurred_at: facts.at,
+            page_url: None,
+            page_title: String::new(),
+            incident: Some(facts.info.clone()),
+            service: None,
+            maintenance: None,
+        })
+        .collect()
+}
+
+/// The `service.status_changed` event of a status transition.
+pub fn status_event(
+    service: ServiceRef,
+    previous: ServiceStatus,
+    status: ServiceStatus,
+    error: Option<String>,
+    at: DateTime<Utc>,
+) -> AlertEvent {
+    AlertEvent {
+        schema: WEBHOOK_SCHEMA.to_owned(),
+        event: EventKind::ServiceStatusChanged,
+        occurred_at: at,
+        page_url: None,
+        page_title: String::new(),
+        incident: None,
+        service: Some(ServiceInfo {
+            slug: service.slug,
+            name: service.name,
+            group: service.group,
+            status,
+            previous: Some(previous),
+            error,
+            url: None,
+        }),
+        maintenance: None,
+    }
+}
+
+impl AlertEvent {
+    /// The event as sent: with the page's address and title, and the
+    /// links built from them. Stored events carry neither (the config may
+    /// change between the change and the delivery).
+    pub fn on_page(mut self, page_url: Option<&str>, page_title: &str) -> Self {
+        let base = page_url.map(|u| u.trim_end_matches('/').to_owned());
+        self.page_url.clone_from(&base);
+        page_title.clone_into(&mut self.page_title);
+        if let (Some(base), Some(i)) = (&base, &mut self.incident) {
+            i.url = Some(format!("{base}/incidents/{}", i.id));
+        }
+        if let (Some(base), Some(s)) = (&base, &mut self.service) {
+            s.url = Some(format!("{base}/services/{}", s.slug));
+        }
+        self
+    }
+
+    /// The service the event is about, for cooldown and maintenance: the
+    /// changed service, else the incident's or maintenance's first.
+    pub fn subject_slug(&self) -> Option<&str> {
+        self.service
+            .as_ref()
+            .map(|s| s.slug.as_str())
+            .or_else(|| self.services().first().map(|s| s.slug.as_str()))
+    }
+}
+
 /// `text` cut to at most `max` characters, with `…` when cut.
 pub fn truncate(text: &str, max: usize) -> String {
     if text.chars().count() <= max {

@@ -72,6 +72,14 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+/// One row of the alert outbox.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredAlertEvent {
+    pub id: i64,
+    pub event: crate::domain::alert::AlertEvent,
+    pub routed_at: Option<DateTime<Utc>>,
+}
+
 /// The newest heartbeat a push check received.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Heartbeat {
@@ -249,6 +257,13 @@ pub trait Store: Send + Sync + 'static {
         transitions: &[Transition],
         fence: Option<&Lease>,
     ) -> Result<RoundResult, StoreError>;
+
+    /// Alert events (the outbox) with an id above `after`, oldest first.
+    async fn alert_events(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<StoredAlertEvent>, StoreError>;
 
     /// Unresolved incidents with their services and updates, newest first.
     async fn active_incidents(&self) -> Result<Vec<IncidentView>, StoreError>;

@@ -28,7 +28,11 @@ use super::codec::{
 };
 use super::{
     AuditRecord, Backend, Heartbeat, IdempotencyClaim, KeptResponse, Lease, LoggedRound, RoundFeed,
-    RoundResult, Store, StoreError, TokenRecord, IDEMPOTENCY_ABANDONED, IDEMPOTENCY_TTL,
+    RoundResult, Store, StoreError, StoredAlertEvent, TokenRecord, IDEMPOTENCY_ABANDONED,
+    IDEMPOTENCY_TTL,
+};
+use crate::domain::alert::{
+    incident_events, status_event, AlertEvent, EventKind, IncidentFacts, IncidentInfo, ServiceRef,
 };
 use crate::domain::incident::{
     plan, IncidentChange, IncidentPatch, NewIncident, OpenIncident, Transition, AUTO_AUTHOR,
@@ -371,7 +375,7 @@ where
         }
         for change in plan(&open, transitions) {
             result.count(&change);
-            let (id, services, body, status, at) = match change {
+            let (id, services, body, status, at, opened) = match change {
                 IncidentChange::Open {
                     title,
                     impact,
@@ -398,7 +402,7 @@ where
                     .bind(Time(at))
                     .fetch_one(&mut *conn)
                     .await?;
-                    (id, services, body, status, at)
+                    (id, services, body, status, at, true)
                 }
                 IncidentChange::Update {
                     id,
@@ -421,12 +425,19 @@ where
                     .fetch_one(&mut *conn)
                     .await?;
                     let status = parse_column(&status, IncidentStatus::parse, "incident status")?;
-                    (id, services, body, status, at)
+                    (id, services, body, status, at, false)
                 }
             };
             let services: Vec<(i64, ServiceStatus)> = services.into_iter().collect();
             DB::upsert_incident_services(&mut *conn, id, &services).await?;
             Self::insert_incident_update(&mut *conn, id, status, &body, AUTO_AUTHOR, at).await?;
+            let facts = Self::incident_facts(&mut *conn, id, opened, at).await?;
+            Self::insert_alert_events(&mut *conn, &incident_events(&facts)).await?;
+        }
+        for t in transitions {
+            let service = Self::service_ref(&mut *conn, t.service_id).await?;
+            let event = status_event(service, t.from, t.to, t.error.clone(), t.at);
+            Self::insert_alert_events(&mut *conn, &[event]).await?;
         }
         Ok(result)
     }
@@ -449,6 +460,106 @@ where
         .bind(Time(at))
         .execute(&mut *conn)
         .await?;
+        Ok(())
+    }
+
+    /// The incident `id` as the transaction sees it, for its alert events.
+    async fn incident_facts(
+        conn: &mut DB::Connection,
+        id: i64,
+        opened: bool,
+        at: DateTime<Utc>,
+    ) -> Result<IncidentFacts, StoreError> {
+        let row = sqlx::query(
+            "SELECT title, status, impact, started_at, resolved_at FROM incidents WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_one(&mut *conn)
+        .await?;
+        let services = sqlx::query(
+            "SELECT s.slug, s.name, s.group_name FROM incident_services x
+             JOIN services s ON s.id = x.service_id WHERE x.incident_id = $1 ORDER BY s.position, s.id",
+        )
+        .bind(id)
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(ServiceRef {
+                slug: r.try_get("slug")?,
+                name: r.try_get("name")?,
+                group: r.try_get("group_name")?,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+        let update: Option<String> = sqlx::query_scalar(
+            "SELECT body FROM incident_updates WHERE incident_id = $1 ORDER BY id DESC LIMIT 1",
+        )
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+        Ok(IncidentFacts {
+            info: IncidentInfo {
+                id,
+                title: row.try_get("title")?,
+                status: parse_column(
+                    &row.try_get::<String, _>("status")?,
+                    IncidentStatus::parse,
+                    "status",
+                )?,
+                impact: parse_column(
+                    &row.try_get::<String, _>("impact")?,
+                    Impact::parse,
+                    "impact",
+                )?,
+                started_at: Self::time(&row, "started_at")?,
+                resolved_at: Self::optional_time(&row, "resolved_at")?,
+                update,
+                services,
+                url: None,
+            },
+            opened,
+            at,
+        })
+    }
+
+    /// The service `id` as alerts name it.
+    async fn service_ref(conn: &mut DB::Connection, id: i64) -> Result<ServiceRef, StoreError> {
+        let row = sqlx::query("SELECT slug, name, group_name FROM services WHERE id = $1")
+            .bind(id)
+            .fetch_one(&mut *conn)
+            .await?;
+        Ok(ServiceRef {
+            slug: row.try_get("slug")?,
+            name: row.try_get("name")?,
+            group: row.try_get("group_name")?,
+        })
+    }
+
+    /// Writes alert events to the outbox, in the caller's transaction: the
+    /// change that causes them and the events commit together or not at
+    /// all.
+    async fn insert_alert_events(
+        conn: &mut DB::Connection,
+        events: &[AlertEvent],
+    ) -> Result<(), StoreError> {
+        for event in events {
+            let body = serde_json::to_string(event)
+                .map_err(|e| StoreError::Corrupt(format!("alert event: {e}")))?;
+            let incident_id = event.incident.as_ref().map(|i| i.id);
+            sqlx::query(
+                "INSERT INTO alert_events (kind, occurred_at, dedup_key, subject, incident_id, body, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $2)",
+            )
+            .bind(event.event.as_str())
+            .bind(Time(event.occurred_at))
+            .bind(event.dedup_key())
+            .bind(event.subject_slug())
+            .bind(incident_id)
+            .bind(body)
+            .execute(&mut *conn)
+            .await?;
+        }
         Ok(())
     }
 
@@ -800,6 +911,31 @@ where
         Ok(result)
     }
 
+    async fn alert_events(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<StoredAlertEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, body, routed_at FROM alert_events WHERE id > $1 ORDER BY id LIMIT $2",
+        )
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let body: String = row.try_get("body")?;
+                Ok(StoredAlertEvent {
+                    id: row.try_get("id")?,
+                    event: serde_json::from_str(&body)
+                        .map_err(|e| StoreError::Corrupt(format!("alert event: {e}")))?,
+                    routed_at: Self::optional_time(row, "routed_at")?,
+                })
+            })
+            .collect()
+    }
+
     async fn active_incidents(&self) -> Result<Vec<IncidentView>, StoreError> {
         self.load_incidents("i.resolved_at IS NULL", None).await
     }
@@ -828,6 +964,8 @@ where
         DB::upsert_incident_services(&mut tx, id, &new.services).await?;
         Self::insert_incident_update(&mut tx, id, new.status, &new.body, &new.author, new.at)
             .await?;
+        let facts = Self::incident_facts(&mut tx, id, true, new.at).await?;
+        Self::insert_alert_events(&mut tx, &incident_events(&facts)).await?;
         Self::record_audit(
             &mut tx,
             new.at,
@@ -905,6 +1043,17 @@ where
         if let Some(body) = patch.timeline_entry(current) {
             Self::insert_incident_update(&mut tx, id, status, &body, &patch.author, patch.at)
                 .await?;
+            // Whoever follows the incident hears of each timeline entry.
+            let facts = Self::incident_facts(&mut tx, id, false, patch.at).await?;
+            let mut events = incident_events(&facts);
+            if current == IncidentStatus::Resolved {
+                // A resolved incident edited again: an update, not a
+                // second resolution.
+                for e in &mut events {
+                    e.event = EventKind::IncidentUpdated;
+                }
+            }
+            Self::insert_alert_events(&mut tx, &events).await?;
         }
         Self::record_audit(
             &mut tx,

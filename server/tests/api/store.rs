@@ -69,6 +69,7 @@ store_suite!(
     push_heartbeats_are_recorded_by_token_and_read_back,
     maintenance_is_created_patched_listed_and_deleted_with_timeline_and_audit,
     times_are_kept_to_the_millisecond_and_samples_to_the_second,
+    alert_events_are_written_with_the_changes_that_cause_them,
 );
 
 fn transition(service_id: i64, from: ServiceStatus, to: ServiceStatus, minute: i64) -> Transition {
@@ -1489,4 +1490,146 @@ async fn rounds_are_logged_for_followers_where_there_are_followers(store: Arc<dy
             assert!(store.rounds_since(0, 100).await.unwrap().is_empty());
         }
     }
+}
+
+/// The outbox: every incident change and status change writes its alert
+/// events in its own transaction; a fenced round and a failed round write
+/// none; an admin edit that changes nothing people see writes none.
+async fn alert_events_are_written_with_the_changes_that_cause_them(store: Arc<dyn Store>) {
+    use upbeat::domain::alert::EventKind::{self, *};
+    use ServiceStatus::{MajorOutage as Maj, Operational as Op};
+    let ids = ids_of(&store, &[def("api", "API")]).await;
+    let api = ids[0];
+    let kinds = |events: &[upbeat::store::StoredAlertEvent]| -> Vec<(EventKind, String)> {
+        events
+            .iter()
+            .map(|e| (e.event.event, e.event.dedup_key()))
+            .collect()
+    };
+
+    // Down: the status change and the automatic incident, together.
+    round(&store, &[transition(api, Op, Maj, 3)]).await;
+    let events = store.alert_events(0, 100).await.unwrap();
+    let incident = store.active_incidents().await.unwrap()[0].id;
+    let key = format!("upbeat-incident-{incident}");
+    assert_eq!(
+        kinds(&events),
+        [
+            (IncidentOpened, key.clone()),
+            (ServiceStatusChanged, "upbeat-service-api".into())
+        ]
+    );
+    let opened = &events[0].event;
+    let info = opened.incident.as_ref().unwrap();
+    assert_eq!(
+        (info.impact, info.status),
+        (Impact::Critical, IncidentStatus::Investigating)
+    );
+    assert_eq!(info.services[0].slug, "api");
+    assert!(
+        info.update
+            .as_deref()
+            .unwrap()
+            .contains("connection refused"),
+        "{info:?}"
+    );
+    assert_eq!(opened.occurred_at, at(3));
+    let change = events[1].event.service.as_ref().unwrap();
+    assert_eq!((change.previous, change.status), (Some(Op), Maj));
+    assert_eq!(change.error.as_deref(), Some("connection refused"));
+    assert!(events.iter().all(|e| e.routed_at.is_none()));
+
+    // Recovered: resolved, with the same key.
+    round(&store, &[transition(api, Maj, Op, 9)]).await;
+    let later = store.alert_events(events[1].id, 100).await.unwrap();
+    assert_eq!(
+        kinds(&later),
+        [
+            (IncidentResolved, key),
+            (ServiceStatusChanged, "upbeat-service-api".into())
+        ]
+    );
+
+    // A fenced round writes no events (a former leader cannot alert).
+    let ttl = Duration::seconds(10);
+    let lease = store
+        .acquire_lease("a", at(10), at(10) + ttl)
+        .await
+        .unwrap()
+        .unwrap();
+    store.release_lease(&lease).await.unwrap();
+    store
+        .acquire_lease("b", at(11), at(11) + ttl)
+        .await
+        .unwrap()
+        .unwrap();
+    let before = store.alert_events(0, 1000).await.unwrap().len();
+    let fenced = store
+        .insert_samples(
+            &[sample(api, 12, SampleOutcome::Down)],
+            &[],
+            &[transition(api, Op, Maj, 12)],
+            Some(&lease),
+        )
+        .await
+        .unwrap();
+    assert!(fenced.fenced);
+    assert_eq!(store.alert_events(0, 1000).await.unwrap().len(), before);
+
+    // Admin incidents: created → opened; an update with text → updated;
+    // resolved → resolved; a change nobody sees (auto_resolve) → nothing.
+    let id = store
+        .create_incident(&new_incident("Login errors", vec![(api, Maj)], 20))
+        .await
+        .unwrap();
+    let patch = |minute, status, body: Option<&str>| IncidentPatch {
+        title: None,
+        status,
+        impact: None,
+        services: None,
+        auto_resolve: None,
+        body: body.map(str::to_owned),
+        author: "ops".into(),
+        at: at(minute),
+    };
+    store
+        .update_incident(id, &patch(21, None, Some("Found it.")))
+        .await
+        .unwrap();
+    store
+        .update_incident(
+            id,
+            &IncidentPatch {
+                auto_resolve: Some(true),
+                ..patch(22, None, None)
+            },
+        )
+        .await
+        .unwrap();
+    store
+        .update_incident(id, &patch(23, Some(IncidentStatus::Resolved), None))
+        .await
+        .unwrap();
+    let admin: Vec<_> = store
+        .alert_events(0, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.event.incident.as_ref().is_some_and(|i| i.id == id))
+        .collect();
+    assert_eq!(
+        admin
+            .iter()
+            .map(|e| (e.event.event, e.event.occurred_at))
+            .collect::<Vec<_>>(),
+        [
+            (IncidentOpened, at(20)),
+            (IncidentUpdated, at(21)),
+            (IncidentResolved, at(23))
+        ]
+    );
+    assert_eq!(
+        admin[1].event.incident.as_ref().unwrap().update.as_deref(),
+        Some("Found it.")
+    );
 }
