@@ -46,6 +46,11 @@ pub struct EngineCounts {
     pub sampler_lag: Option<Duration>,
 }
 
+pub const ALERTS_FIRED: &str = "upbeat_alerts_fired_total";
+pub const ALERTS_SUPPRESSED: &str = "upbeat_alerts_suppressed_total";
+pub const ALERT_FAILURES: &str = "upbeat_alert_delivery_failures_total";
+pub const ALERT_DELIVERY: &str = "upbeat_alert_delivery_seconds";
+pub const ALERT_OUTBOX: &str = "upbeat_alert_outbox_pending";
 pub const HTTP_REQUESTS: &str = "upbeat_http_requests_total";
 pub const HTTP_DURATION: &str = "upbeat_http_request_duration_seconds";
 pub const PROBE_RUNS: &str = "upbeat_probe_runs_total";
@@ -360,6 +365,51 @@ fn describe() {
         PAGE_CACHE,
         "Page requests answered from the page cache (result=hit) or rendered (result=miss)."
     );
+    describe_counter!(
+        ALERTS_FIRED,
+        "Alerts delivered, by route, route kind and event."
+    );
+    describe_counter!(
+        ALERTS_SUPPRESSED,
+        "Alerts a route did not send, by reason: filter, cooldown, maintenance, unopened (a resolution of something never sent there)."
+    );
+    describe_counter!(
+        ALERT_FAILURES,
+        "Failed delivery attempts (each retry counts), by route and kind."
+    );
+    describe_histogram!(
+        ALERT_DELIVERY,
+        Unit::Seconds,
+        "Time of one delivery attempt, by route kind."
+    );
+    describe_gauge!(
+        ALERT_OUTBOX,
+        "Alert deliveries waiting to be sent (on the replica that leads)."
+    );
+}
+
+/// An alert delivered.
+pub fn alert_fired(route: &str, kind: &'static str, event: &'static str) {
+    counter!(ALERTS_FIRED, "route" => route.to_owned(), "kind" => kind, "event" => event)
+        .increment(1);
+}
+
+/// An alert a route did not send.
+pub fn alert_suppressed(route: &str, reason: &'static str) {
+    counter!(ALERTS_SUPPRESSED, "route" => route.to_owned(), "reason" => reason).increment(1);
+}
+
+/// One delivery attempt: its time, and whether it failed.
+pub fn alert_attempt(route: &str, kind: &'static str, elapsed: Duration, failed: bool) {
+    histogram!(ALERT_DELIVERY, "kind" => kind).record(elapsed.as_secs_f64());
+    if failed {
+        counter!(ALERT_FAILURES, "route" => route.to_owned(), "kind" => kind).increment(1);
+    }
+}
+
+/// Deliveries waiting.
+pub fn alert_outbox(pending: u64) {
+    gauge!(ALERT_OUTBOX).set(pending as f64);
 }
 
 /// One answered HTTP request.

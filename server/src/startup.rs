@@ -59,11 +59,17 @@ impl Instance {
     /// state and starts probing, reading the time from `clock`.
     pub async fn start(config: Config, clock: SharedClock) -> anyhow::Result<Self> {
         let started_at = std::time::Instant::now();
-        if !config.alerts.routes.is_empty() {
-            // Said plainly, so nobody relies on a page-out that cannot come.
+        let email_routes = config
+            .alerts
+            .routes
+            .iter()
+            .filter(|r| r.kind == crate::config::alerts::RouteKind::Email)
+            .count();
+        if email_routes > 0 {
+            // Said plainly, so nobody relies on mail that cannot come.
             tracing::warn!(
-                routes = config.alerts.routes.len(),
-                "alert routes are checked but not delivered by this build"
+                routes = email_routes,
+                "email alert routes are checked but not delivered by this build"
             );
         }
         let store = store::connect(&config.database.url, config.database.max_connections)
@@ -140,6 +146,16 @@ impl Instance {
             started: started_at,
         };
         let changes = Arc::new(Changes::default());
+        let alerts = (!config.alerts.routes.is_empty()).then(|| {
+            Arc::new(crate::engine::alerts::Dispatcher::new(
+                Arc::clone(&store),
+                Arc::clone(&clock),
+                &config.alerts,
+                config.server.public_url.as_ref().map(ToString::to_string),
+                config.page.title.clone(),
+                Arc::clone(&changes),
+            ))
+        });
         let engine = Engine {
             store: Arc::clone(&store),
             clock: Arc::clone(&clock),
@@ -158,6 +174,7 @@ impl Instance {
             lease_ttl: config.database.lease_ttl,
             gather: Duration::from_millis(200),
             max_buffered: crate::engine::buffer_bound(scheduled_intervals),
+            alerts,
             initial: std::sync::Mutex::new(None),
         };
         // The first snapshot is complete before the first request.

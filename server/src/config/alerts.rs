@@ -119,8 +119,8 @@ pub struct RouteConfig {
     /// Group names or globs; empty: every group.
     #[serde(default)]
     pub groups: Vec<String>,
-    /// Empty: every event but `test` (which a route always accepts when
-    /// it is sent to it).
+    /// Empty: the incident events for `pagerduty` and `opsgenie`, every
+    /// event for the others (`test`, sent to one route, always goes).
     #[serde(default)]
     pub events: Vec<EventKind>,
     /// Incidents (and status changes) below this impact are not sent.
@@ -168,14 +168,27 @@ impl RouteConfig {
         }
     }
 
-    /// Whether the route takes `event` at all (`test` always).
+    /// Whether the route takes `event` at all (`test` always). Without
+    /// `events`, pagers (PagerDuty, Opsgenie) take the incident events, so
+    /// one outage pages once; chat, webhooks and mail take every event.
     pub fn wants(&self, event: EventKind) -> bool {
         event == EventKind::Test
             || if self.events.is_empty() {
-                true
+                !self.closes_alerts()
+                    || matches!(
+                        event,
+                        EventKind::IncidentOpened
+                            | EventKind::IncidentUpdated
+                            | EventKind::IncidentResolved
+                    )
             } else {
                 self.events.contains(&event)
             }
+    }
+
+    /// A resolution closes what an earlier event opened at the receiver.
+    pub const fn closes_alerts(&self) -> bool {
+        matches!(self.kind, RouteKind::Pagerduty | RouteKind::Opsgenie)
     }
 
     /// Whether a service (slug and group) passes the route's filters.

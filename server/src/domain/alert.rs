@@ -334,6 +334,101 @@ impl AlertEvent {
     }
 }
 
+/// What a route does with an event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Send,
+    /// Not for this route (its filters); counted, not stored.
+    Skip,
+    /// For this route but not sent now; stored with the reason.
+    Suppress(&'static str),
+}
+
+/// A route's settings, as the verdict needs them.
+#[derive(Clone, Copy, Debug)]
+pub struct RouteRule {
+    /// The route takes this kind of event.
+    pub wants: bool,
+    /// Its services and groups cover the event.
+    pub covers: bool,
+    pub min_impact: Impact,
+    pub send_resolved: bool,
+    /// A resolution closes what an earlier event opened at the receiver
+    /// (PagerDuty, Opsgenie).
+    pub closes_alerts: bool,
+}
+
+/// What the outbox says about earlier alerts of the route.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Earlier {
+    /// A maintenance window covers the event's service.
+    pub in_maintenance: bool,
+    /// The route sent the same kind of event about the same service within
+    /// its cooldown.
+    pub within_cooldown: bool,
+    /// The route sent (or is sending) what this resolution closes.
+    pub opened_here: bool,
+}
+
+/// Whether `route` sends `event`.
+///
+/// - `test` always goes.
+/// - Filters first: the event kind, the services and groups, and, except
+///   for a resolution that closes a page-out, `min_impact`.
+/// - A resolution goes when `send_resolved`; where it closes an alert it
+///   goes exactly when the alert it closes was sent there (so a page-out
+///   is always closed, and a suppressed one is not closed twice).
+/// - Maintenance suppresses everything but resolutions for its services.
+/// - Cooldown suppresses the same kind of event about the same service.
+pub fn verdict(event: &AlertEvent, rule: RouteRule, earlier: Earlier) -> Verdict {
+    if event.event == EventKind::Test {
+        return Verdict::Send;
+    }
+    if !rule.wants || !rule.covers {
+        return Verdict::Skip;
+    }
+    let resolution = event.is_resolution();
+    if resolution && !rule.send_resolved {
+        return Verdict::Skip;
+    }
+    if resolution && rule.closes_alerts {
+        return if earlier.opened_here {
+            Verdict::Send
+        } else {
+            Verdict::Suppress("unopened")
+        };
+    }
+    if event.impact() < rule.min_impact && !resolution {
+        return Verdict::Skip;
+    }
+    if earlier.in_maintenance && !resolution {
+        return Verdict::Suppress("maintenance");
+    }
+    if earlier.within_cooldown {
+        return Verdict::Suppress("cooldown");
+    }
+    Verdict::Send
+}
+
+/// Delay before attempt `attempts + 1` after `attempts` failed ones:
+/// 5 s doubling to at most 10 min, `jitter` (0.0–1.0) spreading it by up
+/// to ±20 %; a receiver's `Retry-After` wins when it asks for longer.
+pub fn backoff(
+    attempts: u32,
+    jitter: f64,
+    retry_after: Option<std::time::Duration>,
+) -> std::time::Duration {
+    let base = 5.0
+        * 2f64.powi(
+            i32::try_from(attempts.saturating_sub(1))
+                .unwrap_or(30)
+                .min(30),
+        );
+    let spread = 1.0 + 0.4 * (jitter.clamp(0.0, 1.0) - 0.5);
+    let delay = std::time::Duration::from_secs_f64((base * spread).min(600.0));
+    retry_after.map_or(delay, |asked| asked.max(delay))
+}
+
 /// `text` cut to at most `max` characters, with `…` when cut.
 pub fn truncate(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
@@ -807,6 +902,181 @@ mod tests {
             "the time is signed"
         );
         assert_ne!(signature("Jefe", 1, b"x"), signature("other", 1, b"x"));
+    }
+
+    #[test]
+    fn verdicts_follow_filters_maintenance_cooldown_and_what_was_opened() {
+        use Verdict::*;
+        let rule = RouteRule {
+            wants: true,
+            covers: true,
+            min_impact: Impact::Minor,
+            send_resolved: true,
+            closes_alerts: true,
+        };
+        let opened = incident(EventKind::IncidentOpened, IncidentStatus::Investigating);
+        let resolved = incident(EventKind::IncidentResolved, IncidentStatus::Resolved);
+        let mut minor = opened.clone();
+        minor.incident.as_mut().unwrap().impact = Impact::Minor;
+        let none = Earlier::default();
+        let cases: &[(&AlertEvent, RouteRule, Earlier, Verdict)] = &[
+            (&opened, rule, none, Send),
+            (
+                &opened,
+                RouteRule {
+                    wants: false,
+                    ..rule
+                },
+                none,
+                Skip,
+            ),
+            (
+                &opened,
+                RouteRule {
+                    covers: false,
+                    ..rule
+                },
+                none,
+                Skip,
+            ),
+            (
+                &minor,
+                RouteRule {
+                    min_impact: Impact::Major,
+                    ..rule
+                },
+                none,
+                Skip,
+            ),
+            (
+                &opened,
+                rule,
+                Earlier {
+                    in_maintenance: true,
+                    ..none
+                },
+                Suppress("maintenance"),
+            ),
+            (
+                &opened,
+                rule,
+                Earlier {
+                    within_cooldown: true,
+                    ..none
+                },
+                Suppress("cooldown"),
+            ),
+            // A resolution closes what was opened here, whatever its impact now.
+            (
+                &resolved,
+                RouteRule {
+                    min_impact: Impact::Critical,
+                    ..rule
+                },
+                Earlier {
+                    opened_here: true,
+                    ..none
+                },
+                Send,
+            ),
+            (
+                &resolved,
+                rule,
+                Earlier {
+                    within_cooldown: true,
+                    opened_here: true,
+                    ..none
+                },
+                Send,
+            ),
+            (&resolved, rule, none, Suppress("unopened")),
+            (
+                &resolved,
+                RouteRule {
+                    send_resolved: false,
+                    ..rule
+                },
+                Earlier {
+                    opened_here: true,
+                    ..none
+                },
+                Skip,
+            ),
+            // Chat and webhooks: resolutions are plain events.
+            (
+                &resolved,
+                RouteRule {
+                    closes_alerts: false,
+                    ..rule
+                },
+                none,
+                Send,
+            ),
+            (
+                &resolved,
+                RouteRule {
+                    closes_alerts: false,
+                    ..rule
+                },
+                Earlier {
+                    within_cooldown: true,
+                    ..none
+                },
+                Suppress("cooldown"),
+            ),
+            (
+                &resolved,
+                RouteRule {
+                    closes_alerts: false,
+                    ..rule
+                },
+                Earlier {
+                    in_maintenance: true,
+                    ..none
+                },
+                Send,
+            ),
+            (
+                &base(EventKind::Test),
+                RouteRule {
+                    wants: false,
+                    covers: false,
+                    ..rule
+                },
+                Earlier {
+                    in_maintenance: true,
+                    within_cooldown: true,
+                    ..none
+                },
+                Send,
+            ),
+        ];
+        for (i, (event, rule, earlier, want)) in cases.iter().enumerate() {
+            assert_eq!(verdict(event, *rule, *earlier), *want, "case {i}");
+        }
+    }
+
+    #[test]
+    fn backoff_doubles_from_five_seconds_to_ten_minutes_with_jitter() {
+        let s = |secs: f64| std::time::Duration::from_secs_f64(secs);
+        let cases = [
+            (1, 0.5, None, s(5.0)),
+            (2, 0.5, None, s(10.0)),
+            (3, 0.5, None, s(20.0)),
+            (8, 0.5, None, s(600.0)),
+            (40, 0.5, None, s(600.0)),
+            (1, 0.0, None, s(4.0)),
+            (1, 1.0, None, s(6.0)),
+            (1, 0.5, Some(s(30.0)), s(30.0)),
+            (3, 0.5, Some(s(1.0)), s(20.0)),
+        ];
+        for (attempts, jitter, retry_after, want) in cases {
+            let got = backoff(attempts, jitter, retry_after);
+            assert!(
+                (got.as_secs_f64() - want.as_secs_f64()).abs() < 1e-6,
+                "{attempts} {jitter}: {got:?}"
+            );
+        }
     }
 
     #[test]

@@ -20,6 +20,8 @@ pub const ANNOUNCE_WAIT: Duration = Duration::from_secs(2);
 #[derive(Debug)]
 pub struct Changes {
     notify: Notify,
+    /// Alert events were written: wakes the alert dispatcher.
+    alerts: Notify,
     requested: AtomicU64,
     applied: watch::Sender<u64>,
 }
@@ -28,6 +30,7 @@ impl Default for Changes {
     fn default() -> Self {
         Self {
             notify: Notify::new(),
+            alerts: Notify::new(),
             requested: AtomicU64::new(0),
             applied: watch::Sender::new(0),
         }
@@ -41,6 +44,8 @@ impl Changes {
         let ticket = self.requested.fetch_add(1, Ordering::SeqCst) + 1;
         let mut applied = self.applied.subscribe();
         self.notify.notify_one();
+        // Admin changes to incidents write alert events.
+        self.alerts.notify_one();
         tokio::time::timeout(ANNOUNCE_WAIT, applied.wait_for(|a| *a >= ticket))
             .await
             .is_ok_and(|r| r.is_ok())
@@ -49,6 +54,17 @@ impl Changes {
     /// Resolves when a change was announced.
     pub async fn notified(&self) {
         self.notify.notified().await;
+    }
+
+    /// Says alert events were written (the writer, after a round with
+    /// status changes).
+    pub fn alerts_written(&self) {
+        self.alerts.notify_one();
+    }
+
+    /// Resolves when alert events were written since the last call.
+    pub async fn alerts_notified(&self) {
+        self.alerts.notified().await;
     }
 
     /// The newest ticket; read it before reloading from the database.

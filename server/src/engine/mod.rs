@@ -25,6 +25,7 @@
 //! samples of the outage, takes its lease back and decides on them.
 //! SQLite has one process per file: it always leads.
 
+pub mod alerts;
 pub mod changes;
 pub mod follower;
 pub mod pruner;
@@ -166,6 +167,9 @@ pub struct Engine {
     pub gather: Duration,
     /// Samples the writer may hold while the database is away.
     pub max_buffered: usize,
+    /// Routes and delivers alerts while this replica leads (when routes
+    /// are configured).
+    pub alerts: Option<Arc<alerts::Dispatcher>>,
     /// The builder loaded at start-up, used by the first term as prober so
     /// the state is not loaded twice (and its service views are shared
     /// with the first snapshot).
@@ -391,6 +395,10 @@ impl Engine {
             Arc::clone(&self.clock),
         );
         let pruner = tokio::spawn(pruner.run(self.prune_every, term.clone()));
+        let dispatcher = self
+            .alerts
+            .as_ref()
+            .map(|d| tokio::spawn(Arc::clone(d).run(Some(lease.clone()), term.clone())));
         let mut renewals = tokio::time::interval(self.renew_every());
         renewals.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut renew_failing = false;
@@ -428,6 +436,11 @@ impl Engine {
         ] {
             if let Err(err) = task.await {
                 tracing::error!(error = %err, task = name, "task failed");
+            }
+        }
+        if let Some(dispatcher) = dispatcher {
+            if let Err(err) = dispatcher.await {
+                tracing::error!(error = %err, task = "alert dispatcher", "task failed");
             }
         }
         if !deposed_now && !deposed.is_cancelled() {

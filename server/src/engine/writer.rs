@@ -393,6 +393,10 @@ impl SampleWriter {
             match written {
                 Ok(round) => {
                     self.backlog.stored(rounds);
+                    if !round.fenced && !batch.transitions.is_empty() {
+                        // Status changes wrote alert events.
+                        self.changes.alerts_written();
+                    }
                     self.stats
                         .written
                         .fetch_add(batch.samples.len() as u64, Ordering::Relaxed);

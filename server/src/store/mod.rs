@@ -72,6 +72,123 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+/// Where a delivery stands.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    Pending,
+    Delivered,
+    /// Every attempt failed; kept and shown, never retried by itself.
+    Failed,
+    /// Not sent: cooldown or maintenance (the reason says which).
+    Suppressed,
+}
+
+impl DeliveryStatus {
+    pub const ALL: [Self; 4] = [
+        Self::Pending,
+        Self::Delivered,
+        Self::Failed,
+        Self::Suppressed,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Delivered => "delivered",
+            Self::Failed => "failed",
+            Self::Suppressed => "suppressed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+}
+
+/// A delivery the router decided on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewDelivery {
+    pub route: String,
+    pub route_kind: String,
+    /// `Pending` or `Suppressed`.
+    pub status: DeliveryStatus,
+    pub reason: Option<String>,
+}
+
+/// A pending delivery claimed for an attempt.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClaimedDelivery {
+    pub id: i64,
+    pub event_id: i64,
+    pub route: String,
+    /// Attempts before this one.
+    pub attempts: u32,
+    pub event: crate::domain::alert::AlertEvent,
+}
+
+/// One attempt to deliver.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct AttemptRecord {
+    pub at: DateTime<Utc>,
+    /// The receiver's HTTP status (SMTP reply code for mail), when it answered.
+    pub status_code: Option<u16>,
+    /// What went wrong, when something did.
+    pub error: Option<String>,
+    pub duration_ms: u64,
+}
+
+/// What an attempt leaves a delivery as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    Delivered,
+    /// Try again at this time.
+    Retry(DateTime<Utc>),
+    Failed,
+}
+
+/// One delivery, for the history.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct DeliveryRecord {
+    pub id: i64,
+    pub event_id: i64,
+    pub route: String,
+    pub route_kind: String,
+    pub event: String,
+    pub dedup_key: String,
+    pub incident_id: Option<i64>,
+    pub service: Option<String>,
+    pub status: DeliveryStatus,
+    pub reason: Option<String>,
+    pub attempts: u32,
+    pub occurred_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+}
+
+/// Which deliveries the history lists.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AlertHistoryFilter {
+    pub route: Option<String>,
+    pub status: Option<DeliveryStatus>,
+    pub incident_id: Option<i64>,
+    /// Only deliveries with a smaller id (the next page).
+    pub before_id: Option<i64>,
+    pub limit: u32,
+}
+
+/// How much waits in the outbox.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OutboxDepth {
+    pub pending: u64,
+    pub oldest_pending: Option<DateTime<Utc>>,
+    pub unrouted: u64,
+}
+
 /// One row of the alert outbox.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StoredAlertEvent {
@@ -264,6 +381,74 @@ pub trait Store: Send + Sync + 'static {
         after: i64,
         limit: u32,
     ) -> Result<Vec<StoredAlertEvent>, StoreError>;
+
+    /// Alert events not routed yet, oldest first.
+    async fn unrouted_alert_events(&self, limit: u32) -> Result<Vec<StoredAlertEvent>, StoreError>;
+
+    /// Routes event `event_id` once: its deliveries and `routed_at`, in one
+    /// transaction. False when it was routed already or `fence` is no
+    /// longer the leader's lease (nothing written).
+    async fn route_alert_event(
+        &self,
+        event_id: i64,
+        deliveries: &[NewDelivery],
+        at: DateTime<Utc>,
+        fence: Option<&Lease>,
+    ) -> Result<bool, StoreError>;
+
+    /// The newest delivery on `route` (pending, delivered or failed, not
+    /// suppressed) of an event of `kind` about service `subject`, created
+    /// after `since`: the cooldown.
+    async fn recent_alert(
+        &self,
+        route: &str,
+        subject: &str,
+        kind: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, StoreError>;
+
+    /// The status of the newest delivery on `route` of an event with
+    /// `dedup_key`: whether what a resolution closes was sent there.
+    async fn last_alert_status(
+        &self,
+        route: &str,
+        dedup_key: &str,
+    ) -> Result<Option<DeliveryStatus>, StoreError>;
+
+    /// Claims up to `limit` pending deliveries due at `now` (not claimed by
+    /// a live claim) until `until`; on PostgreSQL `FOR UPDATE SKIP LOCKED`.
+    /// Nothing when `fence` is not the leader's lease.
+    async fn claim_alert_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: u32,
+        fence: Option<&Lease>,
+    ) -> Result<Vec<ClaimedDelivery>, StoreError>;
+
+    /// Records one attempt and what it leaves the delivery as.
+    async fn finish_alert_attempt(
+        &self,
+        delivery_id: i64,
+        attempt: &AttemptRecord,
+        outcome: AttemptOutcome,
+    ) -> Result<(), StoreError>;
+
+    /// Deliveries, newest first, as the history shows them.
+    async fn alert_history(
+        &self,
+        filter: &AlertHistoryFilter,
+    ) -> Result<Vec<DeliveryRecord>, StoreError>;
+
+    /// The attempts of one delivery, oldest first.
+    async fn alert_attempts(&self, delivery_id: i64) -> Result<Vec<AttemptRecord>, StoreError>;
+
+    /// Pending deliveries and when the oldest was created; unrouted events.
+    async fn alert_outbox(&self) -> Result<OutboxDepth, StoreError>;
+
+    /// Deletes alert events (with their deliveries and attempts) created
+    /// before `before`, except those still pending; returns events deleted.
+    async fn prune_alerts(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
 
     /// Unresolved incidents with their services and updates, newest first.
     async fn active_incidents(&self) -> Result<Vec<IncidentView>, StoreError>;

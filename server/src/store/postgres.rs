@@ -42,6 +42,10 @@ impl Dialect for Postgres {
         format!(" FOR UPDATE OF {alias}")
     }
 
+    fn skip_locked(alias: &str) -> String {
+        format!(" FOR UPDATE OF {alias} SKIP LOCKED")
+    }
+
     fn rows_affected(result: &sqlx::postgres::PgQueryResult) -> u64 {
         result.rows_affected()
     }

@@ -27,9 +27,10 @@ use super::codec::{
     outcome_code, outcome_from_code, parse_column, u32_from_db, u32_to_db, Int, SampleTime, Time,
 };
 use super::{
-    AuditRecord, Backend, Heartbeat, IdempotencyClaim, KeptResponse, Lease, LoggedRound, RoundFeed,
-    RoundResult, Store, StoreError, StoredAlertEvent, TokenRecord, IDEMPOTENCY_ABANDONED,
-    IDEMPOTENCY_TTL,
+    AlertHistoryFilter, AttemptOutcome, AttemptRecord, AuditRecord, Backend, ClaimedDelivery,
+    DeliveryRecord, DeliveryStatus, Heartbeat, IdempotencyClaim, KeptResponse, Lease, LoggedRound,
+    NewDelivery, OutboxDepth, RoundFeed, RoundResult, Store, StoreError, StoredAlertEvent,
+    TokenRecord, IDEMPOTENCY_ABANDONED, IDEMPOTENCY_TTL,
 };
 use crate::domain::alert::{
     incident_events, status_event, AlertEvent, EventKind, IncidentFacts, IncidentInfo, ServiceRef,
@@ -62,6 +63,11 @@ pub trait Dialect: Database {
     /// transaction ends: nothing on SQLite, where a writing transaction
     /// holds the whole database, `FOR UPDATE OF alias` on PostgreSQL.
     fn lock_rows(alias: &str) -> String;
+
+    /// Like [`Dialect::lock_rows`], skipping rows another transaction
+    /// holds (`FOR UPDATE OF alias SKIP LOCKED` on PostgreSQL), so two
+    /// claimers never take the same row.
+    fn skip_locked(alias: &str) -> String;
 
     /// The backend's migrations (`migrations/sqlite` or `migrations/postgres`).
     const MIGRATOR: &'static Migrator;
@@ -190,6 +196,34 @@ where
     for<'q> &'q str: ColumnIndex<DB::Row>,
     usize: ColumnIndex<DB::Row>,
 {
+    fn stored_alert_event(row: &DB::Row) -> Result<StoredAlertEvent, StoreError> {
+        let body: String = row.try_get("body")?;
+        Ok(StoredAlertEvent {
+            id: row.try_get("id")?,
+            event: serde_json::from_str(&body)
+                .map_err(|e| StoreError::Corrupt(format!("alert event: {e}")))?,
+            routed_at: Self::optional_time(row, "routed_at")?,
+        })
+    }
+
+    /// Whether `fence` (when given) is still the leader's lease, checked
+    /// and locked in the caller's transaction.
+    async fn holds(conn: &mut DB::Connection, fence: Option<&Lease>) -> Result<bool, StoreError> {
+        let Some(lease) = fence else {
+            return Ok(true);
+        };
+        let sql = format!(
+            "SELECT l.epoch FROM leadership l WHERE l.id = 1 AND l.holder = $1 AND l.epoch = $2{}",
+            DB::lock_rows("l")
+        );
+        let held: Option<i64> = sqlx::query_scalar(&sql)
+            .bind(&lease.holder)
+            .bind(lease.epoch)
+            .fetch_optional(&mut *conn)
+            .await?;
+        Ok(held.is_some())
+    }
+
     fn time(row: &DB::Row, column: &str) -> Result<DateTime<Utc>, StoreError> {
         Ok(row.try_get::<Time, _>(column)?.0)
     }
@@ -875,21 +909,7 @@ where
         let mut tx = self.pool.begin().await?;
         // The leader's row stays locked until the commit, so a takeover
         // waits for this round or fences it: never both.
-        let fenced = match fence {
-            None => false,
-            Some(lease) => {
-                let sql = format!(
-                    "SELECT l.epoch FROM leadership l WHERE l.id = 1 AND l.holder = $1 AND l.epoch = $2{}",
-                    DB::lock_rows("l")
-                );
-                let held: Option<i64> = sqlx::query_scalar(&sql)
-                    .bind(&lease.holder)
-                    .bind(lease.epoch)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                held.is_none()
-            }
-        };
+        let fenced = !Self::holds(&mut tx, fence).await?;
         // Only the samples actually inserted count in the rollups, so a
         // retried batch is not counted twice.
         let inserted = DB::insert_new_samples(&mut tx, samples).await?;
@@ -923,17 +943,294 @@ where
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
+        rows.iter().map(Self::stored_alert_event).collect()
+    }
+
+    async fn unrouted_alert_events(&self, limit: u32) -> Result<Vec<StoredAlertEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, body, routed_at FROM alert_events WHERE routed_at IS NULL ORDER BY id LIMIT $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(Self::stored_alert_event).collect()
+    }
+
+    async fn route_alert_event(
+        &self,
+        event_id: i64,
+        deliveries: &[NewDelivery],
+        at: DateTime<Utc>,
+        fence: Option<&Lease>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if !Self::holds(&mut tx, fence).await? {
+            return Ok(false);
+        }
+        let routed = sqlx::query(
+            "UPDATE alert_events SET routed_at = $2 WHERE id = $1 AND routed_at IS NULL",
+        )
+        .bind(event_id)
+        .bind(Time(at))
+        .execute(&mut *tx)
+        .await?;
+        if DB::rows_affected(&routed) != 1 {
+            return Ok(false);
+        }
+        for d in deliveries {
+            let finished = (d.status != DeliveryStatus::Pending).then_some(Time(at));
+            sqlx::query(
+                "INSERT INTO alert_deliveries (event_id, route, route_kind, status, reason, next_attempt_at, created_at, finished_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $6, $7) ON CONFLICT (event_id, route) DO NOTHING",
+            )
+            .bind(event_id)
+            .bind(&d.route)
+            .bind(&d.route_kind)
+            .bind(d.status.as_str())
+            .bind(&d.reason)
+            .bind(Time(at))
+            .bind(finished)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn recent_alert(
+        &self,
+        route: &str,
+        subject: &str,
+        kind: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let row = sqlx::query(
+            "SELECT d.created_at FROM alert_deliveries d JOIN alert_events e ON e.id = d.event_id
+             WHERE d.route = $1 AND e.subject = $2 AND e.kind = $3 AND d.status <> 'suppressed'
+               AND d.created_at > $4
+             ORDER BY d.created_at DESC LIMIT 1",
+        )
+        .bind(route)
+        .bind(subject)
+        .bind(kind)
+        .bind(Time(since))
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Self::time(&r, "created_at")).transpose()
+    }
+
+    async fn last_alert_status(
+        &self,
+        route: &str,
+        dedup_key: &str,
+    ) -> Result<Option<DeliveryStatus>, StoreError> {
+        let status: Option<String> = sqlx::query_scalar(
+            "SELECT d.status FROM alert_deliveries d JOIN alert_events e ON e.id = d.event_id
+             WHERE d.route = $1 AND e.dedup_key = $2 ORDER BY d.id DESC LIMIT 1",
+        )
+        .bind(route)
+        .bind(dedup_key)
+        .fetch_optional(&self.pool)
+        .await?;
+        status
+            .map(|s| parse_column(&s, DeliveryStatus::parse, "delivery status"))
+            .transpose()
+    }
+
+    async fn claim_alert_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: u32,
+        fence: Option<&Lease>,
+    ) -> Result<Vec<ClaimedDelivery>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if !Self::holds(&mut tx, fence).await? {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT d.id, d.event_id, d.route, d.attempts, e.body FROM alert_deliveries d
+             JOIN alert_events e ON e.id = d.event_id
+             WHERE d.status = 'pending' AND d.next_attempt_at <= $1
+               AND (d.claimed_until IS NULL OR d.claimed_until <= $1)
+             ORDER BY d.next_attempt_at, d.id LIMIT $2{}",
+            DB::skip_locked("d")
+        );
+        let rows = sqlx::query(&sql)
+            .bind(Time(now))
+            .bind(i64::from(limit))
+            .fetch_all(&mut *tx)
+            .await?;
+        let mut claimed = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let body: String = row.try_get("body")?;
+            let delivery = ClaimedDelivery {
+                id: row.try_get("id")?,
+                event_id: row.try_get("event_id")?,
+                route: row.try_get("route")?,
+                attempts: u32_from_db(Self::int(row, "attempts")?),
+                event: serde_json::from_str(&body)
+                    .map_err(|e| StoreError::Corrupt(format!("alert event: {e}")))?,
+            };
+            sqlx::query("UPDATE alert_deliveries SET claimed_until = $2 WHERE id = $1")
+                .bind(delivery.id)
+                .bind(Time(until))
+                .execute(&mut *tx)
+                .await?;
+            claimed.push(delivery);
+        }
+        tx.commit().await?;
+        Ok(claimed)
+    }
+
+    async fn finish_alert_attempt(
+        &self,
+        delivery_id: i64,
+        attempt: &AttemptRecord,
+        outcome: AttemptOutcome,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO alert_attempts (delivery_id, at, status_code, error, duration_ms) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(delivery_id)
+        .bind(Time(attempt.at))
+        .bind(attempt.status_code.map(i64::from))
+        .bind(&attempt.error)
+        .bind(i64::try_from(attempt.duration_ms).unwrap_or(i64::MAX))
+        .execute(&mut *tx)
+        .await?;
+        let (status, next, finished) = match outcome {
+            AttemptOutcome::Delivered => (DeliveryStatus::Delivered, attempt.at, Some(attempt.at)),
+            AttemptOutcome::Retry(at) => (DeliveryStatus::Pending, at, None),
+            AttemptOutcome::Failed => (DeliveryStatus::Failed, attempt.at, Some(attempt.at)),
+        };
+        sqlx::query(
+            "UPDATE alert_deliveries SET attempts = attempts + 1, status = $2, next_attempt_at = $3,
+               claimed_until = NULL, finished_at = $4, last_error = $5
+             WHERE id = $1",
+        )
+        .bind(delivery_id)
+        .bind(status.as_str())
+        .bind(Time(next))
+        .bind(finished.map(Time))
+        .bind(&attempt.error)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn alert_history(
+        &self,
+        filter: &AlertHistoryFilter,
+    ) -> Result<Vec<DeliveryRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT d.id, d.event_id, d.route, d.route_kind, e.kind, e.dedup_key, e.incident_id, e.subject,
+                    d.status, d.reason, d.attempts, e.occurred_at, d.created_at, d.next_attempt_at,
+                    d.finished_at, d.last_error
+             FROM alert_deliveries d JOIN alert_events e ON e.id = d.event_id
+             WHERE ($1 IS NULL OR d.route = $1) AND ($2 IS NULL OR d.status = $2)
+               AND ($3 IS NULL OR e.incident_id = $3) AND ($4 IS NULL OR d.id < $4)
+             ORDER BY d.id DESC LIMIT $5",
+        )
+        .bind(&filter.route)
+        .bind(filter.status.map(DeliveryStatus::as_str))
+        .bind(filter.incident_id)
+        .bind(filter.before_id)
+        .bind(i64::from(filter.limit))
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter()
             .map(|row| {
-                let body: String = row.try_get("body")?;
-                Ok(StoredAlertEvent {
+                let status = parse_column(
+                    &row.try_get::<String, _>("status")?,
+                    DeliveryStatus::parse,
+                    "delivery status",
+                )?;
+                Ok(DeliveryRecord {
                     id: row.try_get("id")?,
-                    event: serde_json::from_str(&body)
-                        .map_err(|e| StoreError::Corrupt(format!("alert event: {e}")))?,
-                    routed_at: Self::optional_time(row, "routed_at")?,
+                    event_id: row.try_get("event_id")?,
+                    route: row.try_get("route")?,
+                    route_kind: row.try_get("route_kind")?,
+                    event: row.try_get("kind")?,
+                    dedup_key: row.try_get("dedup_key")?,
+                    incident_id: row.try_get("incident_id")?,
+                    service: row.try_get("subject")?,
+                    status,
+                    reason: row.try_get("reason")?,
+                    attempts: u32_from_db(Self::int(row, "attempts")?),
+                    occurred_at: Self::time(row, "occurred_at")?,
+                    created_at: Self::time(row, "created_at")?,
+                    next_attempt_at: (status == DeliveryStatus::Pending)
+                        .then(|| Self::time(row, "next_attempt_at"))
+                        .transpose()?,
+                    finished_at: Self::optional_time(row, "finished_at")?,
+                    last_error: row.try_get("last_error")?,
                 })
             })
             .collect()
+    }
+
+    async fn alert_attempts(&self, delivery_id: i64) -> Result<Vec<AttemptRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT at, status_code, error, duration_ms FROM alert_attempts WHERE delivery_id = $1 ORDER BY id",
+        )
+        .bind(delivery_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let code: Option<i64> = row.try_get("status_code")?;
+                Ok(AttemptRecord {
+                    at: Self::time(row, "at")?,
+                    status_code: code.and_then(|c| u16::try_from(c).ok()),
+                    error: row.try_get("error")?,
+                    duration_ms: u64::try_from(Self::int(row, "duration_ms")?).unwrap_or_default(),
+                })
+            })
+            .collect()
+    }
+
+    async fn alert_outbox(&self) -> Result<OutboxDepth, StoreError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS pending, MIN(created_at) AS oldest FROM alert_deliveries WHERE status = 'pending'",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        let unrouted =
+            sqlx::query("SELECT COUNT(*) AS n FROM alert_events WHERE routed_at IS NULL")
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(OutboxDepth {
+            pending: u64::try_from(Self::int(&row, "pending")?).unwrap_or_default(),
+            oldest_pending: Self::optional_time(&row, "oldest")?,
+            unrouted: u64::try_from(Self::int(&unrouted, "n")?).unwrap_or_default(),
+        })
+    }
+
+    async fn prune_alerts(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let old = "SELECT id FROM alert_events WHERE created_at < $1 AND routed_at IS NOT NULL
+                   AND NOT EXISTS (SELECT 1 FROM alert_deliveries p WHERE p.event_id = alert_events.id AND p.status = 'pending')";
+        sqlx::query(&format!(
+            "DELETE FROM alert_attempts WHERE delivery_id IN (SELECT id FROM alert_deliveries WHERE event_id IN ({old}))"
+        ))
+        .bind(Time(before))
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(&format!(
+            "DELETE FROM alert_deliveries WHERE event_id IN ({old})"
+        ))
+        .bind(Time(before))
+        .execute(&mut *tx)
+        .await?;
+        let result = sqlx::query(&format!("DELETE FROM alert_events WHERE id IN ({old})"))
+            .bind(Time(before))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(DB::rows_affected(&result))
     }
 
     async fn active_incidents(&self) -> Result<Vec<IncidentView>, StoreError> {

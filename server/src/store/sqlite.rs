@@ -40,6 +40,10 @@ impl Dialect for Sqlite {
         String::new()
     }
 
+    fn skip_locked(_alias: &str) -> String {
+        String::new()
+    }
+
     fn rows_affected(result: &sqlx::sqlite::SqliteQueryResult) -> u64 {
         result.rows_affected()
     }

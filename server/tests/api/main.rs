@@ -5,6 +5,7 @@
 #![expect(clippy::unwrap_used, reason = "test code")]
 
 mod admin;
+mod alerts;
 mod app;
 mod assets;
 mod badges;

@@ -138,6 +138,7 @@ fn engine(
         lease_ttl: Duration::from_secs(10),
         gather: Duration::ZERO,
         max_buffered: 100_000,
+        alerts: None,
         initial: std::sync::Mutex::new(None),
     }
 }

@@ -1,0 +1,528 @@
+//! The alert dispatcher: routes the outbox's events and delivers them.
+//!
+//! It runs on the replica that leads, fenced by its lease: routing an event
+//! (its deliveries and `routed_at` in one transaction) and claiming
+//! deliveries both check the lease inside their transaction, and claims use
+//! `FOR UPDATE SKIP LOCKED` on PostgreSQL, so a takeover never delivers
+//! twice what was already delivered. A claim lasts [`CLAIM`]: a dispatcher
+//! that dies mid-send leaves the delivery to be sent again after it (the
+//! providers' dedup keys make that harmless).
+//!
+//! Each attempt is recorded; a failure is retried with exponential backoff
+//! and jitter (`Retry-After` honoured) until `alerts.max_attempts`, then
+//! the delivery is `failed`, kept and visible. 4xx answers other than 408
+//! and 429 fail at once: sending the same request again cannot help.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use futures::stream::{self, StreamExt};
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::SharedClock;
+use crate::config::alerts::{AlertsConfig, RouteConfig, RouteFilters, RouteKind};
+use crate::domain::alert::{
+    backoff, opsgenie, pagerduty, signature, slack, verdict, AlertEvent, Earlier, EventKind,
+    RouteRule, Verdict,
+};
+use crate::engine::changes::Changes;
+use crate::store::{
+    AttemptOutcome, AttemptRecord, ClaimedDelivery, DeliveryStatus, Lease, NewDelivery, Store,
+    StoreError,
+};
+
+/// How long a claimed delivery is reserved for its attempt.
+pub const CLAIM: Duration = Duration::from_secs(60);
+/// How long one HTTP attempt may take.
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often the dispatcher looks at the outbox when nothing wakes it.
+pub const POLL: Duration = Duration::from_secs(1);
+/// Events routed and deliveries claimed per pass.
+const BATCH: u32 = 100;
+/// Deliveries in flight at once.
+const IN_FLIGHT: usize = 16;
+
+/// A route with its filters compiled.
+#[derive(Clone, Debug)]
+pub struct Route {
+    pub config: RouteConfig,
+    filters: RouteFilters,
+}
+
+impl Route {
+    /// `config` was validated at start-up, so its globs compile.
+    pub fn new(config: RouteConfig) -> Self {
+        let filters = config.filters().unwrap_or_default();
+        Self { config, filters }
+    }
+
+    fn rule(&self, event: &AlertEvent) -> RouteRule {
+        let services = event.services();
+        let covered = match &event.service {
+            Some(s) => self
+                .config
+                .covers(&self.filters, &s.slug, s.group.as_deref()),
+            None if services.is_empty() => {
+                self.config.services.is_empty() && self.config.groups.is_empty()
+            }
+            None => services.iter().any(|s| {
+                self.config
+                    .covers(&self.filters, &s.slug, s.group.as_deref())
+            }),
+        };
+        RouteRule {
+            wants: self.config.wants(event.event),
+            covers: covered,
+            min_impact: self.config.min_impact,
+            send_resolved: self.config.send_resolved,
+            closes_alerts: self.config.closes_alerts(),
+        }
+    }
+}
+
+/// What an attempt came to.
+#[derive(Debug)]
+struct Sent {
+    status: Option<u16>,
+    error: Option<String>,
+    retry_after: Option<Duration>,
+    /// Sending it again cannot succeed.
+    permanent: bool,
+}
+
+/// Routes and delivers alerts while its replica leads.
+pub struct Dispatcher {
+    pub store: Arc<dyn Store>,
+    pub clock: SharedClock,
+    pub routes: Vec<Route>,
+    pub page_url: Option<String>,
+    pub page_title: String,
+    pub max_attempts: u32,
+    /// Delivered and failed alerts older than this are deleted.
+    pub retention: Duration,
+    /// Wakes the dispatcher when a change wrote events.
+    pub changes: Arc<Changes>,
+    http: reqwest::Client,
+}
+
+/// How often old alerts are pruned.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+impl Dispatcher {
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: SharedClock,
+        alerts: &AlertsConfig,
+        page_url: Option<String>,
+        page_title: String,
+        changes: Arc<Changes>,
+    ) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(SEND_TIMEOUT)
+            .user_agent(concat!("Upbeat/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .unwrap_or_default();
+        Self {
+            store,
+            clock,
+            routes: alerts.routes.iter().cloned().map(Route::new).collect(),
+            page_url,
+            page_title,
+            max_attempts: alerts.max_attempts,
+            retention: alerts.retention,
+            changes,
+            http,
+        }
+    }
+
+    /// Passes until `cancel`: woken by new events, else every [`POLL`].
+    pub async fn run(self: Arc<Self>, lease: Option<Lease>, cancel: CancellationToken) {
+        let mut failing = false;
+        let mut pruned_at: Option<Instant> = None;
+        loop {
+            if pruned_at.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
+                let before = self.clock.now()
+                    - chrono::Duration::from_std(self.retention).unwrap_or_default();
+                match self.store.prune_alerts(before).await {
+                    Ok(n) => {
+                        pruned_at = Some(Instant::now());
+                        if n > 0 {
+                            tracing::info!(events = n, "old alerts pruned");
+                        }
+                    }
+                    Err(err) => tracing::warn!(error = %err, "pruning old alerts failed"),
+                }
+            }
+            match self.pass(lease.as_ref()).await {
+                Ok(_) if failing => {
+                    tracing::info!("alert dispatcher: database back");
+                    failing = false;
+                }
+                Ok(_) => {}
+                Err(err) => {
+                    if !failing {
+                        tracing::warn!(error = %err, "alert dispatcher: database unavailable; alerts wait in the outbox");
+                    }
+                    failing = true;
+                }
+            }
+            tokio::select! {
+                () = cancel.cancelled() => return,
+                () = self.changes.alerts_notified() => {}
+                () = tokio::time::sleep(POLL) => {}
+            }
+        }
+    }
+
+    /// One pass: routes new events, then sends what is due. Returns the
+    /// deliveries attempted.
+    pub async fn pass(&self, fence: Option<&Lease>) -> Result<usize, StoreError> {
+        self.route_new(fence).await?;
+        let attempted = self.deliver_due(fence).await?;
+        let depth = self.store.alert_outbox().await?;
+        crate::metrics::alert_outbox(depth.pending);
+        Ok(attempted)
+    }
+
+    async fn route_new(&self, fence: Option<&Lease>) -> Result<(), StoreError> {
+        let events = self.store.unrouted_alert_events(BATCH).await?;
+        if events.is_empty() {
+            return Ok(());
+        }
+        let now = self.clock.now();
+        let in_maintenance = self.services_in_maintenance().await?;
+        for stored in events {
+            let event = &stored.event;
+            let mut deliveries = Vec::new();
+            for route in &self.routes {
+                // Mail comes with the SMTP sender; until then email routes
+                // take nothing (start-up says so).
+                if route.config.kind == RouteKind::Email {
+                    continue;
+                }
+                let earlier = self.earlier(route, event, &in_maintenance).await?;
+                let name = route.config.name.clone();
+                match verdict(event, route.rule(event), earlier) {
+                    Verdict::Send => deliveries.push(NewDelivery {
+                        route: name,
+                        route_kind: route.config.kind.as_str().to_owned(),
+                        status: DeliveryStatus::Pending,
+                        reason: None,
+                    }),
+                    Verdict::Skip => crate::metrics::alert_suppressed(&name, "filter"),
+                    Verdict::Suppress(reason) => {
+                        crate::metrics::alert_suppressed(&name, reason);
+                        deliveries.push(NewDelivery {
+                            route: name,
+                            route_kind: route.config.kind.as_str().to_owned(),
+                            status: DeliveryStatus::Suppressed,
+                            reason: Some(reason.to_owned()),
+                        });
+                    }
+                }
+            }
+            if !self
+                .store
+                .route_alert_event(stored.id, &deliveries, now, fence)
+                .await?
+            {
+                // Deposed, or another pass routed it: leave the rest.
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    /// Slugs of services a maintenance window covers now.
+    async fn services_in_maintenance(&self) -> Result<Vec<String>, StoreError> {
+        let now = self.clock.now();
+        let windows = self.store.maintenance_windows(now).await?;
+        let ids: Vec<i64> = windows
+            .iter()
+            .filter(|w| w.in_progress(now))
+            .flat_map(|w| w.services.iter().copied())
+            .collect();
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let slugs: HashMap<i64, String> = self
+            .store
+            .services()
+            .await?
+            .into_iter()
+            .map(|s| (s.id, s.slug))
+            .collect();
+        Ok(ids.iter().filter_map(|id| slugs.get(id).cloned()).collect())
+    }
+
+    async fn earlier(
+        &self,
+        route: &Route,
+        event: &AlertEvent,
+        in_maintenance: &[String],
+    ) -> Result<Earlier, StoreError> {
+        let subject = event.subject_slug();
+        let covered = |slug: &str| in_maintenance.iter().any(|m| m == slug);
+        let in_maintenance = match &event.service {
+            Some(s) => covered(&s.slug),
+            None => {
+                let services = event.services();
+                !services.is_empty() && services.iter().all(|s| covered(&s.slug))
+            }
+        };
+        let cooldown = chrono::Duration::from_std(route.config.cooldown).unwrap_or_default();
+        let within_cooldown = match subject {
+            Some(subject) if !cooldown.is_zero() => self
+                .store
+                .recent_alert(
+                    &route.config.name,
+                    subject,
+                    event.event.as_str(),
+                    event.occurred_at - cooldown,
+                )
+                .await?
+                .is_some(),
+            _ => false,
+        };
+        let opened_here = if event.is_resolution() && route.config.closes_alerts() {
+            matches!(
+                self.store
+                    .last_alert_status(&route.config.name, &event.dedup_key())
+                    .await?,
+                Some(DeliveryStatus::Pending | DeliveryStatus::Delivered | DeliveryStatus::Failed)
+            )
+        } else {
+            false
+        };
+        Ok(Earlier {
+            in_maintenance,
+            within_cooldown,
+            opened_here,
+        })
+    }
+
+    async fn deliver_due(&self, fence: Option<&Lease>) -> Result<usize, StoreError> {
+        let now = self.clock.now();
+        let until = now + chrono::Duration::from_std(CLAIM).unwrap_or_default();
+        let claimed = self
+            .store
+            .claim_alert_deliveries(now, until, BATCH, fence)
+            .await?;
+        let n = claimed.len();
+        let results: Vec<Result<(), StoreError>> = stream::iter(claimed)
+            .map(|delivery| self.attempt(delivery))
+            .buffer_unordered(IN_FLIGHT)
+            .collect()
+            .await;
+        results.into_iter().collect::<Result<(), StoreError>>()?;
+        Ok(n)
+    }
+
+    async fn attempt(&self, delivery: ClaimedDelivery) -> Result<(), StoreError> {
+        let at = self.clock.now();
+        let started = Instant::now();
+        let route = self.routes.iter().find(|r| r.config.name == delivery.route);
+        let event = delivery
+            .event
+            .clone()
+            .on_page(self.page_url.as_deref(), &self.page_title);
+        let sent = match route {
+            Some(route) => self.send(route, &event, delivery.id, at).await,
+            None => Sent {
+                status: None,
+                error: Some(format!("route {} is no longer configured", delivery.route)),
+                retry_after: None,
+                permanent: true,
+            },
+        };
+        let elapsed = started.elapsed();
+        let kind = route.map_or("unknown", |r| r.config.kind.as_str());
+        let ok = sent.error.is_none();
+        crate::metrics::alert_attempt(&delivery.route, kind, elapsed, !ok);
+        let attempts = delivery.attempts + 1;
+        let outcome = if ok {
+            crate::metrics::alert_fired(&delivery.route, kind, event_name(event.event));
+            AttemptOutcome::Delivered
+        } else if sent.permanent || attempts >= self.max_attempts {
+            tracing::warn!(route = %delivery.route, attempts, error = sent.error.as_deref().unwrap_or_default(), "alert delivery failed for good");
+            AttemptOutcome::Failed
+        } else {
+            let jitter: f64 = rand::random();
+            let delay = backoff(attempts, jitter, sent.retry_after);
+            tracing::info!(route = %delivery.route, attempts, retry_in_s = delay.as_secs_f64(), error = sent.error.as_deref().unwrap_or_default(), "alert delivery failed; will retry");
+            AttemptOutcome::Retry(at + chrono::Duration::from_std(delay).unwrap_or_default())
+        };
+        let record = AttemptRecord {
+            at,
+            status_code: sent.status,
+            error: sent.error,
+            duration_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+        };
+        self.store
+            .finish_alert_attempt(delivery.id, &record, outcome)
+            .await
+    }
+
+    /// One HTTP request to the route's receiver.
+    async fn send(
+        &self,
+        route: &Route,
+        event: &AlertEvent,
+        delivery_id: i64,
+        now: chrono::DateTime<Utc>,
+    ) -> Sent {
+        let config = &route.config;
+        let secret = config.secret.as_ref().map(|s| s.0.as_str());
+        let endpoint = config.endpoint().unwrap_or_default().trim_end_matches('/');
+        let request = match config.kind {
+            RouteKind::Pagerduty => self
+                .http
+                .post(endpoint)
+                .json(&pagerduty(event, secret.unwrap_or_default())),
+            RouteKind::Opsgenie => {
+                let call = opsgenie(event);
+                self.http
+                    .post(format!("{endpoint}{}", call.path))
+                    .header(
+                        reqwest::header::AUTHORIZATION,
+                        format!("GenieKey {}", secret.unwrap_or_default()),
+                    )
+                    .json(&call.body)
+            }
+            RouteKind::Slack => self.http.post(endpoint).json(&slack(event)),
+            RouteKind::Webhook => {
+                let body = serde_json::to_vec(event).unwrap_or_default();
+                let mut request = self
+                    .http
+                    .post(endpoint)
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .header("X-Upbeat-Event", event.event.as_str())
+                    .header("X-Upbeat-Delivery", delivery_id.to_string());
+                if let Some(secret) = secret {
+                    request = request.header(
+                        "X-Upbeat-Signature",
+                        signature(secret, now.timestamp(), &body),
+                    );
+                }
+                request.body(body)
+            }
+            RouteKind::Email => {
+                return Sent {
+                    status: None,
+                    error: Some("email delivery is not available in this build".to_owned()),
+                    retry_after: None,
+                    permanent: true,
+                }
+            }
+        };
+        match request.send().await {
+            Ok(response) => {
+                let status = response.status();
+                let retry_after = response
+                    .headers()
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| parse_retry_after(v, now));
+                if status.is_success() {
+                    return Sent {
+                        status: Some(status.as_u16()),
+                        error: None,
+                        retry_after: None,
+                        permanent: false,
+                    };
+                }
+                // The answer says why (never the request: it holds keys).
+                let text = response.text().await.unwrap_or_default();
+                let permanent = status.is_client_error()
+                    && status != reqwest::StatusCode::TOO_MANY_REQUESTS
+                    && status != reqwest::StatusCode::REQUEST_TIMEOUT;
+                Sent {
+                    status: Some(status.as_u16()),
+                    error: Some(format!(
+                        "status {}: {}",
+                        status.as_u16(),
+                        crate::domain::alert::truncate(text.trim(), 300)
+                    )),
+                    retry_after,
+                    permanent,
+                }
+            }
+            Err(err) => Sent {
+                status: None,
+                // reqwest's message names the URL, never the headers.
+                error: Some(if err.is_timeout() {
+                    format!("no answer within {} s", SEND_TIMEOUT.as_secs())
+                } else {
+                    without_url(&err)
+                }),
+                retry_after: None,
+                permanent: false,
+            },
+        }
+    }
+}
+
+/// `Retry-After` in seconds or as an HTTP date (relative to `now`), at
+/// most an hour.
+fn parse_retry_after(value: &str, now: chrono::DateTime<Utc>) -> Option<Duration> {
+    let cap = Duration::from_secs(3600);
+    if let Ok(seconds) = value.trim().parse::<u64>() {
+        return Some(Duration::from_secs(seconds).min(cap));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(value.trim()).ok()?;
+    (at.with_timezone(&Utc) - now)
+        .to_std()
+        .ok()
+        .map(|d| d.min(cap))
+}
+
+/// What went wrong, without the URL: a Slack or webhook URL is a secret
+/// of its own, and reqwest's own message names it.
+fn without_url(err: &reqwest::Error) -> String {
+    let what = if err.is_connect() {
+        "cannot connect"
+    } else if err.is_body() || err.is_decode() {
+        "bad answer"
+    } else {
+        "request failed"
+    };
+    let mut text = what.to_owned();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+const fn event_name(kind: EventKind) -> &'static str {
+    kind.as_str()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_is_read_in_seconds_or_as_a_date_and_capped() {
+        use chrono::TimeZone;
+        let now = Utc.with_ymd_and_hms(2015, 10, 21, 7, 27, 0).unwrap();
+        let cases = [
+            ("30", Some(Duration::from_secs(30))),
+            (" 5 ", Some(Duration::from_secs(5))),
+            ("99999", Some(Duration::from_secs(3600))),
+            ("soon", None),
+            (
+                "Wed, 21 Oct 2015 07:28:00 GMT",
+                Some(Duration::from_secs(60)),
+            ),
+            ("Wed, 21 Oct 2015 07:00:00 GMT", None),
+        ];
+        for (value, want) in cases {
+            assert_eq!(parse_retry_after(value, now), want, "{value}");
+        }
+    }
+}

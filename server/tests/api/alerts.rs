@@ -1,0 +1,345 @@
+//! Alerts end to end: a failing target opens an incident and real local
+//! HTTP servers standing in for PagerDuty, Opsgenie, Slack and a webhook
+//! receive what the providers document, checked field by field; the
+//! recovery resolves with the same key; a receiver that fails gets the
+//! alert again after backoff; secrets never show in logs, history or
+//! the database's rows.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use hmac::{Hmac, Mac};
+use serde_json::Value;
+use sha2::Sha256;
+
+use crate::helpers::{Backend, Target, TestApp, TestDb};
+
+/// One request a receiver got.
+#[derive(Clone, Debug)]
+struct Received {
+    path: String,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl Received {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap()
+    }
+}
+
+#[derive(Clone, Default)]
+struct Inbox {
+    received: Arc<Mutex<Vec<Received>>>,
+    /// Answers to give, first first; 202 once they run out.
+    answers: Arc<Mutex<Vec<(u16, Option<&'static str>)>>>,
+}
+
+/// A local HTTP server recording every request.
+struct Receiver {
+    url: String,
+    inbox: Inbox,
+}
+
+impl Receiver {
+    async fn start(answers: Vec<(u16, Option<&'static str>)>) -> Self {
+        let inbox = Inbox {
+            received: Arc::default(),
+            answers: Arc::new(Mutex::new(answers)),
+        };
+        let app = axum::Router::new()
+            .fallback(record)
+            .with_state(inbox.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self {
+            url: format!("http://{addr}"),
+            inbox,
+        }
+    }
+
+    fn received(&self) -> Vec<Received> {
+        self.inbox.received.lock().unwrap().clone()
+    }
+
+    /// Waits until `n` requests arrived.
+    async fn wait_for(&self, n: usize, timeout: Duration) -> Vec<Received> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let got = self.received();
+            if got.len() >= n {
+                return got;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{} of {n} requests arrived: {got:?}",
+                got.len()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+async fn record(State(inbox): State<Inbox>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, 1 << 20).await.unwrap();
+    let path = parts
+        .uri
+        .path_and_query()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    inbox.received.lock().unwrap().push(Received {
+        path,
+        headers: parts.headers,
+        body,
+    });
+    let answer = {
+        let mut answers = inbox.answers.lock().unwrap();
+        (!answers.is_empty()).then(|| answers.remove(0))
+    };
+    match answer {
+        Some((status, retry_after)) => {
+            let mut response = (StatusCode::from_u16(status).unwrap(), "no").into_response();
+            if let Some(value) = retry_after {
+                response
+                    .headers_mut()
+                    .insert("retry-after", value.parse().unwrap());
+            }
+            response
+        }
+        None => (StatusCode::ACCEPTED, r#"{"status":"success"}"#).into_response(),
+    }
+}
+
+const PD_KEY: &str = "0123456789abcdef0123456789abcdef";
+const GENIE_KEY: &str = "genie-0000-1111";
+const HOOK_SECRET: &str = "whsec_upbeat_test";
+
+fn secret_file(dir: &tempfile::TempDir, name: &str, value: &str) -> String {
+    let path = dir.path().join(name);
+    std::fs::write(&path, format!("{value}\n")).unwrap();
+    path.display().to_string()
+}
+
+#[tokio::test]
+async fn sqlite_alerts_reach_every_provider_in_its_format() {
+    alerts_reach_every_provider_in_its_format(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_alerts_reach_every_provider_in_its_format() {
+    alerts_reach_every_provider_in_its_format(Backend::Postgres).await;
+}
+
+async fn alerts_reach_every_provider_in_its_format(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let target = Target::start(503).await;
+    let pd = Receiver::start(vec![]).await;
+    let genie = Receiver::start(vec![]).await;
+    let chat = Receiver::start(vec![]).await;
+    // The webhook receiver fails once, asking for a second's patience.
+    let hook = Receiver::start(vec![(503, Some("1"))]).await;
+    let secrets = tempfile::tempdir().unwrap();
+    let config = format!(
+        r#"
+[server]
+public_url = "https://status.example.com"
+
+[page]
+title = "Acme status"
+
+[defaults]
+timeout = "2s"
+failure_threshold = 1
+recovery_threshold = 1
+
+[[services]]
+slug = "api"
+name = "Public API"
+group = "Core"
+interval = "1s"
+[services.check]
+kind = "http"
+url = "{target}"
+
+[[alerts.routes]]
+name = "oncall"
+kind = "pagerduty"
+url = "{pd}/v2/enqueue"
+routing_key_file = "{pd_key}"
+
+[[alerts.routes]]
+name = "genie"
+kind = "opsgenie"
+url = "{genie}"
+api_key_file = "{genie_key}"
+
+[[alerts.routes]]
+name = "chat"
+kind = "slack"
+url = "{chat}/services/T000/B000/XXXX"
+events = ["incident.opened", "incident.resolved"]
+
+[[alerts.routes]]
+name = "hook"
+kind = "webhook"
+url = "{hook}/upbeat"
+secret_file = "{hook_secret}"
+events = ["service.status_changed"]
+"#,
+        target = target.url(),
+        pd = pd.url,
+        genie = genie.url,
+        chat = chat.url,
+        hook = hook.url,
+        pd_key = secret_file(&secrets, "pd", PD_KEY),
+        genie_key = secret_file(&secrets, "genie", GENIE_KEY),
+        hook_secret = secret_file(&secrets, "hook", HOOK_SECRET),
+    );
+    let app = TestApp::spawn(&config, &db.url).await;
+    let wait = Duration::from_secs(20);
+
+    // PagerDuty: a trigger for the incident.
+    let trigger = pd.wait_for(1, wait).await[0].clone();
+    assert_eq!(trigger.path, "/v2/enqueue");
+    assert_eq!(
+        trigger.headers["content-type"], "application/json",
+        "{trigger:?}"
+    );
+    let body = trigger.json();
+    assert_eq!(body["routing_key"], PD_KEY);
+    assert_eq!(body["event_action"], "trigger");
+    let dedup = body["dedup_key"].as_str().unwrap().to_owned();
+    assert!(dedup.starts_with("upbeat-incident-"), "{dedup}");
+    let payload = &body["payload"];
+    assert_eq!(payload["summary"], "Incident opened: Outage: Public API");
+    assert!(payload["summary"].as_str().unwrap().chars().count() <= 1024);
+    assert_eq!(payload["source"], "https://status.example.com");
+    assert_eq!(payload["severity"], "critical");
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(payload["timestamp"].as_str().unwrap()).is_ok(),
+        "{payload}"
+    );
+    assert_eq!(payload["component"], "api");
+    assert_eq!(payload["group"], "Core");
+    assert!(payload["custom_details"].is_object());
+    let incident_url = body["links"][0]["href"].as_str().unwrap().to_owned();
+    assert!(
+        incident_url.starts_with("https://status.example.com/incidents/"),
+        "{incident_url}"
+    );
+
+    // Opsgenie: created with the key in the header and a stable alias.
+    let create = genie.wait_for(1, wait).await[0].clone();
+    assert_eq!(create.path, "/v2/alerts");
+    assert_eq!(
+        create.headers["authorization"],
+        format!("GenieKey {GENIE_KEY}")
+    );
+    let alert = create.json();
+    assert_eq!(alert["alias"], dedup.as_str());
+    assert_eq!(alert["priority"], "P1");
+    assert!(alert["message"].as_str().unwrap().chars().count() <= 130);
+    assert_eq!(alert["source"], "Upbeat");
+    assert!(alert["tags"].as_array().unwrap().len() <= 20);
+
+    // Slack: Block Kit with a plain-text fallback.
+    let message = chat.wait_for(1, wait).await[0].json();
+    assert_eq!(message["text"], "Incident opened: Outage: Public API");
+    assert_eq!(message["blocks"][0]["type"], "header");
+    assert_eq!(message["blocks"][0]["text"]["type"], "plain_text");
+    let button = &message["blocks"].as_array().unwrap().last().unwrap()["elements"][0];
+    assert_eq!(button["url"], incident_url.as_str());
+
+    // Webhook: failed once (503, Retry-After: 1), then delivered; every
+    // copy signed over "t.body".
+    let hooks = hook.wait_for(2, wait).await;
+    for copy in &hooks[..2] {
+        let signature = copy.headers["x-upbeat-signature"].to_str().unwrap();
+        let (t, v1) = signature
+            .strip_prefix("t=")
+            .and_then(|rest| rest.split_once(",v1="))
+            .unwrap();
+        let mut mac = Hmac::<Sha256>::new_from_slice(HOOK_SECRET.as_bytes()).unwrap();
+        mac.update(format!("{t}.").as_bytes());
+        mac.update(&copy.body);
+        mac.verify_slice(&hex::decode(v1).unwrap())
+            .expect("signature verifies");
+        assert_eq!(copy.headers["x-upbeat-event"], "service.status_changed");
+        let event = copy.json();
+        assert_eq!(event["schema"], "upbeat.alert.v1");
+        assert_eq!(event["service"]["slug"], "api");
+        assert_eq!(event["service"]["status"], "major_outage");
+        assert_eq!(event["page_url"], "https://status.example.com");
+    }
+    assert_eq!(
+        hooks[0].headers["x-upbeat-delivery"], hooks[1].headers["x-upbeat-delivery"],
+        "the same delivery, retried"
+    );
+
+    // Recovery: the same alert is resolved and closed.
+    target.set_status(200);
+    let resolve = pd.wait_for(2, wait).await[1].json();
+    assert_eq!(
+        resolve,
+        serde_json::json!({"routing_key": PD_KEY, "event_action": "resolve", "dedup_key": dedup})
+    );
+    let close = genie.wait_for(2, wait).await[1].clone();
+    assert_eq!(
+        close.path,
+        format!("/v2/alerts/{dedup}/close?identifierType=alias")
+    );
+    assert_eq!(
+        close.headers["authorization"],
+        format!("GenieKey {GENIE_KEY}")
+    );
+    let resolved = chat.wait_for(2, wait).await[1].json();
+    assert!(
+        resolved["text"].as_str().unwrap().starts_with("Resolved: "),
+        "{resolved}"
+    );
+    app.stop().await;
+
+    // Exactly once each: nothing more arrives after the stop.
+    assert_eq!(pd.received().len(), 2, "{:?}", pd.received());
+    assert_eq!(genie.received().len(), 2);
+    assert_eq!(chat.received().len(), 2);
+
+    // The database holds no secret.
+    let store = upbeat::store::connect(&db.url, 2).await.unwrap();
+    let events = store.alert_events(0, 100).await.unwrap();
+    assert!(!events.is_empty());
+    let history = store
+        .alert_history(&upbeat::store::AlertHistoryFilter {
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let everything = format!("{events:?}{history:?}");
+    for secret in [PD_KEY, GENIE_KEY, HOOK_SECRET, "XXXX"] {
+        assert!(!everything.contains(secret), "{secret} stored");
+    }
+    let retried = history
+        .iter()
+        .find(|d| d.route == "hook" && d.attempts == 2)
+        .expect("the webhook delivery took two attempts");
+    assert_eq!(retried.status, upbeat::store::DeliveryStatus::Delivered);
+    let attempts = store.alert_attempts(retried.id).await.unwrap();
+    assert_eq!(
+        attempts.iter().map(|a| a.status_code).collect::<Vec<_>>(),
+        [Some(503), Some(202)]
+    );
+    assert!(
+        attempts[1].at - attempts[0].at >= chrono::Duration::seconds(1),
+        "Retry-After honoured: {attempts:?}"
+    );
+    store.close().await;
+}
