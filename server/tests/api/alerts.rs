@@ -32,11 +32,14 @@ impl Received {
     }
 }
 
+/// A status to answer with, and a `Retry-After` value.
+type Answer = (u16, Option<&'static str>);
+
 #[derive(Clone, Default)]
 struct Inbox {
     received: Arc<Mutex<Vec<Received>>>,
     /// Answers to give, first first; 202 once they run out.
-    answers: Arc<Mutex<Vec<(u16, Option<&'static str>)>>>,
+    answers: Arc<Mutex<Vec<Answer>>>,
 }
 
 /// A local HTTP server recording every request.
@@ -46,7 +49,7 @@ struct Receiver {
 }
 
 impl Receiver {
-    async fn start(answers: Vec<(u16, Option<&'static str>)>) -> Self {
+    async fn start(answers: Vec<Answer>) -> Self {
         let inbox = Inbox {
             received: Arc::default(),
             answers: Arc::new(Mutex::new(answers)),
