@@ -210,6 +210,7 @@ impl Instance {
             page_cache: Arc::default(),
             status_json: Arc::default(),
             max_listed: config.page.max_listed,
+            alert_routes: Arc::new(config.alerts.routes.clone()),
             metrics: crate::metrics::install(),
         };
         let router = build_router(state.clone());

@@ -6,6 +6,7 @@
 //! database; admin changes go to the store, stamped by [`AppState::clock`],
 //! then wait for the snapshot that shows them ([`crate::engine::changes`]).
 
+pub mod alerts;
 pub mod assets;
 pub mod audit;
 pub mod auth;
@@ -77,6 +78,8 @@ pub struct AppState {
     /// `[page] max_listed`: above it pages carry part of the services
     /// (see [`crate::domain::listing`]).
     pub max_listed: usize,
+    /// `[[alerts.routes]]`, for the alerts API.
+    pub alert_routes: Arc<Vec<crate::config::alerts::RouteConfig>>,
     /// The Prometheus recorder, when it could be installed.
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
@@ -107,6 +110,7 @@ Every error answer has the body `{\"error\": {\"code\", \"message\", \"field\"}}
         (name = "push", description = "Heartbeats of push checks"),
         (name = "health", description = "Probes for orchestrators"),
         (name = "admin", description = "Incidents and maintenance; bearer token required"),
+        (name = "alerts", description = "Alert routes, a test through each, and the delivery history; bearer token required"),
         (name = "badges", description = "shields.io-style badges and the embeddable widget"),
         (name = "meta", description = "This description"),
     )
@@ -156,6 +160,7 @@ pub fn routes(state: &AppState) -> (Router<AppState>, OpenApiDoc) {
         .merge(incidents::router())
         .merge(maintenance::router())
         .merge(audit::router())
+        .merge(alerts::router())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             idempotency::guard,

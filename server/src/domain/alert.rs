@@ -279,6 +279,20 @@ pub fn incident_events(facts: &IncidentFacts) -> Vec<AlertEvent> {
         .collect()
 }
 
+/// A `test` event: what `POST /api/v1/alerts/routes/{name}/test` sends.
+pub fn test_event(at: DateTime<Utc>) -> AlertEvent {
+    AlertEvent {
+        schema: WEBHOOK_SCHEMA.to_owned(),
+        event: EventKind::Test,
+        occurred_at: at,
+        page_url: None,
+        page_title: String::new(),
+        incident: None,
+        service: None,
+        maintenance: None,
+    }
+}
+
 /// The `service.status_changed` event of a status transition.
 pub fn status_event(
     service: ServiceRef,

@@ -382,6 +382,15 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<StoredAlertEvent>, StoreError>;
 
+    /// Writes a `test` event already routed to `route` alone, with its
+    /// pending delivery; returns the delivery's id.
+    async fn insert_test_alert(
+        &self,
+        event: &crate::domain::alert::AlertEvent,
+        route: &str,
+        route_kind: &str,
+    ) -> Result<i64, StoreError>;
+
     /// Alert events not routed yet, oldest first.
     async fn unrouted_alert_events(&self, limit: u32) -> Result<Vec<StoredAlertEvent>, StoreError>;
 

@@ -576,14 +576,15 @@ where
     async fn insert_alert_events(
         conn: &mut DB::Connection,
         events: &[AlertEvent],
-    ) -> Result<(), StoreError> {
+    ) -> Result<Vec<i64>, StoreError> {
+        let mut ids = Vec::with_capacity(events.len());
         for event in events {
             let body = serde_json::to_string(event)
                 .map_err(|e| StoreError::Corrupt(format!("alert event: {e}")))?;
             let incident_id = event.incident.as_ref().map(|i| i.id);
-            sqlx::query(
+            let id: i64 = sqlx::query_scalar(
                 "INSERT INTO alert_events (kind, occurred_at, dedup_key, subject, incident_id, body, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $2)",
+                 VALUES ($1, $2, $3, $4, $5, $6, $2) RETURNING id",
             )
             .bind(event.event.as_str())
             .bind(Time(event.occurred_at))
@@ -591,10 +592,11 @@ where
             .bind(event.subject_slug())
             .bind(incident_id)
             .bind(body)
-            .execute(&mut *conn)
+            .fetch_one(&mut *conn)
             .await?;
+            ids.push(id);
         }
-        Ok(())
+        Ok(ids)
     }
 
     /// Writes one audit-log row in the transaction of the change it records.
@@ -944,6 +946,33 @@ where
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(Self::stored_alert_event).collect()
+    }
+
+    async fn insert_test_alert(
+        &self,
+        event: &AlertEvent,
+        route: &str,
+        route_kind: &str,
+    ) -> Result<i64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let event_id = Self::insert_alert_events(&mut tx, std::slice::from_ref(event)).await?[0];
+        sqlx::query("UPDATE alert_events SET routed_at = $2 WHERE id = $1")
+            .bind(event_id)
+            .bind(Time(event.occurred_at))
+            .execute(&mut *tx)
+            .await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO alert_deliveries (event_id, route, route_kind, status, next_attempt_at, created_at)
+             VALUES ($1, $2, $3, 'pending', $4, $4) RETURNING id",
+        )
+        .bind(event_id)
+        .bind(route)
+        .bind(route_kind)
+        .bind(Time(event.occurred_at))
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(id)
     }
 
     async fn unrouted_alert_events(&self, limit: u32) -> Result<Vec<StoredAlertEvent>, StoreError> {

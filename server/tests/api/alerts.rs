@@ -119,6 +119,7 @@ async fn record(State(inbox): State<Inbox>, request: Request) -> Response {
     }
 }
 
+const ADMIN: &str = "alerts-test-admin-token";
 const PD_KEY: &str = "0123456789abcdef0123456789abcdef";
 const GENIE_KEY: &str = "genie-0000-1111";
 const HOOK_SECRET: &str = "whsec_upbeat_test";
@@ -206,7 +207,13 @@ events = ["service.status_changed"]
         genie_key = secret_file(&secrets, "genie", GENIE_KEY),
         hook_secret = secret_file(&secrets, "hook", HOOK_SECRET),
     );
-    let app = TestApp::spawn(&config, &db.url).await;
+    let overrides = upbeat::config::Overrides {
+        listen: Some("127.0.0.1:0".parse().unwrap()),
+        database_url: Some(db.url.clone()),
+    };
+    let mut config = upbeat::config::Config::from_toml(&config, Vec::new(), &overrides).unwrap();
+    config.admin_token = Some(upbeat::config::Secret(ADMIN.to_owned()));
+    let app = TestApp::spawn_config(config).await;
     let wait = Duration::from_secs(20);
 
     // PagerDuty: a trigger for the incident.
@@ -308,12 +315,123 @@ events = ["service.status_changed"]
         resolved["text"].as_str().unwrap().starts_with("Resolved: "),
         "{resolved}"
     );
+
+    // The API: routes with their filters, never a secret or a secret URL.
+    let admin = |method: reqwest::Method, path: &str| {
+        app.client.request(method, app.url(path)).bearer_auth(ADMIN)
+    };
+    let answer = admin(reqwest::Method::GET, "/api/v1/alerts/routes")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let text = answer.text().await.unwrap();
+    for secret in [PD_KEY, GENIE_KEY, HOOK_SECRET, "XXXX"] {
+        assert!(!text.contains(secret), "{secret} in {text}");
+    }
+    let routes: Value = serde_json::from_str(&text).unwrap();
+    let names: Vec<&str> = routes
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["oncall", "genie", "chat", "hook"]);
+    assert_eq!(
+        routes[0]["events"],
+        serde_json::json!(["incident.opened", "incident.updated", "incident.resolved"])
+    );
+    assert!(routes[0]["secret_from"]
+        .as_str()
+        .unwrap()
+        .starts_with("file:"));
+    assert_eq!(routes[2]["endpoint"], chat.url.as_str());
+    assert_eq!(routes[0]["last_delivery"]["status"], "delivered");
+    assert_eq!(routes[0]["cooldown_s"], 300);
+
+    // A test through the real path reaches that route alone.
+    let queued = admin(reqwest::Method::POST, "/api/v1/alerts/routes/chat/test")
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(queued.status(), 202);
+    let test = chat.wait_for(3, wait).await[2].json();
+    assert_eq!(test["text"], "Test alert from Acme status");
+    for (path, want, field) in [
+        ("/api/v1/alerts/routes/nope/test", 404, "name"),
+        ("/api/v1/alerts/routes/chat/test?x=1", 202, ""),
+    ] {
+        let answer = admin(reqwest::Method::POST, path)
+            .json(&serde_json::json!({}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status().as_u16(), want, "{path}");
+        if !field.is_empty() {
+            let body: Value = answer.json().await.unwrap();
+            assert_eq!(body["error"]["field"], field);
+        }
+    }
+    let bad = admin(reqwest::Method::POST, "/api/v1/alerts/routes/chat/test")
+        .json(&serde_json::json!({"colour": "red"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 422);
+
+    // The history: newest first, filtered, with attempts.
+    let page: Value = admin(
+        reqwest::Method::GET,
+        "/api/v1/alerts/history?route=hook&limit=1",
+    )
+    .send()
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(page["deliveries"].as_array().unwrap().len(), 1);
+    let before = page["next_before"].as_i64().expect("another page");
+    let older: Value = admin(
+        reqwest::Method::GET,
+        &format!("/api/v1/alerts/history?route=hook&before={before}"),
+    )
+    .send()
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let first_hook = older["deliveries"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(first_hook["event"], "service.status_changed");
+    assert_eq!(
+        first_hook["attempts_made"].as_array().unwrap().len(),
+        2,
+        "{first_hook}"
+    );
+    assert_eq!(first_hook["attempts_made"][0]["status_code"], 503);
+    let bad: Value = admin(reqwest::Method::GET, "/api/v1/alerts/history?status=lost")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(bad["error"]["field"], "status");
+    // Wait for the second test before stopping.
+    chat.wait_for(4, wait).await;
     app.stop().await;
 
     // Exactly once each: nothing more arrives after the stop.
     assert_eq!(pd.received().len(), 2, "{:?}", pd.received());
     assert_eq!(genie.received().len(), 2);
-    assert_eq!(chat.received().len(), 2);
+    assert_eq!(chat.received().len(), 4, "two events and two tests");
 
     // The database holds no secret.
     let store = upbeat::store::connect(&db.url, 2).await.unwrap();
