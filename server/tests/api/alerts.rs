@@ -20,20 +20,20 @@ use crate::helpers::{Backend, Target, TestApp, TestDb};
 
 /// One request a receiver got.
 #[derive(Clone, Debug)]
-struct Received {
-    path: String,
-    headers: HeaderMap,
-    body: Bytes,
+pub struct Received {
+    pub path: String,
+    pub headers: HeaderMap,
+    pub body: Bytes,
 }
 
 impl Received {
-    fn json(&self) -> Value {
+    pub fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap()
     }
 }
 
 /// A status to answer with, and a `Retry-After` value.
-type Answer = (u16, Option<&'static str>);
+pub type Answer = (u16, Option<&'static str>);
 
 #[derive(Clone, Default)]
 struct Inbox {
@@ -43,13 +43,18 @@ struct Inbox {
 }
 
 /// A local HTTP server recording every request.
-struct Receiver {
-    url: String,
+pub struct Receiver {
+    pub url: String,
     inbox: Inbox,
 }
 
 impl Receiver {
-    async fn start(answers: Vec<Answer>) -> Self {
+    pub async fn start(answers: Vec<Answer>) -> Self {
+        Self::start_on("127.0.0.1:0".parse().unwrap(), answers).await
+    }
+
+    /// On a chosen address (a receiver that comes back where it was).
+    pub async fn start_on(addr: std::net::SocketAddr, answers: Vec<Answer>) -> Self {
         let inbox = Inbox {
             received: Arc::default(),
             answers: Arc::new(Mutex::new(answers)),
@@ -57,7 +62,7 @@ impl Receiver {
         let app = axum::Router::new()
             .fallback(record)
             .with_state(inbox.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await });
         Self {
@@ -66,12 +71,12 @@ impl Receiver {
         }
     }
 
-    fn received(&self) -> Vec<Received> {
+    pub fn received(&self) -> Vec<Received> {
         self.inbox.received.lock().unwrap().clone()
     }
 
     /// Waits until `n` requests arrived.
-    async fn wait_for(&self, n: usize, timeout: Duration) -> Vec<Received> {
+    pub async fn wait_for(&self, n: usize, timeout: Duration) -> Vec<Received> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let got = self.received();

@@ -615,3 +615,71 @@ async fn postgres_when_the_leader_is_killed_one_of_two_followers_takes_over_with
     a.stop();
     b.stop();
 }
+
+/// Alerts across a crash and a takeover: the leader commits the incident's
+/// alert events while the receiver is down, is killed with SIGKILL before
+/// it could deliver them, and the follower that takes over delivers each
+/// exactly once when the receiver is back.
+#[tokio::test]
+async fn postgres_alerts_committed_before_a_kill_are_delivered_once_by_the_next_leader() {
+    let Some(db) = TestDb::new(Backend::Postgres).await else {
+        return;
+    };
+    let api = Target::start(503).await;
+    let web = Target::start(200).await;
+    // The receiver's address, with nobody listening yet.
+    let hook_addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let toml = format!(
+        "{}\n[[alerts.routes]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"http://{hook_addr}/hook\"\n\
+         events = [\"incident.opened\", \"service.status_changed\"]\n",
+        config(&api.url(), &web.url())
+    );
+    let mut a = Replica::spawn("a", &toml, &db.url);
+    a.wait_for_role("prober").await;
+    let b = Replica::spawn("b", &toml, &db.url);
+    b.wait_for_role("follower").await;
+
+    // Both events committed, and a tried (and failed) to deliver them.
+    let mut conn = connect(&db).await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let tried: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM alert_deliveries WHERE status = 'pending' AND attempts >= 1",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+        if tried >= 2 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no failed attempts; log:\n{}",
+            a.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    a.kill();
+    let hook = crate::alerts::Receiver::start_on(hook_addr, vec![]).await;
+    b.wait_for_role("prober").await;
+    let got = hook.wait_for(2, WAIT).await;
+    // Longer than a dispatcher pass and a backoff: nothing more comes.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let got_all = hook.received();
+    assert_eq!(got_all.len(), 2, "{got_all:?}\nlog b:\n{}", b.log());
+    let mut events: Vec<String> = got
+        .iter()
+        .map(|r| r.json()["event"].as_str().unwrap().to_owned())
+        .collect();
+    events.sort();
+    assert_eq!(events, ["incident.opened", "service.status_changed"]);
+    let delivered: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM alert_deliveries WHERE status = 'delivered'")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(delivered, 2);
+}
