@@ -258,6 +258,19 @@ pub struct Detailed {
     engine: EngineCheck,
     snapshot: SnapshotCheck,
     samples: SampleCounts,
+    /// The alert outbox; `null` when the database does not answer. A
+    /// provider being down never makes this replica degraded: alerts wait.
+    alerts: Option<AlertOutbox>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AlertOutbox {
+    /// Deliveries waiting to be sent (or retried).
+    pending: u64,
+    /// Seconds since the oldest of them was queued.
+    oldest_pending_age_s: Option<f64>,
+    /// Events not yet routed.
+    unrouted: u64,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -290,6 +303,19 @@ async fn detailed(State(state): State<AppState>) -> (StatusCode, Json<Detailed>)
         .num_milliseconds()
         .max(0) as f64
         / 1000.0;
+    let now = state.clock.now();
+    let alerts = if database.status == "up" {
+        state.store.alert_outbox().await.ok().map(|o| AlertOutbox {
+            pending: o.pending,
+            #[expect(clippy::cast_precision_loss, reason = "an age in ms fits f64")]
+            oldest_pending_age_s: o
+                .oldest_pending
+                .map(|at| (now - at).num_milliseconds().max(0) as f64 / 1000.0),
+            unrouted: o.unrouted,
+        })
+    } else {
+        None
+    };
     let body = Detailed {
         status: if ok { "ok" } else { "degraded" },
         version: env!("CARGO_PKG_VERSION"),
@@ -306,6 +332,7 @@ async fn detailed(State(state): State<AppState>) -> (StatusCode, Json<Detailed>)
             buffered: state.stats.buffered.load(Ordering::Relaxed),
             dropped: state.stats.dropped.load(Ordering::Relaxed),
         },
+        alerts,
     };
     let code = if ok {
         StatusCode::OK

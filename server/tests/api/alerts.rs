@@ -129,6 +129,17 @@ const PD_KEY: &str = "0123456789abcdef0123456789abcdef";
 const GENIE_KEY: &str = "genie-0000-1111";
 const HOOK_SECRET: &str = "whsec_upbeat_test";
 
+/// The application with `toml` and the admin token [`ADMIN`].
+async fn spawn_with_admin(toml: &str, database_url: &str) -> TestApp {
+    let overrides = upbeat::config::Overrides {
+        listen: Some("127.0.0.1:0".parse().unwrap()),
+        database_url: Some(database_url.to_owned()),
+    };
+    let mut config = upbeat::config::Config::from_toml(toml, Vec::new(), &overrides).unwrap();
+    config.admin_token = Some(upbeat::config::Secret(ADMIN.to_owned()));
+    TestApp::spawn_config(config).await
+}
+
 fn secret_file(dir: &tempfile::TempDir, name: &str, value: &str) -> String {
     let path = dir.path().join(name);
     std::fs::write(&path, format!("{value}\n")).unwrap();
@@ -212,13 +223,7 @@ events = ["service.status_changed"]
         genie_key = secret_file(&secrets, "genie", GENIE_KEY),
         hook_secret = secret_file(&secrets, "hook", HOOK_SECRET),
     );
-    let overrides = upbeat::config::Overrides {
-        listen: Some("127.0.0.1:0".parse().unwrap()),
-        database_url: Some(db.url.clone()),
-    };
-    let mut config = upbeat::config::Config::from_toml(&config, Vec::new(), &overrides).unwrap();
-    config.admin_token = Some(upbeat::config::Secret(ADMIN.to_owned()));
-    let app = TestApp::spawn_config(config).await;
+    let app = spawn_with_admin(&config, &db.url).await;
     let wait = Duration::from_secs(20);
 
     // PagerDuty: a trigger for the incident.
@@ -429,6 +434,10 @@ events = ["service.status_changed"]
         .await
         .unwrap();
     assert_eq!(bad["error"]["field"], "status");
+    // The outbox's depth, for people.
+    let detailed = app.get_json("/health/detailed").await;
+    assert!(detailed["alerts"]["pending"].is_u64(), "{detailed}");
+    assert!(detailed["alerts"]["unrouted"].is_u64(), "{detailed}");
     // Wait for the second test before stopping.
     chat.wait_for(4, wait).await;
     app.stop().await;
@@ -468,4 +477,155 @@ events = ["service.status_changed"]
         "Retry-After honoured: {attempts:?}"
     );
     store.close().await;
+}
+
+/// History rows of `route` as the API lists them.
+async fn history_of(app: &TestApp, route: &str) -> Vec<Value> {
+    let page: Value = app
+        .client
+        .get(app.url(&format!("/api/v1/alerts/history?route={route}&limit=200")))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    page["deliveries"].as_array().unwrap().clone()
+}
+
+/// Waits until `route` has a delivery with `status` and `reason`.
+async fn wait_for_history(app: &TestApp, route: &str, status: &str, reason: Option<&str>) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let rows = history_of(app, route).await;
+        if let Some(row) = rows
+            .iter()
+            .find(|r| r["status"] == status && r["reason"].as_str() == reason)
+        {
+            return row.clone();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no {status} {reason:?} delivery on {route}: {rows:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A flapping service pages once within the cooldown (the rest stored as
+/// suppressed and counted); a service in maintenance pages nobody.
+#[tokio::test]
+async fn sqlite_flapping_alerts_once_and_maintenance_alerts_nobody() {
+    let db = TestDb::new(Backend::Sqlite).await.unwrap();
+    let flappy = Target::start(503).await;
+    let calm = Target::start(200).await;
+    let chat = Receiver::start(vec![]).await;
+    let hook = Receiver::start(vec![]).await;
+    let config = format!(
+        r#"
+[defaults]
+timeout = "2s"
+failure_threshold = 1
+recovery_threshold = 1
+
+[[services]]
+slug = "flappy"
+name = "Flappy"
+interval = "1s"
+[services.check]
+kind = "http"
+url = "{flappy}"
+
+[[services]]
+slug = "calm"
+name = "Calm"
+interval = "1s"
+[services.check]
+kind = "http"
+url = "{calm}"
+
+[[alerts.routes]]
+name = "chat"
+kind = "slack"
+url = "{chat}/slack"
+services = ["flappy"]
+events = ["incident.opened"]
+
+[[alerts.routes]]
+name = "calm-hook"
+kind = "webhook"
+url = "{hook}/hook"
+services = ["calm"]
+min_impact = "none"
+"#,
+        flappy = flappy.url(),
+        calm = calm.url(),
+        chat = chat.url,
+        hook = hook.url,
+    );
+    let app = spawn_with_admin(&config, &db.url).await;
+    let wait = Duration::from_secs(20);
+
+    // Down, up, down again within the cooldown: one message.
+    chat.wait_for(1, wait).await;
+    flappy.set_status(200);
+    app.wait_for_service("flappy", wait, |s| s["status"] == "operational")
+        .await;
+    flappy.set_status(503);
+    let suppressed = wait_for_history(&app, "chat", "suppressed", Some("cooldown")).await;
+    assert_eq!(suppressed["event"], "incident.opened");
+    assert_eq!(suppressed["attempts"], 0);
+    assert_eq!(chat.received().len(), 1, "{:?}", chat.received());
+    let metrics = app.get_text("/metrics").await.1;
+    assert!(
+        metrics.contains(r#"upbeat_alerts_suppressed_total{route="chat",reason="cooldown"}"#),
+        "{metrics}"
+    );
+
+    // Maintenance over `calm`, then it fails: nothing is sent.
+    let now = chrono::Utc::now();
+    let created = app
+        .client
+        .post(app.url("/api/v1/maintenances"))
+        .bearer_auth(ADMIN)
+        .json(&serde_json::json!({
+            "title": "Patching",
+            "starts_at": (now - chrono::TimeDelta::minutes(1)).to_rfc3339(),
+            "ends_at": (now + chrono::TimeDelta::hours(1)).to_rfc3339(),
+            "services": ["calm"],
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    calm.set_status(503);
+    app.wait_for_service("calm", wait, |s| s["status"] == "under_maintenance")
+        .await;
+    // An incident an admin opens on it meanwhile is held too.
+    let opened = app
+        .client
+        .post(app.url("/api/v1/incidents"))
+        .bearer_auth(ADMIN)
+        .json(&serde_json::json!({
+            "title": "Calm is slow",
+            "services": [{"slug": "calm", "status": "degraded_performance"}],
+            "body": "Looking.",
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(opened.status(), 201);
+    let held = wait_for_history(&app, "calm-hook", "suppressed", Some("maintenance")).await;
+    assert_eq!(held["event"], "incident.opened");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(hook.received().is_empty(), "{:?}", hook.received());
+    assert!(
+        history_of(&app, "calm-hook")
+            .await
+            .iter()
+            .all(|r| r["status"] == "suppressed"),
+        "nothing sent for calm"
+    );
+    app.stop().await;
 }
