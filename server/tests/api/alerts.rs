@@ -584,7 +584,7 @@ min_impact = "none"
     );
 
     // Maintenance over `calm`, then it fails: nothing is sent.
-    let now = chrono::Utc::now();
+    let now = upbeat::clock::Clock::now(&upbeat::clock::SystemClock);
     let created = app
         .client
         .post(app.url("/api/v1/maintenances"))
