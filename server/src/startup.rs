@@ -59,19 +59,6 @@ impl Instance {
     /// state and starts probing, reading the time from `clock`.
     pub async fn start(config: Config, clock: SharedClock) -> anyhow::Result<Self> {
         let started_at = std::time::Instant::now();
-        let email_routes = config
-            .alerts
-            .routes
-            .iter()
-            .filter(|r| r.kind == crate::config::alerts::RouteKind::Email)
-            .count();
-        if email_routes > 0 {
-            // Said plainly, so nobody relies on mail that cannot come.
-            tracing::warn!(
-                routes = email_routes,
-                "email alert routes are checked but not delivered by this build"
-            );
-        }
         let store = store::connect(&config.database.url, config.database.max_connections)
             .await
             .with_context(|| {
@@ -146,16 +133,17 @@ impl Instance {
             started: started_at,
         };
         let changes = Arc::new(Changes::default());
-        let alerts = (!config.alerts.routes.is_empty()).then(|| {
-            Arc::new(crate::engine::alerts::Dispatcher::new(
-                Arc::clone(&store),
-                Arc::clone(&clock),
-                &config.alerts,
-                config.server.public_url.as_ref().map(ToString::to_string),
-                config.page.title.clone(),
-                Arc::clone(&changes),
-            ))
-        });
+        // Also without routes: events are then routed to nobody and pruned
+        // after the retention, instead of piling up.
+        let alerts = Some(Arc::new(crate::engine::alerts::Dispatcher::new(
+            Arc::clone(&store),
+            Arc::clone(&clock),
+            &config.alerts,
+            config.smtp.as_ref(),
+            config.server.public_url.as_ref().map(ToString::to_string),
+            config.page.title.clone(),
+            Arc::clone(&changes),
+        )));
         let engine = Engine {
             store: Arc::clone(&store),
             clock: Arc::clone(&clock),

@@ -19,7 +19,7 @@ use super::auth::Admin;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{list_limit, Body};
 use super::AppState;
-use crate::config::alerts::{RouteConfig, RouteKind};
+use crate::config::alerts::RouteConfig;
 use crate::domain::alert::{test_event, EventKind};
 use crate::store::{AlertHistoryFilter, AttemptRecord, DeliveryRecord, DeliveryStatus};
 
@@ -161,7 +161,7 @@ pub struct TestQueued {
         (status = 401, body = ErrorBody, description = "Missing, unknown or revoked token"),
         (status = 429, body = ErrorBody, description = "Too many failed attempts from this address"),
         (status = 404, body = ErrorBody, description = "No route of that name"),
-        (status = 422, body = ErrorBody, description = "Email routes cannot be tested in this build"),
+        (status = 422, body = ErrorBody, description = "The body is not `{}`"),
     ))]
 async fn test_route(
     State(state): State<AppState>,
@@ -173,12 +173,6 @@ async fn test_route(
         .iter()
         .find(|r| r.name == name)
         .ok_or_else(|| ApiError::not_found_in("name", "no such route"))?;
-    if route.kind == RouteKind::Email {
-        return Err(ApiError::unprocessable(
-            "name",
-            "email routes are not delivered by this build",
-        ));
-    }
     let event = test_event(state.clock.now());
     let delivery_id = state
         .store

@@ -653,6 +653,127 @@ pub fn slack(event: &AlertEvent) -> Value {
     json!({"text": slack_escape(&summary), "blocks": blocks})
 }
 
+/// An alert as mail: subject, both parts, and the threading headers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mail {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+    /// `<…@host>`: this message.
+    pub message_id: String,
+    /// The thread's first message, when this one answers it.
+    pub in_reply_to: Option<String>,
+}
+
+/// HTML-escapes user text for the mail's HTML part.
+pub fn html_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// The mail for `event` (already [`AlertEvent::on_page`]), delivery
+/// `delivery_id`. Every mail about one incident (or one service) is a
+/// thread: the opening one's `Message-ID` is `<{dedup key}@{host}>`, and
+/// the later ones answer it (`In-Reply-To`, `References`), so mail clients
+/// group the updates.
+pub fn mail(event: &AlertEvent, delivery_id: i64) -> Mail {
+    let host = event
+        .page_url
+        .as_deref()
+        .and_then(|u| url::Url::parse(u).ok())
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_else(|| "upbeat.invalid".to_owned());
+    let root = format!("<{}@{host}>", event.dedup_key());
+    // A service's status changes thread under one id no mail has (clients
+    // thread by `References`), so no two mails ever share a Message-ID.
+    let (message_id, in_reply_to) =
+        if matches!(event.event, EventKind::IncidentOpened | EventKind::Test) {
+            (root, None)
+        } else {
+            (
+                format!("<{}.{delivery_id}@{host}>", event.dedup_key()),
+                Some(root),
+            )
+        };
+    let summary = event.summary();
+    let title = if event.page_title.is_empty() {
+        "Status"
+    } else {
+        &event.page_title
+    };
+    let mut lines = vec![summary.clone(), String::new()];
+    let mut rows: Vec<(&str, String)> = vec![("Event", event.event.as_str().to_owned())];
+    if let Some(i) = &event.incident {
+        rows.push(("Status", i.status.label().to_owned()));
+        rows.push(("Impact", i.impact.as_str().to_owned()));
+        let names: Vec<&str> = i.services.iter().map(|s| s.name.as_str()).collect();
+        if !names.is_empty() {
+            rows.push(("Services", names.join(", ")));
+        }
+    }
+    if let Some(s) = &event.service {
+        rows.push(("Service", s.name.clone()));
+        rows.push(("Status", s.status.label().to_owned()));
+        if let Some(e) = &s.error {
+            rows.push(("Error", e.clone()));
+        }
+    }
+    rows.push((
+        "When",
+        event.occurred_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+    ));
+    for (k, v) in &rows {
+        lines.push(format!("{k}: {v}"));
+    }
+    let update = event.incident.as_ref().and_then(|i| i.update.clone());
+    if let Some(update) = &update {
+        lines.push(String::new());
+        lines.push(update.clone());
+    }
+    if let Some(link) = event.link() {
+        lines.push(String::new());
+        lines.push(link.to_owned());
+    }
+    let mut html = format!(
+        "<p><strong>{}</strong></p>\n<table>\n",
+        html_escape(&summary)
+    );
+    for (k, v) in &rows {
+        html.push_str(&format!(
+            "<tr><th align=\"left\">{k}</th><td>{}</td></tr>\n",
+            html_escape(v)
+        ));
+    }
+    html.push_str("</table>\n");
+    if let Some(update) = &update {
+        html.push_str(&format!(
+            "<p style=\"white-space:pre-wrap\">{}</p>\n",
+            html_escape(update)
+        ));
+    }
+    if let Some(link) = event.link() {
+        let link = html_escape(link);
+        html.push_str(&format!("<p><a href=\"{link}\">{link}</a></p>\n"));
+    }
+    Mail {
+        subject: truncate(&format!("[{title}] {summary}"), 200),
+        text: lines.join("\n") + "\n",
+        html,
+        message_id,
+        in_reply_to,
+    }
+}
+
 /// `X-Upbeat-Signature` of a webhook `body` sent at unix time `t`:
 /// `t=<t>,v1=<hex HMAC-SHA256 of "<t>.<body>" keyed by the secret>`.
 /// Receivers recompute it and reject old `t` (replays).
@@ -1091,6 +1212,42 @@ mod tests {
                 "{attempts} {jitter}: {got:?}"
             );
         }
+    }
+
+    #[test]
+    fn mail_threads_an_incident_and_escapes_user_text() {
+        let opened = incident(EventKind::IncidentOpened, IncidentStatus::Investigating);
+        let first = mail(&opened, 7);
+        assert_eq!(
+            first.subject,
+            "[Acme] Incident opened: Checkout <errors> & timeouts"
+        );
+        assert_eq!(first.message_id, "<upbeat-incident-42@status.example.com>");
+        assert_eq!(first.in_reply_to, None);
+        assert!(first.text.contains("Impact: critical"), "{}", first.text);
+        assert!(first
+            .text
+            .contains("https://status.example.com/incidents/42"));
+        assert!(
+            first
+                .html
+                .contains("Checkout &lt;errors&gt; &amp; timeouts"),
+            "{}",
+            first.html
+        );
+        assert!(!first.html.contains("<errors>"));
+        let resolved = mail(
+            &incident(EventKind::IncidentResolved, IncidentStatus::Resolved),
+            9,
+        );
+        assert_eq!(
+            resolved.message_id,
+            "<upbeat-incident-42.9@status.example.com>"
+        );
+        assert_eq!(
+            resolved.in_reply_to.as_deref(),
+            Some("<upbeat-incident-42@status.example.com>")
+        );
     }
 
     #[test]

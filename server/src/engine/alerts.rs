@@ -22,9 +22,11 @@ use futures::stream::{self, StreamExt};
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::SharedClock;
-use crate::config::alerts::{AlertsConfig, RouteConfig, RouteFilters, RouteKind};
+use crate::config::alerts::{
+    AlertsConfig, RouteConfig, RouteFilters, RouteKind, SmtpConfig, SmtpTls,
+};
 use crate::domain::alert::{
-    backoff, opsgenie, pagerduty, signature, slack, verdict, AlertEvent, Earlier, EventKind,
+    backoff, mail, opsgenie, pagerduty, signature, slack, verdict, AlertEvent, Earlier, EventKind,
     RouteRule, Verdict,
 };
 use crate::engine::changes::Changes;
@@ -105,6 +107,53 @@ pub struct Dispatcher {
     /// Wakes the dispatcher when a change wrote events.
     pub changes: Arc<Changes>,
     http: reqwest::Client,
+    mailer: Option<Mailer>,
+}
+
+type Transport = lettre::AsyncSmtpTransport<lettre::Tokio1Executor>;
+
+/// The SMTP client of `[smtp]`, with its sender.
+struct Mailer {
+    transport: Transport,
+    from: lettre::message::Mailbox,
+}
+
+impl Mailer {
+    /// `None` (logged) when the settings cannot make a client; start-up
+    /// checked them, so that is a bad host name.
+    fn new(smtp: &SmtpConfig) -> Option<Self> {
+        let builder = match smtp.tls {
+            SmtpTls::None => Ok(Transport::builder_dangerous(&smtp.host)),
+            SmtpTls::Starttls => Transport::starttls_relay(&smtp.host),
+            SmtpTls::Implicit => Transport::relay(&smtp.host),
+        };
+        let from = smtp.from.parse();
+        match (builder, from) {
+            (Ok(builder), Ok(from)) => {
+                let mut builder = builder.port(smtp.port()).timeout(Some(smtp.timeout));
+                if let (Some(user), Some(password)) = (&smtp.username, &smtp.password) {
+                    builder = builder.credentials(
+                        lettre::transport::smtp::authentication::Credentials::new(
+                            user.clone(),
+                            password.0.clone(),
+                        ),
+                    );
+                }
+                Some(Self {
+                    transport: builder.build(),
+                    from,
+                })
+            }
+            (Err(err), _) => {
+                tracing::error!(error = %err, "smtp: cannot set up the client; email alerts will fail");
+                None
+            }
+            (_, Err(err)) => {
+                tracing::error!(error = %err, "smtp.from: not a mailbox; email alerts will fail");
+                None
+            }
+        }
+    }
 }
 
 /// How often old alerts are pruned.
@@ -115,6 +164,7 @@ impl Dispatcher {
         store: Arc<dyn Store>,
         clock: SharedClock,
         alerts: &AlertsConfig,
+        smtp: Option<&SmtpConfig>,
         page_url: Option<String>,
         page_title: String,
         changes: Arc<Changes>,
@@ -134,6 +184,7 @@ impl Dispatcher {
             retention: alerts.retention,
             changes,
             http,
+            mailer: smtp.and_then(Mailer::new),
         }
     }
 
@@ -197,11 +248,6 @@ impl Dispatcher {
             let event = &stored.event;
             let mut deliveries = Vec::new();
             for route in &self.routes {
-                // Mail comes with the SMTP sender; until then email routes
-                // take nothing (start-up says so).
-                if route.config.kind == RouteKind::Email {
-                    continue;
-                }
                 let earlier = self.earlier(route, event, &in_maintenance).await?;
                 let name = route.config.name.clone();
                 match verdict(event, route.rule(event), earlier) {
@@ -408,14 +454,7 @@ impl Dispatcher {
                 }
                 request.body(body)
             }
-            RouteKind::Email => {
-                return Sent {
-                    status: None,
-                    error: Some("email delivery is not available in this build".to_owned()),
-                    retry_after: None,
-                    permanent: true,
-                }
-            }
+            RouteKind::Email => return self.send_mail(config, event, delivery_id).await,
         };
         match request.send().await {
             Ok(response) => {
@@ -459,6 +498,57 @@ impl Dispatcher {
                 }),
                 retry_after: None,
                 permanent: false,
+            },
+        }
+    }
+}
+
+impl Dispatcher {
+    /// One mail to the route's recipients, threaded per incident.
+    async fn send_mail(&self, route: &RouteConfig, event: &AlertEvent, delivery_id: i64) -> Sent {
+        use lettre::AsyncTransport;
+        let failed = |error: String, permanent: bool| Sent {
+            status: None,
+            error: Some(error),
+            retry_after: None,
+            permanent,
+        };
+        let Some(mailer) = &self.mailer else {
+            return failed("no usable [smtp] settings".to_owned(), true);
+        };
+        let content = mail(event, delivery_id);
+        let mut builder = lettre::Message::builder()
+            .from(mailer.from.clone())
+            .subject(content.subject)
+            .message_id(Some(content.message_id));
+        if let Some(root) = content.in_reply_to {
+            builder = builder.in_reply_to(root.clone()).references(root);
+        }
+        for to in &route.to {
+            match to.parse() {
+                Ok(mailbox) => builder = builder.to(mailbox),
+                Err(err) => return failed(format!("to {to:?}: {err}"), true),
+            }
+        }
+        let message = match builder.multipart(lettre::message::MultiPart::alternative_plain_html(
+            content.text,
+            content.html,
+        )) {
+            Ok(message) => message,
+            Err(err) => return failed(format!("building the mail: {err}"), true),
+        };
+        match mailer.transport.send(message).await {
+            Ok(response) => Sent {
+                status: Some(u16::from(response.code())),
+                error: None,
+                retry_after: None,
+                permanent: false,
+            },
+            Err(err) => Sent {
+                status: err.status().map(u16::from),
+                permanent: err.is_permanent(),
+                error: Some(format!("smtp: {err}")),
+                retry_after: None,
             },
         }
     }

@@ -167,8 +167,7 @@ pub struct Engine {
     pub gather: Duration,
     /// Samples the writer may hold while the database is away.
     pub max_buffered: usize,
-    /// Routes and delivers alerts while this replica leads (when routes
-    /// are configured).
+    /// Routes and delivers alerts while this replica leads.
     pub alerts: Option<Arc<alerts::Dispatcher>>,
     /// The builder loaded at start-up, used by the first term as prober so
     /// the state is not loaded twice (and its service views are shared

@@ -629,3 +629,119 @@ min_impact = "none"
     );
     app.stop().await;
 }
+
+/// Email over SMTP: the incident's mails reach a real SMTP server, with
+/// both parts, the threading headers, and user text escaped in the HTML.
+#[tokio::test]
+async fn sqlite_email_alerts_arrive_over_smtp_threaded_per_incident() {
+    let db = TestDb::new(Backend::Sqlite).await.unwrap();
+    let target = Target::start(503).await;
+    let smtp = crate::smtp::SmtpServer::start().await;
+    let config = format!(
+        r#"
+[server]
+public_url = "https://status.example.com"
+
+[page]
+title = "Acme status"
+
+[defaults]
+timeout = "2s"
+failure_threshold = 1
+recovery_threshold = 1
+
+[[services]]
+slug = "api"
+name = "Public <API>"
+interval = "1s"
+[services.check]
+kind = "http"
+url = "{target}"
+
+[smtp]
+host = "127.0.0.1"
+port = {port}
+tls = "none"
+from = "Acme status <status@example.com>"
+
+[[alerts.routes]]
+name = "ops-mail"
+kind = "email"
+to = ["ops@example.com", "Lead <lead@example.com>"]
+events = ["incident.opened", "incident.resolved"]
+"#,
+        target = target.url(),
+        port = smtp.addr.port(),
+    );
+    let app = spawn_with_admin(&config, &db.url).await;
+    let wait = Duration::from_secs(20);
+    let opened = smtp.wait_for(1, wait).await[0].clone();
+    target.set_status(200);
+    let resolved = smtp.wait_for(2, wait).await[1].clone();
+    app.stop().await;
+
+    assert_eq!(opened.from, "status@example.com");
+    let mut to = opened.to.clone();
+    to.sort();
+    assert_eq!(to, ["lead@example.com", "ops@example.com"]);
+    assert_eq!(
+        opened.header("Subject").as_deref(),
+        Some("[Acme status] Incident opened: Outage: Public <API>")
+    );
+    let root = opened.header("Message-ID").unwrap();
+    assert!(
+        root.starts_with("<upbeat-incident-") && root.ends_with("@status.example.com>"),
+        "{root}"
+    );
+    assert_eq!(opened.header("In-Reply-To"), None);
+    assert!(
+        opened
+            .header("Content-Type")
+            .unwrap()
+            .starts_with("multipart/alternative"),
+        "{}",
+        opened.data
+    );
+    assert!(
+        opened.data.contains("Content-Type: text/plain"),
+        "{}",
+        opened.data
+    );
+    assert!(
+        opened.data.contains("Content-Type: text/html"),
+        "{}",
+        opened.data
+    );
+    assert!(
+        opened.data.contains("Public &lt;API&gt;"),
+        "escaped in HTML: {}",
+        opened.data
+    );
+    assert!(
+        !opened.data.contains("<strong>Public <API>"),
+        "{}",
+        opened.data
+    );
+    assert!(
+        opened
+            .data
+            .contains("https://status.example.com/incidents/"),
+        "{}",
+        opened.data
+    );
+
+    assert!(resolved
+        .header("Subject")
+        .unwrap()
+        .starts_with("[Acme status] Resolved: "));
+    assert_eq!(
+        resolved.header("In-Reply-To").as_deref(),
+        Some(root.as_str())
+    );
+    assert_eq!(
+        resolved.header("References").as_deref(),
+        Some(root.as_str())
+    );
+    assert_ne!(resolved.header("Message-ID").unwrap(), root);
+    assert_eq!(smtp.received().len(), 2, "once each");
+}

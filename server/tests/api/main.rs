@@ -23,5 +23,6 @@ mod public;
 mod push;
 mod replicas;
 mod simulation;
+mod smtp;
 mod statuspage;
 mod store;
