@@ -174,10 +174,12 @@ async fn test_route(
         .find(|r| r.name == name)
         .ok_or_else(|| ApiError::not_found_in("name", "no such route"))?;
     let event = test_event(state.clock.now());
+    // Queued by whichever replica answers; the leader delivers it.
     let delivery_id = state
         .store
-        .insert_test_alert(&event, &route.name, route.kind.as_str())
-        .await?;
+        .insert_routed_alert(&event, &route.name, route.kind.as_str(), None)
+        .await?
+        .ok_or_else(|| ApiError::internal(&"unfenced insert refused"))?;
     state.changes.alerts_written();
     Ok((
         StatusCode::ACCEPTED,

@@ -26,7 +26,7 @@ pub const DEFAULT_COOLDOWN: Duration = Duration::from_secs(5 * 60);
 /// Default of `repeat_max` when `repeat_every` is set.
 pub const DEFAULT_REPEAT_MAX: u32 = 3;
 /// Shortest `repeat_every`.
-pub const MIN_REPEAT: Duration = Duration::from_secs(60);
+pub const MIN_REPEAT: Duration = Duration::from_secs(1);
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -458,7 +458,7 @@ pub(super) fn resolve_and_check(
         }
         match (route.repeat_every, route.repeat_max) {
             (Some(every), _) if every < MIN_REPEAT => {
-                issues.push((at("repeat_every"), "must be at least 1m".into()));
+                issues.push((at("repeat_every"), "must be at least 1s".into()));
             }
             (None, Some(_)) => issues.push((at("repeat_max"), "goes with repeat_every".into())),
             _ => {}
@@ -587,7 +587,7 @@ mod tests {
             ("[[alerts.routes]]\nname = \"a\"\nkind = \"slack\"\nurl = \"https://x.example\"\nevents = [\"incident.exploded\"]\n".into(), &[], "alerts.routes[0].events[0]", Some(5), "unknown variant `incident.exploded`"),
             ("[[alerts.routes]]\nname = \"a\"\nkind = \"slack\"\nurl = \"https://x.example\"\nmin_impact = \"huge\"\n".into(), &[], "alerts.routes[0].min_impact", Some(5), "unknown variant `huge`"),
             ("[[alerts.routes]]\nname = \"a\"\nkind = \"slack\"\nurl = \"https://x.example\"\nsecret_env = \"S\"\n".into(), &[("S", "x")], "alerts.routes[0].secret_env", Some(5), "does not apply to slack routes"),
-            ("[[alerts.routes]]\nname = \"a\"\nkind = \"slack\"\nurl = \"https://x.example\"\nrepeat_every = \"10s\"\n".into(), &[], "alerts.routes[0].repeat_every", Some(5), "must be at least 1m"),
+            ("[[alerts.routes]]\nname = \"a\"\nkind = \"slack\"\nurl = \"https://x.example\"\nrepeat_every = \"500ms\"\n".into(), &[], "alerts.routes[0].repeat_every", Some(5), "must be at least 1s"),
             ("[[alerts.routes]]\nname = \"a\"\nkind = \"slack\"\nurl = \"https://x.example\"\nrepeat_max = 2\n".into(), &[], "alerts.routes[0].repeat_max", Some(5), "goes with repeat_every"),
             ("[[alerts.routes]]\nname = \"a\"\nkind = \"email\"\nto = [\"ops@example.com\"]\n".into(), &[], "alerts.routes[0].kind", Some(3), "email routes need an [smtp] section"),
             (format!("{smtp}[[alerts.routes]]\nname = \"a\"\nkind = \"email\"\n"), &[], "alerts.routes[0].to", Some(4), "needs at least one address for email routes"),

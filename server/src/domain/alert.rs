@@ -93,6 +93,10 @@ pub struct AlertEvent {
     pub service: Option<ServiceInfo>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub maintenance: Option<MaintenanceInfo>,
+    /// Set on a reminder that the incident is still open: its number,
+    /// from 1 (`repeat_every`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reminder: Option<u32>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -198,7 +202,10 @@ impl AlertEvent {
     /// One line for people: what happened to what.
     pub fn summary(&self) -> String {
         match (self.event, &self.incident, &self.service, &self.maintenance) {
-            (EventKind::IncidentOpened, Some(i), ..) => format!("Incident opened: {}", i.title),
+            (EventKind::IncidentOpened, Some(i), ..) => match self.reminder {
+                Some(n) => format!("Still open (reminder {n}): {}", i.title),
+                None => format!("Incident opened: {}", i.title),
+            },
             (EventKind::IncidentUpdated, Some(i), ..) => {
                 format!("Incident {}: {}", i.status.as_str(), i.title)
             }
@@ -275,6 +282,7 @@ pub fn incident_events(facts: &IncidentFacts) -> Vec<AlertEvent> {
             incident: Some(facts.info.clone()),
             service: None,
             maintenance: None,
+            reminder: None,
         })
         .collect()
 }
@@ -290,6 +298,7 @@ pub fn test_event(at: DateTime<Utc>) -> AlertEvent {
         incident: None,
         service: None,
         maintenance: None,
+        reminder: None,
     }
 }
 
@@ -318,6 +327,7 @@ pub fn status_event(
             url: None,
         }),
         maintenance: None,
+        reminder: None,
     }
 }
 
@@ -805,6 +815,7 @@ mod tests {
             incident: None,
             service: None,
             maintenance: None,
+            reminder: None,
         }
     }
 

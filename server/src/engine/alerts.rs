@@ -231,6 +231,7 @@ impl Dispatcher {
     /// deliveries attempted.
     pub async fn pass(&self, fence: Option<&Lease>) -> Result<usize, StoreError> {
         self.route_new(fence).await?;
+        self.remind(fence).await?;
         let attempted = self.deliver_due(fence).await?;
         let depth = self.store.alert_outbox().await?;
         crate::metrics::alert_outbox(depth.pending);
@@ -276,6 +277,38 @@ impl Dispatcher {
             {
                 // Deposed, or another pass routed it: leave the rest.
                 return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    /// Queues the reminders that are due: an open incident whose opening
+    /// a route with `repeat_every` delivered, silent on that route for
+    /// `repeat_every`, reminded fewer than `repeat_max` times.
+    async fn remind(&self, fence: Option<&Lease>) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        for route in &self.routes {
+            let (Some(every), max) = (route.config.repeat_every, route.config.repeat_max()) else {
+                continue;
+            };
+            let every = chrono::Duration::from_std(every).unwrap_or_default();
+            for candidate in self.store.reminder_candidates(&route.config.name).await? {
+                let reminded = candidate.sent.saturating_sub(1);
+                if reminded >= max || candidate.last_at + every > now {
+                    continue;
+                }
+                let mut event = candidate.opened.event.clone();
+                event.occurred_at = now;
+                event.reminder = Some(reminded + 1);
+                let kind = route.config.kind.as_str();
+                if self
+                    .store
+                    .insert_routed_alert(&event, &route.config.name, kind, fence)
+                    .await?
+                    .is_none()
+                {
+                    return Ok(());
+                }
             }
         }
         Ok(())

@@ -189,6 +189,15 @@ pub struct OutboxDepth {
     pub unrouted: u64,
 }
 
+/// An open incident a route may remind of.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReminderCandidate {
+    pub opened: StoredAlertEvent,
+    /// The opening and the reminders sent (or being sent).
+    pub sent: u32,
+    pub last_at: DateTime<Utc>,
+}
+
 /// One row of the alert outbox.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StoredAlertEvent {
@@ -382,14 +391,21 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<StoredAlertEvent>, StoreError>;
 
-    /// Writes a `test` event already routed to `route` alone, with its
-    /// pending delivery; returns the delivery's id.
-    async fn insert_test_alert(
+    /// Writes an event already routed to `route` alone (a test, a
+    /// reminder), with its pending delivery; returns the delivery's id.
+    /// `None` when `fence` is no longer the leader's lease.
+    async fn insert_routed_alert(
         &self,
         event: &crate::domain::alert::AlertEvent,
         route: &str,
         route_kind: &str,
-    ) -> Result<i64, StoreError>;
+        fence: Option<&Lease>,
+    ) -> Result<Option<i64>, StoreError>;
+
+    /// Open incidents whose `incident.opened` was delivered on `route`:
+    /// that event, how many `incident.opened` (with reminders) the route
+    /// sent for the incident, and when it last sent anything about it.
+    async fn reminder_candidates(&self, route: &str) -> Result<Vec<ReminderCandidate>, StoreError>;
 
     /// Alert events not routed yet, oldest first.
     async fn unrouted_alert_events(&self, limit: u32) -> Result<Vec<StoredAlertEvent>, StoreError>;

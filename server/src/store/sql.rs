@@ -29,8 +29,8 @@ use super::codec::{
 use super::{
     AlertHistoryFilter, AttemptOutcome, AttemptRecord, AuditRecord, Backend, ClaimedDelivery,
     DeliveryRecord, DeliveryStatus, Heartbeat, IdempotencyClaim, KeptResponse, Lease, LoggedRound,
-    NewDelivery, OutboxDepth, RoundFeed, RoundResult, Store, StoreError, StoredAlertEvent,
-    TokenRecord, IDEMPOTENCY_ABANDONED, IDEMPOTENCY_TTL,
+    NewDelivery, OutboxDepth, ReminderCandidate, RoundFeed, RoundResult, Store, StoreError,
+    StoredAlertEvent, TokenRecord, IDEMPOTENCY_ABANDONED, IDEMPOTENCY_TTL,
 };
 use crate::domain::alert::{
     incident_events, status_event, AlertEvent, EventKind, IncidentFacts, IncidentInfo, ServiceRef,
@@ -948,13 +948,17 @@ where
         rows.iter().map(Self::stored_alert_event).collect()
     }
 
-    async fn insert_test_alert(
+    async fn insert_routed_alert(
         &self,
         event: &AlertEvent,
         route: &str,
         route_kind: &str,
-    ) -> Result<i64, StoreError> {
+        fence: Option<&Lease>,
+    ) -> Result<Option<i64>, StoreError> {
         let mut tx = self.pool.begin().await?;
+        if !Self::holds(&mut tx, fence).await? {
+            return Ok(None);
+        }
         let event_id = Self::insert_alert_events(&mut tx, std::slice::from_ref(event)).await?[0];
         sqlx::query("UPDATE alert_events SET routed_at = $2 WHERE id = $1")
             .bind(event_id)
@@ -972,7 +976,37 @@ where
         .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(id)
+        Ok(Some(id))
+    }
+
+    async fn reminder_candidates(&self, route: &str) -> Result<Vec<ReminderCandidate>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT e.id, e.body, e.routed_at,
+               (SELECT COUNT(*) FROM alert_deliveries d2 JOIN alert_events e2 ON e2.id = d2.event_id
+                 WHERE d2.route = $1 AND e2.dedup_key = e.dedup_key AND e2.kind = 'incident.opened'
+                   AND d2.status <> 'suppressed') AS sent,
+               (SELECT MAX(d3.created_at) FROM alert_deliveries d3 JOIN alert_events e3 ON e3.id = d3.event_id
+                 WHERE d3.route = $1 AND e3.dedup_key = e.dedup_key AND d3.status <> 'suppressed') AS last_at
+             FROM alert_events e
+             JOIN alert_deliveries d ON d.event_id = e.id AND d.route = $1 AND d.status = 'delivered'
+             JOIN incidents i ON i.id = e.incident_id AND i.resolved_at IS NULL
+             WHERE e.kind = 'incident.opened'
+               AND e.id = (SELECT MIN(e4.id) FROM alert_events e4
+                           WHERE e4.dedup_key = e.dedup_key AND e4.kind = 'incident.opened')
+             ORDER BY e.id LIMIT 100",
+        )
+        .bind(route)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(ReminderCandidate {
+                    opened: Self::stored_alert_event(row)?,
+                    sent: u32_from_db(Self::int(row, "sent")?),
+                    last_at: Self::time(row, "last_at")?,
+                })
+            })
+            .collect()
     }
 
     async fn unrouted_alert_events(&self, limit: u32) -> Result<Vec<StoredAlertEvent>, StoreError> {

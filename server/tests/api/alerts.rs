@@ -745,3 +745,55 @@ events = ["incident.opened", "incident.resolved"]
     assert_ne!(resolved.header("Message-ID").unwrap(), root);
     assert_eq!(smtp.received().len(), 2, "once each");
 }
+
+/// `repeat_every` / `repeat_max`: an incident that stays open is recalled
+/// on the route that announced it, at most `repeat_max` times.
+#[tokio::test]
+async fn sqlite_open_incidents_are_recalled_up_to_repeat_max() {
+    let db = TestDb::new(Backend::Sqlite).await.unwrap();
+    let target = Target::start(503).await;
+    let chat = Receiver::start(vec![]).await;
+    let config = format!(
+        r#"
+[defaults]
+timeout = "2s"
+failure_threshold = 1
+
+[[services]]
+slug = "api"
+name = "API"
+interval = "1s"
+[services.check]
+kind = "http"
+url = "{target}"
+
+[[alerts.routes]]
+name = "chat"
+kind = "slack"
+url = "{chat}/slack"
+events = ["incident.opened"]
+repeat_every = "2s"
+repeat_max = 2
+"#,
+        target = target.url(),
+        chat = chat.url,
+    );
+    let app = spawn_with_admin(&config, &db.url).await;
+    let got = chat.wait_for(3, Duration::from_secs(20)).await;
+    let texts: Vec<String> = got
+        .iter()
+        .map(|r| r.json()["text"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            "Incident opened: Outage: API",
+            "Still open (reminder 1): Outage: API",
+            "Still open (reminder 2): Outage: API",
+        ]
+    );
+    // No third reminder.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(chat.received().len(), 3);
+    app.stop().await;
+}
