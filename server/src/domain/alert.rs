@@ -182,7 +182,10 @@ impl AlertEvent {
         match (&self.incident, &self.service, &self.maintenance) {
             (Some(i), ..) => format!("upbeat-incident-{}", i.id),
             (None, Some(s), _) => format!("upbeat-service-{}", s.slug),
-            (None, None, Some(m)) => format!("upbeat-maintenance-{}", m.id),
+            // One key per occurrence of a recurring window.
+            (None, None, Some(m)) => {
+                format!("upbeat-maintenance-{}-{}", m.id, m.starts_at.timestamp())
+            }
             (None, None, None) => format!("upbeat-test-{}", self.occurred_at.timestamp_millis()),
         }
     }
@@ -298,6 +301,21 @@ pub fn test_event(at: DateTime<Utc>) -> AlertEvent {
         incident: None,
         service: None,
         maintenance: None,
+        reminder: None,
+    }
+}
+
+/// `maintenance.started` or `maintenance.completed` of one occurrence.
+pub fn maintenance_event(kind: EventKind, info: MaintenanceInfo, at: DateTime<Utc>) -> AlertEvent {
+    AlertEvent {
+        schema: WEBHOOK_SCHEMA.to_owned(),
+        event: kind,
+        occurred_at: at,
+        page_url: None,
+        page_title: String::new(),
+        incident: None,
+        service: None,
+        maintenance: Some(info),
         reminder: None,
     }
 }
@@ -422,10 +440,15 @@ pub fn verdict(event: &AlertEvent, rule: RouteRule, earlier: Earlier) -> Verdict
             Verdict::Suppress("unopened")
         };
     }
-    if event.impact() < rule.min_impact && !resolution {
+    let about_maintenance = matches!(
+        event.event,
+        EventKind::MaintenanceStarted | EventKind::MaintenanceCompleted
+    );
+    // `min_impact` is about failures; maintenance has none.
+    if event.impact() < rule.min_impact && !resolution && !about_maintenance {
         return Verdict::Skip;
     }
-    if earlier.in_maintenance && !resolution {
+    if earlier.in_maintenance && !resolution && !about_maintenance {
         return Verdict::Suppress("maintenance");
     }
     if earlier.within_cooldown {
@@ -840,6 +863,24 @@ mod tests {
         }
     }
 
+    fn window(kind: EventKind) -> AlertEvent {
+        maintenance_event(
+            kind,
+            MaintenanceInfo {
+                id: 3,
+                title: "Patching".into(),
+                starts_at: at(),
+                ends_at: at() + chrono::Duration::hours(1),
+                services: vec![ServiceRef {
+                    slug: "db".into(),
+                    name: "Database".into(),
+                    group: None,
+                }],
+            },
+            at(),
+        )
+    }
+
     fn status_change(status: ServiceStatus, previous: ServiceStatus) -> AlertEvent {
         AlertEvent {
             service: Some(ServiceInfo {
@@ -1194,6 +1235,28 @@ mod tests {
                     within_cooldown: true,
                     ..none
                 },
+                Send,
+            ),
+            // Maintenance announces itself, whatever min_impact says.
+            (
+                &window(EventKind::MaintenanceStarted),
+                RouteRule {
+                    closes_alerts: false,
+                    ..rule
+                },
+                Earlier {
+                    in_maintenance: true,
+                    ..none
+                },
+                Send,
+            ),
+            (
+                &window(EventKind::MaintenanceCompleted),
+                RouteRule {
+                    closes_alerts: false,
+                    ..rule
+                },
+                none,
                 Send,
             ),
         ];

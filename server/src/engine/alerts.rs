@@ -26,8 +26,8 @@ use crate::config::alerts::{
     AlertsConfig, RouteConfig, RouteFilters, RouteKind, SmtpConfig, SmtpTls,
 };
 use crate::domain::alert::{
-    backoff, mail, opsgenie, pagerduty, signature, slack, verdict, AlertEvent, Earlier, EventKind,
-    RouteRule, Verdict,
+    backoff, mail, maintenance_event, opsgenie, pagerduty, signature, slack, verdict, AlertEvent,
+    Earlier, EventKind, MaintenanceInfo, RouteRule, ServiceRef, Verdict,
 };
 use crate::engine::changes::Changes;
 use crate::store::{
@@ -230,6 +230,7 @@ impl Dispatcher {
     /// One pass: routes new events, then sends what is due. Returns the
     /// deliveries attempted.
     pub async fn pass(&self, fence: Option<&Lease>) -> Result<usize, StoreError> {
+        self.notice_maintenance(fence).await?;
         self.route_new(fence).await?;
         self.remind(fence).await?;
         let attempted = self.deliver_due(fence).await?;
@@ -278,6 +279,66 @@ impl Dispatcher {
                 // Deposed, or another pass routed it: leave the rest.
                 return Ok(());
             }
+        }
+        Ok(())
+    }
+
+    /// Writes `maintenance.started` for each window occurrence in progress
+    /// and `maintenance.completed` for each started one that is over (or
+    /// deleted), once each: time, not a stored change, causes these, so
+    /// the leader writes them when it notices (within a pass).
+    async fn notice_maintenance(&self, fence: Option<&Lease>) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        let windows = self.store.maintenance_windows(now).await?;
+        let names: HashMap<i64, ServiceRef> = if windows.is_empty() {
+            HashMap::new()
+        } else {
+            self.store
+                .services()
+                .await?
+                .into_iter()
+                .map(|s| {
+                    let r = ServiceRef {
+                        slug: s.slug,
+                        name: s.name,
+                        group: s.group,
+                    };
+                    (s.id, r)
+                })
+                .collect()
+        };
+        let mut running = Vec::new();
+        for w in &windows {
+            let Some((starts_at, ends_at)) = w.current_or_next(now).filter(|(s, _)| *s <= now)
+            else {
+                continue;
+            };
+            let info = MaintenanceInfo {
+                id: w.id,
+                title: w.title.clone(),
+                starts_at,
+                ends_at,
+                services: w
+                    .services
+                    .iter()
+                    .filter_map(|id| names.get(id).cloned())
+                    .collect(),
+            };
+            let event = maintenance_event(EventKind::MaintenanceStarted, info, starts_at);
+            running.push(event.dedup_key());
+            self.store.insert_alert_event_once(&event, fence).await?;
+        }
+        for started in self.store.unfinished_maintenance_events().await? {
+            let key = started.event.dedup_key();
+            let Some(info) = started.event.maintenance.clone() else {
+                continue;
+            };
+            if running.contains(&key) && now < info.ends_at {
+                continue;
+            }
+            let at = info.ends_at.min(now);
+            let event = maintenance_event(EventKind::MaintenanceCompleted, info, at);
+            self.store.insert_alert_event_once(&event, fence).await?;
         }
         Ok(())
     }

@@ -402,6 +402,18 @@ pub trait Store: Send + Sync + 'static {
         fence: Option<&Lease>,
     ) -> Result<Option<i64>, StoreError>;
 
+    /// Writes `event` unless an event of its kind with its dedup key
+    /// exists (what the leader notices happening, once); false when it
+    /// existed or `fence` is not the leader's lease.
+    async fn insert_alert_event_once(
+        &self,
+        event: &crate::domain::alert::AlertEvent,
+        fence: Option<&Lease>,
+    ) -> Result<bool, StoreError>;
+
+    /// `maintenance.started` events without their `maintenance.completed`.
+    async fn unfinished_maintenance_events(&self) -> Result<Vec<StoredAlertEvent>, StoreError>;
+
     /// Open incidents whose `incident.opened` was delivered on `route`:
     /// that event, how many `incident.opened` (with reminders) the route
     /// sent for the incident, and when it last sent anything about it.

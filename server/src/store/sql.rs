@@ -979,6 +979,42 @@ where
         Ok(Some(id))
     }
 
+    async fn insert_alert_event_once(
+        &self,
+        event: &AlertEvent,
+        fence: Option<&Lease>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if !Self::holds(&mut tx, fence).await? {
+            return Ok(false);
+        }
+        let exists: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM alert_events WHERE dedup_key = $1 AND kind = $2 LIMIT 1",
+        )
+        .bind(event.dedup_key())
+        .bind(event.event.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        if exists.is_some() {
+            return Ok(false);
+        }
+        Self::insert_alert_events(&mut tx, std::slice::from_ref(event)).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn unfinished_maintenance_events(&self) -> Result<Vec<StoredAlertEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT e.id, e.body, e.routed_at FROM alert_events e
+             WHERE e.kind = 'maintenance.started' AND NOT EXISTS (
+               SELECT 1 FROM alert_events c WHERE c.kind = 'maintenance.completed' AND c.dedup_key = e.dedup_key)
+             ORDER BY e.id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(Self::stored_alert_event).collect()
+    }
+
     async fn reminder_candidates(&self, route: &str) -> Result<Vec<ReminderCandidate>, StoreError> {
         let rows = sqlx::query(
             "SELECT e.id, e.body, e.routed_at,

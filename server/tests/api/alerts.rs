@@ -797,3 +797,57 @@ repeat_max = 2
     assert_eq!(chat.received().len(), 3);
     app.stop().await;
 }
+
+/// A maintenance window announces its start and its end, once each.
+#[tokio::test]
+async fn sqlite_maintenance_windows_announce_their_start_and_end() {
+    let db = TestDb::new(Backend::Sqlite).await.unwrap();
+    let target = Target::start(200).await;
+    let hook = Receiver::start(vec![]).await;
+    let config = format!(
+        r#"
+[[services]]
+slug = "db"
+name = "Database"
+interval = "1s"
+[services.check]
+kind = "http"
+url = "{target}"
+
+[[alerts.routes]]
+name = "hook"
+kind = "webhook"
+url = "{hook}/hook"
+events = ["maintenance.started", "maintenance.completed"]
+"#,
+        target = target.url(),
+        hook = hook.url,
+    );
+    let app = spawn_with_admin(&config, &db.url).await;
+    let now = upbeat::clock::Clock::now(&upbeat::clock::SystemClock);
+    let created = app
+        .client
+        .post(app.url("/api/v1/maintenances"))
+        .bearer_auth(ADMIN)
+        .json(&serde_json::json!({
+            "title": "Patching",
+            "starts_at": (now - chrono::TimeDelta::minutes(1)).to_rfc3339(),
+            "ends_at": (now + chrono::TimeDelta::seconds(4)).to_rfc3339(),
+            "services": ["db"],
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let got = hook.wait_for(2, Duration::from_secs(20)).await;
+    let started = got[0].json();
+    let completed = got[1].json();
+    assert_eq!(started["event"], "maintenance.started");
+    assert_eq!(started["maintenance"]["title"], "Patching");
+    assert_eq!(started["maintenance"]["services"][0]["slug"], "db");
+    assert_eq!(completed["event"], "maintenance.completed");
+    assert_eq!(completed["maintenance"]["id"], started["maintenance"]["id"]);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(hook.received().len(), 2, "once each");
+    app.stop().await;
+}
