@@ -96,6 +96,16 @@ pub const ALL: &[(&str, &str)] = &[
     (FOLLOWER_REFRESHES, "counter"),
     (FOLLOWER_ROWS, "counter"),
     (FOLLOWER_LAG, "histogram"),
+    (ALERT_OUTBOX, "gauge"),
+];
+
+/// Series per alert route: present once `[[alerts.routes]]` has a route
+/// (at 0 until something happens), absent without one.
+pub const ALERTS: &[(&str, &str)] = &[
+    (ALERTS_FIRED, "counter"),
+    (ALERTS_SUPPRESSED, "counter"),
+    (ALERT_FAILURES, "counter"),
+    (ALERT_DELIVERY, "histogram"),
 ];
 
 /// Bucket bounds of every `_seconds` histogram.
@@ -388,6 +398,20 @@ fn describe() {
     );
 }
 
+/// A route's series at 0, so they show before anything happened: `events`
+/// are those the route takes.
+pub fn alert_route(route: &str, kind: &'static str, events: &[&'static str]) {
+    for event in events {
+        counter!(ALERTS_FIRED, "route" => route.to_owned(), "kind" => kind, "event" => *event)
+            .increment(0);
+    }
+    for reason in ["filter", "cooldown", "maintenance", "unopened"] {
+        counter!(ALERTS_SUPPRESSED, "route" => route.to_owned(), "reason" => reason).increment(0);
+    }
+    counter!(ALERT_FAILURES, "route" => route.to_owned(), "kind" => kind).increment(0);
+    let _registered = histogram!(ALERT_DELIVERY, "kind" => kind);
+}
+
 /// An alert delivered.
 pub fn alert_fired(route: &str, kind: &'static str, event: &'static str) {
     counter!(ALERTS_FIRED, "route" => route.to_owned(), "kind" => kind, "event" => event)
@@ -485,6 +509,7 @@ pub fn render(
         counter!(FOLLOWER_ROWS, "kind" => kind).increment(0);
     }
     let _registered = histogram!(FOLLOWER_LAG);
+    gauge!(ALERT_OUTBOX).increment(0.0);
     let mut text = handle.render();
     write_services(&mut text, snapshot);
     text

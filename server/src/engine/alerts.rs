@@ -174,6 +174,14 @@ impl Dispatcher {
             .user_agent(concat!("Upbeat/", env!("CARGO_PKG_VERSION")))
             .build()
             .unwrap_or_default();
+        for route in &alerts.routes {
+            let events: Vec<&'static str> = EventKind::ALL
+                .into_iter()
+                .filter(|&k| route.wants(k))
+                .map(EventKind::as_str)
+                .collect();
+            crate::metrics::alert_route(&route.name, route.kind.as_str(), &events);
+        }
         Self {
             store,
             clock,
@@ -478,6 +486,14 @@ impl Dispatcher {
             },
         };
         let elapsed = started.elapsed();
+        // A receiver may echo what it got: keep the route's secrets (its
+        // key, and a Slack or webhook URL) out of the history and logs.
+        let sent = Sent {
+            error: sent
+                .error
+                .map(|e| route.map_or(e.clone(), |r| redact(&e, &r.config))),
+            ..sent
+        };
         let kind = route.map_or("unknown", |r| r.config.kind.as_str());
         let ok = sent.error.is_none();
         crate::metrics::alert_attempt(&delivery.route, kind, elapsed, !ok);
@@ -648,6 +664,24 @@ impl Dispatcher {
     }
 }
 
+/// `text` without the route's secret or its URL's path and query.
+fn redact(text: &str, route: &RouteConfig) -> String {
+    let mut out = text.to_owned();
+    if let Some(secret) = route.secret.as_ref().filter(|s| !s.0.is_empty()) {
+        out = out.replace(&secret.0, "***");
+    }
+    if let Some(url) = route.url.as_deref().and_then(|u| url::Url::parse(u).ok()) {
+        let path = url.path();
+        if path.len() > 1 {
+            out = out.replace(path, "/***");
+        }
+        if let Some(query) = url.query() {
+            out = out.replace(query, "***");
+        }
+    }
+    out
+}
+
 /// `Retry-After` in seconds or as an HTTP date (relative to `now`), at
 /// most an hour.
 fn parse_retry_after(value: &str, now: chrono::DateTime<Utc>) -> Option<Duration> {
@@ -689,6 +723,25 @@ const fn event_name(kind: EventKind) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn errors_lose_the_routes_secrets() {
+        let toml = "[[alerts.routes]]\nname = \"a\"\nkind = \"webhook\"\n\
+                    url = \"https://hooks.example/T0/secret-path?token=abc\"\n";
+        let mut route = crate::config::Config::from_toml(toml, Vec::new(), &Default::default())
+            .unwrap()
+            .alerts
+            .routes
+            .remove(0);
+        route.secret = Some(crate::config::Secret("k3y".into()));
+        assert_eq!(
+            redact(
+                "status 400: bad key k3y for /T0/secret-path?token=abc",
+                &route
+            ),
+            "status 400: bad key *** for /***?***"
+        );
+    }
 
     #[test]
     fn retry_after_is_read_in_seconds_or_as_a_date_and_capped() {

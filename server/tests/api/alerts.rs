@@ -434,6 +434,26 @@ events = ["service.status_changed"]
         .await
         .unwrap();
     assert_eq!(bad["error"]["field"], "status");
+    // Metrics: every route's series, counted.
+    let metrics = app.get_text("/metrics").await.1;
+    for (name, kind) in upbeat::metrics::ALERTS {
+        assert!(metrics.contains(&format!("# TYPE {name} {kind}")), "{name}");
+    }
+    // (Counters are per process: the other backend's run may add to them.)
+    for series in [
+        r#"upbeat_alerts_fired_total{route="oncall",kind="pagerduty",event="incident.opened"}"#,
+        r#"upbeat_alerts_fired_total{route="oncall",kind="pagerduty",event="incident.resolved"}"#,
+        r#"upbeat_alert_delivery_failures_total{route="hook",kind="webhook"}"#,
+    ] {
+        let value: f64 = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{series} missing in {metrics}"));
+        assert!(value >= 1.0, "{series} {value}");
+    }
+    for secret in [PD_KEY, GENIE_KEY, HOOK_SECRET, "XXXX"] {
+        assert!(!metrics.contains(secret), "{secret} in metrics");
+    }
     // The outbox's depth, for people.
     let detailed = app.get_json("/health/detailed").await;
     assert!(detailed["alerts"]["pending"].is_u64(), "{detailed}");
@@ -558,6 +578,7 @@ kind = "webhook"
 url = "{hook}/hook"
 services = ["calm"]
 min_impact = "none"
+events = ["incident.opened", "service.status_changed"]
 "#,
         flappy = flappy.url(),
         calm = calm.url(),

@@ -554,7 +554,11 @@ fn the_grafana_dashboard_queries_exported_metrics() {
     let panels = dashboard["panels"].as_array().unwrap();
     let ids: HashSet<u64> = panels.iter().map(|p| p["id"].as_u64().unwrap()).collect();
     assert_eq!(ids.len(), panels.len(), "panel ids are unique");
-    let known: HashSet<&str> = upbeat::metrics::ALL.iter().map(|(n, _)| *n).collect();
+    let known: HashSet<&str> = upbeat::metrics::ALL
+        .iter()
+        .chain(upbeat::metrics::ALERTS)
+        .map(|(n, _)| *n)
+        .collect();
     let mut used = HashSet::new();
     let mut titles = Vec::new();
     for panel in panels {
