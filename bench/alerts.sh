@@ -6,11 +6,13 @@
 #    failing at once; for each `service.status_changed` alert, the time
 #    from the failing sample (its `occurred_at`, so the writer's 200 ms
 #    gathering is included) to the receiver getting it: p50, p99, max.
-# 2. Throughput: TESTS (default 3000) test alerts queued through
-#    `POST /api/v1/alerts/routes/hook/test` faster than they are sent; the
-#    deliveries a second from the first arrival to the last. Beside it the
-#    ceiling: the receiver's own rate for the same POSTs from a plain
-#    client with as many connections as the dispatcher keeps (16).
+# 2. Throughput: TESTS (default 5000) test alerts queued through
+#    `POST /api/v1/alerts/routes/fast/test` (8 clients) to a webhook route
+#    whose receiver is the axum hello-world (`examples/hello`); deliveries
+#    a second from the first test queued to the last delivered (counted by
+#    `upbeat_alerts_fired_total`). Beside it the ceiling: the hello-world's
+#    own rate for POSTs from wrk with as many connections as the
+#    dispatcher keeps (16).
 # 3. Idle: CPU and RSS over IDLE seconds (default 60) of a server with
 #    three services and no route, then the same with a webhook route
 #    (nothing to send either way).
@@ -19,12 +21,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 SERVICES=${SERVICES:-200}
-TESTS=${TESTS:-3000}
+TESTS=${TESTS:-5000}
 IDLE=${IDLE:-60}
 TOKEN=bench-admin-token
 
+if ! command -v wrk >/dev/null; then
+  if [ "$(id -u)" = 0 ]; then apt-get install -y -qq wrk >/dev/null; else sudo apt-get install -y -qq wrk >/dev/null; fi
+fi
 if [ "${SKIP_BUILD:-}" != 1 ]; then
   scripts/build.sh >/dev/null
+  cargo build --release -p upbeat-server --example hello >/dev/null
 fi
 work=$(mktemp -d)
 pids=()
@@ -38,6 +44,9 @@ wait_for() { for _ in $(seq 150); do curl -fs "$1" >/dev/null && return 0; sleep
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 rss_mib() { awk '/^VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
 
+hello="127.0.0.1:$(free_port)"
+target/release/examples/hello "$hello" &
+pids+=($!)
 bench/alert-stub.py "$work/stub.port" &
 pids+=($!)
 for _ in $(seq 50); do [ -s "$work/stub.port" ] && break; sleep 0.1; done
@@ -52,6 +61,8 @@ write_config() {
     done
     if [ -n "$3" ]; then
       printf '[[alerts.routes]]\nname = "hook"\nkind = "webhook"\nurl = "http://%s/hook"\nevents = ["service.status_changed"]\ncooldown = "0s"\n' "$stub"
+      # Takes tests only (no service is called that).
+      printf '[[alerts.routes]]\nname = "fast"\nkind = "webhook"\nurl = "http://%s/"\nservices = ["none"]\n' "$hello"
     fi
   } >"$1"
 }
@@ -104,39 +115,36 @@ print(f"sample to receiver: p50 {pick(0.5) * 1000:.0f} ms, p99 {pick(0.99) * 100
 PY
 
 echo "== throughput: $TESTS test alerts"
-python3 - "$port" "$TOKEN" "$TESTS" "$stub" <<'PY'
-import http.client, json, sys, threading, time
-port, token, n, stub = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4]
-def stats():
-    c = http.client.HTTPConnection(stub)
-    c.request("GET", "/stats")
-    return json.loads(c.getresponse().read())
-before = len(stats())
-def post(count, host, path, headers, body):
-    c = http.client.HTTPConnection(host)
+python3 - "$port" "$TOKEN" "$TESTS" <<'PY'
+import http.client, re, sys, threading, time
+port, token, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+series = 'upbeat_alerts_fired_total{route="fast",kind="webhook",event="test"}'
+def fired():
+    c = http.client.HTTPConnection(f"127.0.0.1:{port}")
+    c.request("GET", "/metrics")
+    for line in c.getresponse().read().decode().splitlines():
+        if line.startswith(series):
+            return int(float(line.split()[-1]))
+    return 0
+before = fired()
+def post(count):
+    c = http.client.HTTPConnection(f"127.0.0.1:{port}")
     for _ in range(count):
-        c.request("POST", path, body=body, headers=headers)
+        c.request("POST", "/api/v1/alerts/routes/fast/test", body=b"{}",
+                  headers={"authorization": f"Bearer {token}", "content-type": "application/json"})
         r = c.getresponse(); r.read()
-        assert r.status in (202,), r.status
-threads = [threading.Thread(target=post, args=(n // 8, f"127.0.0.1:{port}", "/api/v1/alerts/routes/hook/test",
-           {"authorization": f"Bearer {token}", "content-type": "application/json"}, b"{}")) for _ in range(8)]
+        assert r.status == 202, r.status
+threads = [threading.Thread(target=post, args=(n // 8,)) for _ in range(8)]
 t0 = time.time()
 for t in threads: t.start()
 for t in threads: t.join()
 queued = time.time() - t0
 want = before + (n // 8) * 8
-while len(stats()) < want and time.time() - t0 < 300:
-    time.sleep(0.2)
-tests = [a for a in stats()[before:] if a["event"] == "test"]
-span = max(a["at"] for a in tests) - min(a["at"] for a in tests)
-print(f"queued {len(tests)} in {queued:.1f} s; delivered at {len(tests) / span:.0f} a second ({span:.1f} s first to last)")
-# The ceiling: the receiver alone, 16 connections.
-body = json.dumps({"event": "test", "occurred_at": "2026-01-01T00:00:00Z"}).encode()
-m = 3000
-threads = [threading.Thread(target=post, args=(m // 16, stub, "/hook", {"content-type": "application/json"}, body)) for _ in range(16)]
-t0 = time.time()
-for t in threads: t.start()
-for t in threads: t.join()
-print(f"ceiling (the receiver alone, 16 connections): {(m // 16) * 16 / (time.time() - t0):.0f} a second")
+while fired() < want and time.time() - t0 < 300:
+    time.sleep(0.05)
+total = time.time() - t0
+print(f"queued {(n // 8) * 8} in {queued:.1f} s; all delivered {total:.1f} s after the first: {(n // 8) * 8 / total:.0f} a second")
 PY
+wrk -t2 -c16 -d5s -s <(printf 'wrk.method = "POST"\nwrk.body = "{}"\nwrk.headers["Content-Type"] = "application/json"\n') "http://$hello/" \
+  | awk '/Requests\/sec/ {printf "ceiling (hello-world, POST, 16 connections): %.0f a second\n", $2}'
 kill "$pid"; wait "$pid" 2>/dev/null || true

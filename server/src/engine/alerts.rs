@@ -84,6 +84,51 @@ impl Route {
     }
 }
 
+/// Decisions of one routing batch, not stored yet: the cooldown and the
+/// resolutions of later events in the batch must see them.
+#[derive(Default)]
+struct Batch {
+    /// (route, subject, kind) sent.
+    sent: std::collections::HashSet<(String, String, EventKind)>,
+    /// (route, dedup key) → sent (true) or suppressed (false), the latest.
+    by_key: HashMap<(String, String), bool>,
+}
+
+impl Batch {
+    fn amend(&self, earlier: &mut Earlier, route: &Route, event: &AlertEvent) {
+        let name = &route.config.name;
+        if let Some(subject) = event.subject_slug() {
+            if !route.config.cooldown.is_zero()
+                && self
+                    .sent
+                    .contains(&(name.clone(), subject.to_owned(), event.event))
+            {
+                earlier.within_cooldown = true;
+            }
+        }
+        if let Some(sent) = self.by_key.get(&(name.clone(), event.dedup_key())) {
+            earlier.opened_here = *sent;
+        }
+    }
+
+    fn record(&mut self, route: &Route, event: &AlertEvent, verdict: Verdict) {
+        let name = route.config.name.clone();
+        match verdict {
+            Verdict::Send => {
+                if let Some(subject) = event.subject_slug() {
+                    self.sent
+                        .insert((name.clone(), subject.to_owned(), event.event));
+                }
+                self.by_key.insert((name, event.dedup_key()), true);
+            }
+            Verdict::Suppress(_) => {
+                self.by_key.insert((name, event.dedup_key()), false);
+            }
+            Verdict::Skip => {}
+        }
+    }
+}
+
 /// What an attempt came to.
 #[derive(Debug)]
 struct Sent {
@@ -214,18 +259,28 @@ impl Dispatcher {
                     Err(err) => tracing::warn!(error = %err, "pruning old alerts failed"),
                 }
             }
+            let mut more = false;
             match self.pass(lease.as_ref()).await {
-                Ok(_) if failing => {
-                    tracing::info!("alert dispatcher: database back");
-                    failing = false;
+                Ok(full) => {
+                    if failing {
+                        tracing::info!("alert dispatcher: database back");
+                        failing = false;
+                    }
+                    more = full;
                 }
-                Ok(_) => {}
                 Err(err) => {
                     if !failing {
                         tracing::warn!(error = %err, "alert dispatcher: database unavailable; alerts wait in the outbox");
                     }
                     failing = true;
                 }
+            }
+            if more {
+                // A full batch: more is waiting, go on at once.
+                if cancel.is_cancelled() {
+                    return;
+                }
+                continue;
             }
             tokio::select! {
                 () = cancel.cancelled() => return,
@@ -237,30 +292,42 @@ impl Dispatcher {
 
     /// One pass: routes new events, then sends what is due. Returns the
     /// deliveries attempted.
-    pub async fn pass(&self, fence: Option<&Lease>) -> Result<usize, StoreError> {
+    /// One pass: notices maintenance, routes new events, queues due
+    /// reminders, then sends what is due. Returns whether a full batch was
+    /// routed or sent (more may be waiting: pass again at once).
+    pub async fn pass(&self, fence: Option<&Lease>) -> Result<bool, StoreError> {
         self.notice_maintenance(fence).await?;
-        self.route_new(fence).await?;
+        let routed = self.route_new(fence).await?;
         self.remind(fence).await?;
         let attempted = self.deliver_due(fence).await?;
         let depth = self.store.alert_outbox().await?;
         crate::metrics::alert_outbox(depth.pending);
-        Ok(attempted)
+        Ok(routed == BATCH as usize || attempted == BATCH as usize)
     }
 
-    async fn route_new(&self, fence: Option<&Lease>) -> Result<(), StoreError> {
+    /// Routes up to a batch of new events; returns how many.
+    async fn route_new(&self, fence: Option<&Lease>) -> Result<usize, StoreError> {
         let events = self.store.unrouted_alert_events(BATCH).await?;
+        let n = events.len();
         if events.is_empty() {
-            return Ok(());
+            return Ok(0);
         }
         let now = self.clock.now();
         let in_maintenance = self.services_in_maintenance().await?;
+        // What this batch decided, for the events after it in the batch
+        // (their deliveries are not stored yet).
+        let mut batch = Batch::default();
+        let mut routed = Vec::with_capacity(n);
         for stored in events {
             let event = &stored.event;
             let mut deliveries = Vec::new();
             for route in &self.routes {
-                let earlier = self.earlier(route, event, &in_maintenance).await?;
+                let mut earlier = self.earlier(route, event, &in_maintenance).await?;
+                batch.amend(&mut earlier, route, event);
                 let name = route.config.name.clone();
-                match verdict(event, route.rule(event), earlier) {
+                let verdict = verdict(event, route.rule(event), earlier);
+                batch.record(route, event, verdict);
+                match verdict {
                     Verdict::Send => deliveries.push(NewDelivery {
                         route: name,
                         route_kind: route.config.kind.as_str().to_owned(),
@@ -279,16 +346,13 @@ impl Dispatcher {
                     }
                 }
             }
-            if !self
-                .store
-                .route_alert_event(stored.id, &deliveries, now, fence)
-                .await?
-            {
-                // Deposed, or another pass routed it: leave the rest.
-                return Ok(());
-            }
+            routed.push((stored.id, deliveries));
         }
-        Ok(())
+        if !self.store.route_alert_events(&routed, now, fence).await? {
+            // Deposed: the next leader routes them.
+            return Ok(0);
+        }
+        Ok(n)
     }
 
     /// Writes `maintenance.started` for each window occurrence in progress

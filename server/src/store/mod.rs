@@ -422,13 +422,12 @@ pub trait Store: Send + Sync + 'static {
     /// Alert events not routed yet, oldest first.
     async fn unrouted_alert_events(&self, limit: u32) -> Result<Vec<StoredAlertEvent>, StoreError>;
 
-    /// Routes event `event_id` once: its deliveries and `routed_at`, in one
-    /// transaction. False when it was routed already or `fence` is no
-    /// longer the leader's lease (nothing written).
-    async fn route_alert_event(
+    /// Routes events once each: their deliveries and `routed_at`, all in
+    /// one transaction (an event routed meanwhile is left as it is). False
+    /// when `fence` is no longer the leader's lease (nothing written).
+    async fn route_alert_events(
         &self,
-        event_id: i64,
-        deliveries: &[NewDelivery],
+        routed: &[(i64, Vec<NewDelivery>)],
         at: DateTime<Utc>,
         fence: Option<&Lease>,
     ) -> Result<bool, StoreError>;

@@ -1055,10 +1055,9 @@ where
         rows.iter().map(Self::stored_alert_event).collect()
     }
 
-    async fn route_alert_event(
+    async fn route_alert_events(
         &self,
-        event_id: i64,
-        deliveries: &[NewDelivery],
+        routed: &[(i64, Vec<NewDelivery>)],
         at: DateTime<Utc>,
         fence: Option<&Lease>,
     ) -> Result<bool, StoreError> {
@@ -1066,31 +1065,33 @@ where
         if !Self::holds(&mut tx, fence).await? {
             return Ok(false);
         }
-        let routed = sqlx::query(
-            "UPDATE alert_events SET routed_at = $2 WHERE id = $1 AND routed_at IS NULL",
-        )
-        .bind(event_id)
-        .bind(Time(at))
-        .execute(&mut *tx)
-        .await?;
-        if DB::rows_affected(&routed) != 1 {
-            return Ok(false);
-        }
-        for d in deliveries {
-            let finished = (d.status != DeliveryStatus::Pending).then_some(Time(at));
-            sqlx::query(
-                "INSERT INTO alert_deliveries (event_id, route, route_kind, status, reason, next_attempt_at, created_at, finished_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $6, $7) ON CONFLICT (event_id, route) DO NOTHING",
+        for (event_id, deliveries) in routed {
+            let marked = sqlx::query(
+                "UPDATE alert_events SET routed_at = $2 WHERE id = $1 AND routed_at IS NULL",
             )
             .bind(event_id)
-            .bind(&d.route)
-            .bind(&d.route_kind)
-            .bind(d.status.as_str())
-            .bind(&d.reason)
             .bind(Time(at))
-            .bind(finished)
             .execute(&mut *tx)
             .await?;
+            if DB::rows_affected(&marked) != 1 {
+                continue;
+            }
+            for d in deliveries {
+                let finished = (d.status != DeliveryStatus::Pending).then_some(Time(at));
+                sqlx::query(
+                    "INSERT INTO alert_deliveries (event_id, route, route_kind, status, reason, next_attempt_at, created_at, finished_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $6, $7) ON CONFLICT (event_id, route) DO NOTHING",
+                )
+                .bind(event_id)
+                .bind(&d.route)
+                .bind(&d.route_kind)
+                .bind(d.status.as_str())
+                .bind(&d.reason)
+                .bind(Time(at))
+                .bind(finished)
+                .execute(&mut *tx)
+                .await?;
+            }
         }
         tx.commit().await?;
         Ok(true)
