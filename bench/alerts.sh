@@ -2,10 +2,12 @@
 # Alerts: latency, throughput and the idle cost of the dispatcher, on
 # SQLite, against a local webhook receiver (bench/alert-stub.py).
 #
-# 1. Latency: SERVICES (default 200) services probed every second turn
+# 1. Latency: SERVICES (default 20) services probed every second turn
 #    failing at once; for each `service.status_changed` alert, the time
-#    from the failing sample (its `occurred_at`, so the writer's 200 ms
-#    gathering is included) to the receiver getting it: p50, p99, max.
+#    from its delivery being created (the event routed, right after the
+#    writer's round committed it) to the receiver getting it, and from the
+#    failing sample to the receiver (an upper bound: samples are stored to
+#    the second, so this adds up to a second, half on average): p50, p99.
 # 2. Throughput: TESTS (default 5000) test alerts queued through
 #    `POST /api/v1/alerts/routes/fast/test` (8 clients) to a webhook route
 #    whose receiver is the axum hello-world (`examples/hello`); deliveries
@@ -20,7 +22,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
-SERVICES=${SERVICES:-200}
+SERVICES=${SERVICES:-20}
 TESTS=${TESTS:-5000}
 IDLE=${IDLE:-60}
 TOKEN=bench-admin-token
@@ -104,14 +106,19 @@ for _ in $(seq 600); do
   sleep 0.1
 done
 curl -fs "http://$stub/stats" >"$work/latency.json"
-python3 - "$work/latency.json" "$SERVICES" <<'PY'
-import json, sys
+python3 - "$work/latency.json" "$SERVICES" "$work/upbeat.db" <<'PY'
+import json, sqlite3, sys
 arrivals = [a for a in json.load(open(sys.argv[1])) if a["event"] == "service.status_changed"]
-lat = sorted(a["at"] - a["occurred_at"] for a in arrivals)
-pick = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))]
+db = sqlite3.connect(sys.argv[3])
+created = {str(i): ms / 1000 for i, ms in db.execute("SELECT id, created_at FROM alert_deliveries")}
+def report(what, values):
+    values = sorted(values)
+    pick = lambda q: values[min(len(values) - 1, int(q * len(values)))]
+    print(f"{what}: p50 {pick(0.5) * 1000:.0f} ms, p99 {pick(0.99) * 1000:.0f} ms, max {values[-1] * 1000:.0f} ms")
 dupes = len(arrivals) - len({a["delivery"] for a in arrivals})
 print(f"alerts: {len(arrivals)} of {sys.argv[2]} expected, duplicates: {dupes}")
-print(f"sample to receiver: p50 {pick(0.5) * 1000:.0f} ms, p99 {pick(0.99) * 1000:.0f} ms, max {lat[-1] * 1000:.0f} ms")
+report("routed to received", [a["at"] - created[a["delivery"]] for a in arrivals])
+report("sample second to received (upper bound)", [a["at"] - a["occurred_at"] for a in arrivals])
 PY
 
 echo "== throughput: $TESTS test alerts"

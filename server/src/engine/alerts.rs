@@ -322,10 +322,16 @@ impl Dispatcher {
             let event = &stored.event;
             let mut deliveries = Vec::new();
             for route in &self.routes {
+                let name = route.config.name.clone();
+                let rule = route.rule(event);
+                if event.event != EventKind::Test && !(rule.wants && rule.covers) {
+                    // Not for this route: no need to ask the outbox.
+                    crate::metrics::alert_suppressed(&name, "filter");
+                    continue;
+                }
                 let mut earlier = self.earlier(route, event, &in_maintenance).await?;
                 batch.amend(&mut earlier, route, event);
-                let name = route.config.name.clone();
-                let verdict = verdict(event, route.rule(event), earlier);
+                let verdict = verdict(event, rule, earlier);
                 batch.record(route, event, verdict);
                 match verdict {
                     Verdict::Send => deliveries.push(NewDelivery {
