@@ -104,7 +104,7 @@ async fn record(State(inbox): State<Inbox>, request: Request) -> Response {
     inbox.received.lock().unwrap().push(Received {
         path,
         headers: parts.headers,
-        body,
+        body: body.clone(),
     });
     let answer = {
         let mut answers = inbox.answers.lock().unwrap();
@@ -112,7 +112,16 @@ async fn record(State(inbox): State<Inbox>, request: Request) -> Response {
     };
     match answer {
         Some((status, retry_after)) => {
-            let mut response = (StatusCode::from_u16(status).unwrap(), "no").into_response();
+            // A 400 names what it did not like, quoting the request (a
+            // routing key, when there is one), as providers' errors may.
+            let text = if status == 400 {
+                let sent: Value = serde_json::from_slice(&body).unwrap_or_default();
+                let quoted = sent["routing_key"].as_str().unwrap_or("the body");
+                format!(r#"{{"status":"invalid event","errors":["{quoted} is not valid"]}}"#)
+            } else {
+                "no".to_owned()
+            };
+            let mut response = (StatusCode::from_u16(status).unwrap(), text).into_response();
             if let Some(value) = retry_after {
                 response
                     .headers_mut()
@@ -164,8 +173,9 @@ async fn alerts_reach_every_provider_in_its_format(backend: Backend) {
     let pd = Receiver::start(vec![]).await;
     let genie = Receiver::start(vec![]).await;
     let chat = Receiver::start(vec![]).await;
-    // The webhook receiver fails once, asking for a second's patience.
-    let hook = Receiver::start(vec![(503, Some("1"))]).await;
+    // The webhook receiver is rate-limited once, asking for a second's
+    // patience.
+    let hook = Receiver::start(vec![(429, Some("1"))]).await;
     let secrets = tempfile::tempdir().unwrap();
     let config = format!(
         r#"
@@ -278,7 +288,7 @@ events = ["service.status_changed"]
     let button = &message["blocks"].as_array().unwrap().last().unwrap()["elements"][0];
     assert_eq!(button["url"], incident_url.as_str());
 
-    // Webhook: failed once (503, Retry-After: 1), then delivered; every
+    // Webhook: failed once (429, Retry-After: 1), then delivered; every
     // copy signed over "t.body".
     let hooks = hook.wait_for(2, wait).await;
     for copy in &hooks[..2] {
@@ -425,7 +435,7 @@ events = ["service.status_changed"]
         2,
         "{first_hook}"
     );
-    assert_eq!(first_hook["attempts_made"][0]["status_code"], 503);
+    assert_eq!(first_hook["attempts_made"][0]["status_code"], 429);
     let bad: Value = admin(reqwest::Method::GET, "/api/v1/alerts/history?status=lost")
         .send()
         .await
@@ -490,7 +500,7 @@ events = ["service.status_changed"]
     let attempts = store.alert_attempts(retried.id).await.unwrap();
     assert_eq!(
         attempts.iter().map(|a| a.status_code).collect::<Vec<_>>(),
-        [Some(503), Some(202)]
+        [Some(429), Some(202)]
     );
     assert!(
         attempts[1].at - attempts[0].at >= chrono::Duration::seconds(1),
@@ -871,4 +881,108 @@ events = ["maintenance.started", "maintenance.completed"]
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(hook.received().len(), 2, "once each");
     app.stop().await;
+}
+
+/// The dispatcher on a manual clock: a receiver down for five minutes gets
+/// the alert once it is back (attempts spaced by the backoff); one down
+/// for good leaves the delivery `failed` after `max_attempts`, kept with
+/// its attempts.
+#[tokio::test]
+async fn sqlite_a_receiver_down_for_minutes_gets_the_alert_when_it_returns() {
+    use upbeat::clock::{Clock, ManualClock};
+    use upbeat::engine::alerts::Dispatcher;
+    use upbeat::engine::changes::Changes;
+    use upbeat::store::{AlertHistoryFilter, DeliveryStatus};
+
+    let db = TestDb::new(Backend::Sqlite).await.unwrap();
+    let store = upbeat::store::connect(&db.url, 2).await.unwrap();
+    store.migrate().await.unwrap();
+    // Down: 503 to every attempt in the first five minutes (at most 9).
+    let back = Receiver::start(vec![(503, None); 9]).await;
+    let gone = Receiver::start(vec![(503, None); 50]).await;
+    let toml = format!(
+        "[alerts]\nmax_attempts = 8\n\
+         [[alerts.routes]]\nname = \"back\"\nkind = \"webhook\"\nurl = \"{}/hook\"\n\
+         [[alerts.routes]]\nname = \"gone\"\nkind = \"webhook\"\nurl = \"{}/hook\"\n",
+        back.url, gone.url
+    );
+    let config = upbeat::config::Config::from_toml(&toml, Vec::new(), &Default::default()).unwrap();
+    let start = chrono::DateTime::parse_from_rfc3339("2026-12-02T14:07:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let clock = Arc::new(ManualClock::starting_at(start));
+    let dispatcher = Dispatcher::new(
+        Arc::clone(&store),
+        clock.clone(),
+        &config.alerts,
+        None,
+        None,
+        "Acme".into(),
+        Arc::new(Changes::default()),
+    );
+    let event = upbeat::domain::alert::test_event(start);
+    for route in ["back", "gone"] {
+        store
+            .insert_routed_alert(&event, route, "webhook", None)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    let history = |route: &'static str| {
+        let store = Arc::clone(&store);
+        async move {
+            store
+                .alert_history(&AlertHistoryFilter {
+                    route: Some(route.to_owned()),
+                    limit: 10,
+                    ..AlertHistoryFilter::default()
+                })
+                .await
+                .unwrap()
+                .remove(0)
+        }
+    };
+    // Five simulated minutes (and a little more), a pass every 5 s.
+    while clock.now() < start + chrono::Duration::seconds(800) {
+        if clock.now() >= start + chrono::Duration::minutes(5) {
+            back.inbox.answers.lock().unwrap().clear();
+        }
+        dispatcher.pass(None).await.unwrap();
+        clock.set(clock.now() + chrono::Duration::seconds(5));
+    }
+    let delivered = history("back").await;
+    assert_eq!(delivered.status, DeliveryStatus::Delivered, "{delivered:?}");
+    let attempts = store.alert_attempts(delivered.id).await.unwrap();
+    let codes: Vec<Option<u16>> = attempts.iter().map(|a| a.status_code).collect();
+    assert_eq!(codes.last(), Some(&Some(202)), "{codes:?}");
+    assert!(codes[..codes.len() - 1].iter().all(|c| *c == Some(503)));
+    // Backoff: each wait about twice the one before (±20 % jitter, and
+    // the 5-second passes).
+    let gaps: Vec<i64> = attempts
+        .windows(2)
+        .map(|w| (w[1].at - w[0].at).num_seconds())
+        .collect();
+    assert!(gaps.len() >= 5, "{gaps:?}");
+    for pair in gaps.windows(2).take(gaps.len().saturating_sub(2)) {
+        assert!(pair[1] >= pair[0], "{gaps:?}");
+    }
+    assert_eq!(
+        back.received().len(),
+        attempts.len(),
+        "one request an attempt"
+    );
+
+    let failed = history("gone").await;
+    assert_eq!(failed.status, DeliveryStatus::Failed, "{failed:?}");
+    assert_eq!(failed.attempts, 8);
+    assert!(
+        failed
+            .last_error
+            .as_deref()
+            .unwrap()
+            .starts_with("status 503"),
+        "{failed:?}"
+    );
+    assert_eq!(gone.received().len(), 8, "no attempt after the last");
+    store.close().await;
 }

@@ -261,3 +261,79 @@ fn check_config_names_bad_alert_routes_and_never_prints_secrets() {
     assert!(out.status.success(), "{all}");
     assert!(!all.contains(secret), "{all}");
 }
+
+/// A secret never reaches the logs: a PagerDuty route whose receiver
+/// answers 400 echoing the request (routing key included) logs the failure
+/// with the key masked, and the history stores it masked.
+#[tokio::test]
+async fn a_route_secret_never_reaches_the_log_even_when_a_receiver_echoes_it() {
+    let key = "f00dfeedf00dfeedf00dfeedf00dfeed";
+    let target = crate::helpers::Target::start(503).await;
+    let pd = crate::alerts::Receiver::start(vec![(400, None)]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("upbeat.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[defaults]\nfailure_threshold = 1\n\
+             [[services]]\nslug = \"api\"\nname = \"API\"\ninterval = \"1s\"\n\
+             [services.check]\nkind = \"http\"\nurl = \"{}\"\n\
+             [[alerts.routes]]\nname = \"oncall\"\nkind = \"pagerduty\"\nurl = \"{}/v2/enqueue\"\n\
+             routing_key_env = \"UPBEAT_TEST_ROUTING_KEY\"\n",
+            target.url(),
+            pd.url
+        ),
+    )
+    .unwrap();
+    let log = dir.path().join("upbeat.log");
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let db = format!("sqlite://{}", dir.path().join("upbeat.db").display());
+    let mut child = upbeat()
+        .arg("--config")
+        .arg(&config)
+        .args(["--listen", &addr.to_string(), "--database", &db, "serve"])
+        .env("UPBEAT_TEST_ROUTING_KEY", key)
+        .env(
+            "RUST_LOG",
+            "debug,sqlx=warn,hyper=warn,reqwest=warn,h2=warn",
+        )
+        .env("UPBEAT_SERVER__SITE_ROOT", dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let got = pd.wait_for(1, std::time::Duration::from_secs(20)).await;
+    assert!(
+        String::from_utf8_lossy(&got[0].body).contains(key),
+        "the request carries the key"
+    );
+    // The failure is logged (and stored) once the answer is read.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    let text = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("alert delivery failed for good") {
+            break text;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{text}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!text.contains(key), "the key in the log:\n{text}");
+    assert!(text.contains("***"), "{text}");
+    let store = upbeat::store::connect(&db, 1).await.unwrap();
+    let history = store
+        .alert_history(&upbeat::store::AlertHistoryFilter {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let stored = format!("{history:?}");
+    assert!(!stored.contains(key), "{stored}");
+    assert!(stored.contains("status 400"), "{stored}");
+    store.close().await;
+}
