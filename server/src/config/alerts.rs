@@ -137,6 +137,9 @@ pub struct RouteConfig {
     /// Send `incident.resolved` (and close the page-out).
     #[serde(default = "yes")]
     pub send_resolved: bool,
+    /// How long one HTTP attempt may take (email: `smtp.timeout`).
+    #[serde(default = "default_send_timeout", deserialize_with = "de_duration")]
+    pub timeout: Duration,
     /// The route's secret, read at start-up from `*_env` or `*_file`.
     #[serde(skip)]
     pub secret: Option<Secret>,
@@ -145,6 +148,13 @@ pub struct RouteConfig {
 fn default_min_impact() -> Impact {
     Impact::Minor
 }
+
+fn default_send_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+/// Longest `timeout`: well within the minute a claimed delivery is kept.
+pub const MAX_SEND_TIMEOUT: Duration = Duration::from_secs(30);
 
 fn default_cooldown() -> Duration {
     DEFAULT_COOLDOWN
@@ -453,6 +463,9 @@ pub(super) fn resolve_and_check(
         if let Err((key, message)) = route.filters() {
             issues.push((at(&key), message));
         }
+        if route.timeout.is_zero() || route.timeout > MAX_SEND_TIMEOUT {
+            issues.push((at("timeout"), "must be more than 0 and at most 30s".into()));
+        }
         if route.cooldown > Duration::from_secs(7 * 86_400) {
             issues.push((at("cooldown"), "must be at most 7d".into()));
         }
@@ -596,6 +609,7 @@ mod tests {
             ("[smtp]\nhost = \"mail\"\nfrom = \"a@b.example\"\npassword_env = \"PW\"\n".into(), &[("PW", "x")], "smtp.username", Some(1), "is required with a password"),
             ("[smtp]\nhost = \"mail\"\nfrom = \"a@b.example\"\ntls = \"ssl\"\n".into(), &[], "smtp.tls", Some(4), "unknown variant `ssl`"),
             ("[alerts]\nmax_attempts = 0\n".into(), &[], "alerts.max_attempts", Some(2), "must be at least 1"),
+            ("[[alerts.routes]]\nname = \"a\"\nkind = \"slack\"\nurl = \"https://x.example\"\ntimeout = \"2m\"\n".into(), &[], "alerts.routes[0].timeout", Some(5), "must be more than 0 and at most 30s"),
         ];
         for (toml, env, key, line, message) in cases {
             let issues = load(toml, env).expect_err(toml);

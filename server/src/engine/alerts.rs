@@ -37,8 +37,6 @@ use crate::store::{
 
 /// How long a claimed delivery is reserved for its attempt.
 pub const CLAIM: Duration = Duration::from_secs(60);
-/// How long one HTTP attempt may take.
-pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often the dispatcher looks at the outbox when nothing wakes it.
 pub const POLL: Duration = Duration::from_secs(1);
 /// Events routed and deliveries claimed per pass.
@@ -215,7 +213,6 @@ impl Dispatcher {
         changes: Arc<Changes>,
     ) -> Self {
         let http = reqwest::Client::builder()
-            .timeout(SEND_TIMEOUT)
             .user_agent(concat!("Upbeat/", env!("CARGO_PKG_VERSION")))
             .build()
             .unwrap_or_default();
@@ -636,7 +633,7 @@ impl Dispatcher {
             }
             RouteKind::Email => return self.send_mail(config, event, delivery_id).await,
         };
-        match request.send().await {
+        match request.timeout(config.timeout).send().await {
             Ok(response) => {
                 let status = response.status();
                 let retry_after = response
@@ -672,7 +669,7 @@ impl Dispatcher {
                 status: None,
                 // reqwest's message names the URL, never the headers.
                 error: Some(if err.is_timeout() {
-                    format!("no answer within {} s", SEND_TIMEOUT.as_secs())
+                    format!("no answer within {:?}", config.timeout)
                 } else {
                     without_url(&err)
                 }),

@@ -547,7 +547,18 @@ async fn wait_for_history(app: &TestApp, route: &str, status: &str, reason: Opti
 /// suppressed and counted); a service in maintenance pages nobody.
 #[tokio::test]
 async fn sqlite_flapping_alerts_once_and_maintenance_alerts_nobody() {
-    let db = TestDb::new(Backend::Sqlite).await.unwrap();
+    flapping_alerts_once_and_maintenance_alerts_nobody(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_flapping_alerts_once_and_maintenance_alerts_nobody() {
+    flapping_alerts_once_and_maintenance_alerts_nobody(Backend::Postgres).await;
+}
+
+async fn flapping_alerts_once_and_maintenance_alerts_nobody(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
     let flappy = Target::start(503).await;
     let calm = Target::start(200).await;
     let chat = Receiver::start(vec![]).await;
@@ -889,12 +900,23 @@ events = ["maintenance.started", "maintenance.completed"]
 /// its attempts.
 #[tokio::test]
 async fn sqlite_a_receiver_down_for_minutes_gets_the_alert_when_it_returns() {
+    a_receiver_down_for_minutes_gets_the_alert_when_it_returns(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_a_receiver_down_for_minutes_gets_the_alert_when_it_returns() {
+    a_receiver_down_for_minutes_gets_the_alert_when_it_returns(Backend::Postgres).await;
+}
+
+async fn a_receiver_down_for_minutes_gets_the_alert_when_it_returns(backend: Backend) {
     use upbeat::clock::{Clock, ManualClock};
     use upbeat::engine::alerts::Dispatcher;
     use upbeat::engine::changes::Changes;
     use upbeat::store::{AlertHistoryFilter, DeliveryStatus};
 
-    let db = TestDb::new(Backend::Sqlite).await.unwrap();
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
     let store = upbeat::store::connect(&db.url, 2).await.unwrap();
     store.migrate().await.unwrap();
     // Down: 503 to every attempt in the first five minutes (at most 9).
@@ -985,4 +1007,40 @@ async fn sqlite_a_receiver_down_for_minutes_gets_the_alert_when_it_returns() {
     );
     assert_eq!(gone.received().len(), 8, "no attempt after the last");
     store.close().await;
+}
+
+/// A receiver that accepts the connection and never answers costs one
+/// route `timeout` per attempt; the alert stays pending for a retry.
+#[tokio::test]
+async fn sqlite_a_hanging_receiver_times_out_and_is_retried() {
+    let db = TestDb::new(Backend::Sqlite).await.unwrap();
+    let silent = crate::helpers::silent_target().await;
+    let config = format!(
+        "[[alerts.routes]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"http://{silent}/hook\"\ntimeout = \"1s\"\n"
+    );
+    let app = spawn_with_admin(&config, &db.url).await;
+    let queued = app
+        .client
+        .post(app.url("/api/v1/alerts/routes/hook/test"))
+        .bearer_auth(ADMIN)
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(queued.status(), 202);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let row = loop {
+        let rows = history_of(&app, "hook").await;
+        if let Some(row) = rows.iter().find(|r| r["attempts"] == 1) {
+            break row.clone();
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{rows:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(row["status"], "pending", "{row}");
+    assert_eq!(row["last_error"], "no answer within 1s", "{row}");
+    let took = row["attempts_made"][0]["duration_ms"].as_u64().unwrap();
+    assert!((1000..3000).contains(&took), "{took} ms");
+    assert!(row["next_attempt_at"].is_string(), "{row}");
+    app.stop().await;
 }

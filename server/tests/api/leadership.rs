@@ -616,13 +616,24 @@ async fn postgres_when_the_leader_is_killed_one_of_two_followers_takes_over_with
     b.stop();
 }
 
-/// Alerts across a crash and a takeover: the leader commits the incident's
-/// alert events while the receiver is down, is killed with SIGKILL before
-/// it could deliver them, and the follower that takes over delivers each
-/// exactly once when the receiver is back.
+/// Alerts across a crash: the leader commits the incident's alert events
+/// while the receiver is down, is killed with SIGKILL before it could
+/// deliver them, and the follower that takes over (PostgreSQL) or the
+/// restarted process (SQLite) delivers each exactly once when the
+/// receiver is back.
 #[tokio::test]
 async fn postgres_alerts_committed_before_a_kill_are_delivered_once_by_the_next_leader() {
-    let Some(db) = TestDb::new(Backend::Postgres).await else {
+    alerts_committed_before_a_kill_are_delivered_once(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn sqlite_alerts_committed_before_a_kill_are_delivered_once_after_the_restart() {
+    alerts_committed_before_a_kill_are_delivered_once(Backend::Sqlite).await;
+}
+
+async fn alerts_committed_before_a_kill_are_delivered_once(backend: Backend) {
+    use upbeat::store::{AlertHistoryFilter, DeliveryStatus};
+    let Some(db) = TestDb::new(backend).await else {
         return;
     };
     let api = Target::start(503).await;
@@ -639,19 +650,27 @@ async fn postgres_alerts_committed_before_a_kill_are_delivered_once_by_the_next_
     );
     let mut a = Replica::spawn("a", &toml, &db.url);
     a.wait_for_role("prober").await;
-    let b = Replica::spawn("b", &toml, &db.url);
-    b.wait_for_role("follower").await;
+    let follower =
+        matches!(backend, Backend::Postgres).then(|| Replica::spawn("b", &toml, &db.url));
+    if let Some(b) = &follower {
+        b.wait_for_role("follower").await;
+    }
 
     // Both events committed, and a tried (and failed) to deliver them.
-    let mut conn = connect(&db).await;
+    let store = upbeat::store::connect(&db.url, 1).await.unwrap();
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        let tried: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM alert_deliveries WHERE status = 'pending' AND attempts >= 1",
-        )
-        .fetch_one(&mut conn)
-        .await
-        .unwrap();
+        let tried = store
+            .alert_history(&AlertHistoryFilter {
+                status: Some(DeliveryStatus::Pending),
+                limit: 10,
+                ..AlertHistoryFilter::default()
+            })
+            .await
+            .unwrap()
+            .iter()
+            .filter(|d| d.attempts >= 1)
+            .count();
         if tried >= 2 {
             break;
         }
@@ -664,22 +683,30 @@ async fn postgres_alerts_committed_before_a_kill_are_delivered_once_by_the_next_
     }
     a.kill();
     let hook = crate::alerts::Receiver::start_on(hook_addr, vec![]).await;
-    b.wait_for_role("prober").await;
+    let next = match follower {
+        Some(b) => b,
+        None => Replica::spawn("a again", &toml, &db.url),
+    };
+    next.wait_for_role("prober").await;
     let got = hook.wait_for(2, WAIT).await;
     // Longer than a dispatcher pass and a backoff: nothing more comes.
     tokio::time::sleep(Duration::from_secs(8)).await;
     let got_all = hook.received();
-    assert_eq!(got_all.len(), 2, "{got_all:?}\nlog b:\n{}", b.log());
+    assert_eq!(got_all.len(), 2, "{got_all:?}\nlog:\n{}", next.log());
     let mut events: Vec<String> = got
         .iter()
         .map(|r| r.json()["event"].as_str().unwrap().to_owned())
         .collect();
     events.sort();
     assert_eq!(events, ["incident.opened", "service.status_changed"]);
-    let delivered: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM alert_deliveries WHERE status = 'delivered'")
-            .fetch_one(&mut conn)
-            .await
-            .unwrap();
-    assert_eq!(delivered, 2);
+    let delivered = store
+        .alert_history(&AlertHistoryFilter {
+            status: Some(DeliveryStatus::Delivered),
+            limit: 10,
+            ..AlertHistoryFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(delivered.len(), 2, "{delivered:?}");
+    store.close().await;
 }
