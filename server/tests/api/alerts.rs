@@ -1042,5 +1042,8 @@ async fn sqlite_a_hanging_receiver_times_out_and_is_retried() {
     let took = row["attempts_made"][0]["duration_ms"].as_u64().unwrap();
     assert!((1000..3000).contains(&took), "{took} ms");
     assert!(row["next_attempt_at"].is_string(), "{row}");
+    // A receiver down is not this server's failure: still ready.
+    let (ready, _) = app.get_text("/ready").await;
+    assert_eq!(ready, 200);
     app.stop().await;
 }

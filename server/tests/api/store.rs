@@ -70,6 +70,7 @@ store_suite!(
     maintenance_is_created_patched_listed_and_deleted_with_timeline_and_audit,
     times_are_kept_to_the_millisecond_and_samples_to_the_second,
     alert_events_are_written_with_the_changes_that_cause_them,
+    old_alerts_are_pruned_but_pending_ones_are_kept,
 );
 
 fn transition(service_id: i64, from: ServiceStatus, to: ServiceStatus, minute: i64) -> Transition {
@@ -1632,4 +1633,47 @@ async fn alert_events_are_written_with_the_changes_that_cause_them(store: Arc<dy
         admin[1].event.incident.as_ref().unwrap().update.as_deref(),
         Some("Found it.")
     );
+}
+
+/// Retention: delivered (and failed) alerts older than the cut are deleted
+/// with their deliveries and attempts; pending ones and unrouted events
+/// stay, whatever their age.
+async fn old_alerts_are_pruned_but_pending_ones_are_kept(store: Arc<dyn Store>) {
+    use upbeat::domain::alert::test_event;
+    use upbeat::store::{AlertHistoryFilter, AttemptOutcome, AttemptRecord};
+    let done = store
+        .insert_routed_alert(&test_event(at(0)), "hook", "webhook", None)
+        .await
+        .unwrap()
+        .unwrap();
+    let pending = store
+        .insert_routed_alert(&test_event(at(1)), "hook", "webhook", None)
+        .await
+        .unwrap()
+        .unwrap();
+    let attempt = AttemptRecord {
+        at: at(2),
+        status_code: Some(202),
+        error: None,
+        duration_ms: 3,
+    };
+    store
+        .finish_alert_attempt(done, &attempt, AttemptOutcome::Delivered)
+        .await
+        .unwrap();
+    let all = AlertHistoryFilter {
+        limit: 10,
+        ..AlertHistoryFilter::default()
+    };
+    assert_eq!(store.alert_history(&all).await.unwrap().len(), 2);
+    assert_eq!(
+        store.prune_alerts(at(0)).await.unwrap(),
+        0,
+        "nothing older than the cut"
+    );
+    assert_eq!(store.prune_alerts(at(60)).await.unwrap(), 1);
+    let left = store.alert_history(&all).await.unwrap();
+    assert_eq!(left.iter().map(|d| d.id).collect::<Vec<_>>(), [pending]);
+    assert!(store.alert_attempts(done).await.unwrap().is_empty());
+    assert_eq!(store.alert_outbox().await.unwrap().pending, 1);
 }
