@@ -23,5 +23,6 @@ pub mod markdown;
 pub mod rollup;
 pub mod sample;
 pub mod service;
+pub mod slo;
 pub mod snapshot;
 pub mod status;
