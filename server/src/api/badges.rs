@@ -35,6 +35,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::extract::snapshot;
 use super::AppState;
 use crate::domain::badge::{self, cap_label, Badge, Color, Palette, Style, LIGHTGREY};
+use crate::domain::markdown::escape_html;
 
 /// How long clients and proxies may reuse a badge.
 const BADGE_MAX_AGE: &str = "public, max-age=60";
@@ -425,22 +426,6 @@ fn window_badge(
         StatusCode::OK,
         &options.badge(&label, &message, color),
     )
-}
-
-/// Text for HTML, escaped.
-pub fn escape_html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 const EMBED_CSS: &str = "\

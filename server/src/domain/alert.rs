@@ -25,6 +25,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::Sha256;
 
+use super::markdown::escape_html;
+
 /// The version of the webhook body; a change that is not an addition gets
 /// a new one.
 pub const WEBHOOK_SCHEMA: &str = "upbeat.alert.v1";
@@ -698,22 +700,6 @@ pub struct Mail {
     pub in_reply_to: Option<String>,
 }
 
-/// HTML-escapes user text for the mail's HTML part.
-pub fn html_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
-
 /// The mail for `event` (already [`AlertEvent::on_page`]), delivery
 /// `delivery_id`. Every mail about one incident (or one service) is a
 /// thread: the opening one's `Message-ID` is `<{dedup key}@{host}>`, and
@@ -779,23 +765,23 @@ pub fn mail(event: &AlertEvent, delivery_id: i64) -> Mail {
     }
     let mut html = format!(
         "<p><strong>{}</strong></p>\n<table>\n",
-        html_escape(&summary)
+        escape_html(&summary)
     );
     for (k, v) in &rows {
         html.push_str(&format!(
             "<tr><th align=\"left\">{k}</th><td>{}</td></tr>\n",
-            html_escape(v)
+            escape_html(v)
         ));
     }
     html.push_str("</table>\n");
     if let Some(update) = &update {
         html.push_str(&format!(
             "<p style=\"white-space:pre-wrap\">{}</p>\n",
-            html_escape(update)
+            escape_html(update)
         ));
     }
     if let Some(link) = event.link() {
-        let link = html_escape(link);
+        let link = escape_html(link);
         html.push_str(&format!("<p><a href=\"{link}\">{link}</a></p>\n"));
     }
     Mail {

@@ -16,6 +16,23 @@ pub fn to_safe_html(markdown: &str) -> String {
         .to_string()
 }
 
+/// Text for HTML, escaped (`&`, `<`, `>`, both quotes): for user text in
+/// HTML the server writes by hand (the embed widget, alert mail).
+pub fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::to_safe_html;
