@@ -135,15 +135,18 @@ impl Instance {
         let changes = Arc::new(Changes::default());
         // Also without routes: events are then routed to nobody and pruned
         // after the retention, instead of piling up.
-        let alerts = Some(Arc::new(crate::engine::alerts::Dispatcher::new(
-            Arc::clone(&store),
-            Arc::clone(&clock),
-            &config.alerts,
-            config.smtp.as_ref(),
-            config.server.public_url.as_ref().map(ToString::to_string),
-            config.page.title.clone(),
-            Arc::clone(&changes),
-        )));
+        let alerts = Some(Arc::new(
+            crate::engine::alerts::Dispatcher::new(
+                Arc::clone(&store),
+                Arc::clone(&clock),
+                &config.alerts,
+                config.smtp.as_ref(),
+                config.server.public_url.as_ref().map(ToString::to_string),
+                config.page.title.clone(),
+                Arc::clone(&changes),
+            )
+            .with_services(&records),
+        ));
         let engine = Engine {
             store: Arc::clone(&store),
             clock: Arc::clone(&clock),

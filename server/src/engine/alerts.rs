@@ -29,6 +29,8 @@ use crate::domain::alert::{
     backoff, mail, maintenance_event, opsgenie, pagerduty, signature, slack, verdict, AlertEvent,
     Earlier, EventKind, MaintenanceInfo, RouteRule, ServiceRef, Verdict,
 };
+use crate::domain::maintenance::Window;
+use crate::domain::service::ServiceRecord;
 use crate::engine::changes::Changes;
 use crate::store::{
     AttemptOutcome, AttemptRecord, ClaimedDelivery, DeliveryStatus, Lease, NewDelivery, Store,
@@ -149,6 +151,9 @@ pub struct Dispatcher {
     pub retention: Duration,
     /// Wakes the dispatcher when a change wrote events.
     pub changes: Arc<Changes>,
+    /// The services by id, as synchronised at start-up (maintenance
+    /// events name them).
+    services: HashMap<i64, ServiceRef>,
     http: reqwest::Client,
     mailer: Option<Mailer>,
 }
@@ -235,7 +240,25 @@ impl Dispatcher {
             changes,
             http,
             mailer: smtp.and_then(Mailer::new),
+            services: HashMap::new(),
         }
+    }
+
+    /// The services, as synchronised at start-up, by id.
+    #[must_use]
+    pub fn with_services(mut self, services: &[ServiceRecord]) -> Self {
+        self.services = services
+            .iter()
+            .map(|s| {
+                let named = ServiceRef {
+                    slug: s.slug.clone(),
+                    name: s.name.clone(),
+                    group: s.group.clone(),
+                };
+                (s.id, named)
+            })
+            .collect();
+        self
     }
 
     /// Passes until `cancel`: woken by new events, else every [`POLL`].
@@ -293,8 +316,10 @@ impl Dispatcher {
     /// reminders, then sends what is due. Returns whether a full batch was
     /// routed or sent (more may be waiting: pass again at once).
     pub async fn pass(&self, fence: Option<&Lease>) -> Result<bool, StoreError> {
-        self.notice_maintenance(fence).await?;
-        let routed = self.route_new(fence).await?;
+        // One read of the windows serves both steps.
+        let windows = self.store.maintenance_windows(self.clock.now()).await?;
+        self.notice_maintenance(&windows, fence).await?;
+        let routed = self.route_new(&windows, fence).await?;
         self.remind(fence).await?;
         let attempted = self.deliver_due(fence).await?;
         let depth = self.store.alert_outbox().await?;
@@ -303,14 +328,18 @@ impl Dispatcher {
     }
 
     /// Routes up to a batch of new events; returns how many.
-    async fn route_new(&self, fence: Option<&Lease>) -> Result<usize, StoreError> {
+    async fn route_new(
+        &self,
+        windows: &[Window],
+        fence: Option<&Lease>,
+    ) -> Result<usize, StoreError> {
         let events = self.store.unrouted_alert_events(BATCH).await?;
         let n = events.len();
         if events.is_empty() {
             return Ok(0);
         }
         let now = self.clock.now();
-        let in_maintenance = self.services_in_maintenance().await?;
+        let in_maintenance = self.services_in_maintenance(windows);
         // What this batch decided, for the events after it in the batch
         // (their deliveries are not stored yet).
         let mut batch = Batch::default();
@@ -362,28 +391,15 @@ impl Dispatcher {
     /// and `maintenance.completed` for each started one that is over (or
     /// deleted), once each: time, not a stored change, causes these, so
     /// the leader writes them when it notices (within a pass).
-    async fn notice_maintenance(&self, fence: Option<&Lease>) -> Result<(), StoreError> {
+    async fn notice_maintenance(
+        &self,
+        windows: &[Window],
+        fence: Option<&Lease>,
+    ) -> Result<(), StoreError> {
         let now = self.clock.now();
-        let windows = self.store.maintenance_windows(now).await?;
-        let names: HashMap<i64, ServiceRef> = if windows.is_empty() {
-            HashMap::new()
-        } else {
-            self.store
-                .services()
-                .await?
-                .into_iter()
-                .map(|s| {
-                    let r = ServiceRef {
-                        slug: s.slug,
-                        name: s.name,
-                        group: s.group,
-                    };
-                    (s.id, r)
-                })
-                .collect()
-        };
+        let names = &self.services;
         let mut running = Vec::new();
-        for w in &windows {
+        for w in windows {
             let Some((starts_at, ends_at)) = w.current_or_next(now).filter(|(s, _)| *s <= now)
             else {
                 continue;
@@ -451,25 +467,14 @@ impl Dispatcher {
     }
 
     /// Slugs of services a maintenance window covers now.
-    async fn services_in_maintenance(&self) -> Result<Vec<String>, StoreError> {
+    fn services_in_maintenance(&self, windows: &[Window]) -> Vec<String> {
         let now = self.clock.now();
-        let windows = self.store.maintenance_windows(now).await?;
-        let ids: Vec<i64> = windows
+        windows
             .iter()
             .filter(|w| w.in_progress(now))
-            .flat_map(|w| w.services.iter().copied())
-            .collect();
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let slugs: HashMap<i64, String> = self
-            .store
-            .services()
-            .await?
-            .into_iter()
-            .map(|s| (s.id, s.slug))
-            .collect();
-        Ok(ids.iter().filter_map(|id| slugs.get(id).cloned()).collect())
+            .flat_map(|w| w.services.iter())
+            .filter_map(|id| self.services.get(id).map(|s| s.slug.clone()))
+            .collect()
     }
 
     async fn earlier(
