@@ -240,6 +240,106 @@ struct Families {
 
 /// Appends the per-service families: probe runs and durations of every
 /// service probed here, and the status of every service in `snapshot`.
+/// One objective's figures as `/metrics` reports them (filled by the
+/// caller from the objectives' measures).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SloSeries {
+    pub service: String,
+    pub objective: String,
+    pub compliance: Option<f64>,
+    pub budget_remaining: Option<f64>,
+    /// (window, burn rate), without the windows that have no samples.
+    pub burn_rates: Vec<(&'static str, f64)>,
+    /// `ok`, `warning`, `critical` or `exhausted`.
+    pub status: &'static str,
+}
+
+pub const SLO_COMPLIANCE: &str = "upbeat_slo_compliance_ratio";
+pub const ERROR_BUDGET_REMAINING: &str = "upbeat_error_budget_remaining_ratio";
+pub const ERROR_BUDGET_BURN_RATE: &str = "upbeat_error_budget_burn_rate";
+pub const SLO_STATUS: &str = "upbeat_slo_status";
+const SLO_STATUSES: [&str; 4] = ["ok", "warning", "critical", "exhausted"];
+
+/// The objectives' families; a service or window without samples has no
+/// compliance, budget or burn-rate line (never a made-up 0 or 1).
+fn write_slo(buffer: &mut String, series: &[SloSeries]) {
+    let mut families: [(&str, &str, String); 4] = [
+        (SLO_COMPLIANCE, "Share of good samples in the SLO window.", String::new()),
+        (
+            ERROR_BUDGET_REMAINING,
+            "Share of the error budget left in the SLO window (negative: overspent).",
+            String::new(),
+        ),
+        (
+            ERROR_BUDGET_BURN_RATE,
+            "How fast the error budget burns over a window (1 spends it exactly over the SLO window).",
+            String::new(),
+        ),
+        (
+            SLO_STATUS,
+            "1 for the objective's current status by the SRE workbook's multi-window burn-rate table.",
+            String::new(),
+        ),
+    ];
+    for s in series {
+        let labels = [
+            format!("service=\"{}\"", sanitize_label_value(&s.service)),
+            format!("objective=\"{}\"", sanitize_label_value(&s.objective)),
+        ];
+        if let Some(compliance) = s.compliance {
+            write_metric_line::<&str, f64>(
+                &mut families[0].2,
+                SLO_COMPLIANCE,
+                None,
+                &labels,
+                None,
+                compliance,
+                None,
+            );
+        }
+        if let Some(remaining) = s.budget_remaining {
+            write_metric_line::<&str, f64>(
+                &mut families[1].2,
+                ERROR_BUDGET_REMAINING,
+                None,
+                &labels,
+                None,
+                remaining,
+                None,
+            );
+        }
+        for (window, rate) in &s.burn_rates {
+            write_metric_line(
+                &mut families[2].2,
+                ERROR_BUDGET_BURN_RATE,
+                None,
+                &labels,
+                Some(("window", *window)),
+                *rate,
+                None,
+            );
+        }
+        for status in SLO_STATUSES {
+            let value = if status == s.status { 1.0 } else { 0.0 };
+            write_metric_line(
+                &mut families[3].2,
+                SLO_STATUS,
+                None,
+                &labels,
+                Some(("status", status)),
+                value,
+                None,
+            );
+        }
+    }
+    for (name, help, lines) in &families {
+        write_help_line(buffer, name, help);
+        write_type_line(buffer, name, "gauge");
+        buffer.push_str(lines);
+        buffer.push('\n');
+    }
+}
+
 fn write_services(buffer: &mut String, snapshot: &PublicStatus) {
     let mut out = Families::default();
     // Held while writing: only a sampler starting up waits for it.
@@ -484,6 +584,7 @@ pub fn render(
     handle: &PrometheusHandle,
     snapshot: &PublicStatus,
     engine: &EngineCounts,
+    slo: &[SloSeries],
     now: DateTime<Utc>,
 ) -> String {
     let age = (now - snapshot.generated_at).num_milliseconds().max(0);
@@ -512,6 +613,7 @@ pub fn render(
     gauge!(ALERT_OUTBOX).increment(0.0);
     let mut text = handle.render();
     write_services(&mut text, snapshot);
+    write_slo(&mut text, slo);
     text
 }
 
@@ -552,6 +654,43 @@ mod tests {
         assert!(out
             .durations
             .contains("upbeat_probe_duration_seconds_count{service=\"api\"} 3\n"));
+    }
+
+    #[test]
+    fn objectives_are_written_as_gauges_without_made_up_values() {
+        let series = [
+            SloSeries {
+                service: "api".into(),
+                objective: "availability".into(),
+                compliance: Some(0.9995),
+                budget_remaining: Some(0.5),
+                burn_rates: vec![("1h", 14.5), ("72h", 0.25)],
+                status: "critical",
+            },
+            SloSeries {
+                service: "web".into(),
+                objective: "latency_p95_300ms".into(),
+                compliance: None,
+                budget_remaining: None,
+                burn_rates: Vec::new(),
+                status: "ok",
+            },
+        ];
+        let mut text = String::new();
+        write_slo(&mut text, &series);
+        for line in [
+            "upbeat_slo_compliance_ratio{service=\"api\",objective=\"availability\"} 0.9995\n",
+            "upbeat_error_budget_remaining_ratio{service=\"api\",objective=\"availability\"} 0.5\n",
+            "upbeat_error_budget_burn_rate{service=\"api\",objective=\"availability\",window=\"1h\"} 14.5\n",
+            "upbeat_slo_status{service=\"api\",objective=\"availability\",status=\"critical\"} 1\n",
+            "upbeat_slo_status{service=\"api\",objective=\"availability\",status=\"ok\"} 0\n",
+            "upbeat_slo_status{service=\"web\",objective=\"latency_p95_300ms\",status=\"ok\"} 1\n",
+            "# TYPE upbeat_error_budget_burn_rate gauge\n",
+        ] {
+            assert!(text.contains(line), "{line} missing from\n{text}");
+        }
+        assert!(!text.contains("upbeat_slo_compliance_ratio{service=\"web\""));
+        assert_eq!(text.matches("upbeat_slo_status{").count(), 8);
     }
 
     #[test]

@@ -31,6 +31,7 @@ use crate::api::health::{Liveness, ReadyCache};
 use crate::api::{self, AppState};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{CheckConfig, Config};
+use crate::domain::slo::ServiceObjectives;
 use crate::engine::changes::Changes;
 use crate::engine::sampler::ScheduledService;
 use crate::engine::stats::EngineStats;
@@ -120,6 +121,22 @@ impl Instance {
 
         let scheduled_intervals: Vec<Duration> = scheduled.iter().map(|s| s.interval).collect();
         let (publish, snapshot) = watch::channel(Arc::new(PublicStatus::empty(page.clone())));
+        let (publish_slo, slo) = watch::channel(Arc::default());
+        let objectives = config
+            .services
+            .iter()
+            .zip(&records)
+            .filter_map(|(service, record)| {
+                Some(Arc::new(ServiceObjectives {
+                    id: record.id,
+                    slug: record.slug.clone(),
+                    name: record.name.clone(),
+                    group: record.group.clone(),
+                    interval: config.interval_of(service),
+                    objectives: config.objectives_of(service)?,
+                }))
+            })
+            .collect();
         let stats = Arc::new(EngineStats::default());
         let liveness = Liveness {
             // The writer completes a round at least every 30 s.
@@ -158,6 +175,8 @@ impl Instance {
             retention: config.retention.samples,
             prune_every: config.retention.prune_interval,
             publish,
+            objectives,
+            publish_slo,
             stats: Arc::clone(&stats),
             changes: Arc::clone(&changes),
             follow_every: config.database.follower_refresh,
@@ -176,6 +195,7 @@ impl Instance {
         engine
             .publish
             .send_replace(Arc::new(first.build(clock.now())));
+        engine.publish_slo.send_replace(first.measure(clock.now()));
         // The first term as prober starts from this builder.
         *engine
             .initial
@@ -190,6 +210,7 @@ impl Instance {
             store: Arc::clone(&store),
             clock,
             snapshot,
+            slo,
             started: Arc::new(AtomicBool::new(false)),
             changes,
             auth: Arc::new(AuthGuard::new(

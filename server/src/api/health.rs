@@ -355,7 +355,8 @@ async fn metrics(State(state): State<AppState>) -> Response {
     };
     let snapshot = state.snapshot.borrow().clone();
     let now = state.clock.now();
-    let text = crate::metrics::render(handle, &snapshot, &state.stats.counts(now), now);
+    let slo = super::slo::metric_series(&state.slo.borrow().clone());
+    let text = crate::metrics::render(handle, &snapshot, &state.stats.counts(now), &slo, now);
     (
         [(
             header::CONTENT_TYPE,

@@ -24,6 +24,7 @@ pub mod page_cache;
 pub mod pages;
 pub mod public;
 pub mod push;
+pub mod slo;
 pub mod statuspage;
 
 use std::sync::atomic::AtomicBool;
@@ -58,6 +59,8 @@ pub struct AppState {
     pub clock: SharedClock,
     /// The current public snapshot.
     pub snapshot: SnapshotReader,
+    /// The objectives' measures, as of the snapshot.
+    pub slo: crate::engine::SloReader,
     /// Set once migrations ran and the first snapshot was built.
     pub started: Arc<AtomicBool>,
     /// Announce changes to incidents or maintenance: the snapshot is
@@ -111,6 +114,7 @@ Every error answer has the body `{\"error\": {\"code\", \"message\", \"field\"}}
         (name = "health", description = "Probes for orchestrators"),
         (name = "admin", description = "Incidents and maintenance; bearer token required"),
         (name = "alerts", description = "Alert routes, a test through each, and the delivery history; bearer token required"),
+        (name = "slo", description = "Service level objectives: compliance, error budgets, burn rates, history and monthly reports; bearer token required"),
         (name = "badges", description = "shields.io-style badges and the embeddable widget"),
         (name = "meta", description = "This description"),
     )
@@ -161,6 +165,7 @@ pub fn routes(state: &AppState) -> (Router<AppState>, OpenApiDoc) {
         .merge(maintenance::router())
         .merge(audit::router())
         .merge(alerts::router())
+        .merge(slo::router())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             idempotency::guard,

@@ -33,6 +33,8 @@ pub struct ServiceConfig {
     pub failure_threshold: Option<u32>,
     /// Defaults to `defaults.recovery_threshold`.
     pub recovery_threshold: Option<u32>,
+    /// Objectives: `false`, `true` or a table over `defaults.slo`.
+    pub slo: Option<super::slo::SloSetting>,
     pub check: CheckConfig,
 }
 

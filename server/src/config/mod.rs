@@ -23,6 +23,7 @@ mod duration;
 mod env;
 mod locate;
 mod sections;
+pub mod slo;
 mod validate;
 
 use std::fmt;
@@ -279,6 +280,11 @@ impl Config {
         }
     }
 
+    /// The objectives of a service, after defaults; `None` when off.
+    pub fn objectives_of(&self, service: &ServiceConfig) -> Option<crate::domain::slo::Objectives> {
+        slo::SloSetting::resolve(service.slo.as_ref(), &self.defaults.slo)
+    }
+
     /// The probe deadline of a service, after defaults.
     pub fn timeout_of(&self, service: &ServiceConfig) -> Duration {
         service.timeout.unwrap_or(self.defaults.timeout)
@@ -427,6 +433,13 @@ mod tests {
              "must be at least 1s (samples are stored per second)"),
             ("[page]\ntitle = \"x\"", &[("UPBEAT_PAGE__TITLE__X", "y")], "env UPBEAT_PAGE__TITLE__X", None,
              "cannot set a key inside a plain value"),
+            // Objectives: validated (key and line) and parsed (unknown keys).
+            ("[defaults.slo]\navailability = 100", &[], "defaults.slo.availability", Some(2), "below 100"),
+            ("[defaults.slo]\nwindow = \"week\"", &[], "defaults.slo.window", Some(2), "unknown window \"week\""),
+            ("[[services]]\nslug = \"a\"\nname = \"A\"\ncheck = { kind = \"tcp\", host = \"h\", port = 1 }\n[services.slo]\nlatency = [\n  { percent = 95, under = \"0ms\" },\n]",
+             &[], "services[0].slo.latency[0].under", Some(7), "must be above 0"),
+            ("[[services]]\nslug = \"a\"\nname = \"A\"\ncheck = { kind = \"tcp\", host = \"h\", port = 1 }\n[services.slo]\navailabilty = 99",
+             &[], "services[0].slo.availabilty", Some(6), "unknown field `availabilty`"),
             // Without any [[services]], an index reads as a table key, which
             // serde then rejects where it expects the array.
             ("", &[("UPBEAT_SERVICES__0__SLUG", "x")], "services", None,

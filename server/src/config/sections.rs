@@ -13,6 +13,7 @@ use serde::Deserialize;
 use url::Url;
 
 use super::duration::de_duration;
+use super::slo::SloSetting;
 
 /// Default SQLite database, relative to the working directory.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://upbeat.db";
@@ -106,6 +107,9 @@ pub struct PageConfig {
     /// keeps a first visit within the 250 KB budget with brotli even when
     /// every service is listed (`SERVICES=100 bench/first-visit.sh`).
     pub max_listed: usize,
+    /// Whether a service's page shows its objectives, the error budget left
+    /// and the burndown (the admin API and metrics have them either way).
+    pub show_slo: bool,
 }
 
 /// Default of `page.max_listed`.
@@ -130,6 +134,7 @@ impl Default for PageConfig {
             links: Vec::new(),
             accent: None,
             max_listed: DEFAULT_MAX_LISTED,
+            show_slo: false,
         }
     }
 }
@@ -173,6 +178,8 @@ pub struct CheckDefaults {
     pub failure_threshold: u32,
     /// Consecutive good samples before it returns to `operational`.
     pub recovery_threshold: u32,
+    /// Objectives of every service that does not set its own (`config::slo`).
+    pub slo: SloSetting,
 }
 
 impl Default for CheckDefaults {
@@ -183,6 +190,7 @@ impl Default for CheckDefaults {
             max_concurrent_probes: 256,
             failure_threshold: 3,
             recovery_threshold: 2,
+            slo: SloSetting::default(),
         }
     }
 }

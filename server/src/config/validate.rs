@@ -165,7 +165,17 @@ impl Config {
 
         let base = self.server.base_url();
         let mut slugs = HashSet::new();
+        for (key, reason) in self.defaults.slo.check("defaults.slo") {
+            push(key, reason);
+        }
         for (i, service) in self.services.iter().enumerate() {
+            for (key, reason) in service
+                .slo
+                .iter()
+                .flat_map(|s| s.check(&format!("services[{i}].slo")))
+            {
+                push(key, reason);
+            }
             let at = |key: &str| format!("services[{i}].{key}");
             if let Err(reason) = check_slug(&service.slug) {
                 push(at("slug"), reason);

@@ -46,18 +46,21 @@ pub enum EventKind {
     MaintenanceStarted,
     #[serde(rename = "maintenance.completed")]
     MaintenanceCompleted,
+    #[serde(rename = "slo.burn")]
+    SloBurn,
     #[serde(rename = "test")]
     Test,
 }
 
 impl EventKind {
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::IncidentOpened,
         Self::IncidentUpdated,
         Self::IncidentResolved,
         Self::ServiceStatusChanged,
         Self::MaintenanceStarted,
         Self::MaintenanceCompleted,
+        Self::SloBurn,
         Self::Test,
     ];
 
@@ -69,6 +72,7 @@ impl EventKind {
             Self::ServiceStatusChanged => "service.status_changed",
             Self::MaintenanceStarted => "maintenance.started",
             Self::MaintenanceCompleted => "maintenance.completed",
+            Self::SloBurn => "slo.burn",
             Self::Test => "test",
         }
     }
@@ -99,6 +103,86 @@ pub struct AlertEvent {
     /// from 1 (`repeat_every`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reminder: Option<u32>,
+    /// An objective's status change (`slo.burn`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slo: Option<SloInfo>,
+}
+
+/// An objective whose status changed, with the figures behind it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SloInfo {
+    pub service: ServiceRef,
+    /// `availability`, `latency_p95_300ms`, ….
+    pub objective: String,
+    pub target: f64,
+    /// `30d` or `calendar_month`.
+    pub window: String,
+    /// `ok`, `warning`, `critical` or `exhausted`.
+    pub status: String,
+    pub previous: Option<String>,
+    pub compliance: Option<f64>,
+    pub budget_remaining: Option<f64>,
+    /// Burn rate by window (`5m` … `72h`), where the window has samples.
+    pub burn_rates: std::collections::BTreeMap<String, f64>,
+    pub exhausted_in_s_at_1h_rate: Option<i64>,
+    pub exhausted_in_s_at_24h_rate: Option<i64>,
+    /// `{page_url}/services/{slug}`, when the page's address is known.
+    #[serde(default)]
+    pub url: Option<String>,
+}
+
+impl SloInfo {
+    fn impact(&self) -> Impact {
+        match self.status.as_str() {
+            "critical" | "exhausted" => Impact::Major,
+            "warning" => Impact::Minor,
+            _ => Impact::None,
+        }
+    }
+
+    /// "API: availability SLO critical: burning 14.4× over 1 h, 62 % of
+    /// the error budget left, spent in 1 d 2 h at that rate".
+    fn summary(&self) -> String {
+        let head = format!(
+            "{}: {} SLO {}",
+            self.service.name, self.objective, self.status
+        );
+        if self.status == "ok" {
+            return format!("{head} again");
+        }
+        let mut parts = Vec::new();
+        if let Some(rate) = self.burn_rates.get("1h") {
+            parts.push(format!("burning {rate:.1}× over 1 h"));
+        }
+        if let Some(left) = self.budget_remaining {
+            parts.push(format!(
+                "{:.0} % of the error budget left",
+                left.max(0.0) * 100.0
+            ));
+        }
+        if let Some(s) = self.exhausted_in_s_at_1h_rate.filter(|s| *s > 0) {
+            parts.push(format!("spent in {} at that rate", human_duration(s)));
+        }
+        if parts.is_empty() {
+            head
+        } else {
+            format!("{head}: {}", parts.join(", "))
+        }
+    }
+}
+
+/// `93784` → `1 d 2 h`; `150` → `2 min`.
+fn human_duration(seconds: i64) -> String {
+    let (d, h, m) = (
+        seconds / 86_400,
+        seconds % 86_400 / 3600,
+        seconds % 3600 / 60,
+    );
+    match (d, h) {
+        (0, 0) => format!("{} min", m.max(1)),
+        (0, h) => format!("{h} h {m} min"),
+        (d, h) => format!("{d} d {h} h"),
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -163,6 +247,9 @@ impl AlertEvent {
         if let Some(incident) = &self.incident {
             return incident.impact;
         }
+        if let Some(slo) = &self.slo {
+            return slo.impact();
+        }
         match &self.service {
             Some(s) => status_impact(s.status).max(s.previous.map_or(Impact::None, status_impact)),
             None => Impact::None,
@@ -171,16 +258,20 @@ impl AlertEvent {
 
     /// The services the event is about.
     pub fn services(&self) -> Vec<&ServiceRef> {
-        match (&self.incident, &self.maintenance) {
-            (Some(i), _) => i.services.iter().collect(),
-            (None, Some(m)) => m.services.iter().collect(),
-            (None, None) => Vec::new(),
+        match (&self.incident, &self.maintenance, &self.slo) {
+            (Some(i), ..) => i.services.iter().collect(),
+            (None, Some(m), _) => m.services.iter().collect(),
+            (None, None, Some(slo)) => vec![&slo.service],
+            (None, None, None) => Vec::new(),
         }
     }
 
     /// Stable per thing alerted on, so a retry, a restart or a reminder
     /// never opens a second page-out, and the resolution closes the first.
     pub fn dedup_key(&self) -> String {
+        if let Some(slo) = &self.slo {
+            return format!("upbeat-slo-{}-{}", slo.service.slug, slo.objective);
+        }
         match (&self.incident, &self.service, &self.maintenance) {
             (Some(i), ..) => format!("upbeat-incident-{}", i.id),
             (None, Some(s), _) => format!("upbeat-service-{}", s.slug),
@@ -200,6 +291,7 @@ impl AlertEvent {
                 .service
                 .as_ref()
                 .is_some_and(|s| s.status == ServiceStatus::Operational),
+            EventKind::SloBurn => self.slo.as_ref().is_some_and(|s| s.status == "ok"),
             _ => false,
         }
     }
@@ -229,6 +321,9 @@ impl AlertEvent {
             (EventKind::MaintenanceCompleted, _, _, Some(m)) => {
                 format!("Maintenance completed: {}", m.title)
             }
+            (EventKind::SloBurn, ..) if self.slo.is_some() => {
+                self.slo.as_ref().map(SloInfo::summary).unwrap_or_default()
+            }
             _ => format!("Test alert from {}", self.page_title),
         }
     }
@@ -240,6 +335,7 @@ impl AlertEvent {
             .as_ref()
             .and_then(|i| i.url.as_deref())
             .or_else(|| self.service.as_ref().and_then(|s| s.url.as_deref()))
+            .or_else(|| self.slo.as_ref().and_then(|s| s.url.as_deref()))
             .or(self.page_url.as_deref())
     }
 
@@ -288,6 +384,7 @@ pub fn incident_events(facts: &IncidentFacts) -> Vec<AlertEvent> {
             service: None,
             maintenance: None,
             reminder: None,
+            slo: None,
         })
         .collect()
 }
@@ -304,6 +401,7 @@ pub fn test_event(at: DateTime<Utc>) -> AlertEvent {
         service: None,
         maintenance: None,
         reminder: None,
+        slo: None,
     }
 }
 
@@ -319,10 +417,27 @@ pub fn maintenance_event(kind: EventKind, info: MaintenanceInfo, at: DateTime<Ut
         service: None,
         maintenance: Some(info),
         reminder: None,
+        slo: None,
     }
 }
 
 /// The `service.status_changed` event of a status transition.
+/// `slo.burn`: an objective's status changed.
+pub fn slo_event(info: SloInfo, at: DateTime<Utc>) -> AlertEvent {
+    AlertEvent {
+        schema: WEBHOOK_SCHEMA.to_owned(),
+        event: EventKind::SloBurn,
+        occurred_at: at,
+        page_url: None,
+        page_title: String::new(),
+        incident: None,
+        service: None,
+        maintenance: None,
+        reminder: None,
+        slo: Some(info),
+    }
+}
+
 pub fn status_event(
     service: ServiceRef,
     previous: ServiceStatus,
@@ -348,6 +463,7 @@ pub fn status_event(
         }),
         maintenance: None,
         reminder: None,
+        slo: None,
     }
 }
 
@@ -364,6 +480,9 @@ impl AlertEvent {
         }
         if let (Some(base), Some(s)) = (&base, &mut self.service) {
             s.url = Some(format!("{base}/services/{}", s.slug));
+        }
+        if let (Some(base), Some(s)) = (&base, &mut self.slo) {
+            s.url = Some(format!("{base}/services/{}", s.service.slug));
         }
         self
     }
@@ -593,6 +712,14 @@ pub fn opsgenie(event: &AlertEvent) -> OpsgenieRequest {
         details.insert("service".into(), json!(s.slug));
         details.insert("status".into(), json!(s.status.as_str()));
     }
+    if let Some(s) = &event.slo {
+        details.insert("service".into(), json!(s.service.slug));
+        details.insert("objective".into(), json!(s.objective));
+        details.insert("slo_status".into(), json!(s.status));
+        for (window, rate) in &s.burn_rates {
+            details.insert(format!("burn_rate_{window}"), json!(format!("{rate:.2}")));
+        }
+    }
     let description = match (&event.incident, event.link()) {
         (Some(i), link) => format!(
             "{}\n\n{}",
@@ -646,6 +773,10 @@ pub fn slack(event: &AlertEvent) -> Value {
     }
     if let Some(s) = &event.service {
         fields.push(format!("*Status*\n{}", s.status.label()));
+    }
+    if let Some(s) = &event.slo {
+        fields.push(format!("*Objective*\n{}", slack_escape(&s.objective)));
+        fields.push(format!("*Status*\n{}", s.status));
     }
     let names: Vec<String> = event
         .services()
@@ -747,6 +878,17 @@ pub fn mail(event: &AlertEvent, delivery_id: i64) -> Mail {
             rows.push(("Error", e.clone()));
         }
     }
+    if let Some(s) = &event.slo {
+        rows.push(("Service", s.service.name.clone()));
+        rows.push(("Objective", s.objective.clone()));
+        rows.push(("Status", s.status.clone()));
+        if let Some(left) = s.budget_remaining {
+            rows.push(("Error budget left", format!("{:.1} %", left * 100.0)));
+        }
+        for (window, rate) in &s.burn_rates {
+            rows.push(("Burn rate", format!("{rate:.2}× over {window}")));
+        }
+    }
     rows.push((
         "When",
         event.occurred_at.to_rfc3339_opts(SecondsFormat::Secs, true),
@@ -825,6 +967,7 @@ mod tests {
             service: None,
             maintenance: None,
             reminder: None,
+            slo: None,
         }
     }
 

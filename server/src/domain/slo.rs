@@ -15,6 +15,61 @@
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
 
+use std::sync::Arc;
+
+use super::alert::{slo_event, AlertEvent, ServiceRef, SloInfo};
+use super::rollup::{Resolution, Rollup};
+use super::sample::Sample;
+
+/// What a service promises: its objectives and the window they are
+/// measured over. Resolved from the configuration (`config::slo`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Objectives {
+    pub window: Window,
+    pub list: Vec<Objective>,
+}
+
+/// One objective: a target share of good samples.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Objective {
+    /// `availability`, or `latency_p95_300ms` (95 % of samples at most
+    /// 300 ms): the name in the API, metrics and alerts.
+    pub name: String,
+    pub kind: ObjectiveKind,
+    /// The share of good samples promised, 0 < target < 1.
+    pub target: f64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ObjectiveKind {
+    /// Good: up or degraded; bad: down. Maintenance and no data left out.
+    Availability,
+    /// Among samples that measured a latency (maintenance left out), good:
+    /// at most `under_ms`, a bound of the fine histogram so the count is
+    /// exact.
+    Latency { under_ms: u32 },
+}
+
+impl Objective {
+    pub fn availability(target: f64) -> Self {
+        Self {
+            name: "availability".to_owned(),
+            kind: ObjectiveKind::Availability,
+            target,
+        }
+    }
+
+    pub fn latency(target: f64, under_ms: u32) -> Self {
+        let percent = format!("{:.3}", target * 100.0);
+        let percent = percent.trim_end_matches('0').trim_end_matches('.');
+        Self {
+            name: format!("latency_p{percent}_{under_ms}ms"),
+            kind: ObjectiveKind::Latency { under_ms },
+            target,
+        }
+    }
+}
+
 /// Good and bad events (samples) in some stretch of time; maintenance and
 /// samples without data are left out by the caller, as for uptime.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -133,18 +188,39 @@ pub fn status(remaining: Option<f64>, rates: BurnRates) -> Status {
 /// The SLO window an objective is measured over.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Window {
-    /// The last 30 days up to now.
+    /// The last 30 UTC days: today and the 29 before (day-aligned, like
+    /// the page's 30-day uptime, so it is summed from daily rollups).
     Rolling30d,
     /// The current month, UTC.
     CalendarMonth,
 }
 
 impl Window {
-    /// Where the window at `now` starts and ends (`end` is the end of the
-    /// month for a calendar month; the budget is for the whole month).
+    /// As written in the configuration and shown in the API.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Rolling30d => "30d",
+            Self::CalendarMonth => "calendar_month",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "30d" => Some(Self::Rolling30d),
+            "calendar_month" => Some(Self::CalendarMonth),
+            _ => None,
+        }
+    }
+
+    /// Where the window at `now` starts and ends: both at midnight UTC,
+    /// `end` after today (and for a calendar month, the month's end; the
+    /// budget is for the whole window).
     pub fn bounds(self, now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
         match self {
-            Self::Rolling30d => (now - Duration::days(30), now),
+            Self::Rolling30d => {
+                let today = Resolution::Day.start_of(now);
+                (today - Duration::days(29), today + Duration::days(1))
+            }
             Self::CalendarMonth => {
                 let first = NaiveDate::from_ymd_opt(now.year(), now.month(), 1)
                     .expect("the first of a month exists");
@@ -167,6 +243,480 @@ impl Window {
         let (start, end) = self.bounds(now);
         end - start
     }
+}
+
+/// The burn-rate windows, shortest first, as [`BurnRates`] orders them,
+/// and how each is summed: the slot the time falls in and the slots
+/// before it, so "5 min" is the current minute and the four before.
+///
+/// | window | slots |
+/// | --- | --- |
+/// | 5 min, 30 min | minutes |
+/// | 1 h, 2 h | 5 minutes |
+/// | 6 h, 24 h, 72 h | hours |
+pub const BURN_WINDOWS: [(&str, i64); 7] = [
+    ("5m", 5 * 60),
+    ("30m", 30 * 60),
+    ("1h", 3600),
+    ("2h", 2 * 3600),
+    ("6h", 6 * 3600),
+    ("24h", 24 * 3600),
+    ("72h", 72 * 3600),
+];
+
+/// A counter cell: the narrowest integer a slot's counts fit in.
+trait Cell: Copy + Default {
+    fn add(self, n: u64) -> Self;
+    fn get(self) -> u64;
+}
+
+macro_rules! cell {
+    ($t:ty) => {
+        impl Cell for $t {
+            fn add(self, n: u64) -> Self {
+                self.saturating_add(<$t>::try_from(n).unwrap_or(<$t>::MAX))
+            }
+            fn get(self) -> u64 {
+                u64::from(self)
+            }
+        }
+    };
+}
+cell!(u8);
+cell!(u16);
+cell!(u32);
+
+/// Counts per slot of `unit` seconds, the newest `len` slots, in a circle.
+#[derive(Clone, Debug)]
+struct Ring<T> {
+    unit: i64,
+    /// Slot number (seconds since the epoch / unit) of the newest slot.
+    newest: i64,
+    width: usize,
+    cells: Box<[T]>,
+}
+
+impl<T: Cell> Ring<T> {
+    fn new(unit: i64, len: usize, width: usize) -> Self {
+        Self {
+            unit,
+            newest: i64::MIN,
+            width,
+            cells: vec![T::default(); len * width].into(),
+        }
+    }
+
+    fn len(&self) -> i64 {
+        (self.cells.len() / self.width.max(1)) as i64
+    }
+
+    fn row(&mut self, slot: i64) -> &mut [T] {
+        let i = slot.rem_euclid(self.len()) as usize * self.width;
+        &mut self.cells[i..i + self.width]
+    }
+
+    fn add(&mut self, at: i64, fields: &[u64]) {
+        let slot = at.div_euclid(self.unit);
+        if self.newest == i64::MIN || slot > self.newest {
+            let from = if self.newest == i64::MIN {
+                slot - self.len() + 1
+            } else {
+                (self.newest + 1).max(slot - self.len() + 1)
+            };
+            for s in from..=slot {
+                self.row(s).fill(T::default());
+            }
+            self.newest = slot;
+        } else if slot <= self.newest - self.len() {
+            return;
+        }
+        for (cell, n) in self.row(slot).iter_mut().zip(fields) {
+            *cell = cell.add(*n);
+        }
+    }
+
+    /// Sums of the slots from `first` to `last` (slot numbers) into `out`.
+    fn sum(&self, first: i64, last: i64, out: &mut [u64]) {
+        if self.newest == i64::MIN {
+            return;
+        }
+        let first = first.max(self.newest - self.len() + 1);
+        let last = last.min(self.newest);
+        for slot in first..=last {
+            let i = slot.rem_euclid(self.len()) as usize * self.width;
+            for (total, cell) in out.iter_mut().zip(&self.cells[i..i + self.width]) {
+                *total += cell.get();
+            }
+        }
+    }
+
+    /// Sums of the slot `at` falls in and the `n - 1` before.
+    fn newest(&self, at: i64, n: i64, out: &mut [u64]) {
+        let slot = at.div_euclid(self.unit);
+        self.sum(slot - n + 1, slot, out);
+    }
+}
+
+/// Counts of one service's samples for its objectives, fine enough for
+/// the burn windows and long enough for the SLO window (31 days), in
+/// about 1.7 KB for three objectives. Each slot holds: samples counted
+/// (maintenance left out), down, samples with a latency, and per latency
+/// objective those slower than its threshold.
+#[derive(Clone, Debug)]
+pub struct Tracker {
+    minutes: Ring<u8>,
+    fives: Ring<u16>,
+    hours: Ring<u16>,
+    days: Ring<u32>,
+    /// Thresholds of the latency objectives, in objective order.
+    thresholds: Box<[u32]>,
+}
+
+/// Longest SLO window in days (a calendar month).
+const WINDOW_DAYS: usize = 31;
+
+impl Tracker {
+    pub fn new(objectives: &Objectives) -> Self {
+        let thresholds: Box<[u32]> = objectives
+            .list
+            .iter()
+            .filter_map(|o| match o.kind {
+                ObjectiveKind::Latency { under_ms } => Some(under_ms),
+                ObjectiveKind::Availability => None,
+            })
+            .collect();
+        let width = 3 + thresholds.len();
+        Self {
+            minutes: Ring::new(60, 30, width),
+            fives: Ring::new(300, 24, width),
+            hours: Ring::new(3600, 72, width),
+            days: Ring::new(86_400, WINDOW_DAYS, width),
+            thresholds,
+        }
+    }
+
+    fn fields_of_sample(&self, sample: &Sample) -> Option<Vec<u64>> {
+        if sample.in_maintenance {
+            return None;
+        }
+        let mut fields = vec![0u64; 3 + self.thresholds.len()];
+        fields[0] = 1;
+        fields[1] = u64::from(sample.outcome == app::model::SampleOutcome::Down);
+        if let Some(ms) = sample.latency_ms {
+            fields[2] = 1;
+            for (field, under) in fields[3..].iter_mut().zip(&self.thresholds) {
+                *field = u64::from(ms > *under);
+            }
+        }
+        Some(fields)
+    }
+
+    /// Counts a committed sample in every window.
+    pub fn record(&mut self, sample: &Sample) {
+        if let Some(fields) = self.fields_of_sample(sample) {
+            let at = sample.taken_at.timestamp();
+            self.minutes.add(at, &fields);
+            self.fives.add(at, &fields);
+            self.hours.add(at, &fields);
+            self.days.add(at, &fields);
+        }
+    }
+
+    /// Counts a stored sample in the minute and 5-minute slots only: at
+    /// start-up, hours and days come from the rollups
+    /// ([`Self::seed_rollup`]), which already hold it.
+    pub fn seed_sample(&mut self, sample: &Sample) {
+        if let Some(fields) = self.fields_of_sample(sample) {
+            let at = sample.taken_at.timestamp();
+            self.minutes.add(at, &fields);
+            self.fives.add(at, &fields);
+        }
+    }
+
+    /// Counts a stored rollup in the hour or day slots.
+    pub fn seed_rollup(&mut self, resolution: Resolution, start: DateTime<Utc>, rollup: &Rollup) {
+        let mut fields = vec![0u64; 3 + self.thresholds.len()];
+        fields[0] = rollup.samples().into();
+        fields[1] = rollup.down.into();
+        fields[2] = rollup.latency_count.into();
+        for (field, under) in fields[3..].iter_mut().zip(&self.thresholds) {
+            *field = u64::from(rollup.latency_count).saturating_sub(rollup.at_most_ms(*under));
+        }
+        match resolution {
+            Resolution::Hour => self.hours.add(start.timestamp(), &fields),
+            Resolution::Day => self.days.add(start.timestamp(), &fields),
+        }
+    }
+
+    /// The objectives' events over the SLO window and the burn windows at
+    /// `now`, and the status each gives.
+    pub fn measure(&self, objectives: &Objectives, now: DateTime<Utc>) -> Vec<Measure> {
+        let width = 3 + self.thresholds.len();
+        let at = now.timestamp();
+        let (start, _) = objectives.window.bounds(now);
+        let mut window = vec![0u64; width];
+        self.days.sum(
+            start.timestamp().div_euclid(86_400),
+            at.div_euclid(86_400),
+            &mut window,
+        );
+        let mut burns = vec![vec![0u64; width]; BURN_WINDOWS.len()];
+        for (out, (_, seconds)) in burns.iter_mut().zip(BURN_WINDOWS) {
+            let (ring_unit, n) = match seconds {
+                s if s <= 1800 => (60, s / 60),
+                s if s <= 7200 => (300, s / 300),
+                s => (3600, s / 3600),
+            };
+            match ring_unit {
+                60 => self.minutes.newest(at, n, out),
+                300 => self.fives.newest(at, n, out),
+                _ => self.hours.newest(at, n, out),
+            }
+        }
+        let mut latency = 0;
+        objectives
+            .list
+            .iter()
+            .map(|objective| {
+                let events = |fields: &[u64]| match objective.kind {
+                    ObjectiveKind::Availability => Events {
+                        good: fields[0] - fields[1].min(fields[0]),
+                        bad: fields[1].min(fields[0]),
+                    },
+                    ObjectiveKind::Latency { .. } => {
+                        let slow = fields[3 + latency].min(fields[2]);
+                        Events {
+                            good: fields[2] - slow,
+                            bad: slow,
+                        }
+                    }
+                };
+                let window = events(&window);
+                let burn: [Events; 7] = std::array::from_fn(|i| events(&burns[i]));
+                if matches!(objective.kind, ObjectiveKind::Latency { .. }) {
+                    latency += 1;
+                }
+                Measure::new(window, burn, objective.target)
+            })
+            .collect()
+    }
+}
+
+/// An objective's events at one time: over the SLO window and over each
+/// of [`BURN_WINDOWS`], and the status they give.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Measure {
+    pub window: Events,
+    pub burn: [Events; 7],
+    pub status: Status,
+}
+
+impl Measure {
+    pub fn new(window: Events, burn: [Events; 7], target: f64) -> Self {
+        let rate = |i: usize| burn[i].burn_rate(target);
+        let rates = BurnRates {
+            m5: rate(0),
+            m30: rate(1),
+            h1: rate(2),
+            h2: rate(3),
+            h6: rate(4),
+            h24: rate(5),
+            h72: rate(6),
+        };
+        Self {
+            window,
+            burn,
+            status: status(Budget::of(window, target).remaining_ratio(), rates),
+        }
+    }
+
+    pub fn burn_rate(&self, window: usize, target: f64) -> Option<f64> {
+        self.burn.get(window).and_then(|e| e.burn_rate(target))
+    }
+}
+
+/// Every service's measures at one time: what the admin API, the metrics
+/// and burn alerts read. Published beside the snapshot.
+#[derive(Clone, Debug, Default)]
+pub struct Board {
+    pub services: std::collections::HashMap<i64, Arc<ServiceMeasures>>,
+}
+
+/// A service as its objectives are reported: who it is, how often it is
+/// probed (to express budgets in minutes), what it promises.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServiceObjectives {
+    pub id: i64,
+    pub slug: String,
+    pub name: String,
+    pub group: Option<String>,
+    pub interval: std::time::Duration,
+    pub objectives: Objectives,
+}
+
+/// A service's objectives and their measures.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServiceMeasures {
+    pub service: Arc<ServiceObjectives>,
+    /// In the order of `objectives.list`.
+    pub measures: Box<[Measure]>,
+    pub at: DateTime<Utc>,
+}
+
+/// An objective whose status differs from the one stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BurnChange {
+    pub service_id: i64,
+    pub objective: String,
+    pub status: Status,
+    pub at: DateTime<Utc>,
+    /// The `slo.burn` event: for every change but the first measure of an
+    /// objective that is `ok` (nothing happened).
+    pub event: Option<AlertEvent>,
+}
+
+/// The changes between `known` statuses (by service and objective) and
+/// the board's, with their events.
+pub fn burn_changes(
+    board: &Board,
+    known: &std::collections::HashMap<(i64, String), Status>,
+) -> Vec<BurnChange> {
+    let mut changes = Vec::new();
+    for (id, of) in &board.services {
+        for (objective, measure) in of.service.objectives.list.iter().zip(&of.measures) {
+            let previous = known.get(&(*id, objective.name.clone())).copied();
+            if previous == Some(measure.status) {
+                continue;
+            }
+            let event = (previous.is_some() || measure.status != Status::Ok)
+                .then(|| slo_event(slo_info(of, objective, measure, previous), of.at));
+            changes.push(BurnChange {
+                service_id: *id,
+                objective: objective.name.clone(),
+                status: measure.status,
+                at: of.at,
+                event,
+            });
+        }
+    }
+    changes.sort_by(|a, b| (a.service_id, &a.objective).cmp(&(b.service_id, &b.objective)));
+    changes
+}
+
+/// What an `slo.burn` event says about `measure`.
+pub fn slo_info(
+    of: &ServiceMeasures,
+    objective: &Objective,
+    measure: &Measure,
+    previous: Option<Status>,
+) -> SloInfo {
+    let window = of.service.objectives.window;
+    let remaining = Budget::of(measure.window, objective.target).remaining_ratio();
+    let exhausted_in = |i: usize| {
+        remaining
+            .zip(measure.burn_rate(i, objective.target))
+            .and_then(|(left, rate)| time_to_exhaustion(left, rate, window.length(of.at)))
+            .map(|d| d.num_seconds())
+    };
+    SloInfo {
+        service: ServiceRef {
+            slug: of.service.slug.clone(),
+            name: of.service.name.clone(),
+            group: of.service.group.clone(),
+        },
+        objective: objective.name.clone(),
+        target: objective.target,
+        window: window.as_str().to_owned(),
+        status: measure.status.as_str().to_owned(),
+        previous: previous.map(|p| p.as_str().to_owned()),
+        compliance: measure.window.compliance(),
+        budget_remaining: remaining,
+        burn_rates: BURN_WINDOWS
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (name, _))| {
+                Some(((*name).to_owned(), measure.burn_rate(i, objective.target)?))
+            })
+            .collect(),
+        exhausted_in_s_at_1h_rate: exhausted_in(2),
+        exhausted_in_s_at_24h_rate: exhausted_in(5),
+        url: None,
+    }
+}
+
+impl Status {
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::Ok, Self::Warning, Self::Critical, Self::Exhausted]
+            .into_iter()
+            .find(|s| s.as_str() == text)
+    }
+}
+
+/// One objective's finished UTC day, as `slo_days` keeps it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DayMeasure {
+    pub objective: String,
+    pub day: DateTime<Utc>,
+    pub target: f64,
+    pub day_events: Events,
+    /// The SLO window's events as the day ended.
+    pub window_events: Events,
+}
+
+/// The events of `objective` in a rollup.
+pub fn rollup_events(objective: &Objective, rollup: &Rollup) -> Events {
+    match objective.kind {
+        ObjectiveKind::Availability => Events {
+            good: u64::from(rollup.up + rollup.degraded),
+            bad: u64::from(rollup.down),
+        },
+        ObjectiveKind::Latency { under_ms } => {
+            let good = rollup
+                .at_most_ms(under_ms)
+                .min(u64::from(rollup.latency_count));
+            Events {
+                good,
+                bad: u64::from(rollup.latency_count) - good,
+            }
+        }
+    }
+}
+
+/// The days `from` to `to` (day starts, inclusive) of a service's
+/// objectives, from its daily rollups (which must reach back over the
+/// SLO window before `from`).
+pub fn day_measures(
+    objectives: &Objectives,
+    days: &[(DateTime<Utc>, Rollup)],
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Vec<DayMeasure> {
+    let mut out = Vec::new();
+    let mut day = Resolution::Day.start_of(from);
+    while day <= to {
+        let (start, _) = objectives.window.bounds(day);
+        for objective in &objectives.list {
+            let mut window_events = Events::default();
+            let mut day_events = Events::default();
+            for (at, rollup) in days.iter().filter(|(at, _)| *at >= start && *at <= day) {
+                let e = rollup_events(objective, rollup);
+                window_events.good += e.good;
+                window_events.bad += e.bad;
+                if *at == day {
+                    day_events = e;
+                }
+            }
+            out.push(DayMeasure {
+                objective: objective.name.clone(),
+                day,
+                target: objective.target,
+                day_events,
+                window_events,
+            });
+        }
+        day += Duration::days(1);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -348,7 +898,178 @@ mod tests {
         let now = at("2026-03-31T10:00:00Z");
         assert_eq!(
             Window::Rolling30d.bounds(now),
-            (at("2026-03-01T10:00:00Z"), now)
+            (at("2026-03-02T00:00:00Z"), at("2026-04-01T00:00:00Z"))
         );
+        assert_eq!(Window::Rolling30d.length(now), Duration::days(30));
+    }
+
+    fn objectives() -> Objectives {
+        Objectives {
+            window: Window::Rolling30d,
+            list: vec![
+                Objective::availability(0.999),
+                Objective::latency(0.95, 300),
+                Objective::latency(0.99, 800),
+            ],
+        }
+    }
+
+    /// 40 days of samples every 50 s: some down, some in maintenance,
+    /// latencies spread over the thresholds.
+    fn samples(end: DateTime<Utc>) -> Vec<Sample> {
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let start = end - Duration::days(40);
+        (0..(40 * 86_400 / 50))
+            .map(|i| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                let down = seed.is_multiple_of(97);
+                Sample {
+                    service_id: 1,
+                    taken_at: start + Duration::seconds(i * 50),
+                    outcome: if down {
+                        app::model::SampleOutcome::Down
+                    } else {
+                        app::model::SampleOutcome::Up
+                    },
+                    latency_ms: (!seed.is_multiple_of(13)).then_some((seed % 1200) as u32),
+                    error: None,
+                    in_maintenance: seed.is_multiple_of(211),
+                }
+            })
+            .collect()
+    }
+
+    /// The events of `objective` among `samples` taken in `[from, to)`,
+    /// counted straight from the samples.
+    fn counted(samples: &[Sample], objective: &Objective, from: i64, to: i64) -> Events {
+        let mut events = Events::default();
+        for s in samples
+            .iter()
+            .filter(|s| !s.in_maintenance && (from..to).contains(&s.taken_at.timestamp()))
+        {
+            let good = match objective.kind {
+                ObjectiveKind::Availability => s.outcome != app::model::SampleOutcome::Down,
+                ObjectiveKind::Latency { under_ms } => match s.latency_ms {
+                    Some(ms) => ms <= under_ms,
+                    None => continue,
+                },
+            };
+            if good {
+                events.good += 1;
+            } else {
+                events.bad += 1;
+            }
+        }
+        events
+    }
+
+    #[test]
+    fn trackers_count_exactly_what_the_windows_hold() {
+        let now = Utc.with_ymd_and_hms(2026, 3, 10, 14, 7, 30).unwrap();
+        let all = samples(now);
+        let objectives = objectives();
+        // Live: every sample recorded as it comes.
+        let mut live = Tracker::new(&objectives);
+        // Restarted: hours and days from rollups, the last 2 hours of
+        // samples for the short windows.
+        let mut seeded = Tracker::new(&objectives);
+        for resolution in [Resolution::Hour, Resolution::Day] {
+            for ((_, start), rollup) in super::super::rollup::summarise(&all, resolution) {
+                seeded.seed_rollup(resolution, start, &rollup);
+            }
+        }
+        for sample in &all {
+            live.record(sample);
+            if sample.taken_at > now - Duration::hours(2) - Duration::minutes(5) {
+                seeded.seed_sample(sample);
+            }
+        }
+        let at = now.timestamp();
+        let floor = |unit: i64| at.div_euclid(unit) * unit;
+        let day_start = floor(86_400) - 29 * 86_400;
+        for tracker in [&live, &seeded] {
+            let measures = tracker.measure(&objectives, now);
+            for (objective, measure) in objectives.list.iter().zip(&measures) {
+                assert_eq!(
+                    measure.window,
+                    counted(&all, objective, day_start, at + 1),
+                    "{}",
+                    objective.name
+                );
+                for (i, (name, seconds)) in BURN_WINDOWS.iter().enumerate() {
+                    let unit = match seconds {
+                        s if *s <= 1800 => 60,
+                        s if *s <= 7200 => 300,
+                        _ => 3600,
+                    };
+                    let from = floor(unit) - seconds + unit;
+                    assert_eq!(
+                        measure.burn[i],
+                        counted(&all, objective, from, at + 1),
+                        "{} over {name}",
+                        objective.name
+                    );
+                }
+            }
+        }
+        // Nothing since: the short windows empty, the long ones hold.
+        let later = tracker_later(&live, &objectives, now + Duration::hours(3));
+        assert_eq!(later.burn[0], Events::default());
+        assert_eq!(later.burn[3], Events::default());
+        assert!(later.burn[6].total() > 0);
+    }
+
+    fn tracker_later(tracker: &Tracker, objectives: &Objectives, at: DateTime<Utc>) -> Measure {
+        tracker.measure(objectives, at)[0]
+    }
+
+    #[test]
+    fn a_burst_of_errors_pages_then_the_budget_runs_out() {
+        let objectives = Objectives {
+            window: Window::Rolling30d,
+            list: vec![Objective::availability(0.999)],
+        };
+        let mut tracker = Tracker::new(&objectives);
+        let start = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
+        let sample = |minute: i64, down: bool| Sample {
+            service_id: 1,
+            taken_at: start + Duration::minutes(minute),
+            outcome: if down {
+                app::model::SampleOutcome::Down
+            } else {
+                app::model::SampleOutcome::Up
+            },
+            latency_ms: Some(20),
+            error: None,
+            in_maintenance: false,
+        };
+        // Ten healthy days: 14,400 samples, a budget of 14.4 bad ones.
+        for minute in 0..(10 * 1440) {
+            tracker.record(&sample(minute, false));
+        }
+        let at = |minute: i64| start + Duration::minutes(minute) + Duration::seconds(30);
+        assert_eq!(
+            tracker.measure(&objectives, at(10 * 1440 - 1))[0].status,
+            Status::Ok
+        );
+        // Down from then on: 5 min at 100 % errors is a burn rate of 1000.
+        let mut first_critical = None;
+        let mut first_exhausted = None;
+        for minute in (10 * 1440)..(10 * 1440 + 30) {
+            tracker.record(&sample(minute, true));
+            let status = tracker.measure(&objectives, at(minute))[0].status;
+            if status == Status::Critical && first_critical.is_none() {
+                first_critical = Some(minute - 10 * 1440);
+            }
+            if status == Status::Exhausted && first_exhausted.is_none() {
+                first_exhausted = Some(minute - 10 * 1440);
+            }
+        }
+        // Critical at the first bad sample (1 h and 5 min both above 14.4);
+        // exhausted once 15 bad samples exceed 0.1 % of 14,415.
+        assert_eq!(first_critical, Some(0));
+        assert_eq!(first_exhausted, Some(14));
     }
 }

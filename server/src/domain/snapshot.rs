@@ -32,6 +32,7 @@ use super::maintenance::Schedule;
 use super::rollup::{Resolution, Rollup};
 use super::sample::Sample;
 use super::service::ServiceRecord;
+use super::slo::{Board, ServiceMeasures, ServiceObjectives, Tracker};
 use super::status::{status_for, ServiceState, Thresholds};
 
 /// Days in the bar and in the longest uptime window.
@@ -161,6 +162,14 @@ pub struct SnapshotBuilder {
     /// Hour of the last build; when it changes every view is rebuilt.
     built_hour: Option<DateTime<Utc>>,
     stale: bool,
+    /// Objectives by service, and the counts they are measured from.
+    objectives: HashMap<i64, Arc<ServiceObjectives>>,
+    trackers: HashMap<i64, Tracker>,
+    board: Arc<Board>,
+    /// Minute of the last measure of every service (windows slide).
+    measured_minute: Option<i64>,
+    /// Services with samples since.
+    unmeasured: HashSet<i64>,
 }
 
 impl SnapshotBuilder {
@@ -190,6 +199,11 @@ impl SnapshotBuilder {
             dirty: HashSet::new(),
             built_hour: None,
             stale: false,
+            objectives: HashMap::new(),
+            trackers: HashMap::new(),
+            board: Arc::default(),
+            measured_minute: None,
+            unmeasured: HashSet::new(),
         };
         for sample in latest {
             builder.latest.insert(sample.service_id, sample.clone());
@@ -218,8 +232,67 @@ impl SnapshotBuilder {
         for (service_id, start, rollup) in rows {
             self.ring(resolution, service_id, start)
                 .add(start, &rollup.counts());
+            if let Some(tracker) = self.trackers.get_mut(&service_id) {
+                tracker.seed_rollup(resolution, start, &rollup);
+            }
             self.dirty.insert(service_id);
         }
+    }
+
+    /// Sets the services' objectives (those without any have none); call
+    /// before seeding.
+    pub fn set_objectives(&mut self, objectives: &[Arc<ServiceObjectives>]) {
+        self.trackers = objectives
+            .iter()
+            .map(|o| (o.id, Tracker::new(&o.objectives)))
+            .collect();
+        self.objectives = objectives.iter().map(|o| (o.id, Arc::clone(o))).collect();
+        self.measured_minute = None;
+    }
+
+    /// Counts stored samples in the objectives' short windows, which the
+    /// rollups are too coarse for (from
+    /// [`crate::store::Store::samples_since`], the last two hours).
+    pub fn seed_samples(&mut self, samples: &[Sample]) {
+        for sample in samples {
+            if let Some(tracker) = self.trackers.get_mut(&sample.service_id) {
+                let mut sample = sample.clone();
+                sample.in_maintenance = self.schedule.covers(sample.service_id, sample.taken_at);
+                tracker.seed_sample(&sample);
+            }
+        }
+    }
+
+    /// The objectives' measures at `now`: every service's when the minute
+    /// turned (the windows slide), else those with samples since.
+    pub fn measure(&mut self, now: DateTime<Utc>) -> Arc<Board> {
+        let minute = now.timestamp().div_euclid(60);
+        let all = self.measured_minute != Some(minute);
+        if !all && self.unmeasured.is_empty() {
+            return Arc::clone(&self.board);
+        }
+        let ids: Vec<i64> = if all {
+            self.trackers.keys().copied().collect()
+        } else {
+            self.unmeasured.iter().copied().collect()
+        };
+        self.measured_minute = Some(minute);
+        self.unmeasured.clear();
+        let board = Arc::make_mut(&mut self.board);
+        for id in ids {
+            let (Some(tracker), Some(objectives)) =
+                (self.trackers.get(&id), self.objectives.get(&id))
+            else {
+                continue;
+            };
+            let measures = ServiceMeasures {
+                service: Arc::clone(objectives),
+                measures: tracker.measure(&objectives.objectives, now).into(),
+                at: now,
+            };
+            board.services.insert(id, Arc::new(measures));
+        }
+        Arc::clone(&self.board)
     }
 
     /// The service states `samples` lead to, and the status changes on the
@@ -313,6 +386,10 @@ impl SnapshotBuilder {
             for resolution in [Resolution::Hour, Resolution::Day] {
                 self.ring(resolution, sample.service_id, sample.taken_at)
                     .add(sample.taken_at, &counts);
+            }
+            if let Some(tracker) = self.trackers.get_mut(&sample.service_id) {
+                tracker.record(sample);
+                self.unmeasured.insert(sample.service_id);
             }
             self.dirty.insert(sample.service_id);
         }

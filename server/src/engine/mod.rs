@@ -30,6 +30,7 @@ pub mod changes;
 pub mod follower;
 pub mod pruner;
 pub mod sampler;
+pub mod slo;
 pub mod stats;
 pub mod writer;
 
@@ -54,6 +55,7 @@ use crate::clock::SharedClock;
 use crate::domain::maintenance::Schedule;
 use crate::domain::rollup::Resolution;
 use crate::domain::service::ServiceRecord;
+use crate::domain::slo::{Board, ServiceObjectives};
 use crate::domain::snapshot::{SnapshotBuilder, BAR_DAYS, RECENT_INCIDENTS};
 use crate::domain::status::Thresholds;
 use crate::store::{Lease, RoundFeed, Store, StoreError};
@@ -61,6 +63,10 @@ use crate::store::{Lease, RoundFeed, Store, StoreError};
 /// Readers' handle on the current snapshot: public reads clone an `Arc`
 /// out of it and never touch the database.
 pub type SnapshotReader = watch::Receiver<Arc<PublicStatus>>;
+
+/// Readers' handle on the objectives' measures, published with each
+/// snapshot (minute-fresh; see [`SnapshotBuilder::measure`]).
+pub type SloReader = watch::Receiver<Arc<Board>>;
 
 /// Capacity of the probe → writer channel; the writer's own buffer is larger.
 const SAMPLE_CHANNEL: usize = 10_000;
@@ -144,6 +150,10 @@ async fn next_round(feed: Option<&mut RoundFeed>) -> Result<(), StoreError> {
 /// (about 114 rows each: 24 hours and 90 days).
 const SEED_SLICE: usize = 1_000;
 
+/// Samples read at start-up for the objectives' short windows: the
+/// 5-minute slots reach two hours back, plus the slot under way.
+const SHORT_WINDOWS_MINUTES: i64 = 125;
+
 pub struct Engine {
     pub store: Arc<dyn Store>,
     pub clock: SharedClock,
@@ -155,6 +165,9 @@ pub struct Engine {
     pub retention: Duration,
     pub prune_every: Duration,
     pub publish: watch::Sender<Arc<PublicStatus>>,
+    /// Services' objectives (services without any are absent).
+    pub objectives: Vec<Arc<ServiceObjectives>>,
+    pub publish_slo: watch::Sender<Arc<Board>>,
     pub stats: Arc<EngineStats>,
     /// Notified by admin changes: rebuild the snapshot now.
     pub changes: Arc<Changes>,
@@ -193,17 +206,25 @@ impl Engine {
             &latest,
             &states,
         );
+        builder.set_objectives(&self.objectives);
         let now = self.clock.now();
         let mut ids: Vec<i64> = self.services.iter().map(|s| s.id).collect();
         ids.sort_unstable();
-        for (resolution, from) in [
+        let this_hour = Resolution::Hour.start_of(now);
+        let today = Resolution::Day.start_of(now);
+        // (rollups, from, fine histograms from): 24 hours for the page and
+        // 72 for the objectives' burn windows, 90 days for the bars and 31
+        // (a calendar month) for the objectives.
+        for (resolution, from, histograms_from) in [
             (
                 Resolution::Hour,
-                Resolution::Hour.start_of(now) - TimeDelta::hours(23),
+                this_hour - TimeDelta::hours(71),
+                this_hour - TimeDelta::hours(71),
             ),
             (
                 Resolution::Day,
-                Resolution::Day.start_of(now) - TimeDelta::days(BAR_DAYS - 1),
+                today - TimeDelta::days(BAR_DAYS - 1),
+                today - TimeDelta::days(30),
             ),
         ] {
             for slice in ids.chunks(SEED_SLICE) {
@@ -212,10 +233,25 @@ impl Engine {
                 };
                 let rollups = self
                     .store
-                    .rollups_since(resolution, from, *first..=*last)
+                    .rollups_since(resolution, from, *first..=*last, histograms_from)
                     .await?;
                 rows += rollups.len();
                 builder.seed_rollups(resolution, rollups);
+            }
+        }
+        // The objectives' minute and 5-minute windows, with the maintenance
+        // windows of that time (samples do not record it).
+        if !self.objectives.is_empty() {
+            let from = now - TimeDelta::minutes(SHORT_WINDOWS_MINUTES);
+            let windows = self.store.maintenance_windows(from).await?;
+            builder.set_schedule(Schedule::current(windows, from));
+            for slice in ids.chunks(SEED_SLICE) {
+                let (Some(first), Some(last)) = (slice.first(), slice.last()) else {
+                    continue;
+                };
+                let samples = self.store.samples_since(from, *first..=*last).await?;
+                rows += samples.len();
+                builder.seed_samples(&samples);
             }
         }
         rows += load_extras(&*self.store, now, &mut builder).await?;
@@ -375,6 +411,7 @@ impl Engine {
         );
         writer.gather = self.gather;
         writer.max_buffered = self.max_buffered;
+        writer.slo = Some(self.publish_slo.clone());
         writer.fence = Some(lease.clone());
         let deposed = writer.deposed();
         let writer = tokio::spawn(writer.run(samples, cancel.clone()));
@@ -398,6 +435,17 @@ impl Engine {
             .alerts
             .as_ref()
             .map(|d| tokio::spawn(Arc::clone(d).run(Some(lease.clone()), term.clone())));
+        let burn_watch = slo::BurnWatch {
+            store: Arc::clone(&self.store),
+            clock: Arc::clone(&self.clock),
+            changes: Arc::clone(&self.changes),
+            services: self.objectives.clone(),
+        };
+        let burn_watch = tokio::spawn(burn_watch.run(
+            self.publish_slo.subscribe(),
+            Some(lease.clone()),
+            term.clone(),
+        ));
         let mut renewals = tokio::time::interval(self.renew_every());
         renewals.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut renew_failing = false;
@@ -431,6 +479,7 @@ impl Engine {
         for (name, task) in [
             ("sampler", sampler),
             ("pruner", pruner),
+            ("objectives' watch", burn_watch),
             ("sample writer", writer),
         ] {
             if let Err(err) = task.await {
@@ -464,9 +513,11 @@ impl Engine {
                     return false;
                 };
                 let started = std::time::Instant::now();
-                let snapshot = follower.builder.build(self.clock.now());
+                let now = self.clock.now();
+                let snapshot = follower.builder.build(now);
                 crate::metrics::snapshot_rebuilt(started.elapsed());
                 self.publish.send_replace(Arc::new(snapshot));
+                self.publish_slo.send_replace(follower.builder.measure(now));
                 self.stats.beat(self.clock.now());
                 true
             }

@@ -16,6 +16,12 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::SharedClock;
 use crate::store::{Store, StoreError, IDEMPOTENCY_TTL};
 
+/// How long hourly rollups keep their fine histogram: the objectives'
+/// 72-hour burn window is seeded from them, and nothing older reads them
+/// (daily rollups keep theirs). Clearing them keeps 90 days of a service
+/// within 2.5 MB (`bench/storage-size.sh`).
+pub const HOURLY_HISTOGRAMS: chrono::TimeDelta = chrono::TimeDelta::days(4);
+
 pub struct Pruner {
     store: Arc<dyn Store>,
     clock: SharedClock,
@@ -46,7 +52,12 @@ impl Pruner {
             return Ok(0);
         };
         let mut deleted = 0;
+        let histograms_before =
+            crate::domain::rollup::Resolution::Hour.start_of(now) - HOURLY_HISTOGRAMS;
         for service in self.store.services().await? {
+            self.store
+                .prune_hourly_histograms(service.id, histograms_before)
+                .await?;
             loop {
                 let n = self
                     .store

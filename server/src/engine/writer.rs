@@ -35,6 +35,7 @@ use super::stats::EngineStats;
 use crate::clock::SharedClock;
 use crate::domain::incident::Transition;
 use crate::domain::sample::Sample;
+use crate::domain::slo::Board;
 use crate::domain::snapshot::SnapshotBuilder;
 use crate::domain::status::ServiceState;
 use crate::store::{Lease, Store, ROUND_LOG_KEEP};
@@ -170,6 +171,8 @@ pub struct SampleWriter {
     pub retry_after: Duration,
     /// How often to reload maintenance and incidents.
     pub refresh_every: Duration,
+    /// Where the objectives' measures go, when someone reads them.
+    pub slo: Option<watch::Sender<Arc<Board>>>,
 }
 
 enum Wake {
@@ -205,6 +208,7 @@ impl SampleWriter {
             gather: Duration::from_millis(200),
             retry_after: Duration::from_secs(1),
             refresh_every: Duration::from_secs(30),
+            slo: None,
         }
     }
 
@@ -338,9 +342,13 @@ impl SampleWriter {
         self.snapshot
             .set_stale(self.write_failed || self.reload_failed);
         let started = std::time::Instant::now();
-        let snapshot = self.snapshot.build(self.clock.now());
+        let now = self.clock.now();
+        let snapshot = self.snapshot.build(now);
         crate::metrics::snapshot_rebuilt(started.elapsed());
         self.publish.send_replace(Arc::new(snapshot));
+        if let Some(slo) = &self.slo {
+            slo.send_replace(self.snapshot.measure(now));
+        }
     }
 
     /// Applies samples to the snapshot and queues them, with the states and

@@ -33,6 +33,7 @@ use app::model::{IncidentView, SampleOutcome};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use crate::domain::alert::AlertEvent;
 use crate::domain::incident::{IncidentChange, IncidentPatch, NewIncident, Transition};
 use crate::domain::maintenance::{MaintenancePatch, MaintenanceRecord, NewMaintenance, Window};
 use crate::domain::rollup::{Resolution, Rollup};
@@ -147,6 +148,30 @@ pub enum AttemptOutcome {
     /// Try again at this time.
     Retry(DateTime<Utc>),
     Failed,
+}
+
+/// An objective's last status (`slo_states`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SloState {
+    pub service_id: i64,
+    pub objective: String,
+    /// `ok`, `warning`, `critical` or `exhausted`.
+    pub status: String,
+    pub changed_at: DateTime<Utc>,
+}
+
+/// One objective's UTC day (`slo_days`): the day's samples, and the SLO
+/// window's as the day ended.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SloDay {
+    pub service_id: i64,
+    pub objective: String,
+    pub day: DateTime<Utc>,
+    pub target: f64,
+    pub good: u64,
+    pub bad: u64,
+    pub window_good: u64,
+    pub window_bad: u64,
 }
 
 /// One delivery, for the history.
@@ -401,6 +426,41 @@ pub trait Store: Send + Sync + 'static {
         route_kind: &str,
         fence: Option<&Lease>,
     ) -> Result<Option<i64>, StoreError>;
+
+    /// Every objective's last status.
+    async fn slo_states(&self) -> Result<Vec<SloState>, StoreError>;
+
+    /// Stores the objectives' new statuses and the `slo.burn` events they
+    /// cause, together; false (nothing written) when `fence` is not the
+    /// leader's lease.
+    async fn record_slo_changes(
+        &self,
+        states: &[SloState],
+        events: &[AlertEvent],
+        fence: Option<&Lease>,
+    ) -> Result<bool, StoreError>;
+
+    /// Stores finished days (a day already stored is kept as it is).
+    async fn record_slo_days(&self, days: &[SloDay]) -> Result<(), StoreError>;
+
+    /// The newest day stored, of any service.
+    async fn last_slo_day(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
+
+    /// Days in `[from, to)`, of one service or all, by service, objective
+    /// and day.
+    async fn slo_days(
+        &self,
+        service_id: Option<i64>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<SloDay>, StoreError>;
+
+    /// Per service, the incidents about it that started in `[from, to)`.
+    async fn incident_counts(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<(i64, u64)>, StoreError>;
 
     /// Writes `event` unless an event of its kind with its dedup key
     /// exists (what the leader notices happening, once); false when it
@@ -658,16 +718,35 @@ pub trait Store: Send + Sync + 'static {
     /// Rollups with `period_start >= from` of the services whose ids are in
     /// `services`, by service and period: the snapshot is seeded a slice
     /// of services at a time, so a start with 50,000 services and 90 days
-    /// never holds every row (and its histogram) at once.
+    /// never holds every row (and its histogram) at once. Only rows from
+    /// `histograms_from` on carry their fine histogram.
     async fn rollups_since(
         &self,
         resolution: Resolution,
         from: DateTime<Utc>,
         services: std::ops::RangeInclusive<i64>,
+        histograms_from: DateTime<Utc>,
     ) -> Result<Vec<(i64, DateTime<Utc>, Rollup)>, StoreError>;
+
+    /// The samples taken from `from` on by the services whose ids are in
+    /// `services` (to seed the objectives' short windows at start-up).
+    async fn samples_since(
+        &self,
+        from: DateTime<Utc>,
+        services: std::ops::RangeInclusive<i64>,
+    ) -> Result<Vec<Sample>, StoreError>;
 
     /// The newest sample of each service that has one.
     async fn latest_samples(&self) -> Result<Vec<Sample>, StoreError>;
+
+    /// Clears the fine histograms of one service's hourly rollups that
+    /// started before `before` (see `engine::pruner::HOURLY_HISTOGRAMS`);
+    /// returns how many.
+    async fn prune_hourly_histograms(
+        &self,
+        service_id: i64,
+        before: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
 
     /// Up to `limit` newest samples of one service, newest first.
     async fn recent_samples(&self, service_id: i64, limit: u32) -> Result<Vec<Sample>, StoreError>;

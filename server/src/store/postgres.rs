@@ -12,12 +12,15 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgListener};
-use sqlx::{PgConnection, Pool, Postgres};
+use sqlx::{PgConnection, Pool, Postgres, Row};
 
 use super::codec::{outcome_code, u32_to_db};
-use super::sql::{rollup_upsert_sql, rollup_values, Dialect, SqlStore, ROLLUP_COLUMNS};
+use super::sql::{
+    histogram_value, rollup_table, rollup_upsert_sql, rollup_values, Dialect, SqlStore,
+    HISTOGRAM_SELECT, ROLLUP_COLUMNS,
+};
 use super::{Backend, RoundFeed, StoreError};
-use crate::domain::rollup::{Resolution, Rollup};
+use crate::domain::rollup::{Histogram, Resolution, Rollup};
 use crate::domain::sample::Sample;
 use crate::domain::status::ServiceState;
 
@@ -63,6 +66,49 @@ impl Dialect for Postgres {
         Ok(())
     }
 
+    async fn stored_histograms(
+        conn: &mut PgConnection,
+        resolution: Resolution,
+        keys: &[(i64, DateTime<Utc>)],
+    ) -> Result<Vec<(i64, DateTime<Utc>, Histogram)>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let table = rollup_table(resolution);
+        let ids: Vec<i64> = keys.iter().map(|(id, _)| *id).collect();
+        let starts: Vec<DateTime<Utc>> = keys.iter().map(|(_, start)| *start).collect();
+        // Missing rows are created first: a round inserting the same row at
+        // the same time then waits for this one instead of both merging
+        // into nothing; the rows stay locked until the commit.
+        sqlx::query(&format!(
+            "INSERT INTO {table} (service_id, period_start) \
+             SELECT * FROM UNNEST($1::bigint[], $2::timestamptz[]) ON CONFLICT DO NOTHING"
+        ))
+        .bind(&ids)
+        .bind(&starts)
+        .execute(&mut *conn)
+        .await?;
+        let rows = sqlx::query(&format!(
+            "SELECT service_id, period_start, latency_max_ms, {HISTOGRAM_SELECT} FROM {table} \
+             WHERE (service_id, period_start) IN \
+               (SELECT * FROM UNNEST($1::bigint[], $2::timestamptz[])) \
+             FOR UPDATE"
+        ))
+        .bind(&ids)
+        .bind(&starts)
+        .fetch_all(&mut *conn)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    row.try_get("service_id")?,
+                    row.try_get("period_start")?,
+                    PostgresStore::histogram_from_row(row)?,
+                ))
+            })
+            .collect()
+    }
+
     async fn upsert_rollups(
         conn: &mut PgConnection,
         resolution: Resolution,
@@ -75,22 +121,27 @@ impl Dialect for Postgres {
         let ids: Vec<i64> = rollups.keys().map(|(id, _)| *id).collect();
         let starts: Vec<DateTime<Utc>> = rollups.keys().map(|(_, start)| *start).collect();
         let mut columns = vec![Vec::with_capacity(rollups.len()); ROLLUP_COLUMNS.len()];
+        let mut histograms = Vec::with_capacity(rollups.len());
         for rollup in rollups.values() {
             for (column, value) in columns.iter_mut().zip(rollup_values(rollup)) {
                 column.push(value);
             }
+            histograms.push(histogram_value(rollup));
         }
         let arrays = (3..=ROLLUP_COLUMNS.len() + 2)
             .map(|n| format!("${n}::bigint[]"))
             .collect::<Vec<_>>()
             .join(", ");
-        let rows = format!("SELECT * FROM UNNEST($1::bigint[], $2::timestamptz[], {arrays})");
+        let histogram = ROLLUP_COLUMNS.len() + 3;
+        let rows = format!(
+            "SELECT * FROM UNNEST($1::bigint[], $2::timestamptz[], {arrays}, ${histogram}::bytea[])"
+        );
         let sql = rollup_upsert_sql(resolution, &rows, "GREATEST");
         let mut query = sqlx::query(&sql).bind(&ids).bind(&starts);
         for column in &columns {
             query = query.bind(column);
         }
-        query.execute(conn).await?;
+        query.bind(&histograms).execute(conn).await?;
         Ok(())
     }
 

@@ -29,8 +29,8 @@ use super::codec::{
 use super::{
     AlertHistoryFilter, AttemptOutcome, AttemptRecord, AuditRecord, Backend, ClaimedDelivery,
     DeliveryRecord, DeliveryStatus, Heartbeat, IdempotencyClaim, KeptResponse, Lease, LoggedRound,
-    NewDelivery, OutboxDepth, ReminderCandidate, RoundFeed, RoundResult, Store, StoreError,
-    StoredAlertEvent, TokenRecord, IDEMPOTENCY_ABANDONED, IDEMPOTENCY_TTL,
+    NewDelivery, OutboxDepth, ReminderCandidate, RoundFeed, RoundResult, SloDay, SloState, Store,
+    StoreError, StoredAlertEvent, TokenRecord, IDEMPOTENCY_ABANDONED, IDEMPOTENCY_TTL,
 };
 use crate::domain::alert::{
     incident_events, status_event, AlertEvent, EventKind, IncidentFacts, IncidentInfo, ServiceRef,
@@ -41,7 +41,7 @@ use crate::domain::incident::{
 use crate::domain::maintenance::{
     MaintenancePatch, MaintenanceRecord, MaintenanceUpdate, NewMaintenance, Recurrence, Window,
 };
-use crate::domain::rollup::{summarise, Resolution, Rollup, BUCKETS};
+use crate::domain::rollup::{summarise, Histogram, Resolution, Rollup, COARSE_BUCKETS};
 use crate::domain::sample::Sample;
 use crate::domain::service::{ServiceDef, ServiceRecord};
 use crate::domain::status::{ServiceState, Tracker};
@@ -97,7 +97,18 @@ pub trait Dialect: Database {
         services: &[(i64, ServiceStatus)],
     ) -> Result<(), StoreError>;
 
-    /// Adds each rollup to its (service, period) row of `resolution`.
+    /// The stored histograms of the rows of `keys`, locked until the
+    /// transaction ends (rows are created empty where missing, so a
+    /// concurrent round waits rather than both merging into nothing).
+    async fn stored_histograms(
+        conn: &mut Self::Connection,
+        resolution: Resolution,
+        keys: &[(i64, DateTime<Utc>)],
+    ) -> Result<Vec<(i64, DateTime<Utc>, Histogram)>, StoreError>;
+
+    /// Adds each rollup's counts to its (service, period) row of
+    /// `resolution` and sets its histogram (already merged with the stored
+    /// one by the caller; an empty one keeps the stored one).
     async fn upsert_rollups(
         conn: &mut Self::Connection,
         resolution: Resolution,
@@ -267,13 +278,32 @@ where
         })
     }
 
-    /// `period_start` then the rollup columns, as the rollup queries select them.
+    /// `period_start` then [`ROLLUP_SELECT`], as the rollup queries select them.
     fn rollup_from_row(row: &DB::Row) -> Result<(DateTime<Utc>, Rollup), StoreError> {
         let mut values = [0i64; ROLLUP_COLUMNS.len()];
         for (i, value) in values.iter_mut().enumerate() {
             *value = row.try_get::<Int, _>(i + 1)?.0;
         }
-        Ok((row.try_get::<Time, _>(0)?.0, rollup_from_values(&values)))
+        let mut rollup = rollup_from_values(&values);
+        rollup.histogram = Self::histogram_from_row(row)?;
+        Ok((row.try_get::<Time, _>(0)?.0, rollup))
+    }
+
+    /// The histogram of a row selecting `latency_max_ms` and
+    /// [`HISTOGRAM_SELECT`]: the fine one, or for a row older than it, the
+    /// coarse buckets read as fine ones.
+    pub(super) fn histogram_from_row(row: &DB::Row) -> Result<Histogram, StoreError> {
+        let max_ms = u32_from_db(row.try_get::<Int, _>("latency_max_ms")?.0);
+        if let Some(bytes) = row.try_get::<Option<Vec<u8>>, _>("histogram")? {
+            return Histogram::decode(&bytes).ok_or_else(|| {
+                StoreError::Corrupt("a rollup's histogram is not in the stored form".into())
+            });
+        }
+        let mut coarse = [0u32; COARSE_BUCKETS];
+        for (i, count) in coarse.iter_mut().enumerate() {
+            *count = u32_from_db(row.try_get::<Int, _>(format!("b{i}").as_str())?.0);
+        }
+        Ok(Histogram::from_coarse(&coarse, max_ms))
     }
 
     fn token_from_row(row: &DB::Row) -> Result<TokenRecord, StoreError> {
@@ -916,7 +946,18 @@ where
         // retried batch is not counted twice.
         let inserted = DB::insert_new_samples(&mut tx, samples).await?;
         for resolution in [Resolution::Hour, Resolution::Day] {
-            DB::upsert_rollups(&mut tx, resolution, &summarise(&inserted, resolution)).await?;
+            let mut rollups = summarise(&inserted, resolution);
+            let keys: Vec<_> = rollups
+                .iter()
+                .filter(|(_, r)| !r.histogram.is_empty())
+                .map(|(key, _)| *key)
+                .collect();
+            for (id, start, stored) in DB::stored_histograms(&mut tx, resolution, &keys).await? {
+                if let Some(rollup) = rollups.get_mut(&(id, start)) {
+                    rollup.histogram.merge(&stored);
+                }
+            }
+            DB::upsert_rollups(&mut tx, resolution, &rollups).await?;
         }
         if fenced {
             Self::log_round(&mut tx, fence, &inserted, &[], false).await?;
@@ -977,6 +1018,138 @@ where
         .await?;
         tx.commit().await?;
         Ok(Some(id))
+    }
+
+    async fn slo_states(&self) -> Result<Vec<SloState>, StoreError> {
+        let rows = sqlx::query("SELECT service_id, objective, status, changed_at FROM slo_states")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(SloState {
+                    service_id: Self::int(row, "service_id")?,
+                    objective: row.try_get("objective")?,
+                    status: row.try_get("status")?,
+                    changed_at: Self::time(row, "changed_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn record_slo_changes(
+        &self,
+        states: &[SloState],
+        events: &[AlertEvent],
+        fence: Option<&Lease>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if !Self::holds(&mut tx, fence).await? {
+            return Ok(false);
+        }
+        for state in states {
+            sqlx::query(
+                "INSERT INTO slo_states (service_id, objective, status, changed_at) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (service_id, objective) DO UPDATE SET status = excluded.status, changed_at = excluded.changed_at",
+            )
+            .bind(state.service_id)
+            .bind(&state.objective)
+            .bind(&state.status)
+            .bind(Time(state.changed_at))
+            .execute(&mut *tx)
+            .await?;
+        }
+        Self::insert_alert_events(&mut tx, events).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn record_slo_days(&self, days: &[SloDay]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for day in days {
+            sqlx::query(
+                "INSERT INTO slo_days (service_id, objective, day, target_ppb, good, bad, window_good, window_bad)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (service_id, objective, day) DO NOTHING",
+            )
+            .bind(day.service_id)
+            .bind(&day.objective)
+            .bind(Time(day.day))
+            .bind((day.target * 1e9).round() as i64)
+            .bind(i64::try_from(day.good).unwrap_or(i64::MAX))
+            .bind(i64::try_from(day.bad).unwrap_or(i64::MAX))
+            .bind(i64::try_from(day.window_good).unwrap_or(i64::MAX))
+            .bind(i64::try_from(day.window_bad).unwrap_or(i64::MAX))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn last_slo_day(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let row = sqlx::query("SELECT MAX(day) AS day FROM slo_days")
+            .fetch_one(&self.pool)
+            .await?;
+        Self::optional_time(&row, "day")
+    }
+
+    async fn slo_days(
+        &self,
+        service_id: Option<i64>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<SloDay>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT service_id, objective, day, target_ppb, good, bad, window_good, window_bad FROM slo_days
+             WHERE ($1 IS NULL OR service_id = $1) AND day >= $2 AND day < $3
+             ORDER BY service_id, objective, day",
+        )
+        .bind(service_id)
+        .bind(Time(from))
+        .bind(Time(to))
+        .fetch_all(&self.pool)
+        .await?;
+        let count = |row: &DB::Row, column: &str| -> Result<u64, StoreError> {
+            Ok(u64::try_from(Self::int(row, column)?).unwrap_or(0))
+        };
+        rows.iter()
+            .map(|row| {
+                Ok(SloDay {
+                    service_id: Self::int(row, "service_id")?,
+                    objective: row.try_get("objective")?,
+                    day: Self::time(row, "day")?,
+                    target: Self::int(row, "target_ppb")? as f64 / 1e9,
+                    good: count(row, "good")?,
+                    bad: count(row, "bad")?,
+                    window_good: count(row, "window_good")?,
+                    window_bad: count(row, "window_bad")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn incident_counts(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<(i64, u64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT s.service_id, COUNT(DISTINCT i.id) AS n FROM incidents i
+             JOIN incident_services s ON s.incident_id = i.id
+             WHERE i.started_at >= $1 AND i.started_at < $2
+             GROUP BY s.service_id ORDER BY s.service_id",
+        )
+        .bind(Time(from))
+        .bind(Time(to))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    Self::int(row, "service_id")?,
+                    u64::try_from(Self::int(row, "n")?).unwrap_or(0),
+                ))
+            })
+            .collect()
     }
 
     async fn insert_alert_event_once(
@@ -1902,7 +2075,8 @@ where
         to: DateTime<Utc>,
     ) -> Result<Vec<(DateTime<Utc>, Rollup)>, StoreError> {
         let sql = format!(
-            "SELECT period_start, {} FROM {} WHERE service_id = $1 AND period_start >= $2 AND period_start < $3 \
+            "SELECT period_start, {}, {HISTOGRAM_SELECT} FROM {} \
+             WHERE service_id = $1 AND period_start >= $2 AND period_start < $3 \
              ORDER BY period_start",
             ROLLUP_COLUMNS.join(", "),
             rollup_table(resolution),
@@ -1921,9 +2095,15 @@ where
         resolution: Resolution,
         from: DateTime<Utc>,
         services: std::ops::RangeInclusive<i64>,
+        histograms_from: DateTime<Utc>,
     ) -> Result<Vec<(i64, DateTime<Utc>, Rollup)>, StoreError> {
+        let select = HISTOGRAM_SELECT.replacen(
+            "histogram",
+            "CASE WHEN period_start >= $4 THEN histogram END AS histogram",
+            1,
+        );
         let sql = format!(
-            "SELECT period_start, {}, service_id FROM {} \
+            "SELECT period_start, {}, {select}, service_id FROM {} \
              WHERE service_id BETWEEN $2 AND $3 AND period_start >= $1 \
              ORDER BY service_id, period_start",
             ROLLUP_COLUMNS.join(", "),
@@ -1933,6 +2113,7 @@ where
             .bind(Time(from))
             .bind(services.start())
             .bind(services.end())
+            .bind(Time(histograms_from))
             .fetch_all(&self.pool)
             .await?;
         rows.iter()
@@ -1941,6 +2122,24 @@ where
                 Ok((row.try_get("service_id")?, start, rollup))
             })
             .collect()
+    }
+
+    async fn samples_since(
+        &self,
+        from: DateTime<Utc>,
+        services: std::ops::RangeInclusive<i64>,
+    ) -> Result<Vec<Sample>, StoreError> {
+        let sql = format!(
+            "SELECT {SAMPLE_COLUMNS} FROM samples \
+             WHERE service_id BETWEEN $2 AND $3 AND taken_at >= $1 ORDER BY service_id, taken_at"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(SampleTime(from))
+            .bind(services.start())
+            .bind(services.end())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(Self::sample_from_row).collect()
     }
 
     async fn latest_samples(&self) -> Result<Vec<Sample>, StoreError> {
@@ -1962,6 +2161,22 @@ where
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(Self::sample_from_row).collect()
+    }
+
+    async fn prune_hourly_histograms(
+        &self,
+        service_id: i64,
+        before: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let result = sqlx::query(
+            "UPDATE rollups_hourly SET histogram = NULL
+             WHERE service_id = $1 AND period_start < $2 AND histogram IS NOT NULL",
+        )
+        .bind(service_id)
+        .bind(Time(before))
+        .execute(&self.pool)
+        .await?;
+        Ok(DB::rows_affected(&result))
     }
 
     async fn prune_samples(
@@ -2174,8 +2389,9 @@ fn assemble_incidents(
     order.iter().filter_map(|id| by_id.remove(id)).collect()
 }
 
-/// Rollup columns after `service_id, period_start`, in [`rollup_values`] order.
-pub(super) const ROLLUP_COLUMNS: [&str; 7 + BUCKETS] = [
+/// Rollup count columns after `service_id, period_start`, in
+/// [`rollup_values`] order; the histogram is written apart.
+pub(super) const ROLLUP_COLUMNS: [&str; 7] = [
     "up",
     "degraded",
     "down",
@@ -2183,18 +2399,11 @@ pub(super) const ROLLUP_COLUMNS: [&str; 7 + BUCKETS] = [
     "latency_count",
     "latency_sum_ms",
     "latency_max_ms",
-    "b0",
-    "b1",
-    "b2",
-    "b3",
-    "b4",
-    "b5",
-    "b6",
-    "b7",
-    "b8",
-    "b9",
-    "b10",
 ];
+
+/// What [`SqlStore::histogram_from_row`] reads: the fine histogram and,
+/// for rows written before it, the coarse buckets.
+pub(super) const HISTOGRAM_SELECT: &str = "histogram, b0, b1, b2, b3, b4, b5, b6, b7, b8, b9, b10";
 
 pub(super) fn rollup_table(resolution: Resolution) -> &'static str {
     match resolution {
@@ -2204,8 +2413,9 @@ pub(super) fn rollup_table(resolution: Resolution) -> &'static str {
 }
 
 /// An upsert that adds rollups to their rows: `rows` yields
-/// `service_id, period_start` and the [`ROLLUP_COLUMNS`] (`VALUES (...)`
-/// or a `SELECT`); `greatest` is the dialect's two-argument maximum.
+/// `service_id, period_start`, the [`ROLLUP_COLUMNS`] and the merged
+/// histogram or NULL (`VALUES (...)` or a `SELECT`); `greatest` is the
+/// dialect's two-argument maximum.
 pub(super) fn rollup_upsert_sql(resolution: Resolution, rows: &str, greatest: &str) -> String {
     let table = rollup_table(resolution);
     let columns = ROLLUP_COLUMNS.join(", ");
@@ -2221,8 +2431,9 @@ pub(super) fn rollup_upsert_sql(resolution: Resolution, rows: &str, greatest: &s
         .collect::<Vec<_>>()
         .join(", ");
     format!(
-        "INSERT INTO {table} (service_id, period_start, {columns}) {rows} \
-         ON CONFLICT (service_id, period_start) DO UPDATE SET {updates}"
+        "INSERT INTO {table} (service_id, period_start, {columns}, histogram) {rows} \
+         ON CONFLICT (service_id, period_start) DO UPDATE SET {updates}, \
+         histogram = COALESCE(excluded.histogram, {table}.histogram)"
     )
 }
 
@@ -2236,17 +2447,16 @@ pub(super) fn rollup_values(r: &Rollup) -> [i64; ROLLUP_COLUMNS.len()] {
     values[4] = r.latency_count.into();
     values[5] = i64::try_from(r.latency_sum_ms).unwrap_or(i64::MAX);
     values[6] = r.latency_max_ms.into();
-    for (slot, count) in values[7..].iter_mut().zip(r.buckets) {
-        *slot = count.into();
-    }
     values
 }
 
+/// The histogram column's value: NULL for an empty one, which keeps the
+/// stored histogram.
+pub(super) fn histogram_value(r: &Rollup) -> Option<Vec<u8>> {
+    (!r.histogram.is_empty()).then(|| r.histogram.encode())
+}
+
 fn rollup_from_values(values: &[i64; ROLLUP_COLUMNS.len()]) -> Rollup {
-    let mut buckets = [0u32; BUCKETS];
-    for (bucket, value) in buckets.iter_mut().zip(&values[7..]) {
-        *bucket = u32_from_db(*value);
-    }
     Rollup {
         up: u32_from_db(values[0]),
         degraded: u32_from_db(values[1]),
@@ -2255,7 +2465,7 @@ fn rollup_from_values(values: &[i64; ROLLUP_COLUMNS.len()]) -> Rollup {
         latency_count: u32_from_db(values[4]),
         latency_sum_ms: u64::try_from(values[5]).unwrap_or(0),
         latency_max_ms: u32_from_db(values[6]),
-        buckets,
+        histogram: Histogram::default(),
     }
 }
 
@@ -2275,14 +2485,17 @@ mod tests {
         ] {
             rollup.add(outcome, latency, maintenance);
         }
-        assert_eq!(rollup_from_values(&rollup_values(&rollup)), rollup);
+        let mut read = rollup_from_values(&rollup_values(&rollup));
+        read.histogram = Histogram::decode(&histogram_value(&rollup).unwrap()).unwrap();
+        assert_eq!(read, rollup);
     }
 
     #[test]
     fn the_rollup_upsert_adds_counts_and_keeps_the_greatest_maximum() {
         let sql = rollup_upsert_sql(Resolution::Day, "VALUES ($1)", "GREATEST");
         assert!(sql.starts_with("INSERT INTO rollups_daily (service_id, period_start, up,"));
-        assert!(sql.contains("b10) VALUES ($1) ON CONFLICT"), "{sql}");
+        assert!(sql.contains("histogram) VALUES ($1) ON CONFLICT"), "{sql}");
+        assert!(sql.contains("histogram = COALESCE(excluded.histogram, rollups_daily.histogram)"));
         assert!(sql.contains("up = rollups_daily.up + excluded.up"));
         assert!(sql.contains(
             "latency_max_ms = GREATEST(rollups_daily.latency_max_ms, excluded.latency_max_ms)"

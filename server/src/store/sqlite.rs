@@ -15,9 +15,12 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{Pool, Sqlite, SqliteConnection};
 
 use super::codec::{outcome_code, u32_to_db, SampleTime, Time};
-use super::sql::{rollup_upsert_sql, rollup_values, Dialect, SqlStore, ROLLUP_COLUMNS};
+use super::sql::{
+    histogram_value, rollup_table, rollup_upsert_sql, rollup_values, Dialect, SqlStore,
+    HISTOGRAM_SELECT, ROLLUP_COLUMNS,
+};
 use super::{Backend, RoundFeed, StoreError};
-use crate::domain::rollup::{Resolution, Rollup};
+use crate::domain::rollup::{Histogram, Resolution, Rollup};
 use crate::domain::sample::Sample;
 use crate::domain::status::ServiceState;
 
@@ -63,12 +66,37 @@ impl Dialect for Sqlite {
         Ok(())
     }
 
+    async fn stored_histograms(
+        conn: &mut SqliteConnection,
+        resolution: Resolution,
+        keys: &[(i64, DateTime<Utc>)],
+    ) -> Result<Vec<(i64, DateTime<Utc>, Histogram)>, StoreError> {
+        // The round's transaction already holds SQLite's write lock.
+        let sql = format!(
+            "SELECT latency_max_ms, {HISTOGRAM_SELECT} FROM {} \
+             WHERE service_id = $1 AND period_start = $2",
+            rollup_table(resolution)
+        );
+        let mut stored = Vec::new();
+        for (id, start) in keys {
+            let row = sqlx::query(&sql)
+                .bind(id)
+                .bind(Time(*start))
+                .fetch_optional(&mut *conn)
+                .await?;
+            if let Some(row) = row {
+                stored.push((*id, *start, SqliteStore::histogram_from_row(&row)?));
+            }
+        }
+        Ok(stored)
+    }
+
     async fn upsert_rollups(
         conn: &mut SqliteConnection,
         resolution: Resolution,
         rollups: &BTreeMap<(i64, DateTime<Utc>), Rollup>,
     ) -> Result<(), StoreError> {
-        let values = (1..=ROLLUP_COLUMNS.len() + 2)
+        let values = (1..=ROLLUP_COLUMNS.len() + 3)
             .map(|n| format!("${n}"))
             .collect::<Vec<_>>()
             .join(", ");
@@ -78,7 +106,10 @@ impl Dialect for Sqlite {
             for value in rollup_values(rollup) {
                 query = query.bind(value);
             }
-            query.execute(&mut *conn).await?;
+            query
+                .bind(histogram_value(rollup))
+                .execute(&mut *conn)
+                .await?;
         }
         Ok(())
     }

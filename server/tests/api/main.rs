@@ -23,6 +23,7 @@ mod public;
 mod push;
 mod replicas;
 mod simulation;
+mod slo;
 mod smtp;
 mod statuspage;
 mod store;

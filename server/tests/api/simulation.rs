@@ -131,6 +131,8 @@ fn engine(
         retention: Duration::from_secs(u64::try_from(RETENTION_DAYS).unwrap() * 86_400),
         prune_every: Duration::from_secs(3600),
         publish: publish.clone(),
+        objectives: Default::default(),
+        publish_slo: watch::Sender::new(Default::default()),
         stats: Arc::new(EngineStats::default()),
         changes: Arc::new(upbeat::engine::changes::Changes::default()),
         follow_every: Duration::from_secs(10),

@@ -121,7 +121,7 @@ async fn maintenance_samples_are_counted_apart_in_rollups(store: Arc<dyn Store>)
         .await
         .unwrap();
     assert_eq!(rollups.len(), 1);
-    let r = rollups[0].1;
+    let r = &rollups[0].1;
     assert_eq!((r.up, r.down, r.maintenance), (1, 0, 1));
     assert_eq!(r.uptime(), Some(1.0));
 }
@@ -740,7 +740,7 @@ async fn rollups_since_reads_one_slice_of_services_from_a_time(store: Arc<dyn St
     store.insert_samples(&batch, &[], &[], None).await.unwrap();
     let hour = Resolution::Hour.start_of(at(0));
     let rows = store
-        .rollups_since(Resolution::Hour, hour, ids[0]..=ids[1])
+        .rollups_since(Resolution::Hour, hour, ids[0]..=ids[1], hour)
         .await
         .unwrap();
     let got: Vec<(i64, DateTime<Utc>, u32)> = rows
@@ -753,7 +753,12 @@ async fn rollups_since_reads_one_slice_of_services_from_a_time(store: Arc<dyn St
         "the slice, from the hour on"
     );
     let all = store
-        .rollups_since(Resolution::Hour, hour - Duration::hours(2), ids[0]..=ids[2])
+        .rollups_since(
+            Resolution::Hour,
+            hour - Duration::hours(2),
+            ids[0]..=ids[2],
+            hour,
+        )
         .await
         .unwrap();
     assert_eq!(all.len(), 6, "two hours of each of three services");
@@ -761,6 +766,24 @@ async fn rollups_since_reads_one_slice_of_services_from_a_time(store: Arc<dyn St
         all.windows(2).all(|w| (w[0].0, w[0].1) < (w[1].0, w[1].1)),
         "by service, then period"
     );
+    let histograms: Vec<(bool, u64)> = all
+        .iter()
+        .map(|(_, start, r)| (*start == hour, r.histogram.total()))
+        .collect();
+    assert!(
+        histograms
+            .iter()
+            .all(|(recent, total)| *total == u64::from(*recent)),
+        "fine histograms only from `histograms_from` on: {histograms:?}"
+    );
+    // The samples of a slice from a time on, by service and time.
+    let recent = store
+        .samples_since(at(0) - Duration::hours(1), ids[1]..=ids[2])
+        .await
+        .unwrap();
+    let got: Vec<(i64, DateTime<Utc>)> =
+        recent.iter().map(|s| (s.service_id, s.taken_at)).collect();
+    assert_eq!(got, [(ids[1], at(0)), (ids[2], at(0))]);
 }
 
 async fn rollups_summarise_exactly_the_stored_samples(store: Arc<dyn Store>) {
