@@ -108,7 +108,7 @@ pub fn objective_slo(
 ) -> ObjectiveSlo {
     let window = of.service.objectives.window;
     let length = window.length(of.at);
-    let budget = Budget::of(measure.window, objective.target);
+    let budget = Budget::of(measure.window(), objective.target);
     let remaining = budget.remaining_ratio();
     let rate = |i: usize| measure.burn_rate(i, objective.target);
     let exhausted_in = |i: usize| {
@@ -130,9 +130,9 @@ pub fn objective_slo(
             ObjectiveKind::Latency { under_ms } => Some(under_ms),
             ObjectiveKind::Availability => None,
         },
-        good: measure.window.good,
-        bad: measure.window.bad,
-        compliance: measure.window.compliance(),
+        good: measure.window().good,
+        bad: measure.window().bad,
+        compliance: measure.window().compliance(),
         budget: BudgetSlo {
             allowed: budget.allowed,
             consumed: budget.consumed,
@@ -184,8 +184,8 @@ pub fn metric_series(board: &Board) -> Vec<crate::metrics::SloSeries> {
             series.push(crate::metrics::SloSeries {
                 service: of.service.slug.clone(),
                 objective: objective.name.clone(),
-                compliance: measure.window.compliance(),
-                budget_remaining: Budget::of(measure.window, objective.target).remaining_ratio(),
+                compliance: measure.window().compliance(),
+                budget_remaining: Budget::of(measure.window(), objective.target).remaining_ratio(),
                 burn_rates: METRIC_WINDOWS
                     .iter()
                     .filter_map(|i| {

@@ -238,6 +238,12 @@ impl Window {
         }
     }
 
+    /// The UTC days of the window up to the day of `now`, today included.
+    pub fn days(self, now: DateTime<Utc>) -> usize {
+        let (start, _) = self.bounds(now);
+        usize::try_from((Resolution::Day.start_of(now) - start).num_days() + 1).unwrap_or(1)
+    }
+
     /// The window's length, for burn rates and time to exhaustion.
     pub fn length(self, now: DateTime<Utc>) -> Duration {
         let (start, end) = self.bounds(now);
@@ -253,7 +259,8 @@ impl Window {
 /// | --- | --- |
 /// | 5 min, 30 min | minutes |
 /// | 1 h, 2 h | 5 minutes |
-/// | 6 h, 24 h, 72 h | hours |
+/// | 6 h, 24 h | hours |
+/// | 72 h | 6 hours (so 66 to 72 hours back) |
 pub const BURN_WINDOWS: [(&str, i64); 7] = [
     ("5m", 5 * 60),
     ("30m", 30 * 60),
@@ -263,6 +270,16 @@ pub const BURN_WINDOWS: [(&str, i64); 7] = [
     ("24h", 24 * 3600),
     ("72h", 72 * 3600),
 ];
+
+/// The slot, in seconds, a burn window of `seconds` is summed in.
+pub const fn burn_slot(seconds: i64) -> i64 {
+    match seconds {
+        0..=1800 => 60,
+        1801..=7200 => 300,
+        7201..=86_400 => 3600,
+        _ => 6 * 3600,
+    }
+}
 
 /// A counter cell: the narrowest integer a slot's counts fit in.
 trait Cell: Copy + Default {
@@ -292,27 +309,30 @@ struct Ring<T> {
     unit: i64,
     /// Slot number (seconds since the epoch / unit) of the newest slot.
     newest: i64,
-    width: usize,
+    slots: u16,
+    width: u16,
     cells: Box<[T]>,
 }
 
 impl<T: Cell> Ring<T> {
-    fn new(unit: i64, len: usize, width: usize) -> Self {
+    fn new(unit: i64, slots: u16, width: usize) -> Self {
         Self {
             unit,
             newest: i64::MIN,
-            width,
-            cells: vec![T::default(); len * width].into(),
+            slots,
+            width: u16::try_from(width).unwrap_or(u16::MAX),
+            cells: vec![T::default(); usize::from(slots) * width].into(),
         }
     }
 
     fn len(&self) -> i64 {
-        (self.cells.len() / self.width.max(1)) as i64
+        i64::from(self.slots)
     }
 
     fn row(&mut self, slot: i64) -> &mut [T] {
-        let i = slot.rem_euclid(self.len()) as usize * self.width;
-        &mut self.cells[i..i + self.width]
+        let width = usize::from(self.width);
+        let i = slot.rem_euclid(self.len()) as usize * width;
+        &mut self.cells[i..i + width]
     }
 
     fn add(&mut self, at: i64, fields: &[u64]) {
@@ -342,9 +362,10 @@ impl<T: Cell> Ring<T> {
         }
         let first = first.max(self.newest - self.len() + 1);
         let last = last.min(self.newest);
+        let width = usize::from(self.width);
         for slot in first..=last {
-            let i = slot.rem_euclid(self.len()) as usize * self.width;
-            for (total, cell) in out.iter_mut().zip(&self.cells[i..i + self.width]) {
+            let i = slot.rem_euclid(self.len()) as usize * width;
+            for (total, cell) in out.iter_mut().zip(&self.cells[i..i + width]) {
                 *total += cell.get();
             }
         }
@@ -359,21 +380,23 @@ impl<T: Cell> Ring<T> {
 
 /// Counts of one service's samples for its objectives, fine enough for
 /// the burn windows and long enough for the SLO window (31 days), in
-/// about 1.7 KB for three objectives. Each slot holds: samples counted
+/// about 1 KB for three objectives. A burn slot holds: samples counted
 /// (maintenance left out), down, samples with a latency, and per latency
-/// objective those slower than its threshold.
+/// objective those slower than its threshold; a day slot only the slower
+/// ones (the snapshot's daily counters have the rest).
 #[derive(Clone, Debug)]
 pub struct Tracker {
     minutes: Ring<u8>,
     fives: Ring<u16>,
     hours: Ring<u16>,
+    sixes: Ring<u16>,
     days: Ring<u32>,
     /// Thresholds of the latency objectives, in objective order.
     thresholds: Box<[u32]>,
 }
 
 /// Longest SLO window in days (a calendar month).
-const WINDOW_DAYS: usize = 31;
+const WINDOW_DAYS: u16 = 31;
 
 impl Tracker {
     pub fn new(objectives: &Objectives) -> Self {
@@ -389,8 +412,9 @@ impl Tracker {
         Self {
             minutes: Ring::new(60, 30, width),
             fives: Ring::new(300, 24, width),
-            hours: Ring::new(3600, 72, width),
-            days: Ring::new(86_400, WINDOW_DAYS, width),
+            hours: Ring::new(3600, 24, width),
+            sixes: Ring::new(6 * 3600, 12, width),
+            days: Ring::new(86_400, WINDOW_DAYS, thresholds.len()),
             thresholds,
         }
     }
@@ -418,7 +442,8 @@ impl Tracker {
             self.minutes.add(at, &fields);
             self.fives.add(at, &fields);
             self.hours.add(at, &fields);
-            self.days.add(at, &fields);
+            self.sixes.add(at, &fields);
+            self.days.add(at, &fields[3..]);
         }
     }
 
@@ -443,34 +468,43 @@ impl Tracker {
             *field = u64::from(rollup.latency_count).saturating_sub(rollup.at_most_ms(*under));
         }
         match resolution {
-            Resolution::Hour => self.hours.add(start.timestamp(), &fields),
-            Resolution::Day => self.days.add(start.timestamp(), &fields),
+            Resolution::Hour => {
+                self.hours.add(start.timestamp(), &fields);
+                self.sixes.add(start.timestamp(), &fields);
+            }
+            Resolution::Day => self.days.add(start.timestamp(), &fields[3..]),
         }
     }
 
     /// The objectives' events over the SLO window and the burn windows at
-    /// `now`, and the status each gives.
-    pub fn measure(&self, objectives: &Objectives, now: DateTime<Utc>) -> Vec<Measure> {
+    /// `now`, and the status each gives; `counted` holds the SLO window's
+    /// samples counted, down and with a latency (the snapshot's daily
+    /// counters over [`Window::days`]).
+    pub fn measure(
+        &self,
+        objectives: &Objectives,
+        now: DateTime<Utc>,
+        counted: [u64; 3],
+    ) -> Vec<Measure> {
         let width = 3 + self.thresholds.len();
         let at = now.timestamp();
         let (start, _) = objectives.window.bounds(now);
         let mut window = vec![0u64; width];
+        window[..3].copy_from_slice(&counted);
         self.days.sum(
             start.timestamp().div_euclid(86_400),
             at.div_euclid(86_400),
-            &mut window,
+            &mut window[3..],
         );
         let mut burns = vec![vec![0u64; width]; BURN_WINDOWS.len()];
         for (out, (_, seconds)) in burns.iter_mut().zip(BURN_WINDOWS) {
-            let (ring_unit, n) = match seconds {
-                s if s <= 1800 => (60, s / 60),
-                s if s <= 7200 => (300, s / 300),
-                s => (3600, s / 3600),
-            };
-            match ring_unit {
+            let unit = burn_slot(seconds);
+            let n = seconds / unit;
+            match unit {
                 60 => self.minutes.newest(at, n, out),
                 300 => self.fives.newest(at, n, out),
-                _ => self.hours.newest(at, n, out),
+                3600 => self.hours.newest(at, n, out),
+                _ => self.sixes.newest(at, n, out),
             }
         }
         let mut latency = 0;
@@ -503,12 +537,28 @@ impl Tracker {
 }
 
 /// An objective's events at one time: over the SLO window and over each
-/// of [`BURN_WINDOWS`], and the status they give.
+/// of [`BURN_WINDOWS`], and the status they give. Counts are kept as
+/// 32-bit pairs (a 31-day window at one sample a second is 2.7 million):
+/// 68 bytes an objective on the board.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Measure {
-    pub window: Events,
-    pub burn: [Events; 7],
+    window: [u32; 2],
+    burn: [[u32; 2]; 7],
     pub status: Status,
+}
+
+fn pack(e: Events) -> [u32; 2] {
+    [
+        u32::try_from(e.good).unwrap_or(u32::MAX),
+        u32::try_from(e.bad).unwrap_or(u32::MAX),
+    ]
+}
+
+const fn unpack(p: [u32; 2]) -> Events {
+    Events {
+        good: p[0] as u64,
+        bad: p[1] as u64,
+    }
 }
 
 impl Measure {
@@ -524,14 +574,24 @@ impl Measure {
             h72: rate(6),
         };
         Self {
-            window,
-            burn,
+            window: pack(window),
+            burn: burn.map(pack),
             status: status(Budget::of(window, target).remaining_ratio(), rates),
         }
     }
 
+    /// The SLO window's events.
+    pub const fn window(&self) -> Events {
+        unpack(self.window)
+    }
+
+    /// The events of burn window `i` of [`BURN_WINDOWS`].
+    pub fn burn(&self, i: usize) -> Events {
+        self.burn.get(i).copied().map(unpack).unwrap_or_default()
+    }
+
     pub fn burn_rate(&self, window: usize, target: f64) -> Option<f64> {
-        self.burn.get(window).and_then(|e| e.burn_rate(target))
+        self.burn(window).burn_rate(target)
     }
 }
 
@@ -561,6 +621,8 @@ pub struct ServiceMeasures {
     /// In the order of `objectives.list`.
     pub measures: Box<[Measure]>,
     pub at: DateTime<Utc>,
+    /// The newest sample counted.
+    pub through: Option<DateTime<Utc>>,
 }
 
 /// An objective whose status differs from the one stored.
@@ -611,7 +673,7 @@ pub fn slo_info(
     previous: Option<Status>,
 ) -> SloInfo {
     let window = of.service.objectives.window;
-    let remaining = Budget::of(measure.window, objective.target).remaining_ratio();
+    let remaining = Budget::of(measure.window(), objective.target).remaining_ratio();
     let exhausted_in = |i: usize| {
         remaining
             .zip(measure.burn_rate(i, objective.target))
@@ -629,7 +691,7 @@ pub fn slo_info(
         window: window.as_str().to_owned(),
         status: measure.status.as_str().to_owned(),
         previous: previous.map(|p| p.as_str().to_owned()),
-        compliance: measure.window.compliance(),
+        compliance: measure.window().compliance(),
         budget_remaining: remaining,
         burn_rates: BURN_WINDOWS
             .iter()
@@ -965,6 +1027,21 @@ mod tests {
         events
     }
 
+    /// What the snapshot's daily counters hold for `[from, to)`: samples
+    /// counted, down, and with a latency.
+    fn base(samples: &[Sample], from: i64, to: i64) -> [u64; 3] {
+        let mut out = [0; 3];
+        for s in samples
+            .iter()
+            .filter(|s| !s.in_maintenance && (from..to).contains(&s.taken_at.timestamp()))
+        {
+            out[0] += 1;
+            out[1] += u64::from(s.outcome == app::model::SampleOutcome::Down);
+            out[2] += u64::from(s.latency_ms.is_some());
+        }
+        out
+    }
+
     #[test]
     fn trackers_count_exactly_what_the_windows_hold() {
         let now = Utc.with_ymd_and_hms(2026, 3, 10, 14, 7, 30).unwrap();
@@ -990,23 +1067,19 @@ mod tests {
         let floor = |unit: i64| at.div_euclid(unit) * unit;
         let day_start = floor(86_400) - 29 * 86_400;
         for tracker in [&live, &seeded] {
-            let measures = tracker.measure(&objectives, now);
+            let measures = tracker.measure(&objectives, now, base(&all, day_start, at + 1));
             for (objective, measure) in objectives.list.iter().zip(&measures) {
                 assert_eq!(
-                    measure.window,
+                    measure.window(),
                     counted(&all, objective, day_start, at + 1),
                     "{}",
                     objective.name
                 );
                 for (i, (name, seconds)) in BURN_WINDOWS.iter().enumerate() {
-                    let unit = match seconds {
-                        s if *s <= 1800 => 60,
-                        s if *s <= 7200 => 300,
-                        _ => 3600,
-                    };
+                    let unit = burn_slot(*seconds);
                     let from = floor(unit) - seconds + unit;
                     assert_eq!(
-                        measure.burn[i],
+                        measure.burn(i),
                         counted(&all, objective, from, at + 1),
                         "{} over {name}",
                         objective.name
@@ -1016,13 +1089,13 @@ mod tests {
         }
         // Nothing since: the short windows empty, the long ones hold.
         let later = tracker_later(&live, &objectives, now + Duration::hours(3));
-        assert_eq!(later.burn[0], Events::default());
-        assert_eq!(later.burn[3], Events::default());
-        assert!(later.burn[6].total() > 0);
+        assert_eq!(later.burn(0), Events::default());
+        assert_eq!(later.burn(3), Events::default());
+        assert!(later.burn(6).total() > 0);
     }
 
     fn tracker_later(tracker: &Tracker, objectives: &Objectives, at: DateTime<Utc>) -> Measure {
-        tracker.measure(objectives, at)[0]
+        tracker.measure(objectives, at, [0; 3])[0]
     }
 
     #[test]
@@ -1051,7 +1124,7 @@ mod tests {
         }
         let at = |minute: i64| start + Duration::minutes(minute) + Duration::seconds(30);
         assert_eq!(
-            tracker.measure(&objectives, at(10 * 1440 - 1))[0].status,
+            tracker.measure(&objectives, at(10 * 1440 - 1), [14_400, 0, 14_400])[0].status,
             Status::Ok
         );
         // Down from then on: 5 min at 100 % errors is a burn rate of 1000.
@@ -1059,7 +1132,9 @@ mod tests {
         let mut first_exhausted = None;
         for minute in (10 * 1440)..(10 * 1440 + 30) {
             tracker.record(&sample(minute, true));
-            let status = tracker.measure(&objectives, at(minute))[0].status;
+            let bad = u64::try_from(minute - 10 * 1440 + 1).unwrap();
+            let counted = [14_400 + bad, bad, 14_400 + bad];
+            let status = tracker.measure(&objectives, at(minute), counted)[0].status;
             if status == Status::Critical && first_critical.is_none() {
                 first_critical = Some(minute - 10 * 1440);
             }

@@ -285,10 +285,22 @@ impl SnapshotBuilder {
             else {
                 continue;
             };
+            let days = objectives.objectives.window.days(now);
+            let counted = self
+                .daily
+                .get(&id)
+                .map(|ring| ring.newest(days, now))
+                .unwrap_or_default();
+            let window = [
+                u64::from(counted.samples()),
+                u64::from(counted.down),
+                u64::from(counted.latency_count),
+            ];
             let measures = ServiceMeasures {
                 service: Arc::clone(objectives),
-                measures: tracker.measure(&objectives.objectives, now).into(),
+                measures: tracker.measure(&objectives.objectives, now, window).into(),
                 at: now,
+                through: self.latest.get(&id).map(|s| s.taken_at),
             };
             board.services.insert(id, Arc::new(measures));
         }

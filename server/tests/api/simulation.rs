@@ -10,6 +10,13 @@
 //! resolve exactly when the script says, a restart in the middle of an
 //! incident must not duplicate it, maintenance must open none, and pruning
 //! must keep raw samples to the retention while rollups keep 90 days.
+//!
+//! Objectives too: after every tick, each objective's events over its
+//! window and burn windows, counted by the builder from samples and (after
+//! the restart) from rollups and stored samples, must equal the counts
+//! from the log under the documented slot rules, and its status must
+//! change exactly when the workbook's table, applied to the log's counts,
+//! says so.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -19,10 +26,14 @@ use app::model::{Impact, IncidentStatus, PageInfo, PublicStatus, SampleOutcome, 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, TimeZone, Timelike, Utc};
 use tokio::sync::{mpsc, watch};
-use upbeat::clock::{ManualClock, SharedClock};
+use upbeat::clock::{Clock as _, ManualClock, SharedClock};
 use upbeat::domain::maintenance::NewMaintenance;
 use upbeat::domain::sample::Sample;
 use upbeat::domain::service::{ServiceDef, ServiceRecord};
+use upbeat::domain::slo::{
+    burn_changes, burn_slot, status, Board, Budget, BurnRates, Events, Objective, ObjectiveKind,
+    Objectives, ServiceObjectives, Status, Window, BURN_WINDOWS,
+};
 use upbeat::domain::status::Thresholds;
 use upbeat::engine::pruner::Pruner;
 use upbeat::engine::sampler::ScheduledService;
@@ -103,6 +114,7 @@ fn engine(
     log: &Log,
     records: &[ServiceRecord],
     publish: &watch::Sender<Arc<PublicStatus>>,
+    publish_slo: &watch::Sender<Arc<Board>>,
 ) -> Engine {
     Engine {
         store: Arc::clone(store),
@@ -131,8 +143,20 @@ fn engine(
         retention: Duration::from_secs(u64::try_from(RETENTION_DAYS).unwrap() * 86_400),
         prune_every: Duration::from_secs(3600),
         publish: publish.clone(),
-        objectives: Default::default(),
-        publish_slo: watch::Sender::new(Default::default()),
+        objectives: records
+            .iter()
+            .map(|r| {
+                Arc::new(ServiceObjectives {
+                    id: r.id,
+                    slug: r.slug.clone(),
+                    name: r.name.clone(),
+                    group: None,
+                    interval: INTERVAL,
+                    objectives: objectives(),
+                })
+            })
+            .collect(),
+        publish_slo: publish_slo.clone(),
         stats: Arc::new(EngineStats::default()),
         changes: Arc::new(upbeat::engine::changes::Changes::default()),
         follow_every: Duration::from_secs(10),
@@ -145,10 +169,147 @@ fn engine(
     }
 }
 
+/// Every service's objectives: 99.9 % available, 95 % within 300 ms (the
+/// degraded samples take 4 s), over 30 days.
+fn objectives() -> Objectives {
+    Objectives {
+        window: Window::Rolling30d,
+        list: vec![
+            Objective::availability(0.999),
+            Objective::latency(0.95, 300),
+        ],
+    }
+}
+
+/// The log by service, in time order: (seconds, outcome, in maintenance),
+/// caught up with the log on each read.
+#[derive(Default)]
+struct Oracle {
+    read: usize,
+    by_slug: HashMap<String, Vec<(i64, SampleOutcome, bool)>>,
+}
+
+impl Oracle {
+    fn catch_up(&mut self, log: &Log) {
+        let log = log.lock().unwrap();
+        for (slug, t, outcome) in &log[self.read..] {
+            let maintenance = slug == "web" && web_in_maintenance(*t);
+            self.by_slug.entry(slug.clone()).or_default().push((
+                t.timestamp(),
+                *outcome,
+                maintenance,
+            ));
+        }
+        self.read = log.len();
+    }
+
+    /// The events of `objective` among `slug`'s samples taken in
+    /// `[from, to]` (seconds), maintenance left out.
+    fn events(&self, slug: &str, objective: &Objective, from: i64, to: i64) -> Events {
+        let samples = self.by_slug.get(slug).map_or(&[][..], Vec::as_slice);
+        let first = samples.partition_point(|(t, ..)| *t < from);
+        let last = samples.partition_point(|(t, ..)| *t <= to);
+        let mut events = Events::default();
+        for (_, outcome, maintenance) in &samples[first..last] {
+            if *maintenance {
+                continue;
+            }
+            let good = match objective.kind {
+                ObjectiveKind::Availability => *outcome != SampleOutcome::Down,
+                // Up answers in 20 ms, degraded in 4 s, down without a latency.
+                ObjectiveKind::Latency { under_ms } => match outcome {
+                    SampleOutcome::Up => 20 <= under_ms,
+                    SampleOutcome::Degraded => 4000 <= under_ms,
+                    SampleOutcome::Down => continue,
+                },
+            };
+            if good {
+                events.good += 1;
+            } else {
+                events.bad += 1;
+            }
+        }
+        events
+    }
+}
+
+/// Objective statuses by (service, objective), and each change seen.
+type Statuses = HashMap<(i64, String), Status>;
+type Changes = Vec<(DateTime<Utc>, String, String, Status)>;
+
+/// Checks the board at `now` against the log: every objective's events
+/// over its window and burn windows, and its status by the workbook's
+/// table; records status changes in `expected` (from the log) and
+/// `observed` (from the board, as the leader's watch computes them).
+fn check_board(
+    board: &Board,
+    oracle: &Oracle,
+    now: DateTime<Utc>,
+    known: &mut Statuses,
+    expected: &mut Changes,
+    observed: &mut Changes,
+) {
+    let at = now.timestamp();
+    for (id, of) in &board.services {
+        let slug = of.service.slug.as_str();
+        let (start, _) = of.service.objectives.window.bounds(now);
+        for (objective, measure) in of.service.objectives.list.iter().zip(&of.measures) {
+            let window = oracle.events(slug, objective, start.timestamp(), at);
+            assert_eq!(
+                measure.window(),
+                window,
+                "{slug} {} window at {now}",
+                objective.name
+            );
+            let mut burns = [Events::default(); 7];
+            for (i, (name, seconds)) in BURN_WINDOWS.iter().enumerate() {
+                let unit = burn_slot(*seconds);
+                let from = at.div_euclid(unit) * unit - seconds + unit;
+                burns[i] = oracle.events(slug, objective, from, at);
+                assert_eq!(
+                    measure.burn(i),
+                    burns[i],
+                    "{slug} {} over {name} at {now}",
+                    objective.name
+                );
+            }
+            let rate = |i: usize| burns[i].burn_rate(objective.target);
+            let want = status(
+                Budget::of(window, objective.target).remaining_ratio(),
+                BurnRates {
+                    m5: rate(0),
+                    m30: rate(1),
+                    h1: rate(2),
+                    h2: rate(3),
+                    h6: rate(4),
+                    h24: rate(5),
+                    h72: rate(6),
+                },
+            );
+            assert_eq!(measure.status, want, "{slug} {} at {now}", objective.name);
+            let key = (*id, objective.name.clone());
+            if known.get(&key) != Some(&want) {
+                expected.push((now, slug.to_owned(), objective.name.clone(), want));
+            }
+        }
+    }
+    for change in burn_changes(board, known) {
+        let slug = board.services[&change.service_id].service.slug.clone();
+        observed.push((change.at, slug, change.objective.clone(), change.status));
+        known.insert((change.service_id, change.objective), change.status);
+    }
+}
+
 /// Plays ticks from `from` (inclusive) to `to` (exclusive) through a
 /// fresh writer loaded from the database, as a restarted process would,
 /// pruning once a simulated hour. Returns when everything is written.
-async fn play(engine: &Engine, clock: &Arc<ManualClock>, from: DateTime<Utc>, to: DateTime<Utc>) {
+async fn play(
+    engine: &Engine,
+    clock: &Arc<ManualClock>,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    mut each_tick: impl FnMut(&Board, DateTime<Utc>),
+) {
     let builder = engine.load_builder().await.unwrap();
     let shared: SharedClock = Arc::clone(clock) as SharedClock;
     let mut writer = SampleWriter::new(
@@ -160,6 +321,8 @@ async fn play(engine: &Engine, clock: &Arc<ManualClock>, from: DateTime<Utc>, to
         Arc::clone(&engine.changes),
     );
     writer.gather = Duration::ZERO;
+    writer.slo = Some(engine.publish_slo.clone());
+    let mut boards = engine.publish_slo.subscribe();
     writer.refresh().await;
     let (sink, samples) = mpsc::channel(1000);
     // Shutting down when the last sample is sent: a few attempts at most.
@@ -189,6 +352,21 @@ async fn play(engine: &Engine, clock: &Arc<ManualClock>, from: DateTime<Utc>, to
             };
             sink.send(sample).await.unwrap();
         }
+        // The board once every sample of the tick is in it.
+        let last = clock.now();
+        let board = loop {
+            let board = boards.borrow_and_update().clone();
+            if board.services.len() == engine.scheduled.len()
+                && board
+                    .services
+                    .values()
+                    .all(|m| m.through.is_some_and(|t| t >= tick))
+            {
+                break board;
+            }
+            boards.changed().await.unwrap();
+        };
+        each_tick(&board, last);
         tick += step;
         if tick.minute() == 0 {
             pruner.run_once(tick).await.unwrap();
@@ -261,16 +439,54 @@ async fn ninety_days(backend: Backend) {
     let log: Log = Arc::default();
     let (publish, snapshot) =
         watch::channel(Arc::new(PublicStatus::empty(PageInfo::titled("Sim"))));
+    let (publish_slo, _) = watch::channel(Arc::new(Board::default()));
+    let (mut known, mut expected, mut observed) = (Statuses::new(), Changes::new(), Changes::new());
+    let mut oracle = Oracle::default();
+    let mut check = |board: &Board, now: DateTime<Utc>| {
+        oracle.catch_up(&log);
+        check_board(
+            board,
+            &oracle,
+            now,
+            &mut known,
+            &mut expected,
+            &mut observed,
+        );
+    };
 
     // Restart in the middle of api's first outage, after its incident opened.
     let restart = origin() + TimeDelta::days(10) + TimeDelta::hours(9) + TimeDelta::minutes(5);
-    let first_run = engine(&store, &clock, &log, &records, &publish);
-    play(&first_run, &clock, origin(), restart).await;
+    let first_run = engine(&store, &clock, &log, &records, &publish, &publish_slo);
+    play(&first_run, &clock, origin(), restart, &mut check).await;
     let open = store.active_incidents().await.unwrap();
     assert_eq!(open.len(), 1, "the outage is open at the restart: {open:?}");
     let end = origin() + TimeDelta::days(90) + TimeDelta::hours(12);
-    let second_run = engine(&store, &clock, &log, &records, &publish);
-    play(&second_run, &clock, restart + TimeDelta::minutes(10), end).await;
+    let second_run = engine(&store, &clock, &log, &records, &publish, &publish_slo);
+    play(
+        &second_run,
+        &clock,
+        restart + TimeDelta::minutes(10),
+        end,
+        &mut check,
+    )
+    .await;
+    // Status changes exactly when the workbook's table says, from the
+    // first measure on (every objective's first `ok` included).
+    observed.sort();
+    expected.sort();
+    assert_eq!(observed, expected);
+    let api_availability: Vec<(i64, Status)> = observed
+        .iter()
+        .filter(|(_, slug, objective, _)| slug == "api" && objective == "availability")
+        .map(|(at, _, _, status)| (day_minute(*at).0, *status))
+        .collect();
+    // The 2-hour outage on day 10 spends the budget of the 10 days so far
+    // at once; it stays spent until those samples leave the window.
+    assert_eq!(api_availability.first(), Some(&(0, Status::Ok)));
+    assert!(
+        api_availability.contains(&(10, Status::Exhausted)),
+        "{api_availability:?}"
+    );
 
     let stats = &second_run.stats;
     assert_eq!(
