@@ -108,6 +108,14 @@ pub const ALERTS: &[(&str, &str)] = &[
     (ALERT_DELIVERY, "histogram"),
 ];
 
+/// Series per service objective: present for services with objectives.
+pub const SLO: &[(&str, &str)] = &[
+    (SLO_COMPLIANCE, "gauge"),
+    (ERROR_BUDGET_REMAINING, "gauge"),
+    (ERROR_BUDGET_BURN_RATE, "gauge"),
+    (SLO_STATUS, "gauge"),
+];
+
 /// Bucket bounds of every `_seconds` histogram.
 const LATENCY_BUCKETS: [f64; 13] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,

@@ -557,6 +557,7 @@ fn the_grafana_dashboard_queries_exported_metrics() {
     let known: HashSet<&str> = upbeat::metrics::ALL
         .iter()
         .chain(upbeat::metrics::ALERTS)
+        .chain(upbeat::metrics::SLO)
         .map(|(n, _)| *n)
         .collect();
     let mut used = HashSet::new();
