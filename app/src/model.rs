@@ -232,6 +232,33 @@ pub struct ServiceView {
     /// The last 90 UTC days, oldest first, today last.
     #[cfg_attr(feature = "openapi", schema(value_type = Vec<DayBar>))]
     pub days: DayBars,
+    /// The service's objectives, when the page shows them
+    /// (`page.show_slo`); absent otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub objectives: Vec<ObjectiveView>,
+}
+
+/// An objective as the service page shows it. The texts are written by
+/// the server (float formatting would cost the WebAssembly some 15 KB).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ObjectiveView {
+    /// "99.9 % available" or "95 % within 300 ms".
+    pub label: String,
+    /// `ok`, `warning`, `critical` or `exhausted`.
+    pub status: String,
+    /// "99.93 % over 30 days", "No data".
+    pub achieved: String,
+    /// "62 % of the error budget left", "Error budget spent".
+    pub budget: String,
+    /// The chart's text alternative: the figures in words.
+    pub summary: String,
+    /// The budget left as each day of the window ended, in per mille of
+    /// the budget (1000 untouched, 0 spent, clamped at -1000); `None` for
+    /// days without samples so far.
+    pub burndown: Vec<Option<i16>>,
+    /// Days in the whole window (the chart's width).
+    pub window_days: u16,
 }
 
 /// Uptime over the standard windows: share of samples up or degraded.

@@ -23,7 +23,8 @@ use std::sync::Arc;
 
 use crate::model::{
     format_uptime, format_utc, DayBar, GroupCount, History, IncidentView, ListedPart, Listing,
-    Loaded, MaintenanceStatus, MaintenanceView, PageData, PublicStatus, ServiceStatus, ServiceView,
+    Loaded, MaintenanceStatus, MaintenanceView, ObjectiveView, PageData, PublicStatus,
+    ServiceStatus, ServiceView,
 };
 use crate::route::Route;
 
@@ -508,6 +509,10 @@ fn service_page(status: &PublicStatus, slug: &str) -> AnyView {
                 <div><dt>{label}</dt><dd>{format_uptime(value)}</dd></div>
             }).collect_view()}
         </dl>
+        {(!service.objectives.is_empty()).then(|| view! {
+            <h2>"Objectives"</h2>
+            {service.objectives.clone().into_iter().map(|o| view! { <Burndown objective=o/> }).collect_view()}
+        })}
         <h2>"Response time"</h2>
         <LatencyChart days=service.days.iter().collect() name=service.name.clone()/>
         <h2>"Last 90 days"</h2>
@@ -564,6 +569,43 @@ fn LatencyChart(days: Vec<DayBar>, name: String) -> impl IntoView {
         </figure>
     }
     .into_any()
+}
+
+/// An objective: its figures, and the error budget left day by day over
+/// the window as an SVG line (no script), with the figures in words as
+/// its text alternative. The dashed line is the budget spent.
+#[component]
+fn Burndown(objective: ObjectiveView) -> impl IntoView {
+    const W: f64 = 600.0;
+    let last = f64::from(objective.window_days.max(2) - 1);
+    let points: Vec<String> = objective
+        .burndown
+        .iter()
+        .enumerate()
+        .filter_map(|(i, left)| {
+            left.map(|left| {
+                let y = 60.0 - f64::from(left) * 0.05;
+                format!("{},{}", tenths(i as f64 * W / last), tenths(y))
+            })
+        })
+        .collect();
+    let summary = objective.summary.clone();
+    let aria = summary.clone();
+    view! {
+        <figure class="chart objective">
+            <figcaption>
+                <strong>{objective.label.clone()}</strong>
+                " · " <span class=format!("slo-{}", objective.status)>{objective.status.clone()}</span>
+                <span class="muted">{format!(" · {} · {}", objective.achieved, objective.budget)}</span>
+            </figcaption>
+            <svg viewBox="0 0 600 120" role="img" aria-label=aria preserveAspectRatio="none">
+                <title>{summary}</title>
+                <line x1="0" y1="10" x2="600" y2="10" class="chart-grid"/>
+                <line x1="0" y1="60" x2="600" y2="60" class="chart-zero"/>
+                <polyline points=points.join(" ") class="chart-line" fill="none"/>
+            </svg>
+        </figure>
+    }
 }
 
 /// An incident from the status document (so it follows the refresh), or

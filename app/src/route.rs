@@ -158,6 +158,7 @@ mod tests {
             uptime: Uptimes::default(),
             response_ms: Default::default(),
             days: Default::default(),
+            objectives: Vec::new(),
         })];
         status.recent_incidents = vec![IncidentView {
             id: 7,

@@ -176,6 +176,7 @@ impl Instance {
             prune_every: config.retention.prune_interval,
             publish,
             objectives,
+            show_slo: config.page.show_slo,
             publish_slo,
             stats: Arc::clone(&stats),
             changes: Arc::clone(&changes),

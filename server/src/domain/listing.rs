@@ -175,6 +175,7 @@ mod tests {
             uptime: Uptimes::default(),
             response_ms: Default::default(),
             days: Default::default(),
+            objectives: Vec::new(),
         })
     }
 

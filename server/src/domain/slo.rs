@@ -435,6 +435,15 @@ impl Tracker {
         Some(fields)
     }
 
+    /// Samples of latency objective `j` slower than its threshold on the
+    /// UTC day starting at `day`.
+    pub fn day_slow(&self, day: DateTime<Utc>, j: usize) -> u64 {
+        let mut out = vec![0u64; self.thresholds.len()];
+        let slot = day.timestamp().div_euclid(86_400);
+        self.days.sum(slot, slot, &mut out);
+        out.get(j).copied().unwrap_or(0)
+    }
+
     /// Counts a committed sample in every window.
     pub fn record(&mut self, sample: &Sample) {
         if let Some(fields) = self.fields_of_sample(sample) {
@@ -623,6 +632,89 @@ pub struct ServiceMeasures {
     pub at: DateTime<Utc>,
     /// The newest sample counted.
     pub through: Option<DateTime<Utc>>,
+}
+
+/// `0.999` → `99.9`, `0.95` → `95` (a percentage as people write it).
+fn percent(ratio: f64) -> String {
+    let text = format!("{:.3}", ratio * 100.0);
+    text.trim_end_matches('0').trim_end_matches('.').to_owned()
+}
+
+/// `90061` seconds → "1 day 1 hour".
+fn in_words(seconds: i64) -> String {
+    let plural = |n: i64, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
+    let (days, hours, minutes) = (
+        seconds / 86_400,
+        seconds % 86_400 / 3600,
+        seconds % 3600 / 60,
+    );
+    match (days, hours) {
+        (0, 0) => plural(minutes.max(1), "minute"),
+        (0, h) => plural(h, "hour"),
+        (d, 0) => plural(d, "day"),
+        (d, h) => format!("{} {}", plural(d, "day"), plural(h, "hour")),
+    }
+}
+
+/// An objective as the service page shows it (`page.show_slo`).
+pub fn objective_view(
+    of: &ServiceObjectives,
+    objective: &Objective,
+    measure: &Measure,
+    now: DateTime<Utc>,
+    burndown: Vec<Option<i16>>,
+) -> app::model::ObjectiveView {
+    let window = of.objectives.window;
+    let (start, end) = window.bounds(now);
+    let label = match objective.kind {
+        ObjectiveKind::Availability => format!("{} % available", percent(objective.target)),
+        ObjectiveKind::Latency { under_ms } => {
+            format!("{} % within {under_ms} ms", percent(objective.target))
+        }
+    };
+    let over = match window {
+        Window::Rolling30d => "over 30 days",
+        Window::CalendarMonth => "this month",
+    };
+    let achieved = match measure.window().compliance() {
+        Some(c) => format!("{} {over}", app::model::format_uptime(Some(c))),
+        None => "No data".to_owned(),
+    };
+    let remaining = Budget::of(measure.window(), objective.target).remaining_ratio();
+    let budget = match remaining {
+        None => "No samples yet".to_owned(),
+        Some(r) if r <= 0.0 => "Error budget spent".to_owned(),
+        Some(r) => format!("{} % of the error budget left", (r * 100.0).floor()),
+    };
+    let rate = measure.burn_rate(2, objective.target);
+    let burning = match (rate, remaining) {
+        (Some(rate), Some(left)) if rate > 0.0 && left > 0.0 => {
+            let runs_out = time_to_exhaustion(left, rate, end - start)
+                .map(|d| {
+                    format!(
+                        "; at that rate it runs out in {}",
+                        in_words(d.num_seconds())
+                    )
+                })
+                .unwrap_or_default();
+            format!(" Burning {rate:.1} times the sustainable rate over the last hour{runs_out}.")
+        }
+        _ => " Nothing burning over the last hour.".to_owned(),
+    };
+    let summary = format!(
+        "{}: objective {label}. Achieved {achieved}. {budget}. Status {}.{burning}",
+        of.name,
+        measure.status.as_str()
+    );
+    app::model::ObjectiveView {
+        label,
+        status: measure.status.as_str().to_owned(),
+        achieved,
+        budget,
+        summary,
+        burndown,
+        window_days: u16::try_from((end - start).num_days()).unwrap_or(31),
+    }
 }
 
 /// An objective whose status differs from the one stored.

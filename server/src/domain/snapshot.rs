@@ -22,8 +22,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use app::model::{
-    DayBars, IncidentView, OverallStatus, PackedCounts, PageInfo, PeriodCounts, PublicStatus,
-    ResponseTimes, ServiceStatus, ServiceView, Uptimes,
+    DayBars, IncidentView, ObjectiveView, OverallStatus, PackedCounts, PageInfo, PeriodCounts,
+    PublicStatus, ResponseTimes, ServiceStatus, ServiceView, Uptimes,
 };
 use chrono::{DateTime, TimeDelta, Utc};
 
@@ -32,7 +32,10 @@ use super::maintenance::Schedule;
 use super::rollup::{Resolution, Rollup};
 use super::sample::Sample;
 use super::service::ServiceRecord;
-use super::slo::{Board, ServiceMeasures, ServiceObjectives, Tracker};
+use super::slo::{
+    objective_view, Board, Budget, Events, ObjectiveKind, ServiceMeasures, ServiceObjectives,
+    Tracker,
+};
 use super::status::{status_for, ServiceState, Thresholds};
 
 /// Days in the bar and in the longest uptime window.
@@ -119,6 +122,15 @@ impl Ring {
         }
     }
 
+    /// The counts of the period starting at `period_start` (zero outside
+    /// the ring).
+    fn at(&self, period_start: DateTime<Utc>) -> PeriodCounts {
+        self.index(period_start)
+            .and_then(|i| self.slots.get(i))
+            .map(PackedCounts::unpack)
+            .unwrap_or_default()
+    }
+
     /// Sum of the newest `n` periods as seen at `now`: periods after the
     /// newest slot have no samples.
     fn newest(&self, n: usize, now: DateTime<Utc>) -> PeriodCounts {
@@ -170,6 +182,10 @@ pub struct SnapshotBuilder {
     measured_minute: Option<i64>,
     /// Services with samples since.
     unmeasured: HashSet<i64>,
+    /// Service views carry their objectives (`page.show_slo`), rebuilt
+    /// when the minute turns.
+    show_objectives: bool,
+    built_minute: Option<i64>,
 }
 
 impl SnapshotBuilder {
@@ -204,6 +220,8 @@ impl SnapshotBuilder {
             board: Arc::default(),
             measured_minute: None,
             unmeasured: HashSet::new(),
+            show_objectives: false,
+            built_minute: None,
         };
         for sample in latest {
             builder.latest.insert(sample.service_id, sample.clone());
@@ -248,6 +266,77 @@ impl SnapshotBuilder {
             .collect();
         self.objectives = objectives.iter().map(|o| (o.id, Arc::clone(o))).collect();
         self.measured_minute = None;
+    }
+
+    /// Whether service views carry their objectives (`page.show_slo`).
+    pub fn show_objectives(&mut self, show: bool) {
+        self.show_objectives = show;
+        self.views.clear();
+    }
+
+    /// A service's objectives as its page shows them at `now`: figures in
+    /// words and the budget left day by day.
+    fn objective_views(&self, id: i64, now: DateTime<Utc>) -> Vec<ObjectiveView> {
+        let (Some(of), Some(tracker)) = (self.objectives.get(&id), self.trackers.get(&id)) else {
+            return Vec::new();
+        };
+        let window = of.objectives.window;
+        let (start, _) = window.bounds(now);
+        let today = Resolution::Day.start_of(now);
+        let daily = self.daily.get(&id).unwrap_or(&self.no_days);
+        let counted = daily.newest(window.days(now), now);
+        let measures = tracker.measure(
+            &of.objectives,
+            now,
+            [
+                u64::from(counted.samples()),
+                u64::from(counted.down),
+                u64::from(counted.latency_count),
+            ],
+        );
+        let mut latency = 0;
+        of.objectives
+            .list
+            .iter()
+            .zip(measures)
+            .map(|(objective, measure)| {
+                let slow_index = match objective.kind {
+                    ObjectiveKind::Latency { .. } => {
+                        latency += 1;
+                        Some(latency - 1)
+                    }
+                    ObjectiveKind::Availability => None,
+                };
+                let mut total = Events::default();
+                let mut burndown = Vec::new();
+                let mut day = start;
+                while day <= today {
+                    let c = daily.at(day);
+                    let e = match slow_index {
+                        None => Events {
+                            good: u64::from(c.samples() - c.down.min(c.samples())),
+                            bad: u64::from(c.down.min(c.samples())),
+                        },
+                        Some(j) => {
+                            let slow = tracker.day_slow(day, j).min(u64::from(c.latency_count));
+                            Events {
+                                good: u64::from(c.latency_count) - slow,
+                                bad: slow,
+                            }
+                        }
+                    };
+                    total.good += e.good;
+                    total.bad += e.bad;
+                    burndown.push(
+                        Budget::of(total, objective.target)
+                            .remaining_ratio()
+                            .map(|r| (r * 1000.0).round().clamp(-1000.0, 1000.0) as i16),
+                    );
+                    day += TimeDelta::days(1);
+                }
+                objective_view(of, objective, &measure, now, burndown)
+            })
+            .collect()
     }
 
     /// Counts stored samples in the objectives' short windows, which the
@@ -506,7 +595,13 @@ impl SnapshotBuilder {
             d30: d30.mean_latency_ms(),
         };
         let days = daily.bars(now);
+        let objectives = if self.show_objectives {
+            self.objective_views(s.id, now)
+        } else {
+            Vec::new()
+        };
         ServiceView {
+            objectives,
             uptime,
             response_ms,
             days,
@@ -528,6 +623,13 @@ impl SnapshotBuilder {
         if self.built_hour != Some(hour) {
             self.built_hour = Some(hour);
             self.views.clear();
+        }
+        let minute = now.timestamp().div_euclid(60);
+        if self.show_objectives && self.built_minute != Some(minute) {
+            self.built_minute = Some(minute);
+            for id in self.objectives.keys() {
+                self.views.remove(id);
+            }
         }
         let covered: HashSet<i64> = self
             .services
@@ -811,5 +913,75 @@ mod tests {
         assert_eq!(api.uptime.h24, Some(0.75));
         assert_eq!(api.uptime.d90, Some(0.75));
         assert_eq!(api.days.get(89).map(|d| d.samples), Some(4));
+    }
+
+    #[test]
+    fn pages_show_each_objective_with_its_budget_day_by_day() {
+        use crate::domain::slo::{Objective, Objectives, ServiceObjectives, Window};
+        let mut b = builder(vec![service(1, "api"), service(2, "web")], &[]);
+        let objectives = Arc::new(ServiceObjectives {
+            id: 1,
+            slug: "api".into(),
+            name: "API".into(),
+            group: None,
+            interval: std::time::Duration::from_secs(60),
+            objectives: Objectives {
+                window: Window::Rolling30d,
+                list: vec![Objective::availability(0.99), Objective::latency(0.9, 100)],
+            },
+        });
+        b.set_objectives(&[objectives]);
+        b.show_objectives(true);
+        // Three days: 100 good; 99 good and 1 down; 100 good, 20 of them
+        // slower than 100 ms.
+        let day = |d: i64, i: i64| {
+            Utc.with_ymd_and_hms(2026, 11, 20, 0, 0, 0).unwrap()
+                + TimeDelta::days(d)
+                + TimeDelta::minutes(i)
+        };
+        let mut samples = Vec::new();
+        for d in 0..3 {
+            for i in 0..100 {
+                let down = d == 1 && i == 0;
+                samples.push(Sample {
+                    service_id: 1,
+                    taken_at: day(d, i),
+                    outcome: if down {
+                        SampleOutcome::Down
+                    } else {
+                        SampleOutcome::Up
+                    },
+                    latency_ms: (!down).then_some(if d == 2 && i < 20 { 150 } else { 40 }),
+                    error: None,
+                    in_maintenance: false,
+                });
+            }
+        }
+        commit(&mut b, &samples);
+        let now = day(2, 200);
+        let snapshot = b.build(now);
+        let api = &snapshot.services[0];
+        assert_eq!(api.objectives.len(), 2);
+        let availability = &api.objectives[0];
+        assert_eq!(availability.label, "99 % available");
+        assert_eq!(availability.window_days, 30);
+        assert_eq!(availability.burndown.len(), 30);
+        assert!(availability.burndown[..27].iter().all(Option::is_none));
+        // 1 bad of 200 against 2 allowed: half left; of 300 against 3, two thirds.
+        assert_eq!(
+            availability.burndown[27..],
+            [Some(1000), Some(500), Some(667)]
+        );
+        assert_eq!(availability.achieved, "99.66 % over 30 days");
+        assert_eq!(availability.budget, "66 % of the error budget left");
+        assert!(availability.summary.starts_with("API: objective 99 % available. Achieved 99.66 % over 30 days. 66 % of the error budget left. Status"), "{}", availability.summary);
+        // 20 slow of 299 with a latency against 29.9 allowed.
+        let latency = &api.objectives[1];
+        assert_eq!(latency.label, "90 % within 100 ms");
+        assert_eq!(latency.burndown[29], Some(331));
+        assert!(snapshot.services[1].objectives.is_empty(), "web has none");
+        // Off: nothing on the page.
+        b.show_objectives(false);
+        assert!(b.build(now).services[0].objectives.is_empty());
     }
 }

@@ -167,6 +167,8 @@ pub struct Engine {
     pub publish: watch::Sender<Arc<PublicStatus>>,
     /// Services' objectives (services without any are absent).
     pub objectives: Vec<Arc<ServiceObjectives>>,
+    /// Service pages show their objectives (`page.show_slo`).
+    pub show_slo: bool,
     pub publish_slo: watch::Sender<Arc<Board>>,
     pub stats: Arc<EngineStats>,
     /// Notified by admin changes: rebuild the snapshot now.
@@ -207,6 +209,7 @@ impl Engine {
             &states,
         );
         builder.set_objectives(&self.objectives);
+        builder.show_objectives(self.show_slo);
         let now = self.clock.now();
         let mut ids: Vec<i64> = self.services.iter().map(|s| s.id).collect();
         ids.sort_unstable();

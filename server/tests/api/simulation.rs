@@ -156,6 +156,7 @@ fn engine(
                 })
             })
             .collect(),
+        show_slo: false,
         publish_slo: publish_slo.clone(),
         stats: Arc::new(EngineStats::default()),
         changes: Arc::new(upbeat::engine::changes::Changes::default()),
