@@ -22,6 +22,9 @@ use crate::store::{Store, StoreError, IDEMPOTENCY_TTL};
 /// within 2.5 MB (`bench/storage-size.sh`).
 pub const HOURLY_HISTOGRAMS: chrono::TimeDelta = chrono::TimeDelta::days(4);
 
+/// How long the objectives' days are kept: two years of monthly reports.
+pub const SLO_DAYS: chrono::TimeDelta = chrono::TimeDelta::days(731);
+
 pub struct Pruner {
     store: Arc<dyn Store>,
     clock: SharedClock,
@@ -70,6 +73,10 @@ impl Pruner {
                 }
                 tokio::time::sleep(self.pause).await;
             }
+        }
+        let days = self.store.prune_slo_days(now - SLO_DAYS).await?;
+        if days > 0 {
+            tracing::debug!(days, "forgot objectives' days older than two years");
         }
         let keys = self
             .store

@@ -443,6 +443,9 @@ pub trait Store: Send + Sync + 'static {
     /// Stores finished days (a day already stored is kept as it is).
     async fn record_slo_days(&self, days: &[SloDay]) -> Result<(), StoreError>;
 
+    /// Deletes the days before `before`; returns how many.
+    async fn prune_slo_days(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+
     /// The newest day stored, of any service.
     async fn last_slo_day(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
 

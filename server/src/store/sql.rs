@@ -1085,6 +1085,14 @@ where
         Ok(())
     }
 
+    async fn prune_slo_days(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let result = sqlx::query("DELETE FROM slo_days WHERE day < $1")
+            .bind(Time(before))
+            .execute(&self.pool)
+            .await?;
+        Ok(DB::rows_affected(&result))
+    }
+
     async fn last_slo_day(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
         let row = sqlx::query("SELECT MAX(day) AS day FROM slo_days")
             .fetch_one(&self.pool)

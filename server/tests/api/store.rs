@@ -71,6 +71,8 @@ store_suite!(
     times_are_kept_to_the_millisecond_and_samples_to_the_second,
     alert_events_are_written_with_the_changes_that_cause_them,
     old_alerts_are_pruned_but_pending_ones_are_kept,
+    objective_states_and_days_round_trip_and_are_pruned,
+    old_hourly_histograms_are_cleared_and_daily_ones_kept,
 );
 
 fn transition(service_id: i64, from: ServiceStatus, to: ServiceStatus, minute: i64) -> Transition {
@@ -1699,4 +1701,135 @@ async fn old_alerts_are_pruned_but_pending_ones_are_kept(store: Arc<dyn Store>) 
     assert_eq!(left.iter().map(|d| d.id).collect::<Vec<_>>(), [pending]);
     assert!(store.alert_attempts(done).await.unwrap().is_empty());
     assert_eq!(store.alert_outbox().await.unwrap().pending, 1);
+}
+
+async fn objective_states_and_days_round_trip_and_are_pruned(store: Arc<dyn Store>) {
+    use upbeat::domain::alert::{slo_event, ServiceRef, SloInfo};
+    use upbeat::store::{SloDay, SloState};
+    let ids = ids_of(&store, &[def("api", "API"), def("web", "Web")]).await;
+    let state = |id, status: &str, minute| SloState {
+        service_id: id,
+        objective: "availability".into(),
+        status: status.into(),
+        changed_at: at(minute),
+    };
+    let info = SloInfo {
+        service: ServiceRef {
+            slug: "api".into(),
+            name: "API".into(),
+            group: None,
+        },
+        objective: "availability".into(),
+        target: 0.999,
+        window: "30d".into(),
+        status: "critical".into(),
+        previous: Some("ok".into()),
+        compliance: Some(0.99),
+        budget_remaining: Some(0.5),
+        burn_rates: [("1h".to_owned(), 20.0)].into_iter().collect(),
+        exhausted_in_s_at_1h_rate: Some(3600),
+        exhausted_in_s_at_24h_rate: None,
+        url: None,
+    };
+    let event = slo_event(info, at(1));
+    // Fenced by a lease that is not held: nothing written.
+    let stranger = upbeat::store::Lease {
+        holder: "nobody".into(),
+        epoch: 99,
+    };
+    assert!(!store
+        .record_slo_changes(
+            &[state(ids[0], "critical", 1)],
+            std::slice::from_ref(&event),
+            Some(&stranger)
+        )
+        .await
+        .unwrap());
+    assert!(store.slo_states().await.unwrap().is_empty());
+    // Unfenced: the state and its event together; a later change replaces it.
+    assert!(store
+        .record_slo_changes(
+            &[state(ids[0], "critical", 1), state(ids[1], "ok", 1)],
+            &[event],
+            None
+        )
+        .await
+        .unwrap());
+    assert!(store
+        .record_slo_changes(&[state(ids[0], "exhausted", 2)], &[], None)
+        .await
+        .unwrap());
+    let mut states = store.slo_states().await.unwrap();
+    states.sort_by_key(|s| s.service_id);
+    assert_eq!(
+        states,
+        [state(ids[0], "exhausted", 2), state(ids[1], "ok", 1)]
+    );
+    let events = store.unrouted_alert_events(10).await.unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].event.dedup_key(), "upbeat-slo-api-availability");
+
+    let day = |id, d: i64, good, bad| SloDay {
+        service_id: id,
+        objective: "availability".into(),
+        day: Resolution::Day.start_of(at(0)) + Duration::days(d),
+        target: 0.9995,
+        good,
+        bad,
+        window_good: good * 2,
+        window_bad: bad,
+    };
+    let days = [
+        day(ids[0], -1, 1430, 10),
+        day(ids[0], 0, 1440, 0),
+        day(ids[1], 0, 5, 5),
+    ];
+    store.record_slo_days(&days).await.unwrap();
+    // A day already stored is kept as it is.
+    store
+        .record_slo_days(&[day(ids[0], 0, 1, 1)])
+        .await
+        .unwrap();
+    assert_eq!(store.last_slo_day().await.unwrap(), Some(days[1].day));
+    let from = days[0].day;
+    let to = days[1].day + Duration::days(1);
+    assert_eq!(
+        store.slo_days(Some(ids[0]), from, to).await.unwrap(),
+        days[..2]
+    );
+    assert_eq!(
+        store.slo_days(None, days[1].day, to).await.unwrap(),
+        [days[1].clone(), days[2].clone()]
+    );
+    assert_eq!(store.prune_slo_days(days[1].day).await.unwrap(), 1);
+    assert_eq!(store.slo_days(None, from, to).await.unwrap().len(), 2);
+}
+
+async fn old_hourly_histograms_are_cleared_and_daily_ones_kept(store: Arc<dyn Store>) {
+    let id = ids_of(&store, &[def("api", "API")]).await[0];
+    let batch: Vec<Sample> = [0, 90, 180]
+        .iter()
+        .map(|m| sample(id, *m, SampleOutcome::Up))
+        .collect();
+    store.insert_samples(&batch, &[], &[], None).await.unwrap();
+    let cleared = store.prune_hourly_histograms(id, at(120)).await.unwrap();
+    assert_eq!(cleared, 2, "the hours of minutes 0 and 90");
+    let hours = store
+        .rollups(id, Resolution::Hour, at(0), at(240))
+        .await
+        .unwrap();
+    let totals: Vec<u64> = hours.iter().map(|(_, r)| r.histogram.total()).collect();
+    assert_eq!(totals, [0, 0, 1]);
+    assert_eq!(hours[0].1.latency_count, 1, "the counts stay");
+    let days = store
+        .rollups(
+            id,
+            Resolution::Day,
+            at(0) - Duration::days(1),
+            at(0) + Duration::days(1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(days[0].1.histogram.total(), 3);
+    assert_eq!(store.prune_hourly_histograms(id, at(120)).await.unwrap(), 0);
 }
