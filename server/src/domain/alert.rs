@@ -1060,6 +1060,89 @@ mod tests {
         );
     }
 
+    fn burn(status: &str, previous: &str) -> AlertEvent {
+        slo_event(
+            SloInfo {
+                service: ServiceRef {
+                    slug: "api".into(),
+                    name: "API <v2>".into(),
+                    group: Some("Core".into()),
+                },
+                objective: "availability".into(),
+                target: 0.999,
+                window: "30d".into(),
+                status: status.into(),
+                previous: Some(previous.into()),
+                compliance: Some(0.9993),
+                budget_remaining: Some(0.31),
+                burn_rates: [("1h".to_owned(), 14.5), ("6h".to_owned(), 4.0)]
+                    .into_iter()
+                    .collect(),
+                exhausted_in_s_at_1h_rate: Some(93_784),
+                exhausted_in_s_at_24h_rate: None,
+                url: None,
+            },
+            chrono::DateTime::parse_from_rfc3339("2026-12-02T14:07:03Z")
+                .unwrap()
+                .with_timezone(&Utc),
+        )
+        .on_page(Some("https://status.example.com/"), "Acme")
+    }
+
+    #[test]
+    fn burn_alerts_page_and_resolve_by_objective() {
+        let critical = burn("critical", "ok");
+        assert_eq!(
+            critical.summary(),
+            "API <v2>: availability SLO critical: burning 14.5× over 1 h, 31 % of the error budget left, spent in 1 d 2 h at that rate"
+        );
+        assert_eq!(critical.impact(), Impact::Major);
+        assert!(!critical.is_resolution());
+        let paged = pagerduty(&critical, "K");
+        assert_eq!(paged["event_action"], "trigger");
+        assert_eq!(paged["dedup_key"], "upbeat-slo-api-availability");
+        assert_eq!(paged["payload"]["severity"], "error");
+        assert_eq!(paged["payload"]["class"], "slo.burn");
+        assert_eq!(paged["payload"]["component"], "api");
+        assert_eq!(
+            paged["payload"]["custom_details"]["slo"]["burn_rates"]["1h"],
+            14.5
+        );
+        assert_eq!(
+            paged["links"][0]["href"],
+            "https://status.example.com/services/api"
+        );
+        let ok = burn("ok", "critical");
+        assert!(ok.is_resolution());
+        assert_eq!(ok.summary(), "API <v2>: availability SLO ok again");
+        assert_eq!(
+            pagerduty(&ok, "K"),
+            json!({"routing_key": "K", "event_action": "resolve", "dedup_key": "upbeat-slo-api-availability"})
+        );
+        assert_eq!(
+            opsgenie(&ok).path,
+            "/v2/alerts/upbeat-slo-api-availability/close?identifierType=alias"
+        );
+        let genie = opsgenie(&critical).body;
+        assert_eq!(genie["priority"], "P2");
+        assert_eq!(genie["details"]["objective"], "availability");
+        assert_eq!(genie["details"]["burn_rate_1h"], "14.50");
+        let chat = slack(&burn("warning", "ok"));
+        // mrkdwn escaped; the plain-text header as written.
+        assert!(chat["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("API &lt;v2&gt;: availability SLO warning"));
+        let fields = chat["blocks"][1]["fields"].to_string();
+        assert!(fields.contains("*Objective*\\navailability"), "{fields}");
+        assert!(fields.contains("*Services*\\nAPI &lt;v2&gt;"), "{fields}");
+        let mail = mail(&critical, 7);
+        assert!(mail.html.contains("API &lt;v2&gt;"));
+        assert!(mail.text.contains("Objective: availability"));
+        assert!(mail.text.contains("Burn rate: 14.50× over 1h"));
+        assert_eq!(critical.subject_slug(), Some("api"));
+    }
+
     #[test]
     fn severities_and_priorities_follow_the_impact() {
         #[rustfmt::skip]
