@@ -166,6 +166,31 @@ pub struct BurnRates {
     pub h72: Option<f64>,
 }
 
+impl BurnRates {
+    /// The rates of `target` over the events of [`BURN_WINDOWS`].
+    pub fn of(burn: &[Events; 7], target: f64) -> Self {
+        let rate = |i: usize| burn[i].burn_rate(target);
+        Self {
+            m5: rate(0),
+            m30: rate(1),
+            h1: rate(2),
+            h2: rate(3),
+            h6: rate(4),
+            h24: rate(5),
+            h72: rate(6),
+        }
+    }
+}
+
+/// The status of `target` given the SLO window's events and those of
+/// [`BURN_WINDOWS`].
+pub fn status_of(window: Events, burn: &[Events; 7], target: f64) -> Status {
+    status(
+        Budget::of(window, target).remaining_ratio(),
+        BurnRates::of(burn, target),
+    )
+}
+
 /// The status by the workbook's table (see the module's documentation).
 pub fn status(remaining: Option<f64>, rates: BurnRates) -> Status {
     if remaining.is_some_and(|r| r <= 0.0) {
@@ -572,20 +597,10 @@ const fn unpack(p: [u32; 2]) -> Events {
 
 impl Measure {
     pub fn new(window: Events, burn: [Events; 7], target: f64) -> Self {
-        let rate = |i: usize| burn[i].burn_rate(target);
-        let rates = BurnRates {
-            m5: rate(0),
-            m30: rate(1),
-            h1: rate(2),
-            h2: rate(3),
-            h6: rate(4),
-            h24: rate(5),
-            h72: rate(6),
-        };
         Self {
             window: pack(window),
             burn: burn.map(pack),
-            status: status(Budget::of(window, target).remaining_ratio(), rates),
+            status: status_of(window, &burn, target),
         }
     }
 

@@ -498,3 +498,23 @@ pub fn assert_inline_allowed(headers: &reqwest::header::HeaderMap, html: &str) -
     }
     count
 }
+
+/// Polls `check` every 100 ms until it gives `Ok`, failing the test after
+/// `timeout` with `what` and the last `Err`.
+pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        match check().await {
+            Ok(value) => return value,
+            Err(last) => assert!(
+                tokio::time::Instant::now() < deadline,
+                "{what} never happened; last: {last}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::alerts::Receiver;
-use crate::helpers::{Backend, Target, TestApp, TestDb};
+use crate::helpers::{eventually, Backend, Target, TestApp, TestDb};
 
 const ADMIN: &str = "slo-test-admin-token";
 
@@ -78,26 +78,27 @@ async fn admin_get(app: &TestApp, path: &str) -> (u16, Value) {
 /// Polls `GET /api/v1/slo/target` until `pred` holds for its objective
 /// `name`.
 async fn wait_for_objective(app: &TestApp, name: &str, pred: impl Fn(&Value) -> bool) -> Value {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let (status, body) = admin_get(app, "/api/v1/slo/target").await;
-        assert_eq!(status, 200, "{body}");
-        let objective = body["objectives"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|o| o["objective"] == name)
-            .cloned()
-            .unwrap_or_else(|| panic!("no objective {name} in {body}"));
-        if pred(&objective) {
-            return objective;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "objective {name} never matched; last: {objective}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    eventually(
+        Duration::from_secs(30),
+        &format!("objective {name} matching"),
+        || async {
+            let (status, body) = admin_get(app, "/api/v1/slo/target").await;
+            assert_eq!(status, 200, "{body}");
+            let objective = body["objectives"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|o| o["objective"] == name)
+                .cloned()
+                .unwrap_or_else(|| panic!("no objective {name} in {body}"));
+            if pred(&objective) {
+                Ok(objective)
+            } else {
+                Err(objective.to_string())
+            }
+        },
+    )
+    .await
 }
 
 #[tokio::test]
@@ -287,19 +288,16 @@ async fn days_are_stored_and_reported_by_month(backend: Backend) {
         before.date_naive(),
         yesterday.date_naive()
     );
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    let days = loop {
+    let days = eventually(Duration::from_secs(30), "the days stored", || async {
         let (status, body) = admin_get(&app, &path).await;
         assert_eq!(status, 200, "{body}");
         if body.as_array().is_some_and(|d| d.len() == 4) {
-            break body;
+            Ok(body)
+        } else {
+            Err(body.to_string())
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "days never stored: {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    })
+    .await;
     let day = |objective: &str, date: chrono::DateTime<Utc>| {
         days.as_array()
             .unwrap()
