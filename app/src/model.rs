@@ -253,12 +253,16 @@ pub struct ObjectiveView {
     pub budget: String,
     /// The chart's text alternative: the figures in words.
     pub summary: String,
+    /// The burndown as SVG polyline points in a 600 × 120 box, written by
+    /// the server so the WebAssembly does no arithmetic or number parsing
+    /// for it.
+    pub points: String,
     /// The budget left as each day of the window ended, in per mille of
     /// the budget (1000 untouched, 0 spent, clamped at -1000); `None` for
-    /// days without samples so far.
+    /// days without samples so far. For JSON readers; the page draws
+    /// `points`, and the browser skips this.
+    #[serde(default, skip_deserializing)]
     pub burndown: Vec<Option<i16>>,
-    /// Days in the whole window (the chart's width).
-    pub window_days: u16,
 }
 
 /// Uptime over the standard windows: share of samples up or degraded.

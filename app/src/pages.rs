@@ -576,19 +576,6 @@ fn LatencyChart(days: Vec<DayBar>, name: String) -> impl IntoView {
 /// its text alternative. The dashed line is the budget spent.
 #[component]
 fn Burndown(objective: ObjectiveView) -> impl IntoView {
-    const W: f64 = 600.0;
-    let last = f64::from(objective.window_days.max(2) - 1);
-    let points: Vec<String> = objective
-        .burndown
-        .iter()
-        .enumerate()
-        .filter_map(|(i, left)| {
-            left.map(|left| {
-                let y = 60.0 - f64::from(left) * 0.05;
-                format!("{},{}", tenths(i as f64 * W / last), tenths(y))
-            })
-        })
-        .collect();
     let summary = objective.summary.clone();
     let aria = summary.clone();
     view! {
@@ -602,7 +589,7 @@ fn Burndown(objective: ObjectiveView) -> impl IntoView {
                 <title>{summary}</title>
                 <line x1="0" y1="10" x2="600" y2="10" class="chart-grid"/>
                 <line x1="0" y1="60" x2="600" y2="60" class="chart-zero"/>
-                <polyline points=points.join(" ") class="chart-line" fill="none"/>
+                <polyline points=objective.points class="chart-line" fill="none"/>
             </svg>
         </figure>
     }

@@ -671,6 +671,27 @@ fn in_words(seconds: i64) -> String {
     }
 }
 
+/// The burndown's SVG points in a 600 × 120 box: day `i` of a window of
+/// `days` at x = 600 i / (days − 1); the budget left from y = 10 (all of
+/// it) through 60 (spent) to 110 (overspent by as much again).
+pub fn burndown_points(burndown: &[Option<i16>], days: i64) -> String {
+    let last = (days.max(2) - 1) as f64;
+    burndown
+        .iter()
+        .enumerate()
+        .filter_map(|(i, left)| {
+            left.map(|left| {
+                format!(
+                    "{:.1},{:.1}",
+                    i as f64 * 600.0 / last,
+                    60.0 - f64::from(left) * 0.05
+                )
+            })
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// An objective as the service page shows it (`page.show_slo`).
 pub fn objective_view(
     of: &ServiceObjectives,
@@ -727,8 +748,8 @@ pub fn objective_view(
         achieved,
         budget,
         summary,
+        points: burndown_points(&burndown, (end - start).num_days()),
         burndown,
-        window_days: u16::try_from((end - start).num_days()).unwrap_or(31),
     }
 }
 

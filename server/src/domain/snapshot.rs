@@ -964,8 +964,9 @@ mod tests {
         assert_eq!(api.objectives.len(), 2);
         let availability = &api.objectives[0];
         assert_eq!(availability.label, "99 % available");
-        assert_eq!(availability.window_days, 30);
         assert_eq!(availability.burndown.len(), 30);
+        // Days 27, 28 and 29 of 30 (x = 600 i / 29).
+        assert_eq!(availability.points, "558.6,10.0 579.3,35.0 600.0,26.6");
         assert!(availability.burndown[..27].iter().all(Option::is_none));
         // 1 bad of 200 against 2 allowed: half left; of 300 against 3, two thirds.
         assert_eq!(
