@@ -760,32 +760,48 @@ pub struct BurnChange {
     pub objective: String,
     pub status: Status,
     pub at: DateTime<Utc>,
-    /// The `slo.burn` event: for every change but the first measure of an
-    /// objective that is `ok` (nothing happened).
-    pub event: Option<AlertEvent>,
+    /// Its `slo.burn` event.
+    pub event: AlertEvent,
 }
 
-/// The changes between `known` statuses (by service and objective) and
-/// the board's, with their events.
+/// Objective statuses as stored, by service and objective name; an
+/// objective without one has always been `ok` (so a page of 50,000
+/// healthy services stores nothing).
+pub type Known = std::collections::HashMap<i64, std::collections::HashMap<String, Status>>;
+
+/// The changes between `known` statuses and the board's, with their
+/// events. Services whose measures are the very ones of `unchanged_since`
+/// (the last board fully compared) are skipped: between the minute's
+/// measures only services with samples are measured anew.
 pub fn burn_changes(
     board: &Board,
-    known: &std::collections::HashMap<(i64, String), Status>,
+    known: &Known,
+    unchanged_since: Option<&Board>,
 ) -> Vec<BurnChange> {
     let mut changes = Vec::new();
     for (id, of) in &board.services {
+        let same = unchanged_since
+            .and_then(|b| b.services.get(id))
+            .is_some_and(|before| Arc::ptr_eq(before, of));
+        if same {
+            continue;
+        }
+        let stored = known.get(id);
         for (objective, measure) in of.service.objectives.list.iter().zip(&of.measures) {
-            let previous = known.get(&(*id, objective.name.clone())).copied();
-            if previous == Some(measure.status) {
+            // Never stored: it has always been `ok`.
+            let previous = stored
+                .and_then(|s| s.get(objective.name.as_str()))
+                .copied()
+                .unwrap_or(Status::Ok);
+            if previous == measure.status {
                 continue;
             }
-            let event = (previous.is_some() || measure.status != Status::Ok)
-                .then(|| slo_event(slo_info(of, objective, measure, previous), of.at));
             changes.push(BurnChange {
                 service_id: *id,
                 objective: objective.name.clone(),
                 status: measure.status,
                 at: of.at,
-                event,
+                event: slo_event(slo_info(of, objective, measure, Some(previous)), of.at),
             });
         }
     }
@@ -873,29 +889,49 @@ pub fn rollup_events(objective: &Objective, rollup: &Rollup) -> Events {
 }
 
 /// The days `from` to `to` (day starts, inclusive) of a service's
-/// objectives, from its daily rollups (which must reach back over the
-/// SLO window before `from`).
+/// objectives, from its daily rollups in time order (which must reach back
+/// over the SLO window before `from`).
 pub fn day_measures(
     objectives: &Objectives,
     days: &[(DateTime<Utc>, Rollup)],
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Vec<DayMeasure> {
+    // Each rollup's events per objective, once.
+    let per_day: Vec<(DateTime<Utc>, Vec<Events>)> = days
+        .iter()
+        .map(|(at, r)| {
+            let events = objectives
+                .list
+                .iter()
+                .map(|o| rollup_events(o, r))
+                .collect();
+            (*at, events)
+        })
+        .collect();
     let mut out = Vec::new();
     let mut day = Resolution::Day.start_of(from);
     while day <= to {
         let (start, _) = objectives.window.bounds(day);
-        for objective in &objectives.list {
+        let first = per_day.partition_point(|(at, _)| *at < start);
+        let last = per_day.partition_point(|(at, _)| *at <= day);
+        let window = &per_day[first..last.max(first)];
+        for (k, objective) in objectives.list.iter().enumerate() {
             let mut window_events = Events::default();
-            let mut day_events = Events::default();
-            for (at, rollup) in days.iter().filter(|(at, _)| *at >= start && *at <= day) {
-                let e = rollup_events(objective, rollup);
-                window_events.good += e.good;
-                window_events.bad += e.bad;
-                if *at == day {
-                    day_events = e;
-                }
+            for (_, events) in window {
+                window_events.good += events[k].good;
+                window_events.bad += events[k].bad;
             }
+            // Nothing measured in the window yet (a service before its
+            // first sample): no day to keep.
+            if window_events.total() == 0 {
+                continue;
+            }
+            let day_events = window
+                .last()
+                .filter(|(at, _)| *at == day)
+                .map(|(_, events)| events[k])
+                .unwrap_or_default();
             out.push(DayMeasure {
                 objective: objective.name.clone(),
                 day,
@@ -1274,5 +1310,109 @@ mod tests {
         // exhausted once 15 bad samples exceed 0.1 % of 14,415.
         assert_eq!(first_critical, Some(0));
         assert_eq!(first_exhausted, Some(14));
+    }
+
+    #[test]
+    fn finished_days_carry_their_window_as_it_ended() {
+        let day = |d: u32| Utc.with_ymd_and_hms(2026, 3, d, 0, 0, 0).unwrap();
+        let feb = |d: u32| Utc.with_ymd_and_hms(2026, 2, d, 0, 0, 0).unwrap();
+        let rollup = |up: u32, down: u32| Rollup {
+            up,
+            down,
+            ..Rollup::default()
+        };
+        // 10 bad on Feb 27, 1 bad each of March 1 to 3.
+        let days = vec![
+            (feb(27), rollup(90, 10)),
+            (day(1), rollup(99, 1)),
+            (day(2), rollup(99, 1)),
+            (day(3), rollup(99, 1)),
+        ];
+        let objectives = |window| Objectives {
+            window,
+            list: vec![Objective::availability(0.99)],
+        };
+        let month = day_measures(&objectives(Window::CalendarMonth), &days, day(1), day(3));
+        let windows: Vec<(u64, u64)> = month
+            .iter()
+            .map(|d| (d.window_events.good, d.window_events.bad))
+            .collect();
+        assert_eq!(
+            windows,
+            [(99, 1), (198, 2), (297, 3)],
+            "a month starts afresh"
+        );
+        assert_eq!(month[1].day_events, Events { good: 99, bad: 1 });
+        let rolling = day_measures(&objectives(Window::Rolling30d), &days, day(2), day(3));
+        let windows: Vec<(u64, u64)> = rolling
+            .iter()
+            .map(|d| (d.window_events.good, d.window_events.bad))
+            .collect();
+        assert_eq!(
+            windows,
+            [(288, 12), (387, 13)],
+            "30 days reach back into February"
+        );
+        // A day without a rollup: no samples that day, the window as it was.
+        let gap = day_measures(&objectives(Window::Rolling30d), &days, day(4), day(4));
+        assert_eq!(gap[0].day_events, Events::default());
+        assert_eq!(
+            (gap[0].window_events.good, gap[0].window_events.bad),
+            (387, 13)
+        );
+        // Before the first sample there is nothing to keep.
+        assert!(day_measures(&objectives(Window::Rolling30d), &days, feb(1), feb(26)).is_empty());
+        assert_eq!(
+            day_measures(&objectives(Window::Rolling30d), &days, feb(1), feb(27)).len(),
+            1
+        );
+    }
+
+    #[test]
+    fn burn_changes_skip_services_measured_the_same() {
+        let service = Arc::new(ServiceObjectives {
+            id: 1,
+            slug: "api".into(),
+            name: "API".into(),
+            group: None,
+            interval: std::time::Duration::from_secs(60),
+            objectives: Objectives {
+                window: Window::Rolling30d,
+                list: vec![Objective::availability(0.999)],
+            },
+        });
+        let at = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
+        let measures = |bad| {
+            Arc::new(ServiceMeasures {
+                service: Arc::clone(&service),
+                measures: vec![Measure::new(
+                    Events { good: 1000, bad },
+                    [Events { good: 10, bad }; 7],
+                    0.999,
+                )]
+                .into(),
+                at,
+                through: Some(at),
+            })
+        };
+        let board = |m: &Arc<ServiceMeasures>| Board {
+            services: [(1, Arc::clone(m))].into_iter().collect(),
+        };
+        let healthy = measures(0);
+        let known = Known::new();
+        assert!(
+            burn_changes(&board(&healthy), &known, None).is_empty(),
+            "never stored is ok: nothing to store"
+        );
+        let failing = measures(5);
+        let paged = burn_changes(&board(&failing), &known, Some(&board(&healthy)));
+        assert_eq!(paged[0].status, Status::Exhausted);
+        assert_eq!(
+            paged[0].event.slo.as_ref().unwrap().previous.as_deref(),
+            Some("ok")
+        );
+        // The same measures again: skipped; without the earlier board, found.
+        assert!(burn_changes(&board(&failing), &known, Some(&board(&failing))).is_empty());
+        assert_eq!(burn_changes(&board(&failing), &known, None).len(), 1);
     }
 }

@@ -19,8 +19,8 @@ use tokio_util::sync::CancellationToken;
 use super::changes::Changes;
 use super::SloReader;
 use crate::clock::SharedClock;
-use crate::domain::rollup::Resolution;
-use crate::domain::slo::{burn_changes, day_measures, Board, ServiceObjectives, Status};
+use crate::domain::rollup::{Resolution, Rollup};
+use crate::domain::slo::{burn_changes, day_measures, Board, Known, ServiceObjectives, Status};
 use crate::store::{Lease, SloDay, SloState, Store, StoreError};
 
 /// How far back the first run fills `slo_days`: the previous month's
@@ -39,7 +39,10 @@ pub struct BurnWatch {
 impl BurnWatch {
     /// Runs while this replica leads (`fence`), until `cancel`.
     pub async fn run(self, mut board: SloReader, fence: Option<Lease>, cancel: CancellationToken) {
-        let mut known: Option<HashMap<(i64, String), Status>> = None;
+        let mut known: Option<Known> = None;
+        // The last board compared in full and stored: services whose
+        // measures are the same ones are skipped.
+        let mut compared: Option<Arc<Board>> = None;
         let mut days_done: Option<DateTime<Utc>> = None;
         let mut tick = tokio::time::interval(Duration::from_secs(30));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -52,13 +55,16 @@ impl BurnWatch {
             if known.is_none() {
                 match self.store.slo_states().await {
                     Ok(rows) => {
-                        known = Some(
-                            rows.into_iter()
-                                .filter_map(|r| {
-                                    Some(((r.service_id, r.objective), Status::parse(&r.status)?))
-                                })
-                                .collect(),
-                        );
+                        let mut stored = Known::new();
+                        for row in rows {
+                            if let Some(status) = Status::parse(&row.status) {
+                                stored
+                                    .entry(row.service_id)
+                                    .or_default()
+                                    .insert(row.objective, status);
+                            }
+                        }
+                        known = Some(stored);
                     }
                     Err(err) => {
                         tracing::warn!(error = %err, "reading the objectives' statuses failed; will retry");
@@ -68,10 +74,15 @@ impl BurnWatch {
             }
             let current = board.borrow_and_update().clone();
             if let Some(known) = known.as_mut() {
-                match self.record_changes(&current, known, fence.as_ref()).await {
-                    Ok(true) => {}
+                let since = compared.as_deref();
+                match self
+                    .record_changes(&current, known, since, fence.as_ref())
+                    .await
+                {
+                    Ok(true) => compared = Some(current),
                     Ok(false) => return,
                     Err(err) => {
+                        compared = None;
                         tracing::warn!(error = %err, "storing the objectives' statuses failed; will retry");
                     }
                 }
@@ -90,10 +101,11 @@ impl BurnWatch {
     async fn record_changes(
         &self,
         board: &Board,
-        known: &mut HashMap<(i64, String), Status>,
+        known: &mut Known,
+        unchanged_since: Option<&Board>,
         fence: Option<&Lease>,
     ) -> Result<bool, StoreError> {
-        let changes = burn_changes(board, known);
+        let changes = burn_changes(board, known, unchanged_since);
         if changes.is_empty() {
             return Ok(true);
         }
@@ -106,7 +118,7 @@ impl BurnWatch {
                 changed_at: c.at,
             })
             .collect();
-        let events: Vec<_> = changes.iter().filter_map(|c| c.event.clone()).collect();
+        let events: Vec<_> = changes.iter().map(|c| c.event.clone()).collect();
         if !self
             .store
             .record_slo_changes(&states, &events, fence)
@@ -115,15 +127,16 @@ impl BurnWatch {
             return Ok(false);
         }
         for change in changes {
-            if change.event.is_some() {
-                tracing::info!(
-                    service_id = change.service_id,
-                    objective = %change.objective,
-                    status = change.status.as_str(),
-                    "objective status changed"
-                );
-            }
-            known.insert((change.service_id, change.objective), change.status);
+            tracing::info!(
+                service_id = change.service_id,
+                objective = %change.objective,
+                status = change.status.as_str(),
+                "objective status changed"
+            );
+            known
+                .entry(change.service_id)
+                .or_default()
+                .insert(change.objective, change.status);
         }
         if !events.is_empty() {
             self.changes.alerts_written();
@@ -161,13 +174,15 @@ impl BurnWatch {
                 .store
                 .rollups_since(Resolution::Day, read_from, first.id..=last.id, read_from)
                 .await?;
+            let mut by_service: HashMap<i64, Vec<(DateTime<Utc>, Rollup)>> = HashMap::new();
+            for (id, start, rollup) in rollups {
+                if start <= yesterday {
+                    by_service.entry(id).or_default().push((start, rollup));
+                }
+            }
             let mut rows = Vec::new();
             for service in slice {
-                let days: Vec<_> = rollups
-                    .iter()
-                    .filter(|(id, start, _)| *id == service.id && *start <= yesterday)
-                    .map(|(_, start, r)| (*start, r.clone()))
-                    .collect();
+                let days = by_service.remove(&service.id).unwrap_or_default();
                 rows.extend(
                     day_measures(&service.objectives, &days, from, yesterday)
                         .into_iter()
