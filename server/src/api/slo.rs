@@ -33,7 +33,7 @@ use super::auth::Admin;
 use super::error::{ApiError, ErrorBody};
 use super::AppState;
 use crate::domain::slo::{
-    time_to_exhaustion, Board, Budget, Events, Measure, Objective, ObjectiveKind, ServiceMeasures,
+    Board, Budget, Events, Measure, Objective, ObjectiveKind, ServiceMeasures, BURN_1H, BURN_24H,
     BURN_WINDOWS,
 };
 
@@ -106,15 +106,12 @@ pub fn objective_slo(
     objective: &Objective,
     measure: &Measure,
 ) -> ObjectiveSlo {
-    let window = of.service.objectives.window;
-    let length = window.length(of.at);
+    let length = of.service.objectives.window.length(of.at);
     let budget = Budget::of(measure.window(), objective.target);
-    let remaining = budget.remaining_ratio();
     let rate = |i: usize| measure.burn_rate(i, objective.target);
     let exhausted_in = |i: usize| {
-        remaining
-            .zip(rate(i))
-            .and_then(|(left, rate)| time_to_exhaustion(left, rate, length))
+        measure
+            .exhausted_in(i, objective.target, length)
             .map(|d| d.num_seconds())
     };
     let interval_minutes = of.service.interval.as_secs_f64() / 60.0;
@@ -136,7 +133,7 @@ pub fn objective_slo(
         budget: BudgetSlo {
             allowed: budget.allowed,
             consumed: budget.consumed,
-            remaining_ratio: remaining,
+            remaining_ratio: budget.remaining_ratio(),
             remaining_minutes: (budget.allowed - budget.consumed as f64) * interval_minutes,
         },
         burn_rates: BURN_WINDOWS
@@ -144,8 +141,8 @@ pub fn objective_slo(
             .enumerate()
             .map(|(i, (name, _))| ((*name).to_owned(), rate(i)))
             .collect(),
-        exhausted_in_s_at_1h_rate: exhausted_in(2),
-        exhausted_in_s_at_24h_rate: exhausted_in(5),
+        exhausted_in_s_at_1h_rate: exhausted_in(BURN_1H),
+        exhausted_in_s_at_24h_rate: exhausted_in(BURN_24H),
         status: measure.status.as_str().to_owned(),
     }
 }
@@ -185,7 +182,7 @@ pub fn metric_series(board: &Board) -> Vec<crate::metrics::SloSeries> {
                 service: of.service.slug.clone(),
                 objective: objective.name.clone(),
                 compliance: measure.window().compliance(),
-                budget_remaining: Budget::of(measure.window(), objective.target).remaining_ratio(),
+                budget_remaining: measure.budget_left(objective.target),
                 burn_rates: METRIC_WINDOWS
                     .iter()
                     .filter_map(|i| {

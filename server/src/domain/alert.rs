@@ -375,38 +375,15 @@ pub fn incident_events(facts: &IncidentFacts) -> Vec<AlertEvent> {
     kinds
         .iter()
         .map(|&event| AlertEvent {
-            schema: WEBHOOK_SCHEMA.to_owned(),
-            event,
-            occurred_at: facts.at,
-            page_url: None,
-            page_title: String::new(),
             incident: Some(facts.info.clone()),
-            service: None,
-            maintenance: None,
-            reminder: None,
-            slo: None,
+            ..bare(event, facts.at)
         })
         .collect()
 }
 
-/// A `test` event: what `POST /api/v1/alerts/routes/{name}/test` sends.
-pub fn test_event(at: DateTime<Utc>) -> AlertEvent {
-    AlertEvent {
-        schema: WEBHOOK_SCHEMA.to_owned(),
-        event: EventKind::Test,
-        occurred_at: at,
-        page_url: None,
-        page_title: String::new(),
-        incident: None,
-        service: None,
-        maintenance: None,
-        reminder: None,
-        slo: None,
-    }
-}
-
-/// `maintenance.started` or `maintenance.completed` of one occurrence.
-pub fn maintenance_event(kind: EventKind, info: MaintenanceInfo, at: DateTime<Utc>) -> AlertEvent {
+/// An event of `kind` at `at` about nothing yet: each constructor below
+/// sets what it is about.
+fn bare(kind: EventKind, at: DateTime<Utc>) -> AlertEvent {
     AlertEvent {
         schema: WEBHOOK_SCHEMA.to_owned(),
         event: kind,
@@ -415,29 +392,34 @@ pub fn maintenance_event(kind: EventKind, info: MaintenanceInfo, at: DateTime<Ut
         page_title: String::new(),
         incident: None,
         service: None,
-        maintenance: Some(info),
+        maintenance: None,
         reminder: None,
         slo: None,
     }
 }
 
-/// The `service.status_changed` event of a status transition.
-/// `slo.burn`: an objective's status changed.
-pub fn slo_event(info: SloInfo, at: DateTime<Utc>) -> AlertEvent {
+/// A `test` event: what `POST /api/v1/alerts/routes/{name}/test` sends.
+pub fn test_event(at: DateTime<Utc>) -> AlertEvent {
+    bare(EventKind::Test, at)
+}
+
+/// `maintenance.started` or `maintenance.completed` of one occurrence.
+pub fn maintenance_event(kind: EventKind, info: MaintenanceInfo, at: DateTime<Utc>) -> AlertEvent {
     AlertEvent {
-        schema: WEBHOOK_SCHEMA.to_owned(),
-        event: EventKind::SloBurn,
-        occurred_at: at,
-        page_url: None,
-        page_title: String::new(),
-        incident: None,
-        service: None,
-        maintenance: None,
-        reminder: None,
-        slo: Some(info),
+        maintenance: Some(info),
+        ..bare(kind, at)
     }
 }
 
+/// `slo.burn`: an objective's status changed.
+pub fn slo_event(info: SloInfo, at: DateTime<Utc>) -> AlertEvent {
+    AlertEvent {
+        slo: Some(info),
+        ..bare(EventKind::SloBurn, at)
+    }
+}
+
+/// The `service.status_changed` event of a status transition.
 pub fn status_event(
     service: ServiceRef,
     previous: ServiceStatus,
@@ -446,12 +428,6 @@ pub fn status_event(
     at: DateTime<Utc>,
 ) -> AlertEvent {
     AlertEvent {
-        schema: WEBHOOK_SCHEMA.to_owned(),
-        event: EventKind::ServiceStatusChanged,
-        occurred_at: at,
-        page_url: None,
-        page_title: String::new(),
-        incident: None,
         service: Some(ServiceInfo {
             slug: service.slug,
             name: service.name,
@@ -461,9 +437,7 @@ pub fn status_event(
             error,
             url: None,
         }),
-        maintenance: None,
-        reminder: None,
-        slo: None,
+        ..bare(EventKind::ServiceStatusChanged, at)
     }
 }
 
@@ -958,16 +932,9 @@ mod tests {
 
     fn base(event: EventKind) -> AlertEvent {
         AlertEvent {
-            schema: WEBHOOK_SCHEMA.to_owned(),
-            event,
-            occurred_at: at(),
             page_url: Some("https://status.example.com".into()),
             page_title: "Acme".into(),
-            incident: None,
-            service: None,
-            maintenance: None,
-            reminder: None,
-            slo: None,
+            ..bare(event, at())
         }
     }
 

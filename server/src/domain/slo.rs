@@ -286,6 +286,10 @@ impl Window {
 /// | 1 h, 2 h | 5 minutes |
 /// | 6 h, 24 h | hours |
 /// | 72 h | 6 hours (so 66 to 72 hours back) |
+/// Indexes in [`BURN_WINDOWS`] of the rates time to exhaustion is given at.
+pub const BURN_1H: usize = 2;
+pub const BURN_24H: usize = 5;
+
 pub const BURN_WINDOWS: [(&str, i64); 7] = [
     ("5m", 5 * 60),
     ("30m", 30 * 60),
@@ -617,6 +621,21 @@ impl Measure {
     pub fn burn_rate(&self, window: usize, target: f64) -> Option<f64> {
         self.burn(window).burn_rate(target)
     }
+
+    /// The share of the budget of `target` left (see
+    /// [`Budget::remaining_ratio`]).
+    pub fn budget_left(&self, target: f64) -> Option<f64> {
+        Budget::of(self.window(), target).remaining_ratio()
+    }
+
+    /// When the budget of `target` runs out at the rate of burn window
+    /// `window` (an index of [`BURN_WINDOWS`]), over an SLO window of
+    /// `length`.
+    pub fn exhausted_in(&self, window: usize, target: f64, length: Duration) -> Option<Duration> {
+        self.budget_left(target)
+            .zip(self.burn_rate(window, target))
+            .and_then(|(left, rate)| time_to_exhaustion(left, rate, length))
+    }
 }
 
 /// Every service's measures at one time: what the admin API, the metrics
@@ -716,16 +735,17 @@ pub fn objective_view(
         Some(c) => format!("{} {over}", app::model::format_uptime(Some(c))),
         None => "No data".to_owned(),
     };
-    let remaining = Budget::of(measure.window(), objective.target).remaining_ratio();
+    let remaining = measure.budget_left(objective.target);
     let budget = match remaining {
         None => "No samples yet".to_owned(),
         Some(r) if r <= 0.0 => "Error budget spent".to_owned(),
         Some(r) => format!("{} % of the error budget left", (r * 100.0).floor()),
     };
-    let rate = measure.burn_rate(2, objective.target);
+    let rate = measure.burn_rate(BURN_1H, objective.target);
     let burning = match (rate, remaining) {
         (Some(rate), Some(left)) if rate > 0.0 && left > 0.0 => {
-            let runs_out = time_to_exhaustion(left, rate, end - start)
+            let runs_out = measure
+                .exhausted_in(BURN_1H, objective.target, end - start)
                 .map(|d| {
                     format!(
                         "; at that rate it runs out in {}",
@@ -817,11 +837,9 @@ pub fn slo_info(
     previous: Option<Status>,
 ) -> SloInfo {
     let window = of.service.objectives.window;
-    let remaining = Budget::of(measure.window(), objective.target).remaining_ratio();
     let exhausted_in = |i: usize| {
-        remaining
-            .zip(measure.burn_rate(i, objective.target))
-            .and_then(|(left, rate)| time_to_exhaustion(left, rate, window.length(of.at)))
+        measure
+            .exhausted_in(i, objective.target, window.length(of.at))
             .map(|d| d.num_seconds())
     };
     SloInfo {
@@ -836,7 +854,7 @@ pub fn slo_info(
         status: measure.status.as_str().to_owned(),
         previous: previous.map(|p| p.as_str().to_owned()),
         compliance: measure.window().compliance(),
-        budget_remaining: remaining,
+        budget_remaining: measure.budget_left(objective.target),
         burn_rates: BURN_WINDOWS
             .iter()
             .enumerate()
@@ -844,8 +862,8 @@ pub fn slo_info(
                 Some(((*name).to_owned(), measure.burn_rate(i, objective.target)?))
             })
             .collect(),
-        exhausted_in_s_at_1h_rate: exhausted_in(2),
-        exhausted_in_s_at_24h_rate: exhausted_in(5),
+        exhausted_in_s_at_1h_rate: exhausted_in(BURN_1H),
+        exhausted_in_s_at_24h_rate: exhausted_in(BURN_24H),
         url: None,
     }
 }

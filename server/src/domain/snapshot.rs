@@ -33,8 +33,8 @@ use super::rollup::{Resolution, Rollup};
 use super::sample::Sample;
 use super::service::ServiceRecord;
 use super::slo::{
-    objective_view, Board, Budget, Events, ObjectiveKind, ServiceMeasures, ServiceObjectives,
-    Tracker,
+    objective_view, Board, Budget, Events, Measure, ObjectiveKind, ServiceMeasures,
+    ServiceObjectives, Tracker,
 };
 use super::status::{status_for, ServiceState, Thresholds};
 
@@ -274,6 +274,27 @@ impl SnapshotBuilder {
         self.views.clear();
     }
 
+    /// The measures of a service's objectives at `now`: the burn windows
+    /// from its tracker, the SLO window's base counts from the daily ring.
+    fn measures_of(
+        &self,
+        tracker: &Tracker,
+        of: &ServiceObjectives,
+        now: DateTime<Utc>,
+    ) -> Vec<Measure> {
+        let counted = self
+            .daily
+            .get(&of.id)
+            .map(|ring| ring.newest(of.objectives.window.days(now), now))
+            .unwrap_or_default();
+        let window = [
+            u64::from(counted.samples()),
+            u64::from(counted.down),
+            u64::from(counted.latency_count),
+        ];
+        tracker.measure(&of.objectives, now, window)
+    }
+
     /// A service's objectives as its page shows them at `now`: figures in
     /// words and the budget left day by day.
     fn objective_views(&self, id: i64, now: DateTime<Utc>) -> Vec<ObjectiveView> {
@@ -284,16 +305,7 @@ impl SnapshotBuilder {
         let (start, _) = window.bounds(now);
         let today = Resolution::Day.start_of(now);
         let daily = self.daily.get(&id).unwrap_or(&self.no_days);
-        let counted = daily.newest(window.days(now), now);
-        let measures = tracker.measure(
-            &of.objectives,
-            now,
-            [
-                u64::from(counted.samples()),
-                u64::from(counted.down),
-                u64::from(counted.latency_count),
-            ],
-        );
+        let measures = self.measures_of(tracker, of, now);
         let mut latency = 0;
         of.objectives
             .list
@@ -367,32 +379,20 @@ impl SnapshotBuilder {
         };
         self.measured_minute = Some(minute);
         self.unmeasured.clear();
-        let board = Arc::make_mut(&mut self.board);
-        for id in ids {
-            let (Some(tracker), Some(objectives)) =
-                (self.trackers.get(&id), self.objectives.get(&id))
-            else {
-                continue;
-            };
-            let days = objectives.objectives.window.days(now);
-            let counted = self
-                .daily
-                .get(&id)
-                .map(|ring| ring.newest(days, now))
-                .unwrap_or_default();
-            let window = [
-                u64::from(counted.samples()),
-                u64::from(counted.down),
-                u64::from(counted.latency_count),
-            ];
-            let measures = ServiceMeasures {
-                service: Arc::clone(objectives),
-                measures: tracker.measure(&objectives.objectives, now, window).into(),
-                at: now,
-                through: self.latest.get(&id).map(|s| s.taken_at),
-            };
-            board.services.insert(id, Arc::new(measures));
-        }
+        let measured: Vec<(i64, Arc<ServiceMeasures>)> = ids
+            .into_iter()
+            .filter_map(|id| {
+                let (tracker, of) = (self.trackers.get(&id)?, self.objectives.get(&id)?);
+                let measures = ServiceMeasures {
+                    service: Arc::clone(of),
+                    measures: self.measures_of(tracker, of, now).into(),
+                    at: now,
+                    through: self.latest.get(&id).map(|s| s.taken_at),
+                };
+                Some((id, Arc::new(measures)))
+            })
+            .collect();
+        Arc::make_mut(&mut self.board).services.extend(measured);
         Arc::clone(&self.board)
     }
 
