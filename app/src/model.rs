@@ -229,6 +229,15 @@ pub struct ServiceView {
     /// Mean response time of the samples that measured one.
     #[serde(default)]
     pub response_ms: ResponseTimes,
+    /// p50, p95 and p99 response times over the same windows.
+    #[serde(default)]
+    pub percentiles: ResponsePercentiles,
+    /// p50, p95 and p99 of each of the 90 days; carried only by the
+    /// service's own document (`/public/status?service=`, its page), the one
+    /// that draws them.
+    #[serde(default, skip_serializing_if = "DailyPercentiles::is_hidden")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub daily_percentiles: DailyPercentiles,
     /// The last 90 UTC days, oldest first, today last.
     #[cfg_attr(feature = "openapi", schema(value_type = Vec<DayBar>))]
     pub days: DayBars,
@@ -284,6 +293,102 @@ pub struct ResponseTimes {
     pub h24: Option<u32>,
     pub d7: Option<u32>,
     pub d30: Option<u32>,
+}
+
+/// Response-time percentiles in milliseconds, from the fine histogram of
+/// the rollups: each is the upper bound of the bucket the true value falls
+/// in (1 ms wide up to 100 ms, then at most 10 % wide), capped by the
+/// slowest sample; `None` when no sample measured a time.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Percentiles {
+    pub p50: Option<u32>,
+    pub p95: Option<u32>,
+    pub p99: Option<u32>,
+}
+
+/// [`Percentiles`] over the standard windows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ResponsePercentiles {
+    pub h24: Percentiles,
+    pub d7: Percentiles,
+    pub d30: Percentiles,
+}
+
+/// p50, p95 and p99 per UTC day, packed: 6 bytes a day (milliseconds
+/// saturating at 65,534), so the server keeps a service's 90 days in 540
+/// bytes. On the wire `{"first": "YYYY-MM-DD", "days": [[p50, p95, p99]
+/// or null, …]}`, one entry a day from `first`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DailyPercentiles {
+    /// The day of `days[0]`.
+    pub first: Option<chrono::NaiveDate>,
+    /// Per day p50, p95, p99; [`Self::NONE`] for a day without times.
+    pub days: Arc<[[u16; 3]]>,
+    /// Written out; the server sets it only for a service's own document.
+    pub shown: bool,
+}
+
+impl DailyPercentiles {
+    /// A day without measured times.
+    pub const NONE: u16 = u16::MAX;
+
+    pub fn is_hidden(&self) -> bool {
+        !self.shown || self.first.is_none()
+    }
+
+    /// The figures of `date`, if it had any.
+    pub fn on(&self, date: chrono::NaiveDate) -> Option<[u32; 3]> {
+        let i = usize::try_from((date - self.first?).num_days()).ok()?;
+        let day = self.days.get(i)?;
+        (day[0] != Self::NONE).then(|| day.map(u32::from))
+    }
+
+    /// Packs milliseconds (saturating below [`Self::NONE`]).
+    pub fn pack(ms: [u32; 3]) -> [u16; 3] {
+        ms.map(|v| {
+            u16::try_from(v)
+                .unwrap_or(Self::NONE - 1)
+                .min(Self::NONE - 1)
+        })
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct DailyWire {
+    #[serde(with = "wire::date")]
+    first: chrono::NaiveDate,
+    days: Vec<Option<[u16; 3]>>,
+}
+
+impl Serialize for DailyPercentiles {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        DailyWire {
+            first: self.first.unwrap_or_default(),
+            days: self
+                .days
+                .iter()
+                .map(|d| (d[0] != Self::NONE).then_some(*d))
+                .collect(),
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for DailyPercentiles {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let wire = DailyWire::deserialize(deserializer)?;
+        Ok(Self {
+            first: Some(wire.first),
+            days: wire
+                .days
+                .into_iter()
+                .map(|d| d.unwrap_or([Self::NONE; 3]))
+                .collect(),
+            shown: true,
+        })
+    }
 }
 
 /// One day of a service's 90-day bar (UTC days).

@@ -157,6 +157,8 @@ mod tests {
             last_error: None,
             uptime: Uptimes::default(),
             response_ms: Default::default(),
+            percentiles: Default::default(),
+            daily_percentiles: Default::default(),
             days: Default::default(),
             objectives: Vec::new(),
         })];

@@ -122,6 +122,7 @@ impl Instance {
         let scheduled_intervals: Vec<Duration> = scheduled.iter().map(|s| s.interval).collect();
         let (publish, snapshot) = watch::channel(Arc::new(PublicStatus::empty(page.clone())));
         let (publish_slo, slo) = watch::channel(Arc::default());
+        let (latencies, _) = watch::channel(Arc::default());
         let objectives = config
             .services
             .iter()
@@ -178,6 +179,7 @@ impl Instance {
             objectives,
             show_slo: config.page.show_slo,
             publish_slo,
+            latencies,
             stats: Arc::clone(&stats),
             changes: Arc::clone(&changes),
             follow_every: config.database.follower_refresh,

@@ -4,7 +4,8 @@
 //! - `GET /badge.svg`: the whole page's status;
 //! - `GET /badge/{slug}.svg`: a service's status;
 //! - `GET /badge/{slug}/uptime/{24h|7d|30d|90d}.svg`;
-//! - `GET /badge/{slug}/response-time/{24h|7d|30d}.svg`: mean response time;
+//! - `GET /badge/{slug}/response-time/{24h|7d|30d}.svg`: mean response time,
+//!   or a percentile with `?stat=p50|p95|p99`;
 //! - `GET /badge/{slug}.json`: the shields.io endpoint schema, for
 //!   `https://img.shields.io/endpoint?url=…`;
 //! - `GET /embed[?theme=light|dark|auto]`: a small HTML widget for an
@@ -360,17 +361,19 @@ pub async fn uptime_svg(
     )
 }
 
-/// A service's mean response time over a window.
+/// A service's response time over a window: the mean, or with `?stat=`
+/// a percentile (`p50`, `p95`, `p99`).
 #[utoipa::path(get, path = "/badge/{slug}/response-time/{window}.svg", tag = "badges",
     params(
         ("slug" = String, Path, description = "The service's slug"),
         ("window" = String, Path, description = "`24h`, `7d` or `30d`"),
+        ("stat" = Option<String>, Query, description = "`mean` (default), `p50`, `p95` or `p99`"),
         BadgeQuery,
     ),
     responses(
         (status = 200, description = "SVG badge", content_type = "image/svg+xml", body = String),
         (status = 304, description = "Not modified (`If-None-Match`)"),
-        (status = 400, description = "A bad window, `style` or colour, drawn as a badge", content_type = "image/svg+xml", body = String),
+        (status = 400, description = "A bad window, `stat`, `style` or colour, drawn as a badge", content_type = "image/svg+xml", body = String),
         (status = 404, description = "Unknown service: a grey \"not found\" badge", content_type = "image/svg+xml", body = String),
     ))]
 pub async fn response_svg(
@@ -379,6 +382,14 @@ pub async fn response_svg(
     Path((slug, file)): Path<(String, String)>,
     RawQuery(query): RawQuery,
 ) -> Response {
+    let stat = url::form_urlencoded::parse(query.as_deref().unwrap_or_default().as_bytes())
+        .find(|(key, _)| key == "stat")
+        .map(|(_, value)| value.into_owned());
+    let stat = match stat.as_deref() {
+        None | Some("mean") => None,
+        Some(p @ ("p50" | "p95" | "p99")) => Some(p.to_owned()),
+        Some(_) => return invalid(&headers, Invalid("unknown stat")),
+    };
     let windows = ["24h", "7d", "30d"];
     window_badge(
         &state,
@@ -387,13 +398,24 @@ pub async fn response_svg(
         query.as_deref(),
         &windows,
         |service, window| {
-            let mean = match window {
-                "24h" => service.response_ms.h24,
-                "7d" => service.response_ms.d7,
-                _ => service.response_ms.d30,
+            let (mean, percentiles) = match window {
+                "24h" => (service.response_ms.h24, service.percentiles.h24),
+                "7d" => (service.response_ms.d7, service.percentiles.d7),
+                _ => (service.response_ms.d30, service.percentiles.d30),
             };
-            let (message, color) = badge::response_time(mean);
-            (format!("response time {window}"), message, color)
+            let (figure, label) = match stat.as_deref() {
+                None => (mean, format!("response time {window}")),
+                Some(p) => {
+                    let figure = match p {
+                        "p50" => percentiles.p50,
+                        "p95" => percentiles.p95,
+                        _ => percentiles.p99,
+                    };
+                    (figure, format!("response time {p} {window}"))
+                }
+            };
+            let (message, color) = badge::response_time(figure);
+            (label, message, color)
         },
     )
 }

@@ -200,10 +200,10 @@ pub fn uptime(share: Option<f64>) -> (String, Palette) {
     (format!("{text}%"), color)
 }
 
-/// A mean response time, and its colour: below 200 ms bright green, 500 ms
+/// A response time (a mean or a percentile), and its colour: below 200 ms bright green, 500 ms
 /// green, 1 s yellow, 2 s orange, else red.
-pub fn response_time(mean_ms: Option<u32>) -> (String, Palette) {
-    let Some(ms) = mean_ms else {
+pub fn response_time(ms: Option<u32>) -> (String, Palette) {
+    let Some(ms) = ms else {
         return ("no data".to_owned(), LIGHTGREY);
     };
     let color = match ms {

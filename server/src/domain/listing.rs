@@ -10,7 +10,8 @@
 //!   only, so a fresh start does not list everything);
 //!
 //! At any size (these pages show no other service):
-//! - a service's page: that service;
+//! - a service's page: that service, with its daily percentiles (which
+//!   no other document carries);
 //! - a group's page (`/groups/{slug}?page=N`): one page of [`GROUP_PAGE`]
 //!   services of that group, in page order.
 //!
@@ -74,11 +75,17 @@ pub fn scoped(full: &Arc<PublicStatus>, scope: Scope<'_>, max_listed: usize) -> 
             )
         }
         Scope::Service(slug) => {
+            // The one document that carries the daily percentiles (the
+            // service page's chart draws them).
             let service: Vec<Arc<ServiceView>> = full
                 .services
                 .iter()
                 .find(|s| s.slug == slug)
-                .cloned()
+                .map(|s| {
+                    let mut own = ServiceView::clone(s);
+                    own.daily_percentiles.shown = true;
+                    Arc::new(own)
+                })
                 .into_iter()
                 .collect();
             (service, Vec::new(), ListedPart::Service)
@@ -174,6 +181,8 @@ mod tests {
             last_error: None,
             uptime: Uptimes::default(),
             response_ms: Default::default(),
+            percentiles: Default::default(),
+            daily_percentiles: Default::default(),
             days: Default::default(),
             objectives: Vec::new(),
         })

@@ -10,6 +10,7 @@
 //!   timeline texts of admin changes.
 //! - [`maintenance`]: windows, recurrence, which are in progress or over.
 //! - [`rollup`]: hourly and daily summaries, uptime and latency maths.
+//! - [`percentiles`]: p50, p95 and p99 over the page's windows and days.
 //! - [`snapshot`]: the in-memory view the page, the JSON and badges serve.
 //! - [`badge`], [`markdown`], [`conditions`]: rendering and body checks.
 
@@ -20,6 +21,7 @@ pub mod incident;
 pub mod listing;
 pub mod maintenance;
 pub mod markdown;
+pub mod percentiles;
 pub mod rollup;
 pub mod sample;
 pub mod service;

@@ -29,6 +29,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use super::incident::Transition;
 use super::maintenance::Schedule;
+use super::percentiles::LatencyBoard;
 use super::rollup::{Resolution, Rollup};
 use super::sample::Sample;
 use super::service::ServiceRecord;
@@ -186,6 +187,9 @@ pub struct SnapshotBuilder {
     /// when the minute turns.
     show_objectives: bool,
     built_minute: Option<i64>,
+    /// Response-time percentiles, read from the stored histograms apart
+    /// from the builder.
+    latencies: Arc<LatencyBoard>,
 }
 
 impl SnapshotBuilder {
@@ -222,6 +226,7 @@ impl SnapshotBuilder {
             unmeasured: HashSet::new(),
             show_objectives: false,
             built_minute: None,
+            latencies: Arc::default(),
         };
         for sample in latest {
             builder.latest.insert(sample.service_id, sample.clone());
@@ -272,6 +277,26 @@ impl SnapshotBuilder {
     pub fn show_objectives(&mut self, show: bool) {
         self.show_objectives = show;
         self.views.clear();
+    }
+
+    /// Takes in new response-time percentiles; the views of services
+    /// whose figures changed are rebuilt.
+    pub fn set_latencies(&mut self, board: Arc<LatencyBoard>) {
+        if Arc::ptr_eq(&self.latencies, &board) {
+            return;
+        }
+        for (id, stats) in board.iter() {
+            if self.latencies.get(id) != Some(stats) {
+                self.dirty.insert(*id);
+            }
+        }
+        self.dirty.extend(
+            self.latencies
+                .keys()
+                .filter(|id| !board.contains_key(id))
+                .copied(),
+        );
+        self.latencies = board;
     }
 
     /// The measures of a service's objectives at `now`: the burn windows
@@ -600,10 +625,13 @@ impl SnapshotBuilder {
         } else {
             Vec::new()
         };
+        let latency = self.latencies.get(&s.id);
         ServiceView {
             objectives,
             uptime,
             response_ms,
+            percentiles: latency.map(|l| l.windows).unwrap_or_default(),
+            daily_percentiles: latency.map(|l| l.days.clone()).unwrap_or_default(),
             days,
             slug: s.slug.clone(),
             name: s.name.clone(),

@@ -28,6 +28,7 @@
 pub mod alerts;
 pub mod changes;
 pub mod follower;
+pub mod percentiles;
 pub mod pruner;
 pub mod sampler;
 pub mod slo;
@@ -53,6 +54,7 @@ use self::stats::EngineStats;
 use self::writer::SampleWriter;
 use crate::clock::SharedClock;
 use crate::domain::maintenance::Schedule;
+use crate::domain::percentiles::LatencyBoard;
 use crate::domain::rollup::Resolution;
 use crate::domain::service::ServiceRecord;
 use crate::domain::slo::{Board, ServiceObjectives};
@@ -170,6 +172,9 @@ pub struct Engine {
     /// Service pages show their objectives (`page.show_slo`).
     pub show_slo: bool,
     pub publish_slo: watch::Sender<Arc<Board>>,
+    /// Response-time percentiles, read by this replica (see
+    /// [`percentiles`]).
+    pub latencies: watch::Sender<Arc<LatencyBoard>>,
     pub stats: Arc<EngineStats>,
     /// Notified by admin changes: rebuild the snapshot now.
     pub changes: Arc<Changes>,
@@ -287,6 +292,15 @@ impl Engine {
         let mut regained: Option<Instant> = None;
         let mut database_lost = false;
         let mut wake = Wake::Timer;
+        let percentiles = tokio::spawn(
+            percentiles::LatencyRefresh {
+                store: Arc::clone(&self.store),
+                clock: Arc::clone(&self.clock),
+                services: self.services.iter().map(|s| s.id).collect(),
+                publish: self.latencies.clone(),
+            }
+            .run(cancel.clone()),
+        );
         while !cancel.is_cancelled() {
             if Instant::now() >= next_attempt {
                 next_attempt = Instant::now() + self.takeover_every();
@@ -373,6 +387,9 @@ impl Engine {
                 }
             };
         }
+        if let Err(err) = percentiles.await {
+            tracing::error!(error = %err, task = "percentiles", "task failed");
+        }
     }
 
     /// Probes, writes and prunes under `lease` until another replica takes
@@ -415,6 +432,7 @@ impl Engine {
         writer.gather = self.gather;
         writer.max_buffered = self.max_buffered;
         writer.slo = Some(self.publish_slo.clone());
+        writer.latencies = Some(self.latencies.subscribe());
         writer.fence = Some(lease.clone());
         let deposed = writer.deposed();
         let writer = tokio::spawn(writer.run(samples, cancel.clone()));
@@ -517,6 +535,9 @@ impl Engine {
                 };
                 let started = std::time::Instant::now();
                 let now = self.clock.now();
+                follower
+                    .builder
+                    .set_latencies(self.latencies.borrow().clone());
                 let snapshot = follower.builder.build(now);
                 crate::metrics::snapshot_rebuilt(started.elapsed());
                 self.publish.send_replace(Arc::new(snapshot));

@@ -34,6 +34,7 @@ use super::load_extras;
 use super::stats::EngineStats;
 use crate::clock::SharedClock;
 use crate::domain::incident::Transition;
+use crate::domain::percentiles::LatencyBoard;
 use crate::domain::sample::Sample;
 use crate::domain::slo::Board;
 use crate::domain::snapshot::SnapshotBuilder;
@@ -173,6 +174,8 @@ pub struct SampleWriter {
     pub refresh_every: Duration,
     /// Where the objectives' measures go, when someone reads them.
     pub slo: Option<watch::Sender<Arc<Board>>>,
+    /// Response-time percentiles to show, from [`super::percentiles`].
+    pub latencies: Option<watch::Receiver<Arc<LatencyBoard>>>,
 }
 
 enum Wake {
@@ -209,6 +212,7 @@ impl SampleWriter {
             retry_after: Duration::from_secs(1),
             refresh_every: Duration::from_secs(30),
             slo: None,
+            latencies: None,
         }
     }
 
@@ -343,6 +347,9 @@ impl SampleWriter {
             .set_stale(self.write_failed || self.reload_failed);
         let started = std::time::Instant::now();
         let now = self.clock.now();
+        if let Some(latencies) = &self.latencies {
+            self.snapshot.set_latencies(latencies.borrow().clone());
+        }
         let snapshot = self.snapshot.build(now);
         crate::metrics::snapshot_rebuilt(started.elapsed());
         self.publish.send_replace(Arc::new(snapshot));

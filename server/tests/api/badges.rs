@@ -7,7 +7,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{one_service_config, Backend, Target, TestApp, TestDb};
+use crate::helpers::{eventually, one_service_config, Backend, Target, TestApp, TestDb};
 
 const WAIT: Duration = Duration::from_secs(15);
 
@@ -77,6 +77,39 @@ async fn badges_follow_the_snapshot_and_are_cached() {
         "{svg}"
     );
 
+    // Percentiles, read from the stored histograms apart from the writer:
+    // in every service of the document, the days only in the service's own.
+    let percentiles = eventually(WAIT, "percentiles read", || async {
+        let service = app.get_json("/public/status").await["services"][0].clone();
+        if service["percentiles"]["h24"]["p95"].is_u64() {
+            Ok(service)
+        } else {
+            Err(service["percentiles"].to_string())
+        }
+    })
+    .await["percentiles"]["h24"]
+        .clone();
+    let p = |name: &str| percentiles[name].as_u64().unwrap();
+    assert!(
+        p("p50") <= p("p95") && p("p95") <= p("p99"),
+        "{percentiles}"
+    );
+    let (status, _, svg) = get(&app, "/badge/target/response-time/24h.svg?stat=p95").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        svg.contains(&format!("response time p95 24h: {} ms", p("p95"))),
+        "{svg}"
+    );
+    let (_, _, svg) = get(&app, "/badge/target/response-time/24h.svg?stat=mean").await;
+    assert!(svg.contains("response time 24h: "), "{svg}");
+    let whole = app.get_json("/public/status").await;
+    assert!(whole["services"][0].get("daily_percentiles").is_none());
+    let own = app.get_json("/public/status?service=target").await["services"][0].clone();
+    let days = own["daily_percentiles"]["days"].as_array().unwrap();
+    assert_eq!(days.len(), 90);
+    let today = days[89].as_array().expect("today has times");
+    assert!(today[0].as_u64() <= today[2].as_u64(), "{today:?}");
+
     // The shields.io endpoint schema.
     let (status, headers, json) = get(&app, "/badge/target.json?label=api").await;
     assert_eq!(status, StatusCode::OK);
@@ -110,6 +143,11 @@ async fn badges_follow_the_snapshot_and_are_cached() {
             "/badge/target/response-time/90d.svg",
             400,
             "badge: unknown window",
+        ),
+        (
+            "/badge/target/response-time/24h.svg?stat=p90",
+            400,
+            "badge: unknown stat",
         ),
         (
             "/badge/target.svg?style=plastic",

@@ -6,7 +6,7 @@ use serde_json::json;
 use upbeat::clock::{Clock, SystemClock};
 
 use crate::admin::Admin;
-use crate::helpers::Backend;
+use crate::helpers::{eventually, Backend};
 
 #[tokio::test]
 async fn pages_render_incidents_services_and_404s() {
@@ -97,6 +97,33 @@ async fn pages_render_incidents_services_and_404s() {
         "{service}"
     );
     assert!(service.contains(&format!(r#"href="/incidents/{id}""#)));
+    // Once the percentiles are read: p50, p95, p99 and the mean per day,
+    // in words as the text alternative.
+    let service = eventually(
+        std::time::Duration::from_secs(20),
+        "percentile lines",
+        || async {
+            let (_, _, page) = app.get_full("/services/target").await;
+            if page.contains(r#"class="chart-line p95""#) {
+                Ok(page)
+            } else {
+                Err("no p95 line yet".to_owned())
+            }
+        },
+    )
+    .await;
+    for class in ["p50", "p99", "mean"] {
+        assert!(
+            service.contains(&format!(r#"class="chart-line {class}""#)),
+            "{class}"
+        );
+    }
+    assert!(
+        service.contains("daily response time over 90 days, highest ")
+            && service.contains(", today p50 ")
+            && service.contains("Last 24 hours: p50 "),
+        "{service}"
+    );
 
     // History, a month at a time: the page and its JSON.
     let month = SystemClock.now().format("%Y-%m").to_string();

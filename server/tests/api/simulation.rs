@@ -11,6 +11,10 @@
 //! incident must not duplicate it, maintenance must open none, and pruning
 //! must keep raw samples to the retention while rollups keep 90 days.
 //!
+//! Percentiles too: p50, p95 and p99 over the page's windows and per day,
+//! read from the stored histograms, must be exactly the bucket bound (capped
+//! by the slowest sample) of the log's nearest-rank value.
+//!
 //! Objectives too: after every tick, each objective's events over its
 //! window and burn windows, counted by the builder from samples and (after
 //! the restart) from rollups and stored samples, must equal the counts
@@ -24,10 +28,12 @@ use std::time::Duration;
 
 use app::model::{Impact, IncidentStatus, PageInfo, PublicStatus, SampleOutcome, ServiceStatus};
 use async_trait::async_trait;
-use chrono::{DateTime, TimeDelta, TimeZone, Timelike, Utc};
+use chrono::{DateTime, Datelike, TimeDelta, TimeZone, Timelike, Utc};
 use tokio::sync::{mpsc, watch};
 use upbeat::clock::{Clock as _, ManualClock, SharedClock};
 use upbeat::domain::maintenance::NewMaintenance;
+use upbeat::domain::percentiles::QUANTILES;
+use upbeat::domain::rollup::{fine_bound, fine_bucket, Resolution};
 use upbeat::domain::sample::Sample;
 use upbeat::domain::service::{ServiceDef, ServiceRecord};
 use upbeat::domain::slo::{
@@ -68,6 +74,21 @@ fn web_in_maintenance(t: DateTime<Utc>) -> bool {
     d >= 3 && (d - 3) % 7 == 0 && (120..180).contains(&m)
 }
 
+/// An up sample's response time: 20 to 250 ms, across the 1 ms and the
+/// 10 ms buckets, varying by hour, minute and day (all under the latency
+/// objective's 300 ms; degraded samples take 4 s).
+fn up_latency_ms(t: DateTime<Utc>) -> u32 {
+    20 + (t.hour() * 7 + t.minute() * 13 + t.ordinal() * 5) % 231
+}
+
+fn latency_of(t: DateTime<Utc>, outcome: SampleOutcome) -> Option<u32> {
+    match outcome {
+        SampleOutcome::Up => Some(up_latency_ms(t)),
+        SampleOutcome::Degraded => Some(4000),
+        SampleOutcome::Down => None,
+    }
+}
+
 fn script(slug: &str, t: DateTime<Utc>) -> SampleOutcome {
     match slug {
         "api" if in_window(t, 10, 8 * 60, 10 * 60) => SampleOutcome::Down,
@@ -97,7 +118,7 @@ impl Probe for ScriptedProbe {
             .unwrap()
             .push((self.slug.clone(), now, outcome));
         match outcome {
-            SampleOutcome::Up => ProbeResult::up(Duration::from_millis(20)),
+            SampleOutcome::Up => ProbeResult::up(Duration::from_millis(up_latency_ms(now).into())),
             SampleOutcome::Degraded => ProbeResult {
                 outcome,
                 latency_ms: Some(4000),
@@ -158,6 +179,7 @@ fn engine(
             .collect(),
         show_slo: false,
         publish_slo: publish_slo.clone(),
+        latencies: watch::channel(Arc::default()).0,
         stats: Arc::new(EngineStats::default()),
         changes: Arc::new(upbeat::engine::changes::Changes::default()),
         follow_every: Duration::from_secs(10),
@@ -391,6 +413,39 @@ fn expected_uptime(log: &Log, slug: &str, from: DateTime<Utc>, to: DateTime<Utc>
     (!counted.is_empty()).then(|| good as f64 / counted.len() as f64)
 }
 
+/// p50, p95 and p99 of `slug`'s samples taken in `[from, to)` as the
+/// histogram reports them, from the script's log: the upper bound of the
+/// bucket of the nearest-rank value, capped by the slowest sample.
+fn expected_percentiles(
+    log: &Log,
+    slug: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> [Option<u32>; 3] {
+    let log = log.lock().unwrap();
+    let mut times: Vec<u32> = log
+        .iter()
+        .filter(|(s, t, _)| s == slug && *t >= from && *t < to)
+        .filter(|(s, t, _)| !(s == "web" && web_in_maintenance(*t)))
+        .filter_map(|(_, t, outcome)| latency_of(*t, *outcome))
+        .collect();
+    times.sort_unstable();
+    let Some(&max) = times.last() else {
+        return [None; 3];
+    };
+    QUANTILES.map(|q| {
+        let rank = (q * times.len() as f64).ceil().max(1.0) as usize;
+        let truth = times[rank - 1];
+        let reported = fine_bound(fine_bucket(truth)).map_or(max, |b| b.min(max));
+        // The documented bucket: exact to 100 ms, at most 10 % high above.
+        assert!(
+            reported >= truth && reported - truth <= truth / 10,
+            "{truth} → {reported}"
+        );
+        Some(reported)
+    })
+}
+
 #[tokio::test]
 async fn ninety_days_sqlite() {
     ninety_days(Backend::Sqlite).await;
@@ -547,6 +602,50 @@ async fn ninety_days(backend: Backend) {
         assert_eq!(service.status, Some(ServiceStatus::Operational), "{slug}");
         assert_eq!(service.days.len(), 90);
     }
+    // Percentiles from the stored histograms equal the log's.
+    let ids: Vec<i64> = records.iter().map(|r| r.id).collect();
+    let board = upbeat::engine::percentiles::read_board(&*store, end, &ids)
+        .await
+        .unwrap();
+    let this_hour = Resolution::Hour.start_of(end);
+    let after = end + TimeDelta::minutes(1);
+    for record in &records {
+        let slug = record.slug.as_str();
+        let stats = &board[&record.id];
+        for (figures, from) in [
+            (stats.windows.h24, this_hour - TimeDelta::hours(23)),
+            (stats.windows.d7, today - TimeDelta::days(6)),
+            (stats.windows.d30, today - TimeDelta::days(29)),
+        ] {
+            assert_eq!(
+                [figures.p50, figures.p95, figures.p99],
+                expected_percentiles(&log, slug, from, after),
+                "{slug} from {from}"
+            );
+        }
+        let mut with_times = 0;
+        for back in 0..90 {
+            let day = today - TimeDelta::days(back);
+            let expected = expected_percentiles(&log, slug, day, day + TimeDelta::days(1));
+            let got = stats.days.on(day.date_naive());
+            assert_eq!(
+                got.map(|d| d.map(Some)),
+                expected.iter().all(Option::is_some).then_some(expected),
+                "{slug} {day}"
+            );
+            with_times += usize::from(got.is_some());
+        }
+        assert_eq!(with_times, 90, "{slug}: every day measured times");
+    }
+    let api_degraded_day = board[&id["api"]]
+        .days
+        .on((origin() + TimeDelta::days(20)).date_naive())
+        .unwrap();
+    assert_eq!(
+        api_degraded_day[2], 4000,
+        "the hour at 4 s is the day's p99"
+    );
+
     let web = snap.services.iter().find(|s| s.slug == "web").unwrap();
     assert_eq!(
         web.uptime.d90,

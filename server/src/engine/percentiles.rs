@@ -1,0 +1,113 @@
+//! Response-time percentiles, read from the stored fine histograms apart
+//! from the writer: every replica reads the hourly rollups of the last 24
+//! hours and the daily ones of the last 90 days, 1,000 services at a time,
+//! and publishes a [`LatencyBoard`] the snapshot builders take in before
+//! their next build.
+//!
+//! Why not in the builder: percentiles need histograms, and a 24-hour and
+//! a 30-day histogram per service kept up to date sample by sample would
+//! cost more memory than every other counter of the builder. Reading them
+//! costs a query per slice instead, so the figures trail the samples by up
+//! to the refresh pause: [`REFRESH_EVERY`] at least, longer on pages where
+//! a read takes more than 1/[`BUSY_SHARE`] of that (10,000 services, about
+//! two seconds a read, every two minutes or so).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::SharedClock;
+use crate::domain::percentiles::{latency_stats, LatencyBoard};
+use crate::domain::rollup::{Resolution, Rollup};
+use crate::domain::snapshot::BAR_DAYS;
+use crate::store::{Store, StoreError};
+
+/// The shortest pause between two reads.
+pub const REFRESH_EVERY: Duration = Duration::from_secs(60);
+/// A read takes at most one part in this many of the time.
+pub const BUSY_SHARE: u32 = 50;
+/// Services read per query.
+const SLICE: usize = 1_000;
+
+/// Reads percentiles until cancelled.
+pub struct LatencyRefresh {
+    pub store: Arc<dyn Store>,
+    pub clock: SharedClock,
+    pub services: Vec<i64>,
+    pub publish: watch::Sender<Arc<LatencyBoard>>,
+}
+
+impl LatencyRefresh {
+    /// Reads at once, then after 1, 2, 4, … seconds up to
+    /// [`REFRESH_EVERY`], so a fresh start shows percentiles within
+    /// seconds of its first samples.
+    pub async fn run(self, cancel: CancellationToken) {
+        let mut floor = Duration::from_secs(1);
+        loop {
+            let started = Instant::now();
+            match read_board(&*self.store, self.clock.now(), &self.services).await {
+                Ok(board) => {
+                    self.publish.send_replace(Arc::new(board));
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "reading response-time percentiles failed; will retry");
+                }
+            }
+            let pause = floor.max(started.elapsed() * BUSY_SHARE);
+            floor = (floor * 2).min(REFRESH_EVERY);
+            tokio::select! {
+                () = cancel.cancelled() => return,
+                () = tokio::time::sleep(pause) => {}
+            }
+        }
+    }
+}
+
+type Rows = Vec<(DateTime<Utc>, Rollup)>;
+
+/// Every service's percentiles at `now` (services without rollups are
+/// left out: they have none).
+pub async fn read_board(
+    store: &dyn Store,
+    now: DateTime<Utc>,
+    services: &[i64],
+) -> Result<LatencyBoard, StoreError> {
+    let mut ids = services.to_vec();
+    ids.sort_unstable();
+    let hours_from = Resolution::Hour.start_of(now) - TimeDelta::hours(23);
+    let days_from = Resolution::Day.start_of(now) - TimeDelta::days(BAR_DAYS - 1);
+    let mut board = LatencyBoard::with_capacity(ids.len());
+    for slice in ids.chunks(SLICE) {
+        let (Some(first), Some(last)) = (slice.first(), slice.last()) else {
+            continue;
+        };
+        let mut rows: HashMap<i64, (Rows, Rows)> = HashMap::new();
+        for (resolution, from) in [(Resolution::Hour, hours_from), (Resolution::Day, days_from)] {
+            for (id, start, rollup) in store
+                .rollups_since(resolution, from, *first..=*last, from)
+                .await?
+            {
+                let (hourly, daily) = rows.entry(id).or_default();
+                match resolution {
+                    Resolution::Hour => hourly.push((start, rollup)),
+                    Resolution::Day => daily.push((start, rollup)),
+                }
+            }
+        }
+        for id in slice {
+            if let Some((hourly, daily)) = rows.get(id) {
+                let stats = latency_stats(
+                    now,
+                    hourly.iter().map(|(at, r)| (*at, r)),
+                    daily.iter().map(|(at, r)| (*at, r)),
+                );
+                board.insert(*id, Arc::new(stats));
+            }
+        }
+    }
+    Ok(board)
+}
