@@ -516,7 +516,10 @@ pub struct Earlier {
 ///   goes exactly when the alert it closes was sent there (so a page-out
 ///   is always closed, and a suppressed one is not closed twice).
 /// - Maintenance suppresses everything but resolutions for its services.
-/// - Cooldown suppresses the same kind of event about the same service.
+/// - Cooldown suppresses the same kind of event about the same service,
+///   except an objective's burn reaching `critical` or `exhausted`: that is
+///   the workbook's page, and a ticket (`warning`) sent minutes earlier
+///   must not hold it back.
 pub fn verdict(event: &AlertEvent, rule: RouteRule, earlier: Earlier) -> Verdict {
     if event.event == EventKind::Test {
         return Verdict::Send;
@@ -546,7 +549,11 @@ pub fn verdict(event: &AlertEvent, rule: RouteRule, earlier: Earlier) -> Verdict
     if earlier.in_maintenance && !resolution && !about_maintenance {
         return Verdict::Suppress("maintenance");
     }
-    if earlier.within_cooldown {
+    let pages = event
+        .slo
+        .as_ref()
+        .is_some_and(|s| matches!(s.status.as_str(), "critical" | "exhausted"));
+    if earlier.within_cooldown && !pages {
         return Verdict::Suppress("cooldown");
     }
     Verdict::Send
@@ -1441,6 +1448,23 @@ mod tests {
         ];
         for (i, (event, rule, earlier, want)) in cases.iter().enumerate() {
             assert_eq!(verdict(event, *rule, *earlier), *want, "case {i}");
+        }
+        // Burns: the cooldown holds back a ticket, never a page.
+        let cooling = Earlier {
+            within_cooldown: true,
+            ..none
+        };
+        for (status, want) in [
+            ("warning", Suppress("cooldown")),
+            ("critical", Send),
+            ("exhausted", Send),
+        ] {
+            assert_eq!(
+                verdict(&burn(status, "ok"), rule, cooling),
+                want,
+                "{status}"
+            );
+            assert_eq!(verdict(&burn(status, "ok"), rule, none), Send, "{status}");
         }
     }
 
