@@ -229,15 +229,24 @@ pub struct ServiceView {
     /// Mean response time of the samples that measured one.
     #[serde(default)]
     pub response_ms: ResponseTimes,
-    /// p50, p95 and p99 response times over the same windows.
+    /// p50, p95 and p99 response times over the same windows. (The
+    /// browser skips them: the page shows them through `latency_chart`.)
     #[serde(default)]
+    #[cfg_attr(target_arch = "wasm32", serde(skip_deserializing))]
     pub percentiles: ResponsePercentiles,
     /// p50, p95 and p99 of each of the 90 days; carried only by the
     /// service's own document (`/public/status?service=`, its page), the one
     /// that draws them.
     #[serde(default, skip_serializing_if = "DailyPercentiles::is_hidden")]
+    #[cfg_attr(target_arch = "wasm32", serde(skip_deserializing))]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub daily_percentiles: DailyPercentiles,
+    /// The service page's response-time chart: a `<figure>` with an SVG of
+    /// p50, p95, p99 and the mean per day and the figures in words, drawn
+    /// and escaped by the server (so the WebAssembly neither parses the
+    /// figures nor draws them); only in the service's own document.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_chart: Option<String>,
     /// The last 90 UTC days, oldest first, today last.
     #[cfg_attr(feature = "openapi", schema(value_type = Vec<DayBar>))]
     pub days: DayBars,

@@ -22,9 +22,9 @@ use leptos::prelude::*;
 use std::sync::Arc;
 
 use crate::model::{
-    format_uptime, format_utc, DailyPercentiles, DayBar, GroupCount, History, IncidentView,
-    ListedPart, Listing, Loaded, MaintenanceStatus, MaintenanceView, ObjectiveView, PageData,
-    Percentiles, PublicStatus, ServiceStatus, ServiceView,
+    format_uptime, format_utc, DayBar, GroupCount, History, IncidentView, ListedPart, Listing,
+    Loaded, MaintenanceStatus, MaintenanceView, ObjectiveView, PageData, PublicStatus,
+    ServiceStatus, ServiceView,
 };
 use crate::route::Route;
 
@@ -514,12 +514,7 @@ fn service_page(status: &PublicStatus, slug: &str) -> AnyView {
             {service.objectives.clone().into_iter().map(|o| view! { <Burndown objective=o/> }).collect_view()}
         })}
         <h2>"Response time"</h2>
-        <LatencyChart
-            days=service.days.iter().collect()
-            daily=service.daily_percentiles.clone()
-            last_day=service.percentiles.h24
-            name=service.name.clone()
-        />
+        <ResponseChart chart=service.latency_chart.clone()/>
         <h2>"Last 90 days"</h2>
         <Bars service=Arc::clone(&service) incidents=incidents.clone()/>
         <h2>"Incidents"</h2>
@@ -528,106 +523,14 @@ fn service_page(status: &PublicStatus, slug: &str) -> AnyView {
     .into_any()
 }
 
-/// A coordinate with one decimal, written without float formatting (which
-/// would cost the WebAssembly some 15 KB).
-fn tenths(value: f64) -> String {
-    let t = (value * 10.0).round() as i64;
-    format!("{}.{}", t / 10, t % 10)
-}
-
-/// Daily response times over 90 days as SVG lines (no script): p50, p95
-/// and p99 from the stored histograms where the document carries them,
-/// and the mean; the figures in words are the text alternative.
+/// Daily response times over 90 days: the chart the server drew (no
+/// script), or a note before any time was measured.
 #[component]
-fn LatencyChart(
-    days: Vec<DayBar>,
-    daily: DailyPercentiles,
-    last_day: Percentiles,
-    name: String,
-) -> impl IntoView {
-    const W: f64 = 600.0;
-    const H: f64 = 120.0;
-    // (class, per day): the percentiles first, the mean last.
-    let mut series: Vec<(&str, Vec<(usize, u32)>)> = ["p50", "p95", "p99"]
-        .into_iter()
-        .enumerate()
-        .map(|(k, class)| {
-            let values = days
-                .iter()
-                .enumerate()
-                .filter_map(|(i, d)| daily.on(d.date).map(|p| (i, p[k])))
-                .collect();
-            (class, values)
-        })
-        .collect();
-    series.push((
-        "mean",
-        days.iter()
-            .enumerate()
-            .filter_map(|(i, d)| d.latency_ms.map(|ms| (i, ms)))
-            .collect(),
-    ));
-    series.retain(|(_, values)| !values.is_empty());
-    if series.is_empty() {
-        return view! { <p class="muted">"No response times measured yet."</p> }.into_any();
+fn ResponseChart(chart: Option<String>) -> impl IntoView {
+    match chart {
+        Some(html) => view! { <div class="chart-box" inner_html=html></div> }.into_any(),
+        None => view! { <p class="muted">"No response times measured yet."</p> }.into_any(),
     }
-    let max = series
-        .iter()
-        .flat_map(|(_, values)| values.iter().map(|(_, ms)| *ms))
-        .max()
-        .unwrap_or(1)
-        .max(1);
-    let step = W / (days.len().max(2) - 1) as f64;
-    let line = |values: &[(usize, u32)]| {
-        values
-            .iter()
-            .map(|(i, ms)| {
-                let x = *i as f64 * step;
-                let y = H - f64::from(*ms) / f64::from(max) * (H - 10.0);
-                format!("{},{}", tenths(x), tenths(y))
-            })
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
-    let latest: Vec<String> = series
-        .iter()
-        .filter_map(|(class, values)| {
-            let (i, ms) = values.last()?;
-            (*i + 1 == days.len()).then(|| format!("{class} {ms} ms"))
-        })
-        .collect();
-    let today = if latest.is_empty() {
-        "none today".to_owned()
-    } else {
-        format!("today {}", latest.join(", "))
-    };
-    let label = format!("{name}: daily response time over 90 days, highest {max} ms, {today}");
-    let aria = label.clone();
-    let window = match (last_day.p50, last_day.p95, last_day.p99) {
-        (Some(p50), Some(p95), Some(p99)) => {
-            format!("Last 24 hours: p50 {p50} ms · p95 {p95} ms · p99 {p99} ms · ")
-        }
-        _ => String::new(),
-    };
-    view! {
-        <figure class="chart">
-            <svg viewBox="0 0 600 120" role="img" aria-label=aria preserveAspectRatio="none">
-                <title>{label}</title>
-                <line x1="0" y1="10" x2="600" y2="10" class="chart-grid"/>
-                {series.iter().map(|(class, values)| view! {
-                    <polyline points=line(values) class=format!("chart-line {class}") fill="none"/>
-                }).collect_view()}
-            </svg>
-            <figcaption class="muted">
-                {window}
-                {format!("daily, highest {max} ms: ")}
-                {series.iter().map(|(class, _)| view! {
-                    <span class=format!("key {class}")>{*class}</span> " "
-                }).collect_view()}
-            </figcaption>
-        </figure>
-    }
-    .into_any()
 }
 
 /// An objective: its figures, and the error budget left day by day over
@@ -763,23 +666,5 @@ fn NotFoundBody() -> impl IntoView {
             <h1>"Page not found"</h1>
             <p>"There is nothing at this address. " <a href="/">"Back to the status page"</a></p>
         </div>
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn chart_coordinates_have_one_decimal() {
-        for (value, want) in [
-            (0.0, "0.0"),
-            (6.741_57, "6.7"),
-            (600.0, "600.0"),
-            (119.96, "120.0"),
-            (10.25, "10.3"),
-        ] {
-            assert_eq!(tenths(value), want, "{value}");
-        }
     }
 }

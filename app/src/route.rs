@@ -159,6 +159,7 @@ mod tests {
             response_ms: Default::default(),
             percentiles: Default::default(),
             daily_percentiles: Default::default(),
+            latency_chart: None,
             days: Default::default(),
             objectives: Vec::new(),
         })];

@@ -75,8 +75,8 @@ pub fn scoped(full: &Arc<PublicStatus>, scope: Scope<'_>, max_listed: usize) -> 
             )
         }
         Scope::Service(slug) => {
-            // The one document that carries the daily percentiles (the
-            // service page's chart draws them).
+            // The one document that carries the daily percentiles and
+            // the response-time chart drawn from them.
             let service: Vec<Arc<ServiceView>> = full
                 .services
                 .iter()
@@ -84,6 +84,7 @@ pub fn scoped(full: &Arc<PublicStatus>, scope: Scope<'_>, max_listed: usize) -> 
                 .map(|s| {
                     let mut own = ServiceView::clone(s);
                     own.daily_percentiles.shown = true;
+                    own.latency_chart = super::percentiles::latency_chart(&own);
                     Arc::new(own)
                 })
                 .into_iter()
@@ -183,6 +184,7 @@ mod tests {
             response_ms: Default::default(),
             percentiles: Default::default(),
             daily_percentiles: Default::default(),
+            latency_chart: None,
             days: Default::default(),
             objectives: Vec::new(),
         })

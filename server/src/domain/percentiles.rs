@@ -13,9 +13,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use app::model::{DailyPercentiles, Percentiles, ResponsePercentiles};
+use app::model::{DailyPercentiles, Percentiles, ResponsePercentiles, ServiceView};
 use chrono::{DateTime, TimeDelta, Utc};
 
+use super::markdown::escape_html;
 use super::rollup::{Resolution, Rollup};
 use super::snapshot::BAR_DAYS;
 
@@ -94,6 +95,87 @@ pub fn latency_stats<'a>(
             shown: false,
         },
     }
+}
+
+/// The service page's response-time chart of `view`: per day p50, p95,
+/// p99 (from its daily percentiles) and the mean, as polylines in a
+/// 600 × 120 box scaled to the highest figure, and the figures in words;
+/// `None` before any day measured a time. The markup the page inserts as
+/// it is (the name escaped here).
+pub fn latency_chart(view: &ServiceView) -> Option<String> {
+    const W: f64 = 600.0;
+    const H: f64 = 120.0;
+    let days: Vec<_> = view.days.iter().collect();
+    let figures = |k: usize| -> Vec<(usize, u32)> {
+        days.iter()
+            .enumerate()
+            .filter_map(|(i, d)| {
+                if k == 3 {
+                    d.latency_ms.map(|ms| (i, ms))
+                } else {
+                    view.daily_percentiles.on(d.date).map(|p| (i, p[k]))
+                }
+            })
+            .collect()
+    };
+    let series: [Vec<(usize, u32)>; 4] = [figures(0), figures(1), figures(2), figures(3)];
+    let max = series.iter().flatten().map(|(_, ms)| *ms).max()?.max(1);
+    let step = W / (days.len().max(2) - 1) as f64;
+    let points = |values: &[(usize, u32)]| {
+        values
+            .iter()
+            .map(|(i, ms)| {
+                let y = H - f64::from(*ms) / f64::from(max) * (H - 10.0);
+                format!("{:.1},{y:.1}", *i as f64 * step)
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let names = ["p50", "p95", "p99", "mean"];
+    let today: Vec<String> = names
+        .iter()
+        .zip(&series)
+        .filter_map(|(name, values)| {
+            let (i, ms) = values.last()?;
+            (*i + 1 == days.len()).then(|| format!("{name} {ms} ms"))
+        })
+        .collect();
+    let today = if today.is_empty() {
+        "none today".to_owned()
+    } else {
+        format!("today {}", today.join(", "))
+    };
+    let h24 = view.percentiles.h24;
+    let window = match (h24.p50, h24.p95, h24.p99) {
+        (Some(p50), Some(p95), Some(p99)) => {
+            format!("Last 24 hours: p50 {p50} ms · p95 {p95} ms · p99 {p99} ms · ")
+        }
+        _ => String::new(),
+    };
+    let label = escape_html(&format!(
+        "{}: daily response time over 90 days, highest {max} ms, {today}",
+        view.name
+    ));
+    let lines: String = names
+        .iter()
+        .zip(&series)
+        .filter(|(_, values)| !values.is_empty())
+        .map(|(name, values)| {
+            format!(
+                r#"<polyline points="{}" class="chart-line {name}" fill="none"></polyline>"#,
+                points(values)
+            )
+        })
+        .collect();
+    let keys: String = names
+        .iter()
+        .zip(&series)
+        .filter(|(_, values)| !values.is_empty())
+        .map(|(name, _)| format!(r#" <span class="key {name}">{name}</span>"#))
+        .collect();
+    Some(format!(
+        r#"<figure class="chart"><svg viewBox="0 0 600 120" role="img" aria-label="{label}" preserveAspectRatio="none"><title>{label}</title><line x1="0" y1="10" x2="600" y2="10" class="chart-grid"></line>{lines}</svg><figcaption class="muted">{window}daily, highest {max} ms:{keys}</figcaption></figure>"#
+    ))
 }
 
 #[cfg(test)]

@@ -632,6 +632,7 @@ impl SnapshotBuilder {
             response_ms,
             percentiles: latency.map(|l| l.windows).unwrap_or_default(),
             daily_percentiles: latency.map(|l| l.days.clone()).unwrap_or_default(),
+            latency_chart: None,
             days,
             slug: s.slug.clone(),
             name: s.name.clone(),
