@@ -86,7 +86,7 @@ async fn main() -> anyhow::Result<()> {
                 let r = &rows[(i + back) % rows.len()];
                 sqlx::query(&statement)
                     .bind(record.id)
-                    .bind((newest - step * i32::try_from(back)?).timestamp())
+                    .bind((newest - step * i32::try_from(back)?).timestamp_millis())
                     .bind(i64::from(r.up))
                     .bind(i64::from(r.latency_count))
                     .bind(i64::try_from(r.latency_sum_ms)?)

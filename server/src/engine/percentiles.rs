@@ -1,6 +1,6 @@
 //! Response-time percentiles, read from the stored fine histograms apart
 //! from the writer: every replica reads the hourly rollups of the last 24
-//! hours and the daily ones of the last 90 days, 1,000 services at a time,
+//! hours and the daily ones of the last 90 days, 100 services at a time,
 //! and publishes a [`LatencyBoard`] the snapshot builders take in before
 //! their next build.
 //!
@@ -9,8 +9,9 @@
 //! cost more memory than every other counter of the builder. Reading them
 //! costs a query per slice instead, so the figures trail the samples by up
 //! to the refresh pause: [`REFRESH_EVERY`] at least, longer on pages where
-//! a read takes more than 1/[`BUSY_SHARE`] of that (10,000 services, about
-//! two seconds a read, every two minutes or so).
+//! a read takes more than 1/[`BUSY_SHARE`] of that (10,000 services with
+//! 90 days of histograms: about 7.6 s a read on a 2-core machine, so one
+//! every 6 to 7 minutes; `bench/percentiles.sh`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -30,8 +31,9 @@ use crate::store::{Store, StoreError};
 pub const REFRESH_EVERY: Duration = Duration::from_secs(60);
 /// A read takes at most one part in this many of the time.
 pub const BUSY_SHARE: u32 = 50;
-/// Services read per query.
-const SLICE: usize = 1_000;
+/// Services read per query: about 11,400 rows with their histograms
+/// (some 10 MB decoded) held at once.
+const SLICE: usize = 100;
 
 /// Reads percentiles until cancelled.
 pub struct LatencyRefresh {
