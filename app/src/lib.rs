@@ -15,6 +15,8 @@ pub mod model;
 mod pages;
 #[cfg(feature = "hydrate")]
 pub mod refresh;
+#[cfg(feature = "hydrate")]
+pub mod report;
 pub mod route;
 
 use leptos::prelude::*;

@@ -67,6 +67,8 @@ pub fn start(
     data: Option<PageData>,
 ) {
     let in_flight = StoredValue::new(false);
+    // Refreshes failed in a row; the server hears of it once a streak.
+    let failures = StoredValue::new(0u32);
     let fetched = StoredValue::new(route.clone());
     let tick = move || {
         if in_flight.get_value() || document().hidden() {
@@ -79,9 +81,14 @@ pub fn start(
                 Ok(status) => {
                     live.set(status);
                     stale.set(None);
+                    failures.set_value(0);
                 }
                 Err(err) => {
                     leptos::logging::warn!("status refresh failed: {err}");
+                    failures.update_value(|n| *n += 1);
+                    if failures.get_value() == crate::report::REFRESH_FAILURES {
+                        crate::report::send("refresh", &err);
+                    }
                     let shown =
                         live.with_untracked(|s| local_hhmm(s.generated_at.timestamp_millis()));
                     stale.set(Some(format!("Showing data from {shown} — retrying")));

@@ -69,6 +69,7 @@ pub const SAMPLER_LAG: &str = "upbeat_sampler_lag_seconds";
 pub const PROBER: &str = "upbeat_prober";
 pub const BUILD_INFO: &str = "upbeat_build_info";
 pub const PAGE_CACHE: &str = "upbeat_page_cache_total";
+pub const FRONTEND_ERRORS: &str = "upbeat_frontend_errors_total";
 pub const FOLLOWER_REFRESHES: &str = "upbeat_follower_refreshes_total";
 pub const FOLLOWER_ROWS: &str = "upbeat_follower_rows_read_total";
 pub const FOLLOWER_LAG: &str = "upbeat_follower_lag_seconds";
@@ -93,6 +94,7 @@ pub const ALL: &[(&str, &str)] = &[
     (PROBER, "gauge"),
     (BUILD_INFO, "gauge"),
     (PAGE_CACHE, "counter"),
+    (FRONTEND_ERRORS, "counter"),
     (FOLLOWER_REFRESHES, "counter"),
     (FOLLOWER_ROWS, "counter"),
     (FOLLOWER_LAG, "histogram"),
@@ -480,6 +482,14 @@ fn describe() {
         "On a follower: from a sample being taken to this replica showing it."
     );
     describe_counter!(
+        FRONTEND_ERRORS,
+        "Errors visitors' browsers reported, by kind: panic (the page's WebAssembly failed) or refresh (refreshes failed several times in a row)."
+    );
+    // Present at 0 from the start, so a rate over them needs no data first.
+    for kind in ["panic", "refresh"] {
+        counter!(FRONTEND_ERRORS, "kind" => kind).absolute(0);
+    }
+    describe_counter!(
         PAGE_CACHE,
         "Page requests answered from the page cache (result=hit) or rendered (result=miss)."
     );
@@ -550,6 +560,11 @@ pub fn http_request(method: &str, route: &str, status: u16, elapsed: Duration) {
         .increment(1);
     histogram!(HTTP_DURATION, "method" => method.to_owned(), "route" => route.to_owned(), "status" => status.to_string())
         .record(elapsed.as_secs_f64());
+}
+
+/// One error report from a browser.
+pub fn frontend_error(kind: &'static str) {
+    counter!(FRONTEND_ERRORS, "kind" => kind).increment(1);
 }
 
 pub fn page_cache(hit: bool) {

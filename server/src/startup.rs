@@ -219,6 +219,7 @@ impl Instance {
             auth: Arc::new(AuthGuard::new(
                 config.admin_token.as_ref().map(|t| t.0.as_str()),
             )),
+            client_errors: Arc::default(),
             stats,
             liveness,
             ready_cache: Arc::new(ReadyCache::default()),

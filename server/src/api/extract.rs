@@ -32,25 +32,35 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
         let bytes = Bytes::from_request(req, state)
             .await
             .map_err(|e| ApiError::invalid_field("body", e.body_text()))?;
-        let mut de = serde_json::Deserializer::from_slice(&bytes);
-        match serde_path_to_error::deserialize(&mut de) {
-            Ok(value) => Ok(Self(value)),
-            Err(err) => {
-                let path = err.path().to_string();
-                let inner = err.into_inner();
-                let message = inner.to_string();
-                if let Some(field) = missing_field(&path, &message) {
-                    return Err(ApiError::unprocessable(field, "is required"));
-                }
-                let field = if path == "." { "body".to_owned() } else { path };
-                if inner.is_data() {
-                    Err(ApiError::unprocessable(field, message))
-                } else {
-                    Err(ApiError::invalid_field(
-                        field,
-                        format!("invalid JSON: {inner}"),
-                    ))
-                }
+        parse_json(&bytes).map(Self)
+    }
+}
+
+/// JSON read as [`Body`] reads it, with errors that name the field.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    match serde_path_to_error::deserialize(&mut de) {
+        Ok(value) => Ok(value),
+        Err(err) => {
+            let path = err.path().to_string();
+            let inner = err.into_inner();
+            let message = inner.to_string();
+            if let Some(field) = missing_field(&path, &message) {
+                return Err(ApiError::unprocessable(field, "is required"));
+            }
+            // "?" is where the JSON broke before any field: the body.
+            let field = if path == "." || path == "?" {
+                "body".to_owned()
+            } else {
+                path
+            };
+            if inner.is_data() {
+                Err(ApiError::unprocessable(field, message))
+            } else {
+                Err(ApiError::invalid_field(
+                    field,
+                    format!("invalid JSON: {inner}"),
+                ))
             }
         }
     }

@@ -11,6 +11,7 @@ pub mod assets;
 pub mod audit;
 pub mod auth;
 pub mod badges;
+pub mod client_errors;
 pub mod encoding;
 pub mod error;
 pub mod extract;
@@ -68,6 +69,8 @@ pub struct AppState {
     pub changes: Arc<Changes>,
     /// Admin token checks and failed-attempt counts.
     pub auth: Arc<auth::AuthGuard>,
+    /// Browser error reports counted per client address.
+    pub client_errors: Arc<client_errors::ReportLimit>,
     /// The engine's counters and heartbeats.
     pub stats: Arc<EngineStats>,
     /// How long the engine may stay silent.
@@ -173,6 +176,7 @@ pub fn routes(state: &AppState) -> (Router<AppState>, OpenApiDoc) {
     let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(health::router())
         .merge(public::router())
+        .merge(client_errors::router())
         .merge(push::router())
         .merge(admin)
         .merge(statuspage::router())

@@ -10,6 +10,7 @@ mod app;
 mod assets;
 mod badges;
 mod cli;
+mod client_errors;
 mod config;
 mod helpers;
 mod leadership;
