@@ -24,6 +24,7 @@ mod env;
 mod locate;
 mod sections;
 pub mod slo;
+pub mod traces;
 mod validate;
 
 use std::fmt;
@@ -79,6 +80,13 @@ pub struct Config {
     /// The mail server, for `email` routes.
     #[serde(default)]
     pub smtp: Option<alerts::SmtpConfig>,
+    /// `[tracing]` as written (see [`traces`]).
+    #[serde(default)]
+    pub tracing: traces::TracingConfig,
+    /// Where traces go, from `[tracing]` and the `OTEL_*` variables;
+    /// `None`: no traces.
+    #[serde(skip)]
+    pub traces: Option<traces::Tracing>,
     /// The bootstrap admin token, from `UPBEAT_ADMIN_TOKEN` only (never
     /// from the file).
     #[serde(skip)]
@@ -235,6 +243,10 @@ impl Config {
             &mut config.smtp,
             &env,
         ));
+        match traces::resolve(&config.tracing, &env) {
+            Ok(traces) => config.traces = traces,
+            Err(found) => issues.extend(found),
+        }
         if issues.is_empty() {
             Ok(config)
         } else {

@@ -207,3 +207,33 @@ fn page_branding_is_checked_key_by_key() {
         ]
     );
 }
+
+#[test]
+fn tracing_settings_name_their_key_and_line_or_their_variable() {
+    let toml = "[tracing]\nendpoint = \"http://collector:4318\"\nprotocol = \"http/json\"\n";
+    let issue = only_issue(toml);
+    assert_eq!(issue.key, "tracing.protocol");
+    assert_eq!(issue.line, Some(3));
+    assert!(issue.message.contains("http/protobuf or grpc"), "{issue}");
+
+    // The SDK's variables win over the file, and are named when wrong.
+    let env = vec![
+        ("OTEL_EXPORTER_OTLP_PROTOCOL".to_owned(), "grpc".to_owned()),
+        ("OTEL_TRACES_SAMPLER".to_owned(), "rarely".to_owned()),
+    ];
+    let issues = Config::from_toml(toml, env, &Overrides::default()).unwrap_err();
+    assert_eq!(issues.len(), 1, "{issues:?}");
+    assert_eq!(issues[0].key, "OTEL_TRACES_SAMPLER");
+    assert_eq!(issues[0].line, None);
+
+    let config = Config::from_toml(
+        toml,
+        vec![("OTEL_EXPORTER_OTLP_PROTOCOL".to_owned(), "grpc".to_owned())],
+        &Overrides::default(),
+    )
+    .unwrap();
+    let traces = config.traces.expect("an endpoint: traces on");
+    assert_eq!(traces.protocol, upbeat::config::traces::Protocol::Grpc);
+    let none = Config::from_toml("", Vec::new(), &Overrides::default()).unwrap();
+    assert!(none.traces.is_none(), "no endpoint: no traces");
+}
