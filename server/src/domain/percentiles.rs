@@ -36,6 +36,30 @@ pub struct LatencyStats {
 /// Every service's percentiles, by service id.
 pub type LatencyBoard = HashMap<i64, Arc<LatencyStats>>;
 
+impl LatencyStats {
+    /// Takes the days before `fresh_from`, which these figures were not
+    /// read for, from `previous` (a finished day's figures do not change).
+    pub fn fill_older(&mut self, previous: &DailyPercentiles, fresh_from: chrono::NaiveDate) {
+        let (Some(first), Some(previous_first)) = (self.days.first, previous.first) else {
+            return;
+        };
+        let mut days = self.days.days.to_vec();
+        for (i, day) in days.iter_mut().enumerate() {
+            let date = first + chrono::Days::new(i as u64);
+            if date >= fresh_from {
+                break;
+            }
+            let kept = usize::try_from((date - previous_first).num_days())
+                .ok()
+                .and_then(|j| previous.days.get(j));
+            if let Some(kept) = kept {
+                *day = *kept;
+            }
+        }
+        self.days.days = days.into();
+    }
+}
+
 /// p50, p95 and p99 of the samples `rollup` summarises.
 pub fn percentiles(rollup: &Rollup) -> Percentiles {
     let [p50, p95, p99] = QUANTILES.map(|q| rollup.percentile_ms(q));
@@ -263,6 +287,27 @@ mod tests {
         assert_eq!(days.on(day(89).date_naive()), Some([10, 10, 10]));
         assert_eq!(days.on(day(1).date_naive()), None, "no samples");
         assert_eq!(days.on(day(90).date_naive()), None, "before the first");
+    }
+
+    #[test]
+    fn older_days_are_taken_from_the_last_read() {
+        let yesterday = Utc.with_ymd_and_hms(2026, 3, 1, 23, 0, 0).unwrap();
+        let now = yesterday + TimeDelta::hours(2);
+        let day = |back: i64| Resolution::Day.start_of(now) - TimeDelta::days(back);
+        let (old, recent, today) = (rollup([40, 50]), rollup([700]), rollup([9]));
+        let all = [
+            (day(60), &old),
+            (day(89), &old),
+            (day(10), &recent),
+            (day(0), &today),
+        ];
+        let last = latency_stats(yesterday, [], all.iter().take(3).copied());
+        // Read again the next day: only the last 30 days.
+        let mut read = latency_stats(now, [], all.iter().filter(|(d, _)| *d >= day(29)).copied());
+        assert_eq!(read.days.on(day(60).date_naive()), None);
+        read.fill_older(&last.days, day(29).date_naive());
+        assert_eq!(read, latency_stats(now, [], all));
+        assert_eq!(read.days.on(day(89).date_naive()), Some([40, 50, 50]));
     }
 
     #[test]

@@ -604,9 +604,15 @@ async fn ninety_days(backend: Backend) {
     }
     // Percentiles from the stored histograms equal the log's.
     let ids: Vec<i64> = records.iter().map(|r| r.id).collect();
-    let board = upbeat::engine::percentiles::read_board(&*store, end, &ids)
+    let board = upbeat::engine::percentiles::read_board(&*store, end, &ids, None)
         .await
         .unwrap();
+    // A later read takes the finished days from the last one and reads
+    // only the last 30: the same figures.
+    let again = upbeat::engine::percentiles::read_board(&*store, end, &ids, Some(&board))
+        .await
+        .unwrap();
+    assert_eq!(again, board, "an incremental read equals a full one");
     let this_hour = Resolution::Hour.start_of(end);
     let after = end + TimeDelta::minutes(1);
     for record in &records {
