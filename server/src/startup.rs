@@ -220,6 +220,7 @@ impl Instance {
                 config.admin_token.as_ref().map(|t| t.0.as_str()),
             )),
             client_errors: Arc::default(),
+            effective_config: Arc::new(crate::api::config::effective(&config)),
             stats,
             liveness,
             ready_cache: Arc::new(ReadyCache::default()),

@@ -59,7 +59,7 @@ pub struct RouteView {
 }
 
 /// `https://hooks.slack.com/services/T/B/X` → `https://hooks.slack.com`.
-fn origin(url: &str) -> Option<String> {
+pub(super) fn origin(url: &str) -> Option<String> {
     let parsed = url::Url::parse(url).ok()?;
     let host = parsed.host_str()?;
     Some(match parsed.port() {

@@ -12,6 +12,7 @@ pub mod audit;
 pub mod auth;
 pub mod badges;
 pub mod client_errors;
+pub mod config;
 pub mod encoding;
 pub mod error;
 pub mod extract;
@@ -69,6 +70,9 @@ pub struct AppState {
     pub changes: Arc<Changes>,
     /// Admin token checks and failed-attempt counts.
     pub auth: Arc<auth::AuthGuard>,
+    /// The effective configuration as JSON, secrets masked
+    /// ([`config::effective`]).
+    pub effective_config: Arc<String>,
     /// Browser error reports counted per client address.
     pub client_errors: Arc<client_errors::ReportLimit>,
     /// The engine's counters and heartbeats.
@@ -169,6 +173,7 @@ pub fn routes(state: &AppState) -> (Router<AppState>, OpenApiDoc) {
         .merge(audit::router())
         .merge(alerts::router())
         .merge(slo::router())
+        .merge(config::router())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             idempotency::guard,

@@ -17,7 +17,7 @@ pub use crate::domain::alert::EventKind;
 use globset::{Glob, GlobMatcher};
 use serde::Deserialize;
 
-use super::duration::{de_duration, de_opt_duration};
+use super::duration::{de_duration, de_opt_duration, ser_duration, ser_opt_duration};
 use super::Secret;
 
 /// Default of `cooldown`: the same event for the same service on the same
@@ -28,12 +28,12 @@ pub const DEFAULT_REPEAT_MAX: u32 = 3;
 /// Shortest `repeat_every`.
 pub const MIN_REPEAT: Duration = Duration::from_secs(1);
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AlertsConfig {
     pub routes: Vec<RouteConfig>,
     /// How long delivered and failed alerts and their attempts are kept.
-    #[serde(deserialize_with = "de_duration")]
+    #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
     pub retention: Duration,
     /// Attempts before an alert is marked `failed` (kept, and visible in
     /// the history).
@@ -51,7 +51,7 @@ impl Default for AlertsConfig {
 }
 
 /// Where a route delivers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RouteKind {
     Pagerduty,
@@ -94,7 +94,7 @@ impl RouteKind {
 }
 
 /// One `[[alerts.routes]]` entry.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteConfig {
     /// Unique; letters, digits, `-` and `_` (it appears in API paths and
@@ -126,10 +126,18 @@ pub struct RouteConfig {
     /// Incidents (and status changes) below this impact are not sent.
     #[serde(default = "default_min_impact")]
     pub min_impact: Impact,
-    #[serde(default = "default_cooldown", deserialize_with = "de_duration")]
+    #[serde(
+        default = "default_cooldown",
+        deserialize_with = "de_duration",
+        serialize_with = "ser_duration"
+    )]
     pub cooldown: Duration,
     /// Remind while an incident stays open, every this long.
-    #[serde(default, deserialize_with = "de_opt_duration")]
+    #[serde(
+        default,
+        deserialize_with = "de_opt_duration",
+        serialize_with = "ser_opt_duration"
+    )]
     pub repeat_every: Option<Duration>,
     /// At most this many reminders per incident (default 3 with
     /// `repeat_every`).
@@ -138,7 +146,11 @@ pub struct RouteConfig {
     #[serde(default = "yes")]
     pub send_resolved: bool,
     /// How long one HTTP attempt may take (email: `smtp.timeout`).
-    #[serde(default = "default_send_timeout", deserialize_with = "de_duration")]
+    #[serde(
+        default = "default_send_timeout",
+        deserialize_with = "de_duration",
+        serialize_with = "ser_duration"
+    )]
     pub timeout: Duration,
     /// The route's secret, read at start-up from `*_env` or `*_file`.
     #[serde(skip)]
@@ -260,7 +272,7 @@ pub struct RouteFilters {
 }
 
 /// How mail reaches the SMTP server.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SmtpTls {
     /// Plain text; only for a relay on the same host or network.
@@ -273,7 +285,7 @@ pub enum SmtpTls {
 }
 
 /// `[smtp]`: the one mail server for alerts and, later, subscribers.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SmtpConfig {
     pub host: String,
@@ -286,7 +298,11 @@ pub struct SmtpConfig {
     pub password_file: Option<PathBuf>,
     /// The sender, `Name <address>` or an address.
     pub from: String,
-    #[serde(default = "default_smtp_timeout", deserialize_with = "de_duration")]
+    #[serde(
+        default = "default_smtp_timeout",
+        deserialize_with = "de_duration",
+        serialize_with = "ser_duration"
+    )]
     pub timeout: Duration,
     /// Read at start-up from `password_env` or `password_file`.
     #[serde(skip)]

@@ -12,10 +12,10 @@ use std::time::Duration;
 use serde::Deserialize;
 use url::Url;
 
-use super::duration::{de_duration, de_opt_duration};
+use super::duration::{de_duration, de_opt_duration, ser_duration, ser_opt_duration};
 use crate::domain::conditions::{Condition, Rule};
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceConfig {
     /// Stable identifier used in URLs and the database.
@@ -24,10 +24,18 @@ pub struct ServiceConfig {
     pub group: Option<String>,
     pub description: Option<String>,
     /// How often to probe; defaults to `defaults.interval`.
-    #[serde(default, deserialize_with = "de_opt_duration")]
+    #[serde(
+        default,
+        deserialize_with = "de_opt_duration",
+        serialize_with = "ser_opt_duration"
+    )]
     pub interval: Option<Duration>,
     /// Hard deadline for one probe; defaults to `defaults.timeout`.
-    #[serde(default, deserialize_with = "de_opt_duration")]
+    #[serde(
+        default,
+        deserialize_with = "de_opt_duration",
+        serialize_with = "ser_opt_duration"
+    )]
     pub timeout: Option<Duration>,
     /// Defaults to `defaults.failure_threshold`.
     pub failure_threshold: Option<u32>,
@@ -39,7 +47,7 @@ pub struct ServiceConfig {
 }
 
 /// What to probe. `kind` selects the variant.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum CheckConfig {
     Http(HttpCheck),
@@ -62,7 +70,7 @@ impl CheckConfig {
 }
 
 /// An HTTP request judged by status code, body conditions and latency.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpCheck {
     /// Absolute, or a path (`/health`) resolved against the server's own base URL.
@@ -80,7 +88,11 @@ pub struct HttpCheck {
     #[serde(default)]
     pub conditions: Vec<BodyCondition>,
     /// Slower responses (time to response headers) count as degraded.
-    #[serde(default, deserialize_with = "de_opt_duration")]
+    #[serde(
+        default,
+        deserialize_with = "de_opt_duration",
+        serialize_with = "ser_opt_duration"
+    )]
     pub degraded_over: Option<Duration>,
     /// Redirects followed before giving up; 0 judges the redirect itself.
     #[serde(default = "default_max_redirects")]
@@ -91,7 +103,7 @@ pub struct HttpCheck {
 }
 
 /// A TCP connect.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TcpCheck {
     pub host: String,
@@ -101,7 +113,7 @@ pub struct TcpCheck {
 /// A TLS handshake: the certificate chain must be valid, and its expiry
 /// more than `degraded_within` days away (closer = degraded; expired or
 /// invalid = down).
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlsCheck {
     pub host: String,
@@ -133,7 +145,7 @@ fn default_degraded_within() -> u32 {
 /// A DNS lookup of `name` (A and AAAA), through the system resolver or
 /// `server`. With `expected`, at least one answer must be among them (round
 /// robin DNS returns subsets).
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DnsCheck {
     pub name: String,
@@ -160,10 +172,14 @@ impl DnsCheck {
 /// Heartbeats sent to `/api/v1/push/{token}` by cron jobs and pipelines;
 /// down when none arrives within `interval + grace`. The token is created
 /// with `upbeat push-token SLUG`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PushCheck {
-    #[serde(default = "default_grace", deserialize_with = "de_duration")]
+    #[serde(
+        default = "default_grace",
+        deserialize_with = "de_duration",
+        serialize_with = "ser_duration"
+    )]
     pub grace: Duration,
 }
 
@@ -174,7 +190,7 @@ fn default_grace() -> Duration {
 /// One condition on an HTTP response body, as written in the config:
 /// exactly one of `contains`, `not_contains`, `json_pointer` (with `equals`
 /// or `exists`). `soft = true` makes a failure degraded instead of down.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct BodyCondition {
     pub contains: Option<String>,

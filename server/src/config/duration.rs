@@ -52,6 +52,36 @@ pub(super) fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D
     }
 }
 
+/// A duration as the file writes it, in its largest exact unit (`"90s"`,
+/// `"5m"`, `"250ms"`), for the effective configuration.
+pub(super) fn ser_duration<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    let ms = d.as_millis();
+    let text = if !ms.is_multiple_of(1000) {
+        format!("{ms}ms")
+    } else {
+        let secs = ms / 1000;
+        match secs {
+            0 => "0s".to_owned(),
+            _ if secs.is_multiple_of(86_400) => format!("{}d", secs / 86_400),
+            _ if secs.is_multiple_of(3600) => format!("{}h", secs / 3600),
+            _ if secs.is_multiple_of(60) => format!("{}m", secs / 60),
+            _ => format!("{secs}s"),
+        }
+    };
+    s.serialize_str(&text)
+}
+
+#[expect(clippy::ref_option, reason = "serde's serialize_with signature")]
+pub(super) fn ser_opt_duration<S: serde::Serializer>(
+    d: &Option<Duration>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => ser_duration(d, s),
+        None => s.serialize_none(),
+    }
+}
+
 pub(super) fn de_opt_duration<'de, D: Deserializer<'de>>(
     d: D,
 ) -> Result<Option<Duration>, D::Error> {

@@ -54,7 +54,7 @@ pub use validate::MIN_INTERVAL;
 pub const DEFAULT_CONFIG_PATH: &str = "upbeat.toml";
 
 /// The whole configuration after defaults, overrides and validation.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     #[serde(default)]

@@ -12,13 +12,13 @@ use std::time::Duration;
 use serde::Deserialize;
 use url::Url;
 
-use super::duration::de_duration;
+use super::duration::{de_duration, ser_duration};
 use super::slo::SloSetting;
 
 /// Default SQLite database, relative to the working directory.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://upbeat.db";
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
     /// Address the HTTP server binds.
@@ -29,7 +29,7 @@ pub struct ServerConfig {
     /// Directory with the built front end (`pkg/` with JS, WASM and CSS).
     pub site_root: PathBuf,
     /// How long in-flight requests may take to finish at shutdown.
-    #[serde(deserialize_with = "de_duration")]
+    #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
     pub shutdown_grace: Duration,
 }
 
@@ -63,7 +63,7 @@ impl ServerConfig {
     }
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseConfig {
     /// `sqlite://path` (created if missing) or `postgres://...`.
@@ -71,11 +71,11 @@ pub struct DatabaseConfig {
     pub max_connections: u32,
     /// PostgreSQL with several replicas: how often a replica that does not
     /// lead reloads its snapshot from the database.
-    #[serde(deserialize_with = "de_duration")]
+    #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
     pub follower_refresh: Duration,
     /// How long the leader's lease lasts unrenewed: when the leader dies,
     /// another replica takes over within about this long (and a fifth).
-    #[serde(deserialize_with = "de_duration")]
+    #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
     pub lease_ttl: Duration,
 }
 
@@ -90,7 +90,7 @@ impl Default for DatabaseConfig {
     }
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PageConfig {
     pub title: String,
@@ -118,7 +118,7 @@ pub const DEFAULT_MAX_LISTED: usize = 100;
 /// Most header links.
 pub const MAX_PAGE_LINKS: usize = 10;
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PageLinkConfig {
     pub label: String,
@@ -139,7 +139,7 @@ impl Default for PageConfig {
     }
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     #[default]
@@ -147,7 +147,7 @@ pub enum LogFormat {
     Json,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LoggingConfig {
     pub format: LogFormat,
@@ -165,12 +165,12 @@ impl Default for LoggingConfig {
 }
 
 /// Defaults applied to every service that does not set its own.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CheckDefaults {
-    #[serde(deserialize_with = "de_duration")]
+    #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
     pub interval: Duration,
-    #[serde(deserialize_with = "de_duration")]
+    #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
     pub timeout: Duration,
     /// At most this many probes run at the same time.
     pub max_concurrent_probes: usize,
@@ -196,12 +196,12 @@ impl Default for CheckDefaults {
 }
 
 /// How long raw samples are kept, and how often the pruning job runs.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RetentionConfig {
-    #[serde(deserialize_with = "de_duration")]
+    #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
     pub samples: Duration,
-    #[serde(deserialize_with = "de_duration")]
+    #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
     pub prune_interval: Duration,
 }
 
@@ -214,7 +214,7 @@ impl Default for RetentionConfig {
     }
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct GroupConfig {
     pub name: String,

@@ -25,7 +25,7 @@ use std::time::Duration;
 use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
-use super::duration::de_duration;
+use super::duration::{de_duration, ser_duration};
 use crate::domain::rollup::{fine_bounds_around, is_fine_bound, FINE_MAX_MS};
 use crate::domain::slo::{Objective, Objectives, Window};
 
@@ -36,6 +36,15 @@ pub enum SloSetting {
     Table(SloTable),
 }
 
+impl serde::Serialize for SloSetting {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Switch(on) => s.serialize_bool(*on),
+            Self::Table(table) => table.serialize(s),
+        }
+    }
+}
+
 impl Default for SloSetting {
     fn default() -> Self {
         Self::Switch(true)
@@ -43,7 +52,7 @@ impl Default for SloSetting {
 }
 
 /// The keys of an `slo` table; a key left out takes the default.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SloTable {
     /// Percent, above 0 and below 100.
@@ -52,13 +61,13 @@ pub struct SloTable {
     pub window: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct LatencyObjective {
     /// Percent of samples, above 0 and below 100.
     pub percent: f64,
     /// The threshold: a bound of the fine latency histogram.
-    #[serde(deserialize_with = "de_duration")]
+    #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
     pub under: Duration,
 }
 

@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use serde::Deserialize;
 
 /// `[tracing]` as written.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TracingConfig {
     pub endpoint: Option<String>,

@@ -237,3 +237,98 @@ fn tracing_settings_name_their_key_and_line_or_their_variable() {
     let none = Config::from_toml("", Vec::new(), &Overrides::default()).unwrap();
     assert!(none.traces.is_none(), "no endpoint: no traces");
 }
+
+/// `GET /api/v1/config`: the configuration the instance runs with,
+/// defaults and environment overrides included, never a secret.
+#[tokio::test]
+async fn the_effective_configuration_is_served_to_admins_without_secrets() {
+    const ADMIN: &str = "config-test-admin-token";
+    let db = crate::helpers::TestDb::new(crate::helpers::Backend::Sqlite)
+        .await
+        .unwrap();
+    let secrets = tempfile::tempdir().unwrap();
+    let key_file = secrets.path().join("pd");
+    std::fs::write(&key_file, "pd-routing-key-123\n").unwrap();
+    let toml = format!(
+        r#"
+[page]
+title = "Acme"
+
+[[services]]
+slug = "api"
+name = "API"
+[services.check]
+kind = "http"
+url = "https://monitor:hunter2@api.example.com/health?token=tok-456"
+headers = {{ Authorization = "Bearer header-789" }}
+
+[[alerts.routes]]
+name = "chat"
+kind = "slack"
+url = "https://hooks.slack.com/services/T000/B000/slack-secret-000"
+
+[[alerts.routes]]
+name = "oncall"
+kind = "pagerduty"
+routing_key_file = "{}"
+"#,
+        key_file.display()
+    );
+    let overrides = Overrides {
+        listen: Some("127.0.0.1:0".parse().unwrap()),
+        database_url: Some(db.url.clone()),
+    };
+    let env = vec![("UPBEAT_PAGE__TITLE".to_owned(), "Acme (env)".to_owned())];
+    let mut config = Config::from_toml(&toml, env, &overrides).unwrap();
+    config.admin_token = Some(upbeat::config::Secret(ADMIN.to_owned()));
+    let app = crate::helpers::TestApp::spawn_config(config).await;
+
+    let anonymous = app
+        .client
+        .get(app.url("/api/v1/config"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let answer = app
+        .client
+        .get(app.url("/api/v1/config"))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let text = answer.text().await.unwrap();
+    for secret in [
+        "hunter2",
+        "tok-456",
+        "header-789",
+        "slack-secret-000",
+        "pd-routing-key-123",
+        ADMIN,
+    ] {
+        assert!(!text.contains(secret), "{secret} in {text}");
+    }
+    let effective: serde_json::Value = serde_json::from_str(&text).unwrap();
+    // The environment's override, and defaults nobody wrote.
+    assert_eq!(effective["page"]["title"], "Acme (env)");
+    assert_eq!(effective["defaults"]["interval"], "1m");
+    assert_eq!(effective["retention"]["samples"], "90d");
+    let check = &effective["services"][0]["check"];
+    assert_eq!(check["kind"], "http");
+    assert_eq!(
+        check["url"],
+        "https://monitor:***@api.example.com/health?token=***"
+    );
+    assert_eq!(check["headers"]["Authorization"], "***");
+    assert_eq!(
+        effective["alerts"]["routes"][0]["url"],
+        "https://hooks.slack.com/***"
+    );
+    // Where a secret comes from is shown; the secret is not.
+    assert_eq!(
+        effective["alerts"]["routes"][1]["routing_key_file"],
+        key_file.display().to_string()
+    );
+    assert_eq!(effective["alerts"]["routes"][1]["cooldown"], "5m");
+}

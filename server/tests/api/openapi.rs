@@ -35,6 +35,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("delete", "/api/v1/maintenances/{id}"),
     ("post", "/api/v1/maintenances/{id}/updates"),
     ("get", "/api/v1/audit-log"),
+    ("get", "/api/v1/config"),
     ("get", "/api/v1/alerts/routes"),
     ("get", "/api/v1/slo"),
     ("get", "/api/v1/slo/report"),
