@@ -570,17 +570,18 @@ impl Dispatcher {
         let ok = sent.error.is_none();
         crate::metrics::alert_attempt(&delivery.route, kind, elapsed, !ok);
         let attempts = delivery.attempts + 1;
-        let outcome = if ok {
+        let (outcome, delay) = if ok {
             crate::metrics::alert_fired(&delivery.route, kind, event_name(event.event));
-            AttemptOutcome::Delivered
+            (AttemptOutcome::Delivered, None)
         } else if sent.permanent || attempts >= self.max_attempts {
-            tracing::warn!(route = %delivery.route, attempts, error = sent.error.as_deref().unwrap_or_default(), "alert delivery failed for good");
-            AttemptOutcome::Failed
+            (AttemptOutcome::Failed, None)
         } else {
             let jitter: f64 = rand::random();
             let delay = backoff(attempts, jitter, sent.retry_after);
-            tracing::info!(route = %delivery.route, attempts, retry_in_s = delay.as_secs_f64(), error = sent.error.as_deref().unwrap_or_default(), "alert delivery failed; will retry");
-            AttemptOutcome::Retry(at + chrono::Duration::from_std(delay).unwrap_or_default())
+            (
+                AttemptOutcome::Retry(at + chrono::Duration::from_std(delay).unwrap_or_default()),
+                Some(delay),
+            )
         };
         let record = AttemptRecord {
             at,
@@ -590,7 +591,19 @@ impl Dispatcher {
         };
         self.store
             .finish_alert_attempt(delivery.id, &record, outcome)
-            .await
+            .await?;
+        // Logged once stored, so the log never says more than the history.
+        let error = record.error.as_deref().unwrap_or_default();
+        match (outcome, delay) {
+            (AttemptOutcome::Failed, _) => {
+                tracing::warn!(route = %delivery.route, attempts, error, "alert delivery failed for good");
+            }
+            (AttemptOutcome::Retry(_), Some(delay)) => {
+                tracing::info!(route = %delivery.route, attempts, retry_in_s = delay.as_secs_f64(), error, "alert delivery failed; will retry");
+            }
+            _ => {}
+        }
+        Ok(())
     }
 
     /// One HTTP request to the route's receiver.
