@@ -18,18 +18,10 @@ use chrono::TimeDelta;
 use sqlx::Connection;
 use upbeat::clock::{Clock, SystemClock};
 use upbeat::domain::rollup::{Resolution, Rollup};
-use upbeat::domain::service::ServiceDef;
 use upbeat::engine::percentiles::{read_board, BUSY_SHARE, REFRESH_EVERY};
-use upbeat::store;
 
-fn rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
-}
+mod common;
+use common::rss_mib;
 
 /// A rollup of `samples` samples, latencies from 20 to 400 ms starting at
 /// `offset` (so rows differ).
@@ -46,21 +38,15 @@ async fn main() -> anyhow::Result<()> {
     let services: usize = std::env::var("SERVICES")
         .ok()
         .map_or(Ok(10_000), |v| v.parse())?;
-    let dir = tempfile::tempdir()?;
-    let path = dir.path().join("bench.db");
-    let url = format!("sqlite://{}", path.display());
-    let store = store::connect(&url, 1).await?;
-    let defs: Vec<ServiceDef> = (0..services)
-        .map(|i| ServiceDef {
-            slug: format!("svc-{i}"),
-            name: format!("Service {i}"),
-            group: None,
-            description: None,
-            check_kind: "http".into(),
-        })
-        .collect();
+    // `_dir` keeps the temporary directory until the end.
+    let common::Seeded {
+        dir: _dir,
+        path: _,
+        url,
+        store,
+        records,
+    } = common::sqlite_with_services(services).await?;
     let now = SystemClock.now();
-    let records = store.sync_services(&defs, now).await?;
     // Eight day and eight hour shapes, written as the store writes them.
     let days: Vec<Rollup> = (0..8).map(|k| rollup(1440, k * 11)).collect();
     let hours: Vec<Rollup> = (0..8).map(|k| rollup(60, k * 11)).collect();

@@ -23,18 +23,12 @@ use upbeat::domain::slo::{Objective, Objectives, ServiceObjectives, Window};
 use upbeat::domain::snapshot::SnapshotBuilder;
 use upbeat::domain::status::Thresholds;
 
+mod common;
+use common::rss_mib;
+
 fn median(mut runs: Vec<Duration>) -> Duration {
     runs.sort();
     runs[runs.len() / 2]
-}
-
-fn rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
 }
 
 /// A rollup of `samples` samples, one in 500 down, latencies spread from

@@ -11,29 +11,22 @@ use chrono::{DurationRound, TimeDelta};
 use sqlx::Connection;
 use upbeat::clock::{Clock, SystemClock};
 use upbeat::domain::sample::Sample;
-use upbeat::domain::service::ServiceDef;
-use upbeat::store;
+
+mod common;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let services: usize = args.next().map_or(Ok(10), |a| a.parse())?;
     let days: i64 = args.next().map_or(Ok(90), |a| a.parse())?;
-    let dir = tempfile::tempdir()?;
-    let path = dir.path().join("bench.db");
-    let url = format!("sqlite://{}", path.display());
-    let store = store::connect(&url, 1).await?;
-    let defs: Vec<ServiceDef> = (0..services)
-        .map(|i| ServiceDef {
-            slug: format!("svc-{i}"),
-            name: format!("Service {i}"),
-            group: None,
-            description: None,
-            check_kind: "http".into(),
-        })
-        .collect();
+    let common::Seeded {
+        dir,
+        path,
+        url,
+        store,
+        records,
+    } = common::sqlite_with_services(services).await?;
     let now = SystemClock.now();
-    let records = store.sync_services(&defs, now).await?;
     let start = now.duration_trunc(TimeDelta::minutes(1))? - TimeDelta::days(days);
     let minutes = days * 1440;
     let started = Instant::now();
