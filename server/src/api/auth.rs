@@ -10,18 +10,18 @@
 //!   until the window passes, valid token or not.
 //! - The acting token's name is what admin changes record as their author.
 
-use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
-use axum::extract::{ConnectInfo, FromRequestParts};
-use axum::http::header::{AUTHORIZATION, RETRY_AFTER, WWW_AUTHENTICATE};
+use axum::extract::FromRequestParts;
+use axum::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
+use super::limit::{client_ip, too_many, PerAddress};
 use super::AppState;
 use crate::token::{constant_time_eq, hash_token};
 
@@ -34,7 +34,7 @@ pub const BOOTSTRAP_NAME: &str = "bootstrap";
 #[derive(Debug, Default)]
 pub struct AuthGuard {
     bootstrap_hash: Option<Vec<u8>>,
-    failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
+    failures: PerAddress,
 }
 
 impl AuthGuard {
@@ -42,23 +42,16 @@ impl AuthGuard {
     pub fn new(bootstrap: Option<&str>) -> Self {
         Self {
             bootstrap_hash: bootstrap.filter(|t| !t.is_empty()).map(hash_token),
-            failures: Mutex::default(),
+            failures: PerAddress::default(),
         }
     }
 
     fn blocked(&self, ip: IpAddr) -> Option<Duration> {
-        let failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
-        let (count, since) = failures.get(&ip)?;
-        let left = FAILURE_WINDOW.checked_sub(since.elapsed())?;
-        (*count >= MAX_FAILURES).then_some(left)
+        self.failures.wait(ip, MAX_FAILURES, FAILURE_WINDOW)
     }
 
     fn fail(&self, ip: IpAddr) {
-        let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
-        // Forget windows that passed, so the map cannot grow without bound.
-        failures.retain(|_, (_, since)| since.elapsed() < FAILURE_WINDOW);
-        let entry = failures.entry(ip).or_insert((0, Instant::now()));
-        entry.0 += 1;
+        self.failures.add(ip, FAILURE_WINDOW);
     }
 
     fn is_bootstrap(&self, hash: &[u8]) -> bool {
@@ -97,19 +90,11 @@ impl IntoResponse for AuthRejection {
                 );
                 response
             }
-            Self::TooMany(left) => {
-                let mut response = ApiError {
-                    status: StatusCode::TOO_MANY_REQUESTS,
-                    code: "too_many_attempts",
-                    message: "too many failed authentication attempts; try again later".to_owned(),
-                    field: None,
-                }
-                .into_response();
-                if let Ok(value) = HeaderValue::from_str(&(left.as_secs() + 1).to_string()) {
-                    response.headers_mut().insert(RETRY_AFTER, value);
-                }
-                response
-            }
+            Self::TooMany(left) => too_many(
+                "too_many_attempts",
+                "too many failed authentication attempts; try again later".to_owned(),
+                left,
+            ),
             Self::Failed(err) => err.into_response(),
         }
     }
@@ -126,10 +111,7 @@ impl FromRequestParts<AppState> for Admin {
         if let Some(admin) = parts.extensions.get::<Self>() {
             return Ok(admin.clone());
         }
-        let ip = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
+        let ip = client_ip(&parts.extensions);
         let guard: &Arc<AuthGuard> = &state.auth;
         if let Some(left) = guard.blocked(ip) {
             return Err(AuthRejection::TooMany(left));
@@ -167,6 +149,8 @@ impl FromRequestParts<AppState> for Admin {
 
 #[cfg(test)]
 mod tests {
+    use std::net::Ipv4Addr;
+
     use super::*;
 
     #[test]

@@ -20,14 +20,12 @@
 //! `Retry-After` after that, so a page stuck in a loop cannot flood the
 //! log; bad fields get `422` naming the field.
 
-use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::net::IpAddr;
+use std::time::Duration;
 
-use axum::extract::{ConnectInfo, Request, State};
-use axum::http::header::{RETRY_AFTER, USER_AGENT};
-use axum::http::{HeaderValue, StatusCode};
+use axum::extract::{Request, State};
+use axum::http::header::USER_AGENT;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -35,6 +33,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::ApiError;
+use super::limit::{client_ip, too_many, PerAddress};
 use super::AppState;
 
 /// Largest body accepted, in bytes.
@@ -67,21 +66,15 @@ pub struct ClientError {
 
 /// Reports counted per client address in one-minute windows.
 #[derive(Debug, Default)]
-pub struct ReportLimit {
-    counts: Mutex<HashMap<IpAddr, (u32, Instant)>>,
-}
+pub struct ReportLimit(PerAddress);
 
 impl ReportLimit {
     /// Counts a report from `ip`; `Err(wait)` when over the limit.
     fn hit(&self, ip: IpAddr) -> Result<(), Duration> {
-        let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
-        // Forget windows that passed, so the map cannot grow without bound.
-        counts.retain(|_, (_, since)| since.elapsed() < WINDOW);
-        let (count, since) = counts.entry(ip).or_insert((0, Instant::now()));
-        if *count >= PER_MINUTE {
-            return Err(WINDOW.saturating_sub(since.elapsed()));
+        if let Some(wait) = self.0.wait(ip, PER_MINUTE, WINDOW) {
+            return Err(wait);
         }
-        *count += 1;
+        self.0.add(ip, WINDOW);
         Ok(())
     }
 }
@@ -97,22 +90,12 @@ impl ReportLimit {
         (status = 429, description = "Too many reports from this address; see `Retry-After`", body = crate::api::error::ErrorBody),
     ))]
 async fn report(State(state): State<AppState>, request: Request) -> Result<StatusCode, Response> {
-    let ip = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
-    if let Err(wait) = state.client_errors.hit(ip) {
-        let mut response = ApiError {
-            status: StatusCode::TOO_MANY_REQUESTS,
-            code: "too_many_reports",
-            message: format!("at most {PER_MINUTE} error reports a minute; try again later"),
-            field: None,
-        }
-        .into_response();
-        if let Ok(value) = HeaderValue::from_str(&(wait.as_secs() + 1).to_string()) {
-            response.headers_mut().insert(RETRY_AFTER, value);
-        }
-        return Err(response);
+    if let Err(wait) = state.client_errors.hit(client_ip(request.extensions())) {
+        return Err(too_many(
+            "too_many_reports",
+            format!("at most {PER_MINUTE} error reports a minute; try again later"),
+            wait,
+        ));
     }
     let browser = browser_family(
         request

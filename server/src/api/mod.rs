@@ -20,6 +20,7 @@ pub mod feeds;
 pub mod health;
 pub mod idempotency;
 pub mod incidents;
+pub mod limit;
 pub mod maintenance;
 pub mod observe;
 pub mod page_cache;
