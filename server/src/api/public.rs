@@ -167,12 +167,14 @@ pub fn if_none_match(headers: &HeaderMap, tag: &str) -> bool {
 
 /// A JSON answer from the snapshot, or `304` when the client has it.
 pub fn cached_json<T: Serialize>(headers: &HeaderMap, tag: &str, body: &T) -> Response {
-    cached_response(headers, tag, || {
-        serde_json::to_vec(body)
-            .map(Bytes::from)
-            .unwrap_or_default()
-            .into_response()
-    })
+    cached_response(headers, tag, || json_body(body))
+}
+
+fn json_body<T: Serialize>(body: &T) -> Response {
+    serde_json::to_vec(body)
+        .map(Bytes::from)
+        .unwrap_or_default()
+        .into_response()
 }
 
 /// Like [`cached_json`], with the answer made by `body` only when it is
@@ -279,7 +281,12 @@ async fn status(
             if !snapshot.services.iter().any(|s| s.slug == *slug) {
                 return Err(ApiError::not_found_in("service", "no such service"));
             }
-            (Scope::Service(slug), format!("status-service-{slug}"))
+            // Known to exist: the document (and its response-time chart)
+            // is made only when it is sent, not for a 304.
+            let tag = etag(&snapshot, &format!("status-service-{slug}"));
+            return Ok(cached_response(&headers, &tag, || {
+                json_body(&*scoped(&snapshot, Scope::Service(slug), state.max_listed))
+            }));
         }
         (None, Some(slug), page) => {
             let page = page.unwrap_or(1);
