@@ -130,19 +130,26 @@ pub fn latency_chart(view: &ServiceView) -> Option<String> {
     const W: f64 = 600.0;
     const H: f64 = 120.0;
     let days: Vec<_> = view.days.iter().collect();
-    let figures = |k: usize| -> Vec<(usize, u32)> {
-        days.iter()
+    // Per day: p50, p95, p99, mean.
+    let figures: Vec<[Option<u32>; 4]> = days
+        .iter()
+        .map(|d| {
+            let p = view.daily_percentiles.on(d.date);
+            [
+                p.map(|p| p[0]),
+                p.map(|p| p[1]),
+                p.map(|p| p[2]),
+                d.latency_ms,
+            ]
+        })
+        .collect();
+    let series: [Vec<(usize, u32)>; 4] = std::array::from_fn(|k| {
+        figures
+            .iter()
             .enumerate()
-            .filter_map(|(i, d)| {
-                if k == 3 {
-                    d.latency_ms.map(|ms| (i, ms))
-                } else {
-                    view.daily_percentiles.on(d.date).map(|p| (i, p[k]))
-                }
-            })
+            .filter_map(|(i, day)| day[k].map(|ms| (i, ms)))
             .collect()
-    };
-    let series: [Vec<(usize, u32)>; 4] = [figures(0), figures(1), figures(2), figures(3)];
+    });
     let max = series.iter().flatten().map(|(_, ms)| *ms).max()?.max(1);
     let step = W / (days.len().max(2) - 1) as f64;
     let points = |values: &[(usize, u32)]| {
