@@ -39,22 +39,32 @@ test('refreshes failing three times in a row are reported once', async ({ page }
   await expect(page.locator('html')).toHaveAttribute('data-hydrated', 'true', { timeout: 60_000 });
   expect(await counted('refresh')).toBe(0);
 
-  await page.route(/\/public\/status/, (route) => route.fulfill({ status: 503, body: 'unavailable' }));
+  let failed = 0;
+  await page.route(/\/public\/status/, (route) => {
+    failed += 1;
+    return route.fulfill({ status: 503, body: 'unavailable' });
+  });
   const reports = [];
   page.on('request', (r) => r.url().endsWith('/api/v1/client-errors') && reports.push(r));
-  await page.clock.fastForward(30_000);
-  await page.clock.fastForward(30_000);
+  // One refresh at a time: the next tick is skipped while one is in flight,
+  // so each failure is awaited before the clock moves on.
+  const failRefresh = async (n) => {
+    await page.clock.fastForward(30_000);
+    await expect.poll(() => failed).toBe(n);
+  };
+  await failRefresh(1);
+  await failRefresh(2);
   await expect(page.locator('.stale-notice')).toBeVisible();
   expect(reports).toHaveLength(0);
-  await page.clock.fastForward(30_000);
+  await failRefresh(3);
   await expect.poll(() => reports.length).toBe(1);
   const body = JSON.parse(reports[0].postData());
   expect(body).toMatchObject({ kind: 'refresh', route: '/services/api', message: 'status 503' });
   await expect.poll(() => counted('refresh')).toBe(1);
 
   // The streak goes on: no second report.
-  await page.clock.fastForward(30_000);
-  await page.clock.fastForward(30_000);
+  await failRefresh(4);
+  await failRefresh(5);
   expect(reports).toHaveLength(1);
   expect(await counted('refresh')).toBe(1);
 });
