@@ -133,7 +133,7 @@ async fn serve(cli: &Cli) -> ExitCode {
         .ok()
         .filter(|t| !t.trim().is_empty())
         .map(Secret);
-    telemetry::init(&config.logging);
+    let telemetry = telemetry::init(&config.logging, config.traces.as_ref());
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         config = %path.display(),
@@ -146,17 +146,20 @@ async fn serve(cli: &Cli) -> ExitCode {
         Ok(app) => app,
         Err(err) => {
             tracing::error!(error = format!("{err:#}"), "start-up failed");
+            telemetry.stop().await;
             return ExitCode::FAILURE;
         }
     };
     tracing::info!(address = %app.local_addr(), "listening");
-    match app.run_until_stopped(shutdown_signal()).await {
+    let code = match app.run_until_stopped(shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             tracing::error!(error = format!("{err:#}"), "server failed");
             ExitCode::FAILURE
         }
-    }
+    };
+    telemetry.stop().await;
+    code
 }
 
 async fn migrate(cli: &Cli) -> ExitCode {
@@ -164,7 +167,7 @@ async fn migrate(cli: &Cli) -> ExitCode {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
-    telemetry::init(&config.logging);
+    let _logging = telemetry::init(&config.logging, None);
     let url = store::redact_url(&config.database.url);
     match store::connect(&config.database.url, 1).await {
         Ok(store) => {

@@ -70,6 +70,7 @@ pub const PROBER: &str = "upbeat_prober";
 pub const BUILD_INFO: &str = "upbeat_build_info";
 pub const PAGE_CACHE: &str = "upbeat_page_cache_total";
 pub const FRONTEND_ERRORS: &str = "upbeat_frontend_errors_total";
+pub const TRACES_DROPPED: &str = "upbeat_traces_dropped_total";
 pub const FOLLOWER_REFRESHES: &str = "upbeat_follower_refreshes_total";
 pub const FOLLOWER_ROWS: &str = "upbeat_follower_rows_read_total";
 pub const FOLLOWER_LAG: &str = "upbeat_follower_lag_seconds";
@@ -95,6 +96,7 @@ pub const ALL: &[(&str, &str)] = &[
     (BUILD_INFO, "gauge"),
     (PAGE_CACHE, "counter"),
     (FRONTEND_ERRORS, "counter"),
+    (TRACES_DROPPED, "counter"),
     (FOLLOWER_REFRESHES, "counter"),
     (FOLLOWER_ROWS, "counter"),
     (FOLLOWER_LAG, "histogram"),
@@ -490,6 +492,11 @@ fn describe() {
         counter!(FRONTEND_ERRORS, "kind" => kind).absolute(0);
     }
     describe_counter!(
+        TRACES_DROPPED,
+        "Finished spans not exported: the export queue was full (the collector slow or away) or the collector refused or missed a batch. 0 while traces are off."
+    );
+    counter!(TRACES_DROPPED).absolute(0);
+    describe_counter!(
         PAGE_CACHE,
         "Page requests answered from the page cache (result=hit) or rendered (result=miss)."
     );
@@ -560,6 +567,11 @@ pub fn http_request(method: &str, route: &str, status: u16, elapsed: Duration) {
         .increment(1);
     histogram!(HTTP_DURATION, "method" => method.to_owned(), "route" => route.to_owned(), "status" => status.to_string())
         .record(elapsed.as_secs_f64());
+}
+
+/// `n` finished spans that will not reach the collector.
+pub fn traces_dropped(n: usize) {
+    counter!(TRACES_DROPPED).increment(n as u64);
 }
 
 /// One error report from a browser.

@@ -103,6 +103,7 @@ impl Instance {
             scheduled.push(ScheduledService {
                 service_id: record.id,
                 slug: service.slug.clone(),
+                kind: service.check.kind(),
                 interval: config.interval_of(service),
                 timeout: config.timeout_of(service),
                 probe: match &service.check {

@@ -8,6 +8,9 @@
 //! - The log line has method, route template, status, duration and client
 //!   address; never the query string or any header (tokens travel in
 //!   `Authorization` and push URLs).
+//! - With traces on (`crate::trace`): a server span per request, named
+//!   `GET /route/{template}`, continuing the caller's `traceparent`, its
+//!   trace id returned in `X-Trace-Id`.
 //! - Security headers: `X-Content-Type-Options: nosniff`,
 //!   `Referrer-Policy: strict-origin-when-cross-origin`, and for answers
 //!   that did not set their own Content-Security-Policy (the pages set one
@@ -24,6 +27,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use rand::RngCore;
 use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -70,10 +74,35 @@ pub async fn observe(mut request: Request, next: Next) -> Response {
         .map(|c| c.0.ip().to_string())
         .unwrap_or_default();
     let framable = route == "/embed" || route.starts_with("/badge");
-    let span = tracing::info_span!("request", request_id = %id);
+    let traced = crate::trace::enabled();
+    let span = if traced {
+        // The server span of the HTTP semantic conventions: named by
+        // method and route template; its attributes are set on the span
+        // itself rather than as fields, so the log lines keep their shape.
+        let name = if route == "fallback" {
+            method.clone()
+        } else {
+            format!("{method} {route}")
+        };
+        let span = tracing::info_span!("request", request_id = %id, otel.name = name, otel.kind = "server");
+        crate::trace::continue_from(&span, request.headers());
+        span.set_attribute("http.request.method", method.clone());
+        span.set_attribute("http.route", route.clone());
+        span.set_attribute("url.path", request.uri().path().to_owned());
+        span
+    } else {
+        tracing::info_span!("request", request_id = %id)
+    };
+    let trace_id = crate::trace::trace_id(&span);
     let mut response = next.run(request).instrument(span.clone()).await;
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
+    if traced {
+        span.set_attribute("http.response.status_code", i64::from(status));
+        if status >= 500 {
+            span.set_status(opentelemetry::trace::Status::error(""));
+        }
+    }
     span.in_scope(|| {
         tracing::info!(
             method = %method,
@@ -89,6 +118,9 @@ pub async fn observe(mut request: Request, next: Next) -> Response {
     let headers = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(&id) {
         headers.insert(REQUEST_ID, value);
+    }
+    if let Some(trace_id) = trace_id {
+        headers.insert(crate::trace::TRACE_ID, trace_id);
     }
     headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(

@@ -100,6 +100,11 @@ pub struct HttpCheck {
     /// Verify the server's TLS certificate (on by default).
     #[serde(default = "default_true")]
     pub verify_tls: bool,
+    /// Send the probe's W3C `traceparent` (while traces are on), so the
+    /// target's own spans join the probe's trace. Off by default: the
+    /// header tells the target it is being traced.
+    #[serde(default)]
+    pub propagate_trace: bool,
 }
 
 /// A TCP connect.

@@ -540,6 +540,14 @@ impl Dispatcher {
         Ok(n)
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(
+        otel.name = "alert delivery",
+        upbeat.route = %delivery.route,
+        upbeat.delivery = delivery.id,
+        upbeat.attempt = delivery.attempts + 1,
+        upbeat.outcome = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
+    ))]
     async fn attempt(&self, delivery: ClaimedDelivery) -> Result<(), StoreError> {
         let at = self.clock.now();
         let started = Instant::now();
@@ -589,6 +597,18 @@ impl Dispatcher {
             error: sent.error,
             duration_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
         };
+        let span = tracing::Span::current();
+        span.record(
+            "upbeat.outcome",
+            match outcome {
+                AttemptOutcome::Delivered => "delivered",
+                AttemptOutcome::Failed => "failed",
+                AttemptOutcome::Retry(_) => "retry",
+            },
+        );
+        if !ok {
+            span.record("otel.status_code", "error");
+        }
         self.store
             .finish_alert_attempt(delivery.id, &record, outcome)
             .await?;
@@ -647,7 +667,10 @@ impl Dispatcher {
                         signature(secret, now.timestamp(), &body),
                     );
                 }
-                request.body(body)
+                // The receiver's spans join the delivery's trace.
+                let mut traceparent = reqwest::header::HeaderMap::new();
+                crate::trace::propagate(&tracing::Span::current(), &mut traceparent);
+                request.headers(traceparent).body(body)
             }
             RouteKind::Email => return self.send_mail(config, event, delivery_id).await,
         };

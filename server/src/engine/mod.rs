@@ -538,7 +538,9 @@ impl Engine {
                 follower
                     .builder
                     .set_latencies(self.latencies.borrow().clone());
-                let snapshot = follower.builder.build(now);
+                let snapshot =
+                    tracing::debug_span!("snapshot rebuild", otel.name = "snapshot rebuild")
+                        .in_scope(|| follower.builder.build(now));
                 crate::metrics::snapshot_rebuilt(started.elapsed());
                 self.publish.send_replace(Arc::new(snapshot));
                 self.publish_slo.send_replace(follower.builder.measure(now));

@@ -24,6 +24,7 @@ use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinSet;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::clock::SharedClock;
 use crate::domain::sample::{sample_time, Sample};
@@ -41,6 +42,8 @@ const STARTS_PER_SECOND: f64 = 100.0;
 pub struct ScheduledService {
     pub service_id: i64,
     pub slug: String,
+    /// The check's kind (`http`, `tcp`, …), for the probe's span.
+    pub kind: &'static str,
     pub interval: Duration,
     pub timeout: Duration,
     pub probe: Arc<dyn Probe>,
@@ -158,7 +161,18 @@ async fn run_service(
         let taken_at = sample_time(clock.now());
         let deadline = service.timeout + DEADLINE_GRACE;
         let started = Instant::now();
+        // Below `info`: disabled at the call site unless traces are on.
+        let span = tracing::debug_span!(
+            "probe",
+            otel.name = "probe",
+            upbeat.service = %service.slug,
+            upbeat.check.kind = service.kind,
+            upbeat.outcome = tracing::field::Empty,
+            upbeat.latency_ms = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
+        );
         let result = tokio::time::timeout(deadline, service.probe.run(service.timeout))
+            .instrument(span.clone())
             .await
             .unwrap_or_else(|_| {
                 ProbeResult::down(
@@ -167,6 +181,14 @@ async fn run_service(
                 )
             });
         drop(permit);
+        span.record("upbeat.outcome", result.outcome.as_str());
+        if let Some(latency) = result.latency_ms {
+            span.record("upbeat.latency_ms", latency);
+        }
+        if result.outcome == app::model::SampleOutcome::Down {
+            span.record("otel.status_code", "error");
+        }
+        drop(span);
         stats.record(result.outcome, started.elapsed());
         tracing::debug!(
             service.slug = %service.slug,
@@ -209,6 +231,7 @@ mod tests {
     fn service(id: i64, interval_s: u64) -> ScheduledService {
         ScheduledService {
             service_id: id,
+            kind: "http",
             slug: format!("s{id}"),
             interval: Duration::from_secs(interval_s),
             timeout: Duration::from_secs(5),

@@ -28,6 +28,7 @@ use app::model::PublicStatus;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use super::changes::Changes;
 use super::load_extras;
@@ -252,9 +253,22 @@ impl SampleWriter {
                             }
                         }
                     }
-                    self.apply(std::mem::take(&mut incoming));
-                    self.flush().await;
-                    self.publish();
+                    // Below `info`: disabled at the call site unless traces are on.
+                    let round = tracing::debug_span!(
+                        "writer round",
+                        otel.name = "writer round",
+                        upbeat.samples = incoming.len(),
+                        upbeat.transitions = tracing::field::Empty,
+                        upbeat.incidents.opened = tracing::field::Empty,
+                        upbeat.incidents.resolved = tracing::field::Empty,
+                    );
+                    async {
+                        self.apply(std::mem::take(&mut incoming));
+                        self.flush().await;
+                        self.publish();
+                    }
+                    .instrument(round)
+                    .await;
                     self.stats.beat(self.clock.now());
                 }
                 Wake::Timer | Wake::Changed => {
@@ -350,7 +364,8 @@ impl SampleWriter {
         if let Some(latencies) = &self.latencies {
             self.snapshot.set_latencies(latencies.borrow().clone());
         }
-        let snapshot = self.snapshot.build(now);
+        let snapshot = tracing::debug_span!("snapshot rebuild", otel.name = "snapshot rebuild")
+            .in_scope(|| self.snapshot.build(now));
         crate::metrics::snapshot_rebuilt(started.elapsed());
         self.publish.send_replace(Arc::new(snapshot));
         if let Some(slo) = &self.slo {
@@ -366,6 +381,7 @@ impl SampleWriter {
             sample.in_maintenance = schedule.covers(sample.service_id, sample.taken_at);
         }
         let (states, transitions) = self.snapshot.advance(&samples);
+        tracing::Span::current().record("upbeat.transitions", transitions.len());
         self.snapshot.record(&samples, &states);
         self.stats
             .last_sample_ms
@@ -428,6 +444,9 @@ impl SampleWriter {
                     self.stats
                         .incidents_resolved
                         .fetch_add(round.incidents_resolved.into(), Ordering::Relaxed);
+                    let span = tracing::Span::current();
+                    span.record("upbeat.incidents.opened", round.incidents_opened);
+                    span.record("upbeat.incidents.resolved", round.incidents_resolved);
                     if round.incidents_opened > 0 || round.incidents_resolved > 0 {
                         tracing::info!(
                             opened = round.incidents_opened,

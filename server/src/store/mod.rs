@@ -58,6 +58,14 @@ impl Backend {
             Self::Postgres => "postgres",
         }
     }
+
+    /// `db.system.name` of the OpenTelemetry database conventions.
+    pub const fn otel_system(self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgresql",
+        }
+    }
 }
 
 /// A database failure. Callers log it once where they handle it.

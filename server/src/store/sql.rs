@@ -862,11 +862,13 @@ where
         DB::BACKEND
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.migrate", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "migrate"))]
     async fn migrate(&self) -> Result<(), StoreError> {
         DB::MIGRATOR.run(&self.pool).await?;
         Ok(())
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.applied_migrations", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "applied_migrations"))]
     async fn applied_migrations(&self) -> Result<Vec<i64>, StoreError> {
         let rows =
             sqlx::query("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
@@ -875,11 +877,13 @@ where
         rows.iter().map(|r| Ok(r.try_get("version")?)).collect()
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.ping", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "ping"))]
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.sync_services", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "sync_services"))]
     async fn sync_services(
         &self,
         services: &[ServiceDef],
@@ -922,12 +926,14 @@ where
         rows.iter().map(Self::service_from_row).collect()
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.services", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "services"))]
     async fn services(&self) -> Result<Vec<ServiceRecord>, StoreError> {
         let sql = format!("SELECT {SERVICE_COLUMNS} FROM services ORDER BY position, id");
         let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
         rows.iter().map(Self::service_from_row).collect()
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.insert_samples", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "insert_samples"))]
     async fn insert_samples(
         &self,
         samples: &[Sample],
@@ -974,6 +980,7 @@ where
         Ok(result)
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.alert_events", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "alert_events"))]
     async fn alert_events(
         &self,
         after: i64,
@@ -989,6 +996,7 @@ where
         rows.iter().map(Self::stored_alert_event).collect()
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.insert_routed_alert", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "insert_routed_alert"))]
     async fn insert_routed_alert(
         &self,
         event: &AlertEvent,
@@ -1020,6 +1028,7 @@ where
         Ok(Some(id))
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.slo_states", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "slo_states"))]
     async fn slo_states(&self) -> Result<Vec<SloState>, StoreError> {
         let rows = sqlx::query("SELECT service_id, objective, status, changed_at FROM slo_states")
             .fetch_all(&self.pool)
@@ -1036,6 +1045,7 @@ where
             .collect()
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.record_slo_changes", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "record_slo_changes"))]
     async fn record_slo_changes(
         &self,
         states: &[SloState],
@@ -1063,6 +1073,7 @@ where
         Ok(true)
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.record_slo_days", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "record_slo_days"))]
     async fn record_slo_days(&self, days: &[SloDay]) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         for day in days {
@@ -1085,6 +1096,7 @@ where
         Ok(())
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.prune_slo_days", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "prune_slo_days"))]
     async fn prune_slo_days(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         let result = sqlx::query("DELETE FROM slo_days WHERE day < $1")
             .bind(Time(before))
@@ -1093,6 +1105,7 @@ where
         Ok(DB::rows_affected(&result))
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.last_slo_day", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "last_slo_day"))]
     async fn last_slo_day(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
         let row = sqlx::query("SELECT MAX(day) AS day FROM slo_days")
             .fetch_one(&self.pool)
@@ -1100,6 +1113,7 @@ where
         Self::optional_time(&row, "day")
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.slo_days", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "slo_days"))]
     async fn slo_days(
         &self,
         service_id: Option<i64>,
@@ -1135,6 +1149,7 @@ where
             .collect()
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.incident_counts", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "incident_counts"))]
     async fn incident_counts(
         &self,
         from: DateTime<Utc>,
@@ -1160,6 +1175,7 @@ where
             .collect()
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.insert_alert_event_once", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "insert_alert_event_once"))]
     async fn insert_alert_event_once(
         &self,
         event: &AlertEvent,
@@ -1184,6 +1200,7 @@ where
         Ok(true)
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.unfinished_maintenance_events", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "unfinished_maintenance_events"))]
     async fn unfinished_maintenance_events(&self) -> Result<Vec<StoredAlertEvent>, StoreError> {
         let rows = sqlx::query(
             "SELECT e.id, e.body, e.routed_at FROM alert_events e
@@ -1196,6 +1213,7 @@ where
         rows.iter().map(Self::stored_alert_event).collect()
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.reminder_candidates", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "reminder_candidates"))]
     async fn reminder_candidates(&self, route: &str) -> Result<Vec<ReminderCandidate>, StoreError> {
         let rows = sqlx::query(
             "SELECT e.id, e.body, e.routed_at,
@@ -1226,6 +1244,7 @@ where
             .collect()
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.unrouted_alert_events", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "unrouted_alert_events"))]
     async fn unrouted_alert_events(&self, limit: u32) -> Result<Vec<StoredAlertEvent>, StoreError> {
         let rows = sqlx::query(
             "SELECT id, body, routed_at FROM alert_events WHERE routed_at IS NULL ORDER BY id LIMIT $1",
@@ -1236,6 +1255,7 @@ where
         rows.iter().map(Self::stored_alert_event).collect()
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.route_alert_events", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "route_alert_events"))]
     async fn route_alert_events(
         &self,
         routed: &[(i64, Vec<NewDelivery>)],
@@ -1278,6 +1298,7 @@ where
         Ok(true)
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.recent_alert", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "recent_alert"))]
     async fn recent_alert(
         &self,
         route: &str,
@@ -1300,6 +1321,7 @@ where
         row.map(|r| Self::time(&r, "created_at")).transpose()
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.last_alert_status", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "last_alert_status"))]
     async fn last_alert_status(
         &self,
         route: &str,
@@ -1318,6 +1340,7 @@ where
             .transpose()
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.claim_alert_deliveries", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "claim_alert_deliveries"))]
     async fn claim_alert_deliveries(
         &self,
         now: DateTime<Utc>,
@@ -1364,6 +1387,7 @@ where
         Ok(claimed)
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.finish_alert_attempt", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "finish_alert_attempt"))]
     async fn finish_alert_attempt(
         &self,
         delivery_id: i64,
@@ -1402,6 +1426,7 @@ where
         Ok(())
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.alert_history", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "alert_history"))]
     async fn alert_history(
         &self,
         filter: &AlertHistoryFilter,
@@ -1453,6 +1478,7 @@ where
             .collect()
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.alert_attempts", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "alert_attempts"))]
     async fn alert_attempts(&self, delivery_id: i64) -> Result<Vec<AttemptRecord>, StoreError> {
         let rows = sqlx::query(
             "SELECT at, status_code, error, duration_ms FROM alert_attempts WHERE delivery_id = $1 ORDER BY id",
@@ -1473,6 +1499,7 @@ where
             .collect()
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.alert_outbox", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "alert_outbox"))]
     async fn alert_outbox(&self) -> Result<OutboxDepth, StoreError> {
         let row = sqlx::query(
             "SELECT COUNT(*) AS pending, MIN(created_at) AS oldest FROM alert_deliveries WHERE status = 'pending'",
@@ -1490,6 +1517,7 @@ where
         })
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.prune_alerts", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "prune_alerts"))]
     async fn prune_alerts(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         let mut tx = self.pool.begin().await?;
         let old = "SELECT id FROM alert_events WHERE created_at < $1 AND routed_at IS NOT NULL
@@ -1514,15 +1542,18 @@ where
         Ok(DB::rows_affected(&result))
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.active_incidents", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "active_incidents"))]
     async fn active_incidents(&self) -> Result<Vec<IncidentView>, StoreError> {
         self.load_incidents("i.resolved_at IS NULL", None).await
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.incidents_since", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "incidents_since"))]
     async fn incidents_since(&self, since: DateTime<Utc>) -> Result<Vec<IncidentView>, StoreError> {
         self.load_incidents("i.started_at >= $1", Some(Param::Time(since)))
             .await
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.create_incident", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "create_incident"))]
     async fn create_incident(&self, new: &NewIncident) -> Result<i64, StoreError> {
         let mut tx = self.pool.begin().await?;
         let resolved_at = (new.status == IncidentStatus::Resolved).then_some(Time(new.at));
@@ -1557,6 +1588,7 @@ where
         Ok(id)
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.incident", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "incident"))]
     async fn incident(&self, id: i64) -> Result<Option<IncidentView>, StoreError> {
         Ok(self
             .load_incidents("i.id = $1", Some(Param::Int(id)))
@@ -1564,6 +1596,7 @@ where
             .pop())
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.incidents", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "incidents"))]
     async fn incidents(
         &self,
         resolved: Option<bool>,
@@ -1582,6 +1615,7 @@ where
             .await
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.update_incident", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "update_incident"))]
     async fn update_incident(&self, id: i64, patch: &IncidentPatch) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
         let sql = format!(
@@ -1646,6 +1680,7 @@ where
         Ok(true)
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.delete_incident", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "delete_incident"))]
     async fn delete_incident(
         &self,
         id: i64,
@@ -1656,6 +1691,7 @@ where
             .await
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.set_incident_auto_resolve", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "set_incident_auto_resolve"))]
     async fn set_incident_auto_resolve(
         &self,
         id: i64,
@@ -1669,6 +1705,7 @@ where
         Ok(DB::rows_affected(&result) == 1)
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.create_maintenance", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "create_maintenance"))]
     async fn create_maintenance(&self, m: &NewMaintenance) -> Result<i64, StoreError> {
         let mut tx = self.pool.begin().await?;
         let id: i64 = sqlx::query_scalar(
@@ -1701,10 +1738,12 @@ where
         Ok(id)
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.maintenance", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "maintenance"))]
     async fn maintenance(&self, id: i64) -> Result<Option<MaintenanceRecord>, StoreError> {
         Ok(self.load_maintenances("m.id = $1", id).await?.pop())
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.maintenances", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "maintenances"))]
     async fn maintenances(&self, limit: u32) -> Result<Vec<MaintenanceRecord>, StoreError> {
         self.load_maintenances(
             "m.id IN (SELECT id FROM maintenances ORDER BY starts_at DESC, id DESC LIMIT $1)",
@@ -1713,6 +1752,7 @@ where
         .await
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.update_maintenance", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "update_maintenance"))]
     async fn update_maintenance(
         &self,
         id: i64,
@@ -1771,6 +1811,7 @@ where
         Ok(true)
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.delete_maintenance", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "delete_maintenance"))]
     async fn delete_maintenance(
         &self,
         id: i64,
@@ -1781,6 +1822,7 @@ where
             .await
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.audit_log", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "audit_log"))]
     async fn audit_log(&self, limit: u32) -> Result<Vec<AuditRecord>, StoreError> {
         let rows = sqlx::query(
             "SELECT id, at, actor, action, target_id, detail FROM audit_log ORDER BY id DESC LIMIT $1",
@@ -1802,6 +1844,7 @@ where
             .collect()
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.claim_idempotency_key", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "claim_idempotency_key"))]
     async fn claim_idempotency_key(
         &self,
         actor: &str,
@@ -1855,6 +1898,7 @@ where
         })
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.finish_idempotency_key", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "finish_idempotency_key"))]
     async fn finish_idempotency_key(
         &self,
         actor: &str,
@@ -1887,6 +1931,7 @@ where
         Ok(())
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.prune_idempotency_keys", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "prune_idempotency_keys"))]
     async fn prune_idempotency_keys(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         let result = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
             .bind(Time(before))
@@ -1895,6 +1940,7 @@ where
         Ok(DB::rows_affected(&result))
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.maintenance_windows", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "maintenance_windows"))]
     async fn maintenance_windows(&self, now: DateTime<Utc>) -> Result<Vec<Window>, StoreError> {
         let sql =
             format!("{WINDOW_ROWS} WHERE m.ends_at > $1 OR m.recurrence IS NOT NULL ORDER BY m.id");
@@ -1908,6 +1954,7 @@ where
             .collect())
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.create_token", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "create_token"))]
     async fn create_token(
         &self,
         name: &str,
@@ -1926,12 +1973,14 @@ where
         Ok(id)
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.tokens", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "tokens"))]
     async fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
         let sql = format!("SELECT {TOKEN_COLUMNS} FROM api_tokens ORDER BY id");
         let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
         rows.iter().map(Self::token_from_row).collect()
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.revoke_token", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "revoke_token"))]
     async fn revoke_token(&self, name: &str, at: DateTime<Utc>) -> Result<bool, StoreError> {
         let result = sqlx::query(
             "UPDATE api_tokens SET revoked_at = $2 WHERE name = $1 AND revoked_at IS NULL",
@@ -1943,6 +1992,7 @@ where
         Ok(DB::rows_affected(&result) == 1)
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.use_token", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "use_token"))]
     async fn use_token(
         &self,
         token_hash: &[u8],
@@ -1960,6 +2010,7 @@ where
         row.as_ref().map(Self::token_from_row).transpose()
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.acquire_lease", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "acquire_lease"))]
     async fn acquire_lease(
         &self,
         holder: &str,
@@ -1985,6 +2036,7 @@ where
         }))
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.renew_lease", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "renew_lease"))]
     async fn renew_lease(
         &self,
         lease: &Lease,
@@ -2001,12 +2053,14 @@ where
         Ok(DB::rows_affected(&result) == 1)
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.release_lease", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "release_lease"))]
     async fn release_lease(&self, lease: &Lease) -> Result<(), StoreError> {
         self.renew_lease(lease, DateTime::UNIX_EPOCH)
             .await
             .map(|_| ())
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.rounds_since", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "rounds_since"))]
     async fn rounds_since(&self, after: i64, limit: u32) -> Result<Vec<LoggedRound>, StoreError> {
         let rows = sqlx::query(
             "SELECT seq, epoch, incidents_changed, body FROM writer_rounds
@@ -2030,6 +2084,7 @@ where
             .collect()
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.last_round", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "last_round"))]
     async fn last_round(&self) -> Result<i64, StoreError> {
         let last: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM writer_rounds")
             .fetch_one(&self.pool)
@@ -2037,6 +2092,7 @@ where
         Ok(last.unwrap_or(0))
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.prune_rounds", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "prune_rounds"))]
     async fn prune_rounds(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         let result = sqlx::query("DELETE FROM writer_rounds WHERE newest_sample < $1")
             .bind(Time(before))
@@ -2045,10 +2101,12 @@ where
         Ok(DB::rows_affected(&result))
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.round_feed", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "round_feed"))]
     async fn round_feed(&self) -> Result<Option<RoundFeed>, StoreError> {
         DB::round_feed(&self.pool).await
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.service_states", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "service_states"))]
     async fn service_states(&self) -> Result<Vec<ServiceState>, StoreError> {
         let rows = sqlx::query(
             "SELECT id, status, bad_run, good_run, state_at FROM services
@@ -2075,6 +2133,7 @@ where
             .collect()
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.rollups", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "rollups"))]
     async fn rollups(
         &self,
         service_id: i64,
@@ -2098,6 +2157,7 @@ where
         rows.iter().map(Self::rollup_from_row).collect()
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.rollups_since", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "rollups_since"))]
     async fn rollups_since(
         &self,
         resolution: Resolution,
@@ -2132,6 +2192,7 @@ where
             .collect()
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.samples_since", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "samples_since"))]
     async fn samples_since(
         &self,
         from: DateTime<Utc>,
@@ -2150,6 +2211,7 @@ where
         rows.iter().map(Self::sample_from_row).collect()
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.latest_samples", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "latest_samples"))]
     async fn latest_samples(&self) -> Result<Vec<Sample>, StoreError> {
         let sql = format!(
             "SELECT s.service_id, s.taken_at, s.outcome, s.latency_ms, s.error FROM services v {}",
@@ -2159,6 +2221,7 @@ where
         rows.iter().map(Self::sample_from_row).collect()
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.recent_samples", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "recent_samples"))]
     async fn recent_samples(&self, service_id: i64, limit: u32) -> Result<Vec<Sample>, StoreError> {
         let sql = format!(
             "SELECT {SAMPLE_COLUMNS} FROM samples WHERE service_id = $1 ORDER BY taken_at DESC LIMIT $2"
@@ -2171,6 +2234,7 @@ where
         rows.iter().map(Self::sample_from_row).collect()
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.prune_hourly_histograms", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "prune_hourly_histograms"))]
     async fn prune_hourly_histograms(
         &self,
         service_id: i64,
@@ -2187,6 +2251,7 @@ where
         Ok(DB::rows_affected(&result))
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.prune_samples", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "prune_samples"))]
     async fn prune_samples(
         &self,
         service_id: i64,
@@ -2206,6 +2271,7 @@ where
         Ok(DB::rows_affected(&result))
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.set_push_token", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "set_push_token"))]
     async fn set_push_token(&self, slug: &str, token_hash: &[u8]) -> Result<bool, StoreError> {
         let result = sqlx::query("UPDATE services SET push_token_hash = $2 WHERE slug = $1")
             .bind(slug)
@@ -2215,6 +2281,7 @@ where
         Ok(DB::rows_affected(&result) == 1)
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.record_heartbeat", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "record_heartbeat"))]
     async fn record_heartbeat(
         &self,
         token_hash: &[u8],
@@ -2234,6 +2301,7 @@ where
         Ok(slug)
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.last_heartbeat", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "last_heartbeat"))]
     async fn last_heartbeat(&self, service_id: i64) -> Result<Option<Heartbeat>, StoreError> {
         let row = sqlx::query(
             "SELECT last_push_at, last_push_outcome, last_push_msg, last_push_latency_ms FROM services
@@ -2253,6 +2321,7 @@ where
         .transpose()
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.close", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "close"))]
     async fn close(&self) {
         self.pool.close().await;
     }

@@ -28,3 +28,4 @@ mod slo;
 mod smtp;
 mod statuspage;
 mod store;
+mod traces;

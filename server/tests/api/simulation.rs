@@ -151,6 +151,7 @@ fn engine(
             .map(|r| ScheduledService {
                 service_id: r.id,
                 slug: r.slug.clone(),
+                kind: "scripted",
                 interval: INTERVAL,
                 timeout: Duration::from_secs(10),
                 probe: Arc::new(ScriptedProbe {
