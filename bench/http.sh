@@ -11,6 +11,9 @@
 # ACCEPT_ENCODING="gzip, deflate, br" sends that header, as browsers do, so
 # answers are compressed (the ceiling's answer is too small to be).
 #
+# TRACES=1 runs the server exporting every span over OTLP/HTTP to a local
+# receiver (bench/otlp-sink.py) and prints what it got and what was dropped.
+#
 # Builds first unless SKIP_BUILD=1; installs wrk from Debian if missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,6 +46,14 @@ hello_port=$(free_port)
 target/release/examples/hello "127.0.0.1:$hello_port" &
 pids+=($!)
 
+traces_env=()
+if [ "${TRACES:-}" = 1 ]; then
+  sink_port=$(free_port)
+  python3 bench/otlp-sink.py "$sink_port" &
+  pids+=($!)
+  traces_env=(OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$sink_port" OTEL_TRACES_SAMPLER=always_on)
+fi
+
 upbeat_port=$(free_port)
 {
   printf '[page]\ntitle = "HTTP bench"\n\n'
@@ -50,7 +61,7 @@ upbeat_port=$(free_port)
     printf '[[services]]\nslug = "%s"\nname = "%s"\ngroup = "Core"\ninterval = "1s"\n[services.check]\nkind = "http"\nurl = "http://127.0.0.1:%s/"\n\n' "$slug" "$slug" "$hello_port"
   done
 } >"$work/upbeat.toml"
-RUST_LOG=warn target/release/upbeat --config "$work/upbeat.toml" --listen "127.0.0.1:$upbeat_port" \
+env "${traces_env[@]}" RUST_LOG=warn target/release/upbeat --config "$work/upbeat.toml" --listen "127.0.0.1:$upbeat_port" \
   --database "sqlite://$work/upbeat.db" serve 2>"$work/upbeat.log" &
 pids+=($!)
 wait_for "http://127.0.0.1:$hello_port/"
@@ -74,7 +85,7 @@ share() {
     "$1" "$(cat "$work/$2.rps")" "$(cat "$work/hello.rps")"
 }
 
-echo "wrk: 2 threads, $CONNECTIONS connections, ${DURATION}s each, Accept-Encoding: ${ACCEPT_ENCODING:-none}; machine: $(nproc) cores"
+echo "wrk: 2 threads, $CONNECTIONS connections, ${DURATION}s each, Accept-Encoding: ${ACCEPT_ENCODING:-none}, traces: $([ "${TRACES:-}" = 1 ] && echo "on, to a local OTLP receiver" || echo off); machine: $(nproc) cores"
 run hello "hello-world (ceiling)" "http://127.0.0.1:$hello_port/"
 routes=("$@")
 [ ${#routes[@]} -eq 0 ] && routes=(/)
@@ -88,3 +99,7 @@ for route in "${routes[@]}"; do
   i=$((i + 1))
   share "$route" "r$i"
 done
+if [ "${TRACES:-}" = 1 ]; then
+  sleep 2 # the last batch
+  echo "OTLP receiver: $(curl -fs "http://127.0.0.1:$sink_port/stats"); $(curl -fs "http://127.0.0.1:$upbeat_port/metrics" | grep '^upbeat_traces_dropped_total')"
+fi

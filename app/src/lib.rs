@@ -11,6 +11,7 @@
 // The page views nest deeply; the wasm release build needs more room.
 #![recursion_limit = "256"]
 
+pub mod envelope;
 pub mod model;
 mod pages;
 #[cfg(feature = "hydrate")]
@@ -62,6 +63,11 @@ pub mod ssr {
         pub wasm: String,
         pub css: String,
     }
+
+    /// Provided as Leptos context when `[client_errors] sentry_dsn` is
+    /// set: the page sends its errors to Sentry too (`crate::envelope`).
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct SentryDsn(pub String);
 }
 
 /// The Content-Security-Policy of the pages. `scripts` and `styles` allow
@@ -120,6 +126,9 @@ fn initial_page_data() -> Option<PageData> {
     None
 }
 
+/// The `<meta name>` that carries the Sentry DSN to the page.
+pub const SENTRY_META: &str = "upbeat-sentry-dsn";
+
 /// The HTML document around the app: its head is written on the server
 /// only (the browser hydrates the body).
 #[cfg(feature = "ssr")]
@@ -168,6 +177,8 @@ pub fn shell() -> impl IntoView {
             .attr("property", property)
             .content(content)
     };
+    let sentry = use_context::<ssr::SentryDsn>()
+        .map(|dsn| leptos::html::meta().name(SENTRY_META).content(dsn.0));
     let site_name = status.page.title.clone();
     let url = status.page.url.clone();
     view! {
@@ -185,6 +196,7 @@ pub fn shell() -> impl IntoView {
                 {og("og:title", head.title)}
                 {og("og:description", head.description)}
                 {url.map(|url| og("og:url", url))}
+                {sentry}
                 {scripts}
                 {accent}
             </head>

@@ -14,7 +14,8 @@ pub const REFRESH_FAILURES: u32 = 3;
 /// Longest message sent, in characters (the server keeps 2,000).
 const MAX_MESSAGE: usize = 1_500;
 
-/// Reports an error of `kind` (`panic` or `refresh`).
+/// Reports an error of `kind` (`panic` or `refresh`), and sends it to
+/// Sentry through the server's tunnel when the page names a DSN.
 pub fn send(kind: &str, message: &str) {
     let window = leptos::prelude::window();
     let route = window.location().pathname().unwrap_or_default();
@@ -27,8 +28,37 @@ pub fn send(kind: &str, message: &str) {
         quoted(&route),
         env!("CARGO_PKG_VERSION"),
     );
+    let navigator = window.navigator();
     // Nothing to do when the browser refuses: the page goes on.
-    let _ = window
-        .navigator()
-        .send_beacon_with_opt_str("/api/v1/client-errors", Some(&body));
+    let _ = navigator.send_beacon_with_opt_str("/api/v1/client-errors", Some(&body));
+    let dsn = window
+        .document()
+        .and_then(|d| {
+            d.query_selector(&format!("meta[name={}]", crate::SENTRY_META))
+                .ok()
+                .flatten()
+        })
+        .and_then(|meta| meta.get_attribute("content"));
+    if let Some(dsn) = dsn {
+        let event_id: String = (0..4)
+            .map(|_| {
+                format!(
+                    "{:08x}",
+                    (js_sys::Math::random() * f64::from(u32::MAX)) as u32
+                )
+            })
+            .collect();
+        let envelope = crate::envelope::sentry_envelope(
+            &dsn,
+            &event_id,
+            js_sys::Date::now() / 1000.0,
+            &crate::envelope::Report {
+                kind,
+                message: &message,
+                route: &route,
+                build: env!("CARGO_PKG_VERSION"),
+            },
+        );
+        let _ = navigator.send_beacon_with_opt_str("/api/v1/client-errors/sentry", Some(&envelope));
+    }
 }

@@ -17,6 +17,7 @@ use std::time::Duration;
 use app::model::{PageInfo, PageLink, PublicStatus};
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -24,7 +25,6 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tower_http::compression::CompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::timeout::TimeoutLayer;
 
 use crate::api::auth::AuthGuard;
 use crate::api::health::{Liveness, ReadyCache};
@@ -208,6 +208,9 @@ impl Instance {
         let cancel = CancellationToken::new();
         let engine = tokio::spawn(engine.run(cancel.clone()));
 
+        if config.profiling.enabled {
+            api::profiling::start_heap_sampling().await;
+        }
         let state = AppState {
             site_root: Arc::from(config.server.site_root.as_path()),
             assets: Arc::new(api::assets::SiteAssets::load(&config.server.site_root)),
@@ -221,6 +224,8 @@ impl Instance {
                 config.admin_token.as_ref().map(|t| t.0.as_str()),
             )),
             client_errors: Arc::default(),
+            profiling: config.profiling.enabled,
+            sentry: api::client_errors::SentryTunnel::new(&config.client_errors).map(Arc::new),
             effective_config: Arc::new(crate::api::config::effective(&config)),
             stats,
             liveness,
@@ -341,10 +346,7 @@ pub fn build_router(state: AppState) -> Router {
         ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            REQUEST_TIMEOUT,
-        ))
+        .layer(axum::middleware::from_fn(deadline))
         // Request id, log line, metrics and security headers, around the
         // limits so that their 413 and 408 answers are logged and counted.
         .layer(axum::middleware::from_fn(api::observe::observe))
@@ -352,6 +354,18 @@ pub fn build_router(state: AppState) -> Router {
         // other than SVG are left alone.
         .layer(CompressionLayer::new())
         .with_state(state)
+}
+
+/// Answers `408` to a request still running after [`REQUEST_TIMEOUT`],
+/// except a CPU profile (`/debug/pprof/profile`), which takes as long as
+/// it was asked to (at most a minute).
+async fn deadline(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    if request.uri().path() == "/debug/pprof/profile" {
+        return next.run(request).await;
+    }
+    tokio::time::timeout(REQUEST_TIMEOUT, next.run(request))
+        .await
+        .unwrap_or_else(|_| StatusCode::REQUEST_TIMEOUT.into_response())
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

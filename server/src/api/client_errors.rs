@@ -19,12 +19,25 @@
 //! may report [`PER_MINUTE`] errors a minute and gets `429` with
 //! `Retry-After` after that, so a page stuck in a loop cannot flood the
 //! log; bad fields get `422` naming the field.
+//!
+//! With `[client_errors] sentry_dsn`, the page also sends each error as a
+//! Sentry envelope to `POST /api/v1/client-errors/sentry`, the same-origin
+//! tunnel Sentry's documentation describes (ad blockers and the page's
+//! `connect-src 'self'` both stop a direct send). The tunnel reads the
+//! envelope's header line and forwards the envelope, unchanged, only when
+//! its `dsn` names the configured Sentry and project: to that project's
+//! envelope endpoint, with `sentry_timeout`. Anything else is `400`
+//! naming `dsn` or `body`, so it is never an open proxy. Sentry's answer
+//! (status, body, `Retry-After`, `X-Sentry-Rate-Limits`) is passed back;
+//! no answer in time is `504`, an unreachable Sentry `502`. The envelope
+//! shares the per-address limit of the reports and may be
+//! [`MAX_ENVELOPE`] bytes; no header of the browser's is forwarded.
 
 use std::net::IpAddr;
 use std::time::Duration;
 
 use axum::extract::{Request, State};
-use axum::http::header::USER_AGENT;
+use axum::http::header::{CONTENT_TYPE, USER_AGENT};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -35,6 +48,7 @@ use utoipa_axum::routes;
 use super::error::ApiError;
 use super::limit::{client_ip, too_many, PerAddress};
 use super::AppState;
+use crate::config::client_errors::{ClientErrorsConfig, SentryDsn};
 
 /// Largest body accepted, in bytes.
 pub const MAX_BODY: usize = 8 * 1024;
@@ -44,8 +58,41 @@ const WINDOW: Duration = Duration::from_secs(60);
 /// Longest message kept, in characters.
 const MAX_MESSAGE: usize = 2_000;
 
+/// Largest Sentry envelope accepted, in bytes.
+pub const MAX_ENVELOPE: usize = 64 * 1024;
+
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(report))
+    OpenApiRouter::new()
+        .routes(routes!(report))
+        .routes(routes!(sentry))
+}
+
+/// The Sentry tunnel: where envelopes may go.
+#[derive(Debug)]
+pub struct SentryTunnel {
+    /// As configured: what the page names in its envelopes.
+    raw: String,
+    dsn: SentryDsn,
+    http: reqwest::Client,
+}
+
+impl SentryTunnel {
+    /// The tunnel of a configured (and validated) DSN.
+    pub fn new(config: &ClientErrorsConfig) -> Option<Self> {
+        let raw = config.sentry_dsn.as_deref()?.trim().to_owned();
+        let dsn = SentryDsn::parse(&raw).ok()?;
+        let http = reqwest::Client::builder()
+            .timeout(config.sentry_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .ok()?;
+        Some(Self { raw, dsn, http })
+    }
+
+    /// The DSN the page names.
+    pub fn dsn(&self) -> &str {
+        &self.raw
+    }
 }
 
 /// A browser's error report.
@@ -149,6 +196,119 @@ async fn report(State(state): State<AppState>, request: Request) -> Result<Statu
         "error reported by a browser"
     );
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The first line of a Sentry envelope.
+#[derive(Deserialize)]
+struct EnvelopeHeader {
+    dsn: Option<String>,
+}
+
+/// Forwards a browser's Sentry envelope to the configured project.
+#[utoipa::path(post, path = "/api/v1/client-errors/sentry", tag = "public",
+    request_body(content = String, description = "A Sentry envelope (`application/x-sentry-envelope`): a JSON header line naming the `dsn`, then items"),
+    responses(
+        (status = 200, description = "Sentry's answer, passed back"),
+        (status = 400, description = "Not an envelope, or its `dsn` is not the configured project", body = crate::api::error::ErrorBody),
+        (status = 404, description = "No `[client_errors] sentry_dsn` is configured", body = crate::api::error::ErrorBody),
+        (status = 413, description = "Envelope over 64 KiB", body = crate::api::error::ErrorBody),
+        (status = 429, description = "Too many reports from this address; see `Retry-After`", body = crate::api::error::ErrorBody),
+        (status = 502, description = "Sentry could not be reached", body = crate::api::error::ErrorBody),
+        (status = 504, description = "Sentry did not answer within `sentry_timeout`", body = crate::api::error::ErrorBody),
+    ))]
+async fn sentry(State(state): State<AppState>, request: Request) -> Result<Response, Response> {
+    let Some(tunnel) = state.sentry.as_deref() else {
+        return Err(ApiError::not_found(
+            "no Sentry DSN is configured ([client_errors] sentry_dsn)",
+        )
+        .into_response());
+    };
+    if let Err(wait) = state.client_errors.hit(client_ip(request.extensions())) {
+        return Err(too_many(
+            "too_many_reports",
+            format!("at most {PER_MINUTE} error reports a minute; try again later"),
+            wait,
+        ));
+    }
+    let envelope = axum::body::to_bytes(request.into_body(), MAX_ENVELOPE)
+        .await
+        .map_err(|_| {
+            ApiError {
+                status: StatusCode::PAYLOAD_TOO_LARGE,
+                code: "too_large",
+                message: format!("must be at most {MAX_ENVELOPE} bytes"),
+                field: Some("body".to_owned()),
+            }
+            .into_response()
+        })?;
+    let first_line = envelope.split(|&b| b == b'\n').next().unwrap_or_default();
+    let header: EnvelopeHeader = serde_json::from_slice(first_line).map_err(|_| {
+        ApiError::invalid_field(
+            "body",
+            "must be a Sentry envelope: a JSON header line first",
+        )
+        .into_response()
+    })?;
+    let named = header
+        .dsn
+        .as_deref()
+        .map(SentryDsn::parse)
+        .ok_or_else(|| {
+            ApiError::invalid_field("dsn", "the envelope's header must name its DSN")
+                .into_response()
+        })?
+        .map_err(|reason| ApiError::invalid_field("dsn", reason).into_response())?;
+    if !tunnel.dsn.same_project(&named) {
+        return Err(ApiError::invalid_field(
+            "dsn",
+            "must name this page's Sentry project; nothing else is forwarded",
+        )
+        .into_response());
+    }
+    let answer = tunnel
+        .http
+        .post(tunnel.dsn.envelope_url())
+        .header(CONTENT_TYPE, "application/x-sentry-envelope")
+        .body(envelope)
+        .send()
+        .await
+        .map_err(|error| {
+            let (status, code, message) = if error.is_timeout() {
+                (
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "upstream_timeout",
+                    "Sentry did not answer in time",
+                )
+            } else {
+                (
+                    StatusCode::BAD_GATEWAY,
+                    "upstream_unreachable",
+                    "Sentry could not be reached",
+                )
+            };
+            tracing::warn!(code, "a Sentry envelope was not forwarded");
+            ApiError {
+                status,
+                code,
+                message: message.to_owned(),
+                field: None,
+            }
+            .into_response()
+        })?;
+    let status = answer.status();
+    let mut response = Response::builder().status(status.as_u16());
+    for name in [CONTENT_TYPE.as_str(), "retry-after", "x-sentry-rate-limits"] {
+        if let Some(value) = answer.headers().get(name) {
+            response = response.header(name, value.as_bytes());
+        }
+    }
+    // Sentry answers `{"id": …}`; a few KiB is plenty.
+    let body = answer.bytes().await.unwrap_or_default();
+    let body = body.slice(..body.len().min(4096));
+    tracing::info!(status = status.as_u16(), "Sentry envelope forwarded");
+    response
+        .body(axum::body::Body::from(body))
+        .map_err(|error| ApiError::internal(&error).into_response())
 }
 
 /// The path of a page route: cut at `?` or `#`, at most 200 characters,

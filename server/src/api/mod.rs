@@ -25,6 +25,7 @@ pub mod maintenance;
 pub mod observe;
 pub mod page_cache;
 pub mod pages;
+pub mod profiling;
 pub mod public;
 pub mod push;
 pub mod slo;
@@ -76,6 +77,10 @@ pub struct AppState {
     pub effective_config: Arc<String>,
     /// Browser error reports counted per client address.
     pub client_errors: Arc<client_errors::ReportLimit>,
+    /// `[profiling] enabled`: the `/debug/pprof/*` routes answer.
+    pub profiling: bool,
+    /// The Sentry tunnel, with `[client_errors] sentry_dsn`.
+    pub sentry: Option<Arc<client_errors::SentryTunnel>>,
     /// The engine's counters and heartbeats.
     pub stats: Arc<EngineStats>,
     /// How long the engine may stay silent.
@@ -175,6 +180,7 @@ pub fn routes(state: &AppState) -> (Router<AppState>, OpenApiDoc) {
         .merge(alerts::router())
         .merge(slo::router())
         .merge(config::router())
+        .merge(profiling::router())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             idempotency::guard,

@@ -120,11 +120,18 @@ async fn render(state: &AppState, data: Option<PageData>, request: Request) -> R
         StatusSource::new(move || Arc::clone(&document))
     };
     let assets = state.assets.urls().cloned();
+    let sentry = state
+        .sentry
+        .as_ref()
+        .map(|tunnel| app::ssr::SentryDsn(tunnel.dsn().to_owned()));
     let handler = leptos_axum::render_app_async_with_context(
         move || {
             provide_context(source.clone());
             if let Some(urls) = assets.clone() {
                 provide_context(urls);
+            }
+            if let Some(dsn) = sentry.clone() {
+                provide_context(dsn);
             }
             if let Some(data) = data.clone() {
                 provide_context(Preloaded(data));

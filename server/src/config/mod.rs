@@ -19,6 +19,7 @@
 
 pub mod alerts;
 mod checks;
+pub mod client_errors;
 mod duration;
 mod env;
 mod locate;
@@ -87,6 +88,12 @@ pub struct Config {
     /// `None`: no traces.
     #[serde(skip)]
     pub traces: Option<traces::Tracing>,
+    /// Browser errors to Sentry too (`[client_errors]`).
+    #[serde(default)]
+    pub client_errors: client_errors::ClientErrorsConfig,
+    /// The profiling routes (`[profiling]`).
+    #[serde(default)]
+    pub profiling: client_errors::ProfilingConfig,
     /// The bootstrap admin token, from `UPBEAT_ADMIN_TOKEN` only (never
     /// from the file).
     #[serde(skip)]

@@ -68,6 +68,19 @@ impl Config {
                 push("page.accent".into(), "must be #rgb or #rrggbb".into());
             }
         }
+        if let Some(dsn) = &self.client_errors.sentry_dsn {
+            if let Err(reason) = super::client_errors::SentryDsn::parse(dsn) {
+                push("client_errors.sentry_dsn".into(), reason.into());
+            }
+        }
+        if !(Duration::from_secs(1)..=Duration::from_secs(30))
+            .contains(&self.client_errors.sentry_timeout)
+        {
+            push(
+                "client_errors.sentry_timeout".into(),
+                "must be from 1s to 30s".into(),
+            );
+        }
         if self.page.max_listed == 0 {
             push("page.max_listed".into(), "must be at least 1".into());
         }

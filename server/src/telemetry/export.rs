@@ -226,8 +226,14 @@ mod tests {
         for (base, want) in [
             ("http://collector:4318", "http://collector:4318/v1/traces"),
             ("http://collector:4318/", "http://collector:4318/v1/traces"),
-            ("https://otel.example/prefix", "https://otel.example/prefix/v1/traces"),
-            ("https://otel.example/prefix/", "https://otel.example/prefix/v1/traces"),
+            (
+                "https://otel.example/prefix",
+                "https://otel.example/prefix/v1/traces",
+            ),
+            (
+                "https://otel.example/prefix/",
+                "https://otel.example/prefix/v1/traces",
+            ),
         ] {
             assert_eq!(traces_url(&url::Url::parse(base).unwrap()), want, "{base}");
         }

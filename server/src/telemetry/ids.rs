@@ -93,7 +93,8 @@ where
             return self.inner.format_event(ctx, writer, event);
         };
         let mut line = String::with_capacity(256);
-        self.inner.format_event(ctx, Writer::new(&mut line), event)?;
+        self.inner
+            .format_event(ctx, Writer::new(&mut line), event)?;
         let line = line.strip_suffix('\n').unwrap_or(&line);
         match line.strip_suffix('}').filter(|_| self.json) {
             Some(open) => writeln!(
@@ -137,7 +138,9 @@ mod tests {
         let provider = SdkTracerProvider::builder().build();
         let otel = tracing_opentelemetry::layer().with_tracer(provider.tracer("test"));
         let fmt = tracing_subscriber::fmt::layer().with_writer(move || writer.clone());
-        let subscriber = tracing_subscriber::registry().with(otel).with(Correlate::default());
+        let subscriber = tracing_subscriber::registry()
+            .with(otel)
+            .with(Correlate::default());
         let dispatch = if json {
             Dispatch::new(subscriber.with(fmt.json().event_format(WithIds {
                 inner: tracing_subscriber::fmt::format().json().flatten_event(true),
@@ -179,11 +182,17 @@ mod tests {
             assert!(trace.bytes().all(|b| b.is_ascii_hexdigit()), "{trace}");
             assert_eq!(id_of(&lines[2], trace_key), Some(trace), "one trace");
             let (outer, inner) = (id_of(&lines[1], span_key), id_of(&lines[2], span_key));
-            assert!(outer.is_some() && inner.is_some() && outer != inner, "{lines:#?}");
+            assert!(
+                outer.is_some() && inner.is_some() && outer != inner,
+                "{lines:#?}"
+            );
             if json {
                 for line in &lines {
                     let value: serde_json::Value = serde_json::from_str(line).expect(line);
-                    assert!(value["fields"].is_null() || value["message"].is_string(), "{line}");
+                    assert!(
+                        value["fields"].is_null() || value["message"].is_string(),
+                        "{line}"
+                    );
                 }
                 let line: serde_json::Value = serde_json::from_str(&lines[1]).unwrap();
                 assert_eq!(line["n"], 1);

@@ -518,3 +518,104 @@ where
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// The `upbeat` binary serving `toml` on a free port, with `admin_token`
+/// and `env` (no `OTEL_*` variable of the developer's), killed when
+/// dropped; what it logs is kept.
+pub struct Binary {
+    child: std::process::Child,
+    pub addr: SocketAddr,
+    dir: TempDir,
+    pub client: reqwest::Client,
+}
+
+impl Binary {
+    pub async fn start(
+        toml: &str,
+        database_url: &str,
+        admin_token: &str,
+        env: &[(&str, String)],
+    ) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = dir.path().join("upbeat.toml");
+        std::fs::write(&config, toml).expect("config");
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port");
+        let log = std::fs::File::create(dir.path().join("upbeat.log")).expect("log");
+        let mut command = upbeat();
+        command
+            .arg("--config")
+            .arg(&config)
+            .args([
+                "--listen",
+                &addr.to_string(),
+                "--database",
+                database_url,
+                "serve",
+            ])
+            .env("RUST_LOG", "info,sqlx=warn")
+            .env("UPBEAT_SERVER__SITE_ROOT", dir.path())
+            .env("UPBEAT_ADMIN_TOKEN", admin_token)
+            .stdout(std::process::Stdio::null())
+            .stderr(log);
+        for (key, _) in std::env::vars() {
+            if key.starts_with("OTEL_") {
+                command.env_remove(key);
+            }
+        }
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let app = Self {
+            child: command.spawn().expect("upbeat starts"),
+            addr,
+            dir,
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(90))
+                .build()
+                .expect("client"),
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while app.client.get(app.url("/health")).send().await.is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no answer; log:\n{}",
+                app.log()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        app
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("upbeat.log")).unwrap_or_default()
+    }
+
+    /// A value of `/metrics`: `series` is the name with its labels.
+    pub async fn metric(&self, series: &str) -> f64 {
+        let text = self
+            .client
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
+        text.lines()
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no {series} in /metrics"))
+    }
+}
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -20,6 +20,7 @@ mod ops;
 mod outage;
 mod pages;
 mod probes;
+mod profiling;
 mod public;
 mod push;
 mod replicas;

@@ -4,7 +4,8 @@
 //! tests read back span names, kinds, attributes and parent links of a
 //! page request (continuing the caller's `traceparent`), a probe round
 //! (with its HTTP client span and the `traceparent` the target received),
-//! a writer round with its store statements, and an admin change; and the
+//! a writer round with its store statements, an admin change and the
+//! webhook delivery it causes (with its `traceparent`); and the
 //! log line of a request carrying its trace and span id. A second test
 //! points the exporter at a closed port and at collectors that never
 //! answer: requests answer as fast as without traces, and the lost spans
@@ -12,7 +13,6 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -30,7 +30,7 @@ use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use prost::Message as _;
 use serde_json::Value;
 
-use crate::helpers::{silent_target, upbeat, Backend, TestDb};
+use crate::helpers::{silent_target, Backend, Binary, TestDb};
 
 const ADMIN: &str = "trace-test-admin-token-0123456789";
 
@@ -198,22 +198,11 @@ async fn target() -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
     (addr, seen)
 }
 
-/// The `upbeat` binary with `env`, serving until dropped.
-struct Upbeat {
-    child: Child,
-    addr: SocketAddr,
-    dir: tempfile::TempDir,
-    client: reqwest::Client,
-}
-
-impl Upbeat {
-    async fn start(database_url: &str, target: &str, env: &[(&str, String)]) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("upbeat.toml");
-        std::fs::write(
-            &config,
-            format!(
-                r#"
+/// The config of the traced instance: a service probing `target` every
+/// second (sending its `traceparent`), and a webhook for opened incidents.
+fn traced_config(target: &str) -> String {
+    format!(
+        r#"
 [logging]
 format = "json"
 
@@ -231,89 +220,20 @@ interval = "1s"
 kind = "http"
 url = "{target}"
 propagate_trace = true
+
+[[alerts.routes]]
+name = "hook"
+kind = "webhook"
+url = "{target}/hook"
+events = ["incident.opened"]
 "#
-            ),
-        )
-        .unwrap();
-        let addr = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap();
-        let log = std::fs::File::create(dir.path().join("upbeat.log")).unwrap();
-        let mut command = upbeat();
-        command
-            .arg("--config")
-            .arg(&config)
-            .args([
-                "--listen",
-                &addr.to_string(),
-                "--database",
-                database_url,
-                "serve",
-            ])
-            .env("RUST_LOG", "info,sqlx=warn")
-            .env("UPBEAT_SERVER__SITE_ROOT", dir.path())
-            .env("UPBEAT_ADMIN_TOKEN", ADMIN)
-            .stdout(Stdio::null())
-            .stderr(log);
-        for (key, _) in std::env::vars() {
-            if key.starts_with("OTEL_") {
-                command.env_remove(key);
-            }
-        }
-        for (key, value) in env {
-            command.env(key, value);
-        }
-        let app = Self {
-            child: command.spawn().unwrap(),
-            addr,
-            dir,
-            client: reqwest::Client::builder()
-                .timeout(Duration::from_secs(10))
-                .build()
-                .unwrap(),
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while app.client.get(app.url("/health")).send().await.is_err() {
-            assert!(Instant::now() < deadline, "no answer; log:\n{}", app.log());
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        app
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("upbeat.log")).unwrap_or_default()
-    }
-
-    async fn metric(&self, series: &str) -> f64 {
-        let text = self
-            .client
-            .get(self.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        text.lines()
-            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-            .unwrap_or_else(|| panic!("no {series} in /metrics"))
-    }
-}
-
-impl Drop for Upbeat {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    )
 }
 
 fn random_hex(bytes: usize) -> String {
-    (0..bytes).map(|_| format!("{:02x}", rand::random::<u8>())).collect()
+    (0..bytes)
+        .map(|_| format!("{:02x}", rand::random::<u8>()))
+        .collect()
 }
 
 async fn spans_of_a_page_a_probe_and_an_admin_change(backend: Backend, grpc: bool) {
@@ -329,12 +249,21 @@ async fn spans_of_a_page_a_probe_and_an_admin_change(backend: Backend, grpc: boo
     let mut env = vec![
         ("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{collector}")),
         ("OTEL_SERVICE_NAME", "upbeat-under-test".to_owned()),
-        ("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=test".to_owned()),
+        (
+            "OTEL_RESOURCE_ATTRIBUTES",
+            "deployment.environment=test".to_owned(),
+        ),
     ];
     if grpc {
         env.push(("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc".to_owned()));
     }
-    let app = Upbeat::start(&db.url, &format!("http://{target_addr}/health"), &env).await;
+    let app = Binary::start(
+        &traced_config(&format!("http://{target_addr}/health")),
+        &db.url,
+        ADMIN,
+        &env,
+    )
+    .await;
 
     // A page request continuing the caller's trace.
     let (trace, parent) = (random_hex(16), random_hex(8));
@@ -346,7 +275,11 @@ async fn spans_of_a_page_a_probe_and_an_admin_change(backend: Backend, grpc: boo
         .await
         .unwrap();
     assert_eq!(page.status(), 200);
-    assert_eq!(page.headers()["x-trace-id"], trace.as_str(), "the caller's trace");
+    assert_eq!(
+        page.headers()["x-trace-id"],
+        trace.as_str(),
+        "the caller's trace"
+    );
     let server = received
         .wait_for("of the page request", |s| s.trace_id == trace)
         .await;
@@ -451,6 +384,21 @@ async fn spans_of_a_page_a_probe_and_an_admin_change(backend: Backend, grpc: boo
     assert_eq!(statement.parent_span_id, request.span_id);
     assert_eq!(statement.attr("db.system.name"), Some(system));
 
+    // Its alert goes out to the webhook in a delivery span whose
+    // `traceparent` the receiver got.
+    let delivery = received
+        .wait_for("of the webhook delivery", |s| {
+            s.name == "alert delivery" && s.attr("upbeat.outcome") == Some("delivered")
+        })
+        .await;
+    assert_eq!(delivery.attr("upbeat.route"), Some("hook"));
+    let sent = format!("00-{}-{}-01", delivery.trace_id, delivery.span_id);
+    assert!(
+        traceparents.lock().unwrap().contains(&sent),
+        "the webhook got {sent}: {:?}",
+        traceparents.lock().unwrap()
+    );
+
     // The request's log line carries its trace and span id.
     let log = app.log();
     let line = log
@@ -482,7 +430,7 @@ async fn sqlite_spans_reach_an_otlp_grpc_collector() {
 }
 
 /// How long each of `n` requests for `path` took, in order.
-async fn timings(app: &Upbeat, path: &str, n: usize) -> Vec<Duration> {
+async fn timings(app: &Binary, path: &str, n: usize) -> Vec<Duration> {
     let mut took = Vec::with_capacity(n);
     for _ in 0..n {
         let started = Instant::now();
@@ -509,7 +457,7 @@ async fn a_closed_or_hanging_collector_never_slows_requests() {
         .local_addr()
         .unwrap();
     let hanging = silent_target().await;
-    let untraced = Upbeat::start(&db.url, &target, &[]).await;
+    let untraced = Binary::start(&traced_config(&target), &db.url, ADMIN, &[]).await;
     let baseline = median(timings(&untraced, "/public/status", 40).await);
     drop(untraced);
     for (what, env) in [
@@ -530,7 +478,7 @@ async fn a_closed_or_hanging_collector_never_slows_requests() {
         ),
     ] {
         let db = TestDb::new(Backend::Sqlite).await.unwrap();
-        let app = Upbeat::start(&db.url, &target, &env).await;
+        let app = Binary::start(&traced_config(&target), &db.url, ADMIN, &env).await;
         // Long enough for exports to fail or time out (5 s) while asked.
         let mut took = Vec::new();
         let started = Instant::now();
