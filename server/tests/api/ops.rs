@@ -562,8 +562,23 @@ fn the_grafana_dashboard_queries_exported_metrics() {
         .collect();
     let mut used = HashSet::new();
     let mut titles = Vec::new();
+    let mut trace_links = 0;
     for panel in panels {
         titles.push(panel["title"].as_str().unwrap().to_owned());
+        if panel["datasource"]["uid"] == "${DS_LOKI}" {
+            // The log panel: request lines with a trace id, which links
+            // to the trace view.
+            let expr = panel["targets"][0]["expr"].as_str().unwrap();
+            assert!(expr.contains("trace_id"), "{expr}");
+            for rule in panel["fieldConfig"]["overrides"].as_array().unwrap() {
+                assert_eq!(rule["matcher"]["options"], "trace_id");
+                let link = &rule["properties"][0]["value"][0];
+                assert_eq!(link["internal"]["datasourceUid"], "${DS_TRACES}");
+                assert_eq!(link["internal"]["query"]["query"], "${__value.raw}");
+                trace_links += 1;
+            }
+            continue;
+        }
         assert_eq!(panel["datasource"]["uid"], "${DS_PROMETHEUS}");
         let targets = panel["targets"].as_array().unwrap();
         assert!(!targets.is_empty(), "{}", panel["title"]);
@@ -586,6 +601,14 @@ fn the_grafana_dashboard_queries_exported_metrics() {
             assert!(found, "no Upbeat metric in {expr}");
         }
     }
+    assert_eq!(trace_links, 1, "a panel links trace ids to the trace view");
+    let inputs: Vec<&str> = dashboard["__inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(inputs, ["DS_PROMETHEUS", "DS_LOKI", "DS_TRACES"]);
     for wanted in [
         "Request rate by route",
         "Request latency",
