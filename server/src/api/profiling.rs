@@ -107,6 +107,7 @@ impl Drop for Taking {
         (status = 401, body = ErrorBody, description = "Missing, unknown or revoked token"),
         (status = 404, body = ErrorBody, description = "Profiling is off"),
         (status = 409, body = ErrorBody, description = "Another profile is being taken"),
+        (status = 429, body = ErrorBody, description = "Too many failed attempts from this address"),
     ))]
 async fn cpu_profile(
     _enabled: Enabled,
@@ -184,6 +185,7 @@ fn take(length: Duration, flamegraph: bool) -> Result<Vec<u8>, pprof::Error> {
         (status = 200, description = "A pprof protobuf, gzipped (`application/octet-stream`)"),
         (status = 401, body = ErrorBody, description = "Missing, unknown or revoked token"),
         (status = 404, body = ErrorBody, description = "Profiling is off"),
+        (status = 429, body = ErrorBody, description = "Too many failed attempts from this address"),
         (status = 503, body = ErrorBody, description = "This build's allocator keeps no heap profile"),
     ))]
 async fn heap_profile(_enabled: Enabled, _admin: Admin) -> Result<Response, ApiError> {
