@@ -51,7 +51,7 @@ pub fn send(kind: &str, message: &str) {
         let envelope = crate::envelope::sentry_envelope(
             &dsn,
             &event_id,
-            js_sys::Date::now() / 1000.0,
+            (js_sys::Date::now() / 1000.0) as u64,
             &crate::envelope::Report {
                 kind,
                 message: &message,

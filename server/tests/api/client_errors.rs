@@ -191,7 +191,7 @@ fn envelope(dsn: &str, message: &str) -> String {
     app::envelope::sentry_envelope(
         dsn,
         "0123456789abcdef0123456789abcdef",
-        1_733_212_800.5,
+        1_733_212_800,
         &app::envelope::Report {
             kind: "panic",
             message,
