@@ -11,6 +11,9 @@
 # ACCEPT_ENCODING="gzip, deflate, br" sends that header, as browsers do, so
 # answers are compressed (the ceiling's answer is too small to be).
 #
+# UPBEAT_BIN runs another build of the server (default target/release/upbeat),
+# to compare two commits in the same conditions.
+#
 # TRACES=1 runs the server exporting every span over OTLP/HTTP to a local
 # receiver (bench/otlp-sink.py) and prints what it got and what was dropped.
 #
@@ -24,23 +27,7 @@ ACCEPT_ENCODING=${ACCEPT_ENCODING:-}
 headers=()
 [ -n "$ACCEPT_ENCODING" ] && headers=(-H "Accept-Encoding: $ACCEPT_ENCODING")
 
-if ! command -v wrk >/dev/null; then
-  if [ "$(id -u)" = 0 ]; then apt-get install -y -qq wrk >/dev/null; else sudo apt-get install -y -qq wrk >/dev/null; fi
-fi
-if [ "${SKIP_BUILD:-}" != 1 ]; then
-  scripts/build.sh >/dev/null
-  cargo build --release -p upbeat-server --example hello >/dev/null
-fi
-
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_for() { for _ in $(seq 100); do curl -fs "$1" >/dev/null && return 0; sleep 0.2; done; echo "no answer from $1" >&2; return 1; }
+source bench/common.sh
 
 hello_port=$(free_port)
 target/release/examples/hello "127.0.0.1:$hello_port" &
@@ -61,7 +48,7 @@ upbeat_port=$(free_port)
     printf '[[services]]\nslug = "%s"\nname = "%s"\ngroup = "Core"\ninterval = "1s"\n[services.check]\nkind = "http"\nurl = "http://127.0.0.1:%s/"\n\n' "$slug" "$slug" "$hello_port"
   done
 } >"$work/upbeat.toml"
-env "${traces_env[@]}" RUST_LOG=warn target/release/upbeat --config "$work/upbeat.toml" --listen "127.0.0.1:$upbeat_port" \
+env "${traces_env[@]}" RUST_LOG=warn "${UPBEAT_BIN:-target/release/upbeat}" --config "$work/upbeat.toml" --listen "127.0.0.1:$upbeat_port" \
   --database "sqlite://$work/upbeat.db" serve 2>"$work/upbeat.log" &
 pids+=($!)
 wait_for "http://127.0.0.1:$hello_port/"

@@ -58,7 +58,12 @@ mod tests {
             build: "0.1.0",
         };
         let id = "0123456789abcdef0123456789abcdef";
-        let envelope = sentry_envelope("https://k@o0.ingest.sentry.io/42", id, 1_733_212_800, &report);
+        let envelope = sentry_envelope(
+            "https://k@o0.ingest.sentry.io/42",
+            id,
+            1_733_212_800,
+            &report,
+        );
         let lines: Vec<&str> = envelope.trim_end().split('\n').collect();
         assert_eq!(lines.len(), 3, "{envelope}");
         let header: serde_json::Value = serde_json::from_str(lines[0]).unwrap();

@@ -17,7 +17,6 @@ use std::time::Duration;
 use app::model::{PageInfo, PageLink, PublicStatus};
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -25,6 +24,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tower_http::compression::CompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
 
 use crate::api::auth::AuthGuard;
 use crate::api::health::{Liveness, ReadyCache};
@@ -346,7 +346,13 @@ pub fn build_router(state: AppState) -> Router {
         ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
-        .layer(axum::middleware::from_fn(deadline))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
+        // After the timeout: a CPU profile takes as long as asked (at most
+        // a minute). Behind the admin token and `[profiling] enabled`.
+        .merge(api::profiling_routes().0)
         // Request id, log line, metrics and security headers, around the
         // limits so that their 413 and 408 answers are logged and counted.
         .layer(axum::middleware::from_fn(api::observe::observe))
@@ -354,18 +360,6 @@ pub fn build_router(state: AppState) -> Router {
         // other than SVG are left alone.
         .layer(CompressionLayer::new())
         .with_state(state)
-}
-
-/// Answers `408` to a request still running after [`REQUEST_TIMEOUT`],
-/// except a CPU profile (`/debug/pprof/profile`), which takes as long as
-/// it was asked to (at most a minute).
-async fn deadline(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    if request.uri().path() == "/debug/pprof/profile" {
-        return next.run(request).await;
-    }
-    tokio::time::timeout(REQUEST_TIMEOUT, next.run(request))
-        .await
-        .unwrap_or_else(|_| StatusCode::REQUEST_TIMEOUT.into_response())
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

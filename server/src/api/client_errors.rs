@@ -126,6 +126,36 @@ impl ReportLimit {
     }
 }
 
+impl ReportLimit {
+    /// Counts a report or envelope from the request's address; the `429`
+    /// answer past the limit.
+    fn admit(&self, request: &Request) -> Result<(), Response> {
+        self.hit(client_ip(request.extensions())).map_err(|wait| {
+            too_many(
+                "too_many_reports",
+                format!("at most {PER_MINUTE} error reports a minute; try again later"),
+                wait,
+            )
+        })
+    }
+}
+
+/// The request's body when it is at most `max` bytes, else the `413`
+/// answer naming `body`.
+async fn body_within(request: Request, max: usize) -> Result<axum::body::Bytes, Response> {
+    axum::body::to_bytes(request.into_body(), max)
+        .await
+        .map_err(|_| {
+            ApiError {
+                status: StatusCode::PAYLOAD_TOO_LARGE,
+                code: "too_large",
+                message: format!("must be at most {max} bytes"),
+                field: Some("body".to_owned()),
+            }
+            .into_response()
+        })
+}
+
 /// Records a browser's error report.
 #[utoipa::path(post, path = "/api/v1/client-errors", tag = "public",
     request_body(content = ClientError, description = "JSON, sent as `application/json` or `text/plain`"),
@@ -137,30 +167,14 @@ impl ReportLimit {
         (status = 429, description = "Too many reports from this address; see `Retry-After`", body = crate::api::error::ErrorBody),
     ))]
 async fn report(State(state): State<AppState>, request: Request) -> Result<StatusCode, Response> {
-    if let Err(wait) = state.client_errors.hit(client_ip(request.extensions())) {
-        return Err(too_many(
-            "too_many_reports",
-            format!("at most {PER_MINUTE} error reports a minute; try again later"),
-            wait,
-        ));
-    }
+    state.client_errors.admit(&request)?;
     let browser = browser_family(
         request
             .headers()
             .get(USER_AGENT)
             .and_then(|v| v.to_str().ok()),
     );
-    let bytes = axum::body::to_bytes(request.into_body(), MAX_BODY)
-        .await
-        .map_err(|_| {
-            ApiError {
-                status: StatusCode::PAYLOAD_TOO_LARGE,
-                code: "too_large",
-                message: format!("must be at most {MAX_BODY} bytes"),
-                field: Some("body".to_owned()),
-            }
-            .into_response()
-        })?;
+    let bytes = body_within(request, MAX_BODY).await?;
     let reported: ClientError =
         super::extract::parse_json(&bytes).map_err(IntoResponse::into_response)?;
     let kind = match reported.kind.as_str() {
@@ -223,24 +237,8 @@ async fn sentry(State(state): State<AppState>, request: Request) -> Result<Respo
         )
         .into_response());
     };
-    if let Err(wait) = state.client_errors.hit(client_ip(request.extensions())) {
-        return Err(too_many(
-            "too_many_reports",
-            format!("at most {PER_MINUTE} error reports a minute; try again later"),
-            wait,
-        ));
-    }
-    let envelope = axum::body::to_bytes(request.into_body(), MAX_ENVELOPE)
-        .await
-        .map_err(|_| {
-            ApiError {
-                status: StatusCode::PAYLOAD_TOO_LARGE,
-                code: "too_large",
-                message: format!("must be at most {MAX_ENVELOPE} bytes"),
-                field: Some("body".to_owned()),
-            }
-            .into_response()
-        })?;
+    state.client_errors.admit(&request)?;
+    let envelope = body_within(request, MAX_ENVELOPE).await?;
     let first_line = envelope.split(|&b| b == b'\n').next().unwrap_or_default();
     let header: EnvelopeHeader = serde_json::from_slice(first_line).map_err(|_| {
         ApiError::invalid_field(

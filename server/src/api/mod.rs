@@ -180,7 +180,6 @@ pub fn routes(state: &AppState) -> (Router<AppState>, OpenApiDoc) {
         .merge(alerts::router())
         .merge(slo::router())
         .merge(config::router())
-        .merge(profiling::router())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             idempotency::guard,
@@ -200,9 +199,20 @@ pub fn routes(state: &AppState) -> (Router<AppState>, OpenApiDoc) {
     (router.merge(badges::router()), doc)
 }
 
+/// The routes and the description of the CPU and heap profiles: apart,
+/// because a CPU profile may take longer than the request timeout.
+pub fn profiling_routes() -> (Router<AppState>, OpenApiDoc) {
+    OpenApiRouter::new()
+        .merge(profiling::router())
+        .split_for_parts()
+}
+
 /// All non-page routes; serves the description at `/api/openapi.json`.
+/// Every route but the pages and the profiles (`profiling_routes`); the
+/// description covers them all.
 pub fn router(state: &AppState) -> Router<AppState> {
-    let (router, doc) = routes(state);
+    let (router, mut doc) = routes(state);
+    doc.merge(profiling_routes().1);
     DESCRIPTION.get_or_init(|| doc.to_pretty_json().unwrap_or_default());
     router
 }
