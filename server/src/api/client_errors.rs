@@ -129,14 +129,13 @@ impl ReportLimit {
 impl ReportLimit {
     /// Counts a report or envelope from the request's address; the `429`
     /// answer past the limit.
-    fn admit(&self, request: &Request) -> Result<(), Response> {
-        self.hit(client_ip(request.extensions())).map_err(|wait| {
-            too_many(
-                "too_many_reports",
-                format!("at most {PER_MINUTE} error reports a minute; try again later"),
-                wait,
-            )
-        })
+    fn refusal(&self, request: &Request) -> Option<Response> {
+        let wait = self.hit(client_ip(request.extensions())).err()?;
+        Some(too_many(
+            "too_many_reports",
+            format!("at most {PER_MINUTE} error reports a minute; try again later"),
+            wait,
+        ))
     }
 }
 
@@ -167,7 +166,9 @@ async fn body_within(request: Request, max: usize) -> Result<axum::body::Bytes, 
         (status = 429, description = "Too many reports from this address; see `Retry-After`", body = crate::api::error::ErrorBody),
     ))]
 async fn report(State(state): State<AppState>, request: Request) -> Result<StatusCode, Response> {
-    state.client_errors.admit(&request)?;
+    if let Some(refused) = state.client_errors.refusal(&request) {
+        return Err(refused);
+    }
     let browser = browser_family(
         request
             .headers()
@@ -237,7 +238,9 @@ async fn sentry(State(state): State<AppState>, request: Request) -> Result<Respo
         )
         .into_response());
     };
-    state.client_errors.admit(&request)?;
+    if let Some(refused) = state.client_errors.refusal(&request) {
+        return Err(refused);
+    }
     let envelope = body_within(request, MAX_ENVELOPE).await?;
     let first_line = envelope.split(|&b| b == b'\n').next().unwrap_or_default();
     let header: EnvelopeHeader = serde_json::from_slice(first_line).map_err(|_| {

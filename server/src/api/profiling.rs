@@ -12,9 +12,10 @@
 //! Open them with `go tool pprof -http=: profile.pb.gz` (or
 //! `pprof -http=:`), or the SVG in a browser. The CPU profiler is the
 //! `pprof` crate's (a `SIGPROF` timer while a profile is taken, nothing
-//! otherwise); heap sampling is jemalloc's own (`prof:true` is built in,
-//! `.cargo/config.toml`, and sampling is switched on at start only when
-//! profiling is enabled, so it costs nothing otherwise).
+//! otherwise); heap sampling is jemalloc's own, which `[profiling]
+//! enabled` switches on for its process only (`crate::cli` restarts the
+//! process with it, since jemalloc reads it once at start), so it costs
+//! nothing otherwise.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -44,7 +45,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(heap_profile))
 }
 
-/// Switches jemalloc's heap sampling on, for `[profiling] enabled`.
+/// Makes sure heap sampling is active where jemalloc has it (the process
+/// was started with it, see `crate::cli`); says so when it is not.
 pub async fn start_heap_sampling() {
     jemalloc_pprof::activate_jemalloc_profiling().await;
 }
