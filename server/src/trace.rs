@@ -47,16 +47,19 @@ pub fn continue_from(span: &tracing::Span, headers: &HeaderMap) {
     }
 }
 
-/// The `traceparent` (and `tracestate`) of `span`, added to `headers` of
-/// an outgoing request, so the receiver's spans join this trace.
-pub fn propagate(span: &tracing::Span, headers: &mut HeaderMap) {
-    if !enabled() {
-        return;
+/// The `traceparent` (and `tracestate`) headers of `span`, for an
+/// outgoing request, so the receiver's spans join this trace; none while
+/// traces are off.
+pub fn propagation(span: &tracing::Span) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    if enabled() {
+        let context = span.context();
+        if context.span().span_context().is_valid() {
+            TraceContextPropagator::new()
+                .inject_context(&context, &mut HeaderInjector(&mut headers));
+        }
     }
-    let context = span.context();
-    if context.span().span_context().is_valid() {
-        TraceContextPropagator::new().inject_context(&context, &mut HeaderInjector(headers));
-    }
+    headers
 }
 
 /// The trace id of `span` (32 hex digits) as a header value, when its

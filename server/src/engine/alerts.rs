@@ -668,9 +668,9 @@ impl Dispatcher {
                     );
                 }
                 // The receiver's spans join the delivery's trace.
-                let mut traceparent = reqwest::header::HeaderMap::new();
-                crate::trace::propagate(&tracing::Span::current(), &mut traceparent);
-                request.headers(traceparent).body(body)
+                request
+                    .headers(crate::trace::propagation(&tracing::Span::current()))
+                    .body(body)
             }
             RouteKind::Email => return self.send_mail(config, event, delivery_id).await,
         };

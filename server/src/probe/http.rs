@@ -125,9 +125,7 @@ impl HttpProbe {
             .headers(self.headers.clone())
             .timeout(timeout);
         if self.propagate_trace {
-            let mut traceparent = HeaderMap::new();
-            crate::trace::propagate(span, &mut traceparent);
-            request = request.headers(traceparent);
+            request = request.headers(crate::trace::propagation(span));
         }
         if let Some(body) = &self.body {
             request = request.body(body.clone());
