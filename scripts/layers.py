@@ -14,7 +14,7 @@ from collections import defaultdict
 
 # Lowest first. A module may use modules of lower layers only.
 LAYERS = [
-    ["clock", "token", "metrics", "trace"],
+    ["clock", "token", "metrics", "trace", "password"],
     ["domain"],
     ["config"],
     ["store"],

@@ -8,9 +8,14 @@ use clap::{Parser, Subcommand};
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::{CheckConfig, Config, Overrides, Secret, DEFAULT_CONFIG_PATH};
+use crate::domain::people::{check_password, Role, PASSWORD_LINK_LIFETIME};
+use crate::password::hash_password;
 use crate::startup::{shutdown_signal, Application};
-use crate::token::{check_token_name, hash_token, new_admin_token, new_token};
+use crate::token::{check_actor_name, hash_token, new_admin_token, new_token};
 use crate::{store, telemetry};
+
+/// What the audit log records as the actor of the command line's changes.
+pub const CLI_ACTOR: &str = "cli";
 
 /// Environment variable holding an optional bootstrap admin token.
 pub const ADMIN_TOKEN_ENV: &str = "UPBEAT_ADMIN_TOKEN";
@@ -65,6 +70,36 @@ pub enum Command {
     /// Manage admin API tokens
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Manage the console's users
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user. With --password-stdin the password is read from
+    /// standard input; otherwise a one-time link to set it is printed
+    Create {
+        /// The sign-in name, recorded on every change the user makes
+        #[arg(long)]
+        name: String,
+        /// viewer (reads), editor (incidents and maintenance) or admin
+        /// (also users, tokens, alert routes and subscribers)
+        #[arg(long)]
+        role: Role,
+        /// Read the password from standard input (one line)
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List users (names, roles, dates; never passwords)
+    List,
+    /// Give a user another role
+    SetRole { name: String, role: Role },
+    /// Disable a user; their sessions end at once
+    Disable { name: String },
+    /// Remove a user's password, end their sessions and print a one-time
+    /// link to set a new one
+    ResetPassword { name: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -74,6 +109,9 @@ pub enum TokenCommand {
         /// A name for the token, recorded on every change made with it
         #[arg(long)]
         name: String,
+        /// What the token may do: viewer, editor or admin
+        #[arg(long, default_value = "admin")]
+        role: Role,
     },
     /// List tokens (names and dates, never the tokens)
     List,
@@ -109,6 +147,7 @@ pub async fn run() -> ExitCode {
         Some(Command::CheckConfig { ref file }) => check_config(&cli, file.clone()),
         Some(Command::PushToken { ref slug }) => push_token(&cli, slug).await,
         Some(Command::Token(ref command)) => token(&cli, command).await,
+        Some(Command::User(ref command)) => user(&cli, command).await,
     }
 }
 
@@ -303,8 +342,8 @@ async fn token(cli: &Cli, command: &TokenCommand) -> ExitCode {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
-    if let TokenCommand::Create { name } = command {
-        if let Err(message) = check_token_name(name) {
+    if let TokenCommand::Create { name, .. } = command {
+        if let Err(message) = check_actor_name(name) {
             eprintln!("error: {message}");
             return ExitCode::from(2);
         }
@@ -312,18 +351,21 @@ async fn token(cli: &Cli, command: &TokenCommand) -> ExitCode {
     let result = async {
         let store = store::connect(&config.database.url, 1).await?;
         let outcome = match command {
-            TokenCommand::Create { name } => {
+            TokenCommand::Create { name, role } => {
                 let token = new_admin_token();
-                match store.create_token(name, &hash_token(&token), SystemClock.now()).await? {
+                match store
+                    .create_token(name, &hash_token(&token), *role, CLI_ACTOR, SystemClock.now())
+                    .await?
+                {
                     Some(_) => {
                         println!("{token}");
                         eprintln!(
-                            "Admin token \"{name}\" created. It is shown once, above; only its hash is stored.\nSend it as the header `Authorization: Bearer <token>`."
+                            "Admin token \"{name}\" ({role}) created. It is shown once, above; only its hash is stored.\nSend it as the header `Authorization: Bearer <token>`."
                         );
                         ExitCode::SUCCESS
                     }
                     None => {
-                        eprintln!("error: a token named \"{name}\" already exists (names are not reused)");
+                        eprintln!("error: a token or a user named \"{name}\" already exists (names are not reused)");
                         ExitCode::FAILURE
                     }
                 }
@@ -332,11 +374,12 @@ async fn token(cli: &Cli, command: &TokenCommand) -> ExitCode {
                 let fmt = |at: Option<chrono::DateTime<chrono::Utc>>| {
                     at.map_or_else(|| "-".to_owned(), |at| at.format("%Y-%m-%d %H:%M:%S").to_string())
                 };
-                println!("{:<24} {:<19} {:<19} {:<19}", "NAME", "CREATED", "LAST USED", "REVOKED");
+                println!("{:<24} {:<7} {:<19} {:<19} {:<19}", "NAME", "ROLE", "CREATED", "LAST USED", "REVOKED");
                 for t in store.tokens().await? {
                     println!(
-                        "{:<24} {:<19} {:<19} {:<19}",
+                        "{:<24} {:<7} {:<19} {:<19} {:<19}",
                         t.name,
+                        t.role,
                         fmt(Some(t.created_at)),
                         fmt(t.last_used_at),
                         fmt(t.revoked_at)
@@ -345,12 +388,164 @@ async fn token(cli: &Cli, command: &TokenCommand) -> ExitCode {
                 ExitCode::SUCCESS
             }
             TokenCommand::Revoke { name } => {
-                if store.revoke_token(name, SystemClock.now()).await? {
+                if store.revoke_token(name, CLI_ACTOR, SystemClock.now()).await? {
                     eprintln!("Token \"{name}\" revoked.");
                     ExitCode::SUCCESS
                 } else {
                     eprintln!("error: no active token named \"{name}\"");
                     ExitCode::FAILURE
+                }
+            }
+        };
+        store.close().await;
+        Ok::<_, store::StoreError>(outcome)
+    }
+    .await;
+    result.unwrap_or_else(|err| {
+        eprintln!("error: {err} ({})", store::redact_url(&config.database.url));
+        ExitCode::FAILURE
+    })
+}
+
+/// The password on standard input: one line, its line ending removed.
+fn read_password() -> Result<String, String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| format!("reading the password from standard input: {e}"))?;
+    let password = line.strip_suffix('\n').unwrap_or(&line);
+    let password = password.strip_suffix('\r').unwrap_or(password);
+    check_password(password).map_err(|reason| format!("password: {reason}"))?;
+    Ok(password.to_owned())
+}
+
+/// Prints where a user sets a password, once.
+fn print_link(config: &Config, name: &str, token: &str) {
+    let base = config.server.base_url();
+    println!("{base}admin/password/{token}");
+    eprintln!(
+        "A one-time link for \"{name}\" to set a password is above; it works for {} hours, once.",
+        PASSWORD_LINK_LIFETIME.num_hours()
+    );
+}
+
+async fn user(cli: &Cli, command: &UserCommand) -> ExitCode {
+    let (config, _) = match load(cli) {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
+    };
+    // Everything that can be refused without the database is, first.
+    let mut password = None;
+    if let UserCommand::Create {
+        name,
+        password_stdin,
+        ..
+    } = command
+    {
+        if let Err(message) = check_actor_name(name) {
+            eprintln!("error: {message}");
+            return ExitCode::from(2);
+        }
+        if *password_stdin {
+            match read_password() {
+                Ok(read) => password = Some(hash_password(&read)),
+                Err(message) => {
+                    eprintln!("error: {message}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+    }
+    let result = async {
+        let store = store::connect(&config.database.url, 1).await?;
+        let now = SystemClock.now();
+        let missing = |name: &str| {
+            eprintln!("error: no user named \"{name}\"");
+            ExitCode::FAILURE
+        };
+        let outcome = match command {
+            UserCommand::Create { name, role, .. } => {
+                match store
+                    .create_user(name, *role, password.as_deref(), CLI_ACTOR, now)
+                    .await?
+                {
+                    None => {
+                        eprintln!("error: a user or a token named \"{name}\" already exists");
+                        ExitCode::FAILURE
+                    }
+                    Some(_) if password.is_some() => {
+                        eprintln!(
+                            "User \"{name}\" ({role}) created; they can sign in at {}admin/login.",
+                            config.server.base_url()
+                        );
+                        ExitCode::SUCCESS
+                    }
+                    Some(_) => {
+                        let token = new_token();
+                        let expires = now + PASSWORD_LINK_LIFETIME;
+                        store
+                            .reset_password(name, &hash_token(&token), expires, CLI_ACTOR, now)
+                            .await?;
+                        eprintln!("User \"{name}\" ({role}) created.");
+                        print_link(&config, name, &token);
+                        ExitCode::SUCCESS
+                    }
+                }
+            }
+            UserCommand::List => {
+                let fmt = |at: Option<chrono::DateTime<chrono::Utc>>| {
+                    at.map_or_else(
+                        || "-".to_owned(),
+                        |at| at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                    )
+                };
+                println!(
+                    "{:<24} {:<7} {:<8} {:<19} {:<19}",
+                    "NAME", "ROLE", "PASSWORD", "CREATED", "DISABLED"
+                );
+                for u in store.users().await? {
+                    println!(
+                        "{:<24} {:<7} {:<8} {:<19} {:<19}",
+                        u.name,
+                        u.role,
+                        if u.has_password { "set" } else { "not set" },
+                        fmt(Some(u.created_at)),
+                        fmt(u.disabled_at)
+                    );
+                }
+                ExitCode::SUCCESS
+            }
+            UserCommand::SetRole { name, role } => {
+                if store.set_user_role(name, *role, CLI_ACTOR, now).await? {
+                    eprintln!("User \"{name}\" is now {role}.");
+                    ExitCode::SUCCESS
+                } else {
+                    missing(name)
+                }
+            }
+            UserCommand::Disable { name } => {
+                if store.disable_user(name, CLI_ACTOR, now).await? {
+                    eprintln!("User \"{name}\" disabled; their sessions have ended.");
+                    ExitCode::SUCCESS
+                } else {
+                    eprintln!("error: no enabled user named \"{name}\"");
+                    ExitCode::FAILURE
+                }
+            }
+            UserCommand::ResetPassword { name } => {
+                let token = new_token();
+                let expires = now + PASSWORD_LINK_LIFETIME;
+                if store
+                    .reset_password(name, &hash_token(&token), expires, CLI_ACTOR, now)
+                    .await?
+                {
+                    eprintln!(
+                        "The password of \"{name}\" is removed and their sessions have ended."
+                    );
+                    print_link(&config, name, &token);
+                    ExitCode::SUCCESS
+                } else {
+                    missing(name)
                 }
             }
         };

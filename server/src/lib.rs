@@ -18,6 +18,7 @@ pub mod config;
 pub mod domain;
 pub mod engine;
 pub mod metrics;
+pub mod password;
 pub mod probe;
 pub mod startup;
 pub mod store;

@@ -37,8 +37,16 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Token names are what `created_by` records: short and printable.
-pub fn check_token_name(name: &str) -> Result<(), String> {
+/// Names the system records as actors itself; no user or token may take
+/// them.
+pub const RESERVED_NAMES: [&str; 3] = ["bootstrap", "cli", "upbeat"];
+
+/// Token and user names are what `created_by` and the audit log record:
+/// short, printable, and none of [`RESERVED_NAMES`].
+pub fn check_actor_name(name: &str) -> Result<(), String> {
+    if RESERVED_NAMES.contains(&name) {
+        return Err(format!("the name {name:?} is reserved"));
+    }
     let ok = !name.is_empty()
         && name.len() <= 64
         && name
@@ -48,7 +56,7 @@ pub fn check_token_name(name: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "invalid token name {name:?}: 1 to 64 letters, digits, '-', '_', '.' or '@'"
+            "invalid name {name:?}: 1 to 64 letters, digits, '-', '_', '.' or '@'"
         ))
     }
 }
@@ -88,7 +96,7 @@ mod tests {
     }
 
     #[test]
-    fn token_names_are_short_and_printable() {
+    fn actor_names_are_short_printable_and_not_reserved() {
         let cases = [
             ("deploy-bot", true),
             ("alice@example.com", true),
@@ -98,9 +106,10 @@ mod tests {
             ("ünïcode", false),
         ];
         for (name, ok) in cases {
-            assert_eq!(check_token_name(name).is_ok(), ok, "{name}");
+            assert_eq!(check_actor_name(name).is_ok(), ok, "{name}");
         }
-        assert!(check_token_name(&"x".repeat(64)).is_ok());
-        assert!(check_token_name(&"x".repeat(65)).is_err());
+        assert!(check_actor_name(&"x".repeat(64)).is_ok());
+        assert!(check_actor_name(&"x".repeat(65)).is_err());
+        assert!(check_actor_name("cli").unwrap_err().contains("reserved"));
     }
 }

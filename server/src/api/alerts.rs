@@ -15,7 +15,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::auth::Admin;
+use super::auth::{Admin, Viewer};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{list_limit, Body};
 use super::AppState;
@@ -92,15 +92,16 @@ fn routes_of(state: &AppState) -> &[RouteConfig] {
 }
 
 /// Every route with its filters and last delivery; secrets masked.
-#[utoipa::path(get, path = "/api/v1/alerts/routes", tag = "alerts", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/alerts/routes", tag = "alerts", security(("bearer" = ["viewer"])),
     responses(
         (status = 200, body = Vec<RouteView>),
         (status = 401, body = ErrorBody, description = "Missing, unknown or revoked token"),
+        (status = 403, body = ErrorBody, description = "The role is below viewer"),
         (status = 429, body = ErrorBody, description = "Too many failed attempts from this address"),
     ))]
 async fn list_routes(
     State(state): State<AppState>,
-    _admin: Admin,
+    _viewer: Viewer,
 ) -> Result<Json<Vec<RouteView>>, ApiError> {
     let mut views = Vec::new();
     for route in routes_of(&state) {
@@ -152,13 +153,14 @@ pub struct TestQueued {
 
 /// Queues a `test` event for this route alone; the leader delivers it
 /// within a second or two. `202` with the delivery's id.
-#[utoipa::path(post, path = "/api/v1/alerts/routes/{name}/test", tag = "alerts", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/alerts/routes/{name}/test", tag = "alerts", security(("bearer" = ["admin"])),
     params(("name" = String, Path, description = "The route's name")),
     request_body = TestRequest,
     responses(
         (status = 202, body = TestQueued),
         (status = 400, body = ErrorBody, description = "The body is not `{}`"),
         (status = 401, body = ErrorBody, description = "Missing, unknown or revoked token"),
+        (status = 403, body = ErrorBody, description = "The role is below admin"),
         (status = 429, body = ErrorBody, description = "Too many failed attempts from this address"),
         (status = 404, body = ErrorBody, description = "No route of that name"),
         (status = 422, body = ErrorBody, description = "The body is not `{}`"),
@@ -220,17 +222,18 @@ pub struct HistoryPage {
 }
 
 /// Deliveries, newest first, with every attempt.
-#[utoipa::path(get, path = "/api/v1/alerts/history", tag = "alerts", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/alerts/history", tag = "alerts", security(("bearer" = ["viewer"])),
     params(HistoryQuery),
     responses(
         (status = 200, body = HistoryPage),
         (status = 400, body = ErrorBody, description = "A bad parameter, named in `field`"),
         (status = 401, body = ErrorBody, description = "Missing, unknown or revoked token"),
+        (status = 403, body = ErrorBody, description = "The role is below viewer"),
         (status = 429, body = ErrorBody, description = "Too many failed attempts from this address"),
     ))]
 async fn history(
     State(state): State<AppState>,
-    _admin: Admin,
+    _viewer: Viewer,
     query: Result<Query<HistoryQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<HistoryPage>, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::invalid_field("query", e.body_text()))?;

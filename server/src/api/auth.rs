@@ -9,6 +9,10 @@
 //!   [`MAX_FAILURES`] within [`FAILURE_WINDOW`] that address gets `429`
 //!   until the window passes, valid token or not.
 //! - The acting token's name is what admin changes record as their author.
+//! - Every token has a role ([`Role`]); each admin route names the role it
+//!   needs through its extractor ([`Viewer`], [`Editor`] or [`Admin`]),
+//!   and a token with less gets `403` naming both. The bootstrap token is
+//!   an admin.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -23,6 +27,7 @@ use axum::response::{IntoResponse, Response};
 use super::error::ApiError;
 use super::limit::{client_ip, too_many, PerAddress};
 use super::AppState;
+use crate::domain::people::Role;
 use crate::token::{constant_time_eq, hash_token};
 
 pub const MAX_FAILURES: u32 = 20;
@@ -61,11 +66,84 @@ impl AuthGuard {
     }
 }
 
-/// An authenticated admin request; `name` is the acting token's name.
-#[derive(Clone, Debug)]
-pub struct Admin {
+/// Who makes an authenticated request: a token (bearer) or a user (a
+/// console session), with the role it has.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Actor {
+    /// What changes record as their author.
     pub name: String,
+    pub role: Role,
 }
+
+impl Actor {
+    /// `Ok` when this actor's role includes `needed`, else `403`.
+    pub fn require(&self, needed: Role) -> Result<(), ApiError> {
+        if self.role.allows(needed) {
+            Ok(())
+        } else {
+            Err(ApiError {
+                status: StatusCode::FORBIDDEN,
+                code: "forbidden",
+                message: format!(
+                    "this needs the {needed} role; \"{}\" has the {} role",
+                    self.name, self.role
+                ),
+                field: None,
+            })
+        }
+    }
+}
+
+/// An extractor for an actor with at least one role.
+macro_rules! role_guard {
+    ($(#[$doc:meta])* $guard:ident, $role:expr) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug)]
+        pub struct $guard(pub Actor);
+
+        impl $guard {
+            pub const ROLE: Role = $role;
+        }
+
+        impl std::ops::Deref for $guard {
+            type Target = Actor;
+
+            fn deref(&self) -> &Actor {
+                &self.0
+            }
+        }
+
+        impl FromRequestParts<AppState> for $guard {
+            type Rejection = AuthRejection;
+
+            async fn from_request_parts(
+                parts: &mut Parts,
+                state: &AppState,
+            ) -> Result<Self, Self::Rejection> {
+                let actor = Actor::from_request_parts(parts, state).await?;
+                actor.require(Self::ROLE).map_err(AuthRejection::Failed)?;
+                Ok(Self(actor))
+            }
+        }
+    };
+}
+
+role_guard!(
+    /// A request that only reads: any role.
+    Viewer,
+    Role::Viewer
+);
+role_guard!(
+    /// A request that changes incidents or maintenance.
+    Editor,
+    Role::Editor
+);
+role_guard!(
+    /// A request that manages users, tokens, alert routes or subscribers,
+    /// or reads the configuration and profiles.
+    Admin,
+    Role::Admin
+);
 
 pub enum AuthRejection {
     Unauthorized(&'static str),
@@ -100,7 +178,7 @@ impl IntoResponse for AuthRejection {
     }
 }
 
-impl FromRequestParts<AppState> for Admin {
+impl FromRequestParts<AppState> for Actor {
     type Rejection = AuthRejection;
 
     async fn from_request_parts(
@@ -133,10 +211,14 @@ impl FromRequestParts<AppState> for Admin {
         if guard.is_bootstrap(&hash) {
             return Ok(Self {
                 name: BOOTSTRAP_NAME.to_owned(),
+                role: Role::Admin,
             });
         }
         match state.store.use_token(&hash, state.clock.now()).await {
-            Ok(Some(record)) => Ok(Self { name: record.name }),
+            Ok(Some(record)) => Ok(Self {
+                name: record.name,
+                role: record.role,
+            }),
             Ok(None) => {
                 guard.fail(ip);
                 tracing::warn!(client = %ip, "admin API: invalid or revoked token");

@@ -32,10 +32,11 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// The effective configuration, secrets masked.
-#[utoipa::path(get, path = "/api/v1/config", tag = "meta", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/config", tag = "meta", security(("bearer" = ["admin"])),
     responses(
         (status = 200, description = "The configuration as JSON, in the file's shape", content_type = "application/json"),
         (status = 401, body = ErrorBody, description = "Missing, unknown or revoked token"),
+        (status = 403, body = ErrorBody, description = "The role is below admin"),
         (status = 429, body = ErrorBody, description = "Too many failed attempts from this address"),
     ))]
 async fn effective_config(State(state): State<AppState>, _admin: Admin) -> impl IntoResponse {

@@ -20,7 +20,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 
-use super::auth::Admin;
+use super::auth::Actor;
 use super::error::ApiError;
 use super::AppState;
 use crate::store::{IdempotencyClaim, KeptResponse};
@@ -98,7 +98,7 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
     let (mut parts, body) = request.into_parts();
     // Authenticate first: keys belong to a token, and unauthenticated
     // requests must not reach the database.
-    let admin = match Admin::from_request_parts(&mut parts, &state).await {
+    let admin = match Actor::from_request_parts(&mut parts, &state).await {
         Ok(admin) => admin,
         Err(rejection) => return rejection.into_response(),
     };

@@ -26,7 +26,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::auth::Admin;
+use super::auth::{Actor, Editor, Viewer};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{
     check_text, list_limit, path_id, Body, MAX_BODY_CHARS, MAX_LIST, MAX_TITLE_CHARS,
@@ -161,20 +161,21 @@ async fn load(state: &AppState, id: i64) -> Result<IncidentView, ApiError> {
 }
 
 /// Opens an incident.
-#[utoipa::path(post, path = "/api/v1/incidents", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/incidents", tag = "admin", security(("bearer" = ["editor"])),
     params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key get the first answer")),
     request_body = CreateIncident,
     responses(
         (status = 201, body = IncidentView, headers(("Location" = String))),
         (status = 400, body = ErrorBody, description = "Unreadable JSON or a bad `Idempotency-Key`"),
         (status = 401, body = ErrorBody, description = "Missing, unknown or revoked token"),
+        (status = 403, body = ErrorBody, description = "The role is below editor"),
         (status = 409, body = ErrorBody, description = "A request with this `Idempotency-Key` is still running"),
         (status = 422, body = ErrorBody, description = "A field's value is unacceptable, or the `Idempotency-Key` was used for another request"),
         (status = 429, body = ErrorBody, description = "Too many failed attempts from this address"),
     ))]
 async fn create(
     State(state): State<AppState>,
-    admin: Admin,
+    admin: Editor,
     Body(input): Body<CreateIncident>,
 ) -> Result<Response, ApiError> {
     let title = check_text("title", &input.title, MAX_TITLE_CHARS)?;
@@ -211,17 +212,18 @@ async fn create(
 }
 
 /// Incidents, newest first.
-#[utoipa::path(get, path = "/api/v1/incidents", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/incidents", tag = "admin", security(("bearer" = ["viewer"])),
     params(ListQuery),
     responses(
         (status = 200, body = Vec<IncidentView>),
         (status = 400, body = ErrorBody, description = "A bad `status` or `limit`"),
         (status = 401, body = ErrorBody, description = "Missing, unknown or revoked token"),
+        (status = 403, body = ErrorBody, description = "The role is below viewer"),
         (status = 429, body = ErrorBody, description = "Too many failed attempts from this address"),
     ))]
 async fn list(
     State(state): State<AppState>,
-    _admin: Admin,
+    _viewer: Viewer,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Vec<IncidentView>>, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::invalid_field("query", e.body_text()))?;
@@ -241,17 +243,18 @@ async fn list(
 }
 
 /// One incident with its timeline.
-#[utoipa::path(get, path = "/api/v1/incidents/{id}", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/incidents/{id}", tag = "admin", security(("bearer" = ["viewer"])),
     params(("id" = i64, Path)),
     responses(
         (status = 200, body = IncidentView),
         (status = 401, body = ErrorBody, description = "Missing, unknown or revoked token"),
+        (status = 403, body = ErrorBody, description = "The role is below viewer"),
         (status = 404, body = ErrorBody),
         (status = 429, body = ErrorBody, description = "Too many failed attempts from this address"),
     ))]
 async fn show(
     State(state): State<AppState>,
-    _admin: Admin,
+    _viewer: Viewer,
     Path(id): Path<String>,
 ) -> Result<Json<IncidentView>, ApiError> {
     load(&state, parse_id(&id)?).await.map(Json)
@@ -260,13 +263,14 @@ async fn show(
 /// Changes an incident. A `body`, or a change of status, adds a timeline
 /// update; `resolved` sets `resolved_at` and gives the services back their
 /// probed status.
-#[utoipa::path(patch, path = "/api/v1/incidents/{id}", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(patch, path = "/api/v1/incidents/{id}", tag = "admin", security(("bearer" = ["editor"])),
     params(("id" = i64, Path)),
     request_body = PatchIncident,
     responses(
         (status = 200, body = IncidentView),
         (status = 400, body = ErrorBody, description = "Unreadable JSON"),
         (status = 401, body = ErrorBody, description = "Missing, unknown or revoked token"),
+        (status = 403, body = ErrorBody, description = "The role is below editor"),
         (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "The incident is resolved and the change would reopen it"),
         (status = 422, body = ErrorBody, description = "A field's value is unacceptable"),
@@ -274,7 +278,7 @@ async fn show(
     ))]
 async fn patch(
     State(state): State<AppState>,
-    admin: Admin,
+    admin: Editor,
     Path(id): Path<String>,
     Body(input): Body<PatchIncident>,
 ) -> Result<Json<IncidentView>, ApiError> {
@@ -313,13 +317,14 @@ async fn patch(
 }
 
 /// Adds a timeline update, optionally moving the status.
-#[utoipa::path(post, path = "/api/v1/incidents/{id}/updates", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/incidents/{id}/updates", tag = "admin", security(("bearer" = ["editor"])),
     params(("id" = i64, Path), ("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key get the first answer")),
     request_body = NewUpdate,
     responses(
         (status = 201, body = IncidentView),
         (status = 400, body = ErrorBody, description = "Unreadable JSON or a bad `Idempotency-Key`"),
         (status = 401, body = ErrorBody, description = "Missing, unknown or revoked token"),
+        (status = 403, body = ErrorBody, description = "The role is below editor"),
         (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "The incident is resolved and the update would reopen it, or a request with this `Idempotency-Key` is still running"),
         (status = 422, body = ErrorBody, description = "A field's value is unacceptable, or the `Idempotency-Key` was used for another request"),
@@ -327,7 +332,7 @@ async fn patch(
     ))]
 async fn add_update(
     State(state): State<AppState>,
-    admin: Admin,
+    admin: Editor,
     Path(id): Path<String>,
     Body(input): Body<NewUpdate>,
 ) -> Result<Response, ApiError> {
@@ -347,7 +352,7 @@ async fn add_update(
 
 async fn apply(
     state: &AppState,
-    admin: &Admin,
+    admin: &Actor,
     current: &IncidentView,
     patch: IncidentPatch,
 ) -> Result<Json<IncidentView>, ApiError> {
@@ -368,17 +373,18 @@ async fn apply(
 }
 
 /// Deletes an incident with its timeline.
-#[utoipa::path(delete, path = "/api/v1/incidents/{id}", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/api/v1/incidents/{id}", tag = "admin", security(("bearer" = ["editor"])),
     params(("id" = i64, Path)),
     responses(
         (status = 204, description = "Deleted"),
         (status = 401, body = ErrorBody, description = "Missing, unknown or revoked token"),
+        (status = 403, body = ErrorBody, description = "The role is below editor"),
         (status = 404, body = ErrorBody),
         (status = 429, body = ErrorBody, description = "Too many failed attempts from this address"),
     ))]
 async fn remove(
     State(state): State<AppState>,
-    admin: Admin,
+    admin: Editor,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = parse_id(&id)?;

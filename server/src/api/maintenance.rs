@@ -20,7 +20,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::auth::Admin;
+use super::auth::{Actor, Editor, Viewer};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{
     check_text, list_limit, path_id, Body, MAX_BODY_CHARS, MAX_LIST, MAX_TITLE_CHARS,
@@ -220,20 +220,21 @@ async fn answer(state: &AppState, id: i64, status: StatusCode) -> Result<Respons
 }
 
 /// Schedules a maintenance window.
-#[utoipa::path(post, path = "/api/v1/maintenances", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/maintenances", tag = "admin", security(("bearer" = ["editor"])),
     params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key get the first answer")),
     request_body = CreateMaintenance,
     responses(
         (status = 201, body = MaintenanceOut, headers(("Location" = String))),
         (status = 400, body = ErrorBody, description = "Unreadable JSON or a bad `Idempotency-Key`"),
         (status = 401, body = ErrorBody, description = "Missing, unknown or revoked token"),
+        (status = 403, body = ErrorBody, description = "The role is below editor"),
         (status = 429, body = ErrorBody, description = "Too many failed attempts from this address"),
         (status = 409, body = ErrorBody, description = "A request with this `Idempotency-Key` is still running"),
         (status = 422, body = ErrorBody, description = "A field's value is unacceptable, or the `Idempotency-Key` was used for another request"),
     ))]
 async fn create(
     State(state): State<AppState>,
-    admin: Admin,
+    admin: Editor,
     Body(input): Body<CreateMaintenance>,
 ) -> Result<Response, ApiError> {
     let title = check_text("title", &input.title, MAX_TITLE_CHARS)?;
@@ -265,17 +266,18 @@ async fn create(
 }
 
 /// Maintenance windows, latest start first.
-#[utoipa::path(get, path = "/api/v1/maintenances", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/maintenances", tag = "admin", security(("bearer" = ["viewer"])),
     params(ListQuery),
     responses(
         (status = 200, body = Vec<MaintenanceOut>),
         (status = 400, body = ErrorBody, description = "A bad `status` or `limit`"),
         (status = 401, body = ErrorBody, description = "Missing, unknown or revoked token"),
+        (status = 403, body = ErrorBody, description = "The role is below viewer"),
         (status = 429, body = ErrorBody, description = "Too many failed attempts from this address"),
     ))]
 async fn list(
     State(state): State<AppState>,
-    _admin: Admin,
+    _viewer: Viewer,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Vec<MaintenanceOut>>, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::invalid_field("query", e.body_text()))?;
@@ -305,24 +307,25 @@ async fn list(
 }
 
 /// One maintenance window with its timeline.
-#[utoipa::path(get, path = "/api/v1/maintenances/{id}", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/maintenances/{id}", tag = "admin", security(("bearer" = ["viewer"])),
     params(("id" = i64, Path)),
     responses(
         (status = 200, body = MaintenanceOut),
         (status = 404, body = ErrorBody),
         (status = 401, body = ErrorBody, description = "Missing, unknown or revoked token"),
+        (status = 403, body = ErrorBody, description = "The role is below viewer"),
         (status = 429, body = ErrorBody, description = "Too many failed attempts from this address"),
     ))]
 async fn show(
     State(state): State<AppState>,
-    _admin: Admin,
+    _viewer: Viewer,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     answer(&state, parse_id(&id)?, StatusCode::OK).await
 }
 
 /// Changes a maintenance window.
-#[utoipa::path(patch, path = "/api/v1/maintenances/{id}", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(patch, path = "/api/v1/maintenances/{id}", tag = "admin", security(("bearer" = ["editor"])),
     params(("id" = i64, Path)),
     request_body = PatchMaintenance,
     responses(
@@ -331,11 +334,12 @@ async fn show(
         (status = 404, body = ErrorBody),
         (status = 422, body = ErrorBody, description = "A field's value is unacceptable"),
         (status = 401, body = ErrorBody, description = "Missing, unknown or revoked token"),
+        (status = 403, body = ErrorBody, description = "The role is below editor"),
         (status = 429, body = ErrorBody, description = "Too many failed attempts from this address"),
     ))]
 async fn patch(
     State(state): State<AppState>,
-    admin: Admin,
+    admin: Editor,
     Path(id): Path<String>,
     Body(input): Body<PatchMaintenance>,
 ) -> Result<Response, ApiError> {
@@ -380,7 +384,7 @@ async fn patch(
 }
 
 /// Adds a timeline update.
-#[utoipa::path(post, path = "/api/v1/maintenances/{id}/updates", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/maintenances/{id}/updates", tag = "admin", security(("bearer" = ["editor"])),
     params(("id" = i64, Path), ("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key get the first answer")),
     request_body = NewUpdate,
     responses(
@@ -390,11 +394,12 @@ async fn patch(
         (status = 409, body = ErrorBody, description = "A request with this `Idempotency-Key` is still running"),
         (status = 422, body = ErrorBody, description = "A field's value is unacceptable, or the `Idempotency-Key` was used for another request"),
         (status = 401, body = ErrorBody, description = "Missing, unknown or revoked token"),
+        (status = 403, body = ErrorBody, description = "The role is below editor"),
         (status = 429, body = ErrorBody, description = "Too many failed attempts from this address"),
     ))]
 async fn add_update(
     State(state): State<AppState>,
-    admin: Admin,
+    admin: Editor,
     Path(id): Path<String>,
     Body(input): Body<NewUpdate>,
 ) -> Result<Response, ApiError> {
@@ -417,7 +422,7 @@ async fn add_update(
 
 async fn store_patch(
     state: &AppState,
-    admin: &Admin,
+    admin: &Actor,
     id: i64,
     patch: &MaintenancePatch,
 ) -> Result<(), ApiError> {
@@ -431,17 +436,18 @@ async fn store_patch(
 }
 
 /// Deletes a maintenance window with its timeline.
-#[utoipa::path(delete, path = "/api/v1/maintenances/{id}", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/api/v1/maintenances/{id}", tag = "admin", security(("bearer" = ["editor"])),
     params(("id" = i64, Path)),
     responses(
         (status = 204, description = "Deleted"),
         (status = 404, body = ErrorBody),
         (status = 401, body = ErrorBody, description = "Missing, unknown or revoked token"),
+        (status = 403, body = ErrorBody, description = "The role is below editor"),
         (status = 429, body = ErrorBody, description = "Too many failed attempts from this address"),
     ))]
 async fn remove(
     State(state): State<AppState>,
-    admin: Admin,
+    admin: Editor,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = parse_id(&id)?;

@@ -101,12 +101,13 @@ impl Drop for Taking {
 }
 
 /// Samples the server's CPU for a while.
-#[utoipa::path(get, path = "/debug/pprof/profile", tag = "meta", security(("bearer" = [])),
+#[utoipa::path(get, path = "/debug/pprof/profile", tag = "meta", security(("bearer" = ["admin"])),
     params(ProfileQuery),
     responses(
         (status = 200, description = "A pprof protobuf (`application/octet-stream`), or an SVG flame graph (`image/svg+xml`)"),
         (status = 400, body = ErrorBody, description = "`seconds` or `format` unacceptable"),
         (status = 401, body = ErrorBody, description = "Missing, unknown or revoked token"),
+        (status = 403, body = ErrorBody, description = "The role is below admin"),
         (status = 404, body = ErrorBody, description = "Profiling is off"),
         (status = 409, body = ErrorBody, description = "Another profile is being taken"),
         (status = 429, body = ErrorBody, description = "Too many failed attempts from this address"),
@@ -182,10 +183,11 @@ fn take(length: Duration, flamegraph: bool) -> Result<Vec<u8>, pprof::Error> {
 }
 
 /// jemalloc's heap profile.
-#[utoipa::path(get, path = "/debug/pprof/heap", tag = "meta", security(("bearer" = [])),
+#[utoipa::path(get, path = "/debug/pprof/heap", tag = "meta", security(("bearer" = ["admin"])),
     responses(
         (status = 200, description = "A pprof protobuf, gzipped (`application/octet-stream`)"),
         (status = 401, body = ErrorBody, description = "Missing, unknown or revoked token"),
+        (status = 403, body = ErrorBody, description = "The role is below admin"),
         (status = 404, body = ErrorBody, description = "Profiling is off"),
         (status = 429, body = ErrorBody, description = "Too many failed attempts from this address"),
         (status = 503, body = ErrorBody, description = "This build's allocator keeps no heap profile"),

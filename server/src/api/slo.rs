@@ -29,7 +29,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::auth::Admin;
+use super::auth::Viewer;
 use super::error::{ApiError, ErrorBody};
 use super::AppState;
 use crate::domain::slo::{
@@ -197,13 +197,14 @@ pub fn metric_series(board: &Board) -> Vec<crate::metrics::SloSeries> {
 }
 
 /// Every service with objectives, by slug.
-#[utoipa::path(get, path = "/api/v1/slo", tag = "slo", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/slo", tag = "slo", security(("bearer" = ["viewer"])),
     responses(
         (status = 200, body = Vec<ServiceSlo>),
         (status = 401, body = ErrorBody, description = "Missing, unknown or revoked token"),
+        (status = 403, body = ErrorBody, description = "The role is below viewer"),
         (status = 429, body = ErrorBody, description = "Too many failed attempts from this address"),
     ))]
-async fn list(State(state): State<AppState>, _admin: Admin) -> Json<Vec<ServiceSlo>> {
+async fn list(State(state): State<AppState>, _viewer: Viewer) -> Json<Vec<ServiceSlo>> {
     let board = state.slo.borrow().clone();
     let mut services: Vec<ServiceSlo> = board.services.values().map(|m| service_slo(m)).collect();
     services.sort_by(|a, b| a.slug.cmp(&b.slug));
@@ -211,17 +212,18 @@ async fn list(State(state): State<AppState>, _admin: Admin) -> Json<Vec<ServiceS
 }
 
 /// One service's objectives.
-#[utoipa::path(get, path = "/api/v1/slo/{slug}", tag = "slo", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/slo/{slug}", tag = "slo", security(("bearer" = ["viewer"])),
     params(("slug" = String, Path, description = "The service's slug")),
     responses(
         (status = 200, body = ServiceSlo),
         (status = 401, body = ErrorBody, description = "Missing, unknown or revoked token"),
+        (status = 403, body = ErrorBody, description = "The role is below viewer"),
         (status = 404, body = ErrorBody, description = "No service of that slug with objectives"),
         (status = 429, body = ErrorBody, description = "Too many failed attempts from this address"),
     ))]
 async fn one(
     State(state): State<AppState>,
-    _admin: Admin,
+    _viewer: Viewer,
     Path(slug): Path<String>,
 ) -> Result<Json<ServiceSlo>, ApiError> {
     let board = state.slo.borrow().clone();
@@ -279,18 +281,19 @@ fn service_id(state: &AppState, slug: &str) -> Result<i64, ApiError> {
 }
 
 /// One service's objectives day by day, as stored when each day ended.
-#[utoipa::path(get, path = "/api/v1/slo/{slug}/history", tag = "slo", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/slo/{slug}/history", tag = "slo", security(("bearer" = ["viewer"])),
     params(("slug" = String, Path, description = "The service's slug"), HistoryQuery),
     responses(
         (status = 200, body = Vec<DaySlo>),
         (status = 400, body = ErrorBody, description = "`from` or `to` is not a date, or they are out of order or more than 366 days apart"),
         (status = 401, body = ErrorBody, description = "Missing, unknown or revoked token"),
+        (status = 403, body = ErrorBody, description = "The role is below viewer"),
         (status = 404, body = ErrorBody, description = "No service of that slug with objectives"),
         (status = 429, body = ErrorBody, description = "Too many failed attempts from this address"),
     ))]
 async fn history(
     State(state): State<AppState>,
-    _admin: Admin,
+    _viewer: Viewer,
     Path(slug): Path<String>,
     query: Result<Query<HistoryQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Vec<DaySlo>>, ApiError> {
@@ -382,17 +385,18 @@ pub struct Report {
 }
 
 /// The monthly report, from the stored days: no raw samples needed.
-#[utoipa::path(get, path = "/api/v1/slo/report", tag = "slo", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/slo/report", tag = "slo", security(("bearer" = ["viewer"])),
     params(ReportQuery),
     responses(
         (status = 200, body = Report, description = "JSON, or CSV (`format=csv` or `Accept: text/csv`) with the rows' fields as columns"),
         (status = 400, body = ErrorBody, description = "`month` is not YYYY-MM, or `format` is unknown"),
         (status = 401, body = ErrorBody, description = "Missing, unknown or revoked token"),
+        (status = 403, body = ErrorBody, description = "The role is below viewer"),
         (status = 429, body = ErrorBody, description = "Too many failed attempts from this address"),
     ))]
 async fn report(
     State(state): State<AppState>,
-    _admin: Admin,
+    _viewer: Viewer,
     headers: HeaderMap,
     query: Result<Query<ReportQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {

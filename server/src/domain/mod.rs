@@ -11,6 +11,8 @@
 //! - [`maintenance`]: windows, recurrence, which are in progress or over.
 //! - [`rollup`]: hourly and daily summaries, uptime and latency maths.
 //! - [`percentiles`]: p50, p95 and p99 over the page's windows and days.
+//! - [`people`]: roles and what each may do, password rules, how long a
+//!   console session lasts.
 //! - [`snapshot`]: the in-memory view the page, the JSON and badges serve.
 //! - [`badge`], [`markdown`], [`conditions`]: rendering and body checks.
 
@@ -21,6 +23,7 @@ pub mod incident;
 pub mod listing;
 pub mod maintenance;
 pub mod markdown;
+pub mod people;
 pub mod percentiles;
 pub mod rollup;
 pub mod sample;

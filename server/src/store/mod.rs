@@ -36,6 +36,7 @@ use chrono::{DateTime, Utc};
 use crate::domain::alert::AlertEvent;
 use crate::domain::incident::{IncidentChange, IncidentPatch, NewIncident, Transition};
 use crate::domain::maintenance::{MaintenancePatch, MaintenanceRecord, NewMaintenance, Window};
+use crate::domain::people::Role;
 use crate::domain::rollup::{Resolution, Rollup};
 use crate::domain::sample::Sample;
 use crate::domain::service::{ServiceDef, ServiceRecord};
@@ -253,9 +254,64 @@ pub struct Heartbeat {
 pub struct TokenRecord {
     pub id: i64,
     pub name: String,
+    pub role: Role,
     pub created_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// A console user (never the password hash).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserRecord {
+    pub id: i64,
+    pub name: String,
+    pub role: Role,
+    pub created_at: DateTime<Utc>,
+    pub disabled_at: Option<DateTime<Utc>>,
+    /// `false` until a password is set (through a one-time link).
+    pub has_password: bool,
+}
+
+/// A user as sign-in sees it: the record and its password hash.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Credentials {
+    pub user: UserRecord,
+    pub password_hash: Option<String>,
+}
+
+/// A session to store at sign-in.
+#[derive(Clone, Debug)]
+pub struct NewSession<'a> {
+    /// SHA-256 of the cookie's value.
+    pub id_hash: &'a [u8],
+    pub user_id: i64,
+    pub csrf_token: &'a str,
+    pub at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A live session with its user.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub user_id: i64,
+    pub name: String,
+    pub role: Role,
+    pub csrf_token: String,
+    pub last_seen_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Which audit-log entries to read: all filters optional, newest first,
+/// `before` (an entry id) pages back.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    pub actor: Option<String>,
+    /// An exact action, or a prefix ending in `.` (`incident.`).
+    pub action: Option<String>,
+    pub from: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    pub before: Option<i64>,
+    pub limit: u32,
 }
 
 /// What committing a round did besides storing samples.
@@ -290,12 +346,17 @@ impl RoundResult {
 pub struct AuditRecord {
     pub id: i64,
     pub at: DateTime<Utc>,
-    /// Name of the acting token.
+    /// Name of the acting user or token (or `cli` for the command line).
     pub actor: String,
+    /// `user` when the actor is a user's name, else `token`.
+    pub actor_kind: String,
     /// `incident.created`, `incident.updated`, `incident.deleted`,
-    /// `maintenance.created`, `maintenance.updated` or `maintenance.deleted`.
+    /// `maintenance.created`, `maintenance.updated`, `maintenance.deleted`,
+    /// `user.created`, `user.role_changed`, `user.disabled`,
+    /// `user.password_reset`, `user.password_set`, `user.signed_in`,
+    /// `user.signed_out`, `token.created` or `token.revoked`.
     pub action: String,
-    /// Id of the incident or maintenance window.
+    /// Id of the incident, maintenance window, user or token.
     pub target_id: i64,
     /// The title for creations and deletions; the fields set for updates.
     pub detail: String,
@@ -624,8 +685,8 @@ pub trait Store: Send + Sync + 'static {
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
 
-    /// The newest `limit` admin changes, newest first.
-    async fn audit_log(&self, limit: u32) -> Result<Vec<AuditRecord>, StoreError>;
+    /// Admin changes, sign-ins and people changes, newest first.
+    async fn audit_log(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>, StoreError>;
 
     /// Claims `key` for `actor`'s request with this fingerprint at `now`.
     async fn claim_idempotency_key(
@@ -654,21 +715,109 @@ pub trait Store: Send + Sync + 'static {
     /// [`crate::domain::maintenance::Schedule::current`].
     async fn maintenance_windows(&self, now: DateTime<Utc>) -> Result<Vec<Window>, StoreError>;
 
-    /// Stores an admin token's hash under `name`, created at `at`; `None`
-    /// when the name is taken (names are never reused, revoked or not).
+    /// Stores an admin token's hash under `name` with its role, created
+    /// by `actor` at `at`; `None` when a token or a user has the name
+    /// (token names are never reused, revoked or not).
     async fn create_token(
         &self,
         name: &str,
         token_hash: &[u8],
+        role: Role,
+        actor: &str,
         at: DateTime<Utc>,
     ) -> Result<Option<i64>, StoreError>;
 
     /// Every token, revoked ones included, oldest first.
     async fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError>;
 
-    /// Revokes the token `name` at `at`; `false` when there is no such
-    /// active token.
-    async fn revoke_token(&self, name: &str, at: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// Revokes the token `name` at `at`, recording `actor`; `false` when
+    /// there is no such active token.
+    async fn revoke_token(
+        &self,
+        name: &str,
+        actor: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// Creates a user, with a password hash or none yet; `None` when a
+    /// user or a token has the name.
+    async fn create_user(
+        &self,
+        name: &str,
+        role: Role,
+        password_hash: Option<&str>,
+        actor: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Option<i64>, StoreError>;
+
+    /// Every user, disabled ones included, oldest first.
+    async fn users(&self) -> Result<Vec<UserRecord>, StoreError>;
+
+    /// The user `name` with the password hash, for sign-in.
+    async fn credentials(&self, name: &str) -> Result<Option<Credentials>, StoreError>;
+
+    /// Gives the user `name` another role; `false` when there is none.
+    async fn set_user_role(
+        &self,
+        name: &str,
+        role: Role,
+        actor: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// Disables the user `name` and ends their sessions in one
+    /// transaction; `false` when there is no such enabled user.
+    async fn disable_user(
+        &self,
+        name: &str,
+        actor: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// Removes the password of the user `name`, ends their sessions and
+    /// stores a one-time link (its token's hash) that sets a new one until
+    /// `expires_at`; earlier links stop working. `false`: no such user.
+    async fn reset_password(
+        &self,
+        name: &str,
+        link_hash: &[u8],
+        expires_at: DateTime<Utc>,
+        actor: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// The name of the enabled user a live link (by hash) is for.
+    async fn password_link(
+        &self,
+        link_hash: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<Option<String>, StoreError>;
+
+    /// Uses a live link once: sets the password hash of its user and
+    /// forgets the link; returns the user's name, `None` for a used,
+    /// expired or unknown link.
+    async fn set_password_by_link(
+        &self,
+        link_hash: &[u8],
+        password_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<String>, StoreError>;
+
+    /// Stores a session at sign-in and records the sign-in.
+    async fn create_session(&self, session: &NewSession<'_>) -> Result<(), StoreError>;
+
+    /// The live session with this hash: not revoked, not past its
+    /// expiry, seen after `idle_cutoff`, its user enabled. Marks it seen at
+    /// `now` when last marked before `now - SEEN_RESOLUTION`.
+    async fn session(
+        &self,
+        id_hash: &[u8],
+        now: DateTime<Utc>,
+        idle_cutoff: DateTime<Utc>,
+    ) -> Result<Option<SessionRecord>, StoreError>;
+
+    /// Ends a session (sign-out) and records it; `false` when it had ended.
+    async fn end_session(&self, id_hash: &[u8], at: DateTime<Utc>) -> Result<bool, StoreError>;
 
     /// The active token with this hash, marking it used at `at`.
     async fn use_token(

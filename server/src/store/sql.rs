@@ -27,10 +27,11 @@ use super::codec::{
     outcome_code, outcome_from_code, parse_column, u32_from_db, u32_to_db, Int, SampleTime, Time,
 };
 use super::{
-    AlertHistoryFilter, AttemptOutcome, AttemptRecord, AuditRecord, Backend, ClaimedDelivery,
-    DeliveryRecord, DeliveryStatus, Heartbeat, IdempotencyClaim, KeptResponse, Lease, LoggedRound,
-    NewDelivery, OutboxDepth, ReminderCandidate, RoundFeed, RoundResult, SloDay, SloState, Store,
-    StoreError, StoredAlertEvent, TokenRecord, IDEMPOTENCY_ABANDONED, IDEMPOTENCY_TTL,
+    AlertHistoryFilter, AttemptOutcome, AttemptRecord, AuditFilter, AuditRecord, Backend,
+    ClaimedDelivery, Credentials, DeliveryRecord, DeliveryStatus, Heartbeat, IdempotencyClaim,
+    KeptResponse, Lease, LoggedRound, NewDelivery, NewSession, OutboxDepth, ReminderCandidate,
+    RoundFeed, RoundResult, SessionRecord, SloDay, SloState, Store, StoreError, StoredAlertEvent,
+    TokenRecord, UserRecord, IDEMPOTENCY_ABANDONED, IDEMPOTENCY_TTL,
 };
 use crate::domain::alert::{
     incident_events, status_event, AlertEvent, EventKind, IncidentFacts, IncidentInfo, ServiceRef,
@@ -41,6 +42,7 @@ use crate::domain::incident::{
 use crate::domain::maintenance::{
     MaintenancePatch, MaintenanceRecord, MaintenanceUpdate, NewMaintenance, Recurrence, Window,
 };
+use crate::domain::people::{Role, SEEN_RESOLUTION};
 use crate::domain::rollup::{summarise, Histogram, Resolution, Rollup, COARSE_BUCKETS};
 use crate::domain::sample::Sample;
 use crate::domain::service::{ServiceDef, ServiceRecord};
@@ -156,7 +158,9 @@ const SAMPLE_COLUMNS: &str = "service_id, taken_at, outcome, latency_ms, error";
 const INCIDENT_COLUMNS: &str = "i.id, i.title, i.status, i.impact, i.created_by, i.auto_resolve, \
      i.started_at, i.resolved_at, i.updated_at";
 
-const TOKEN_COLUMNS: &str = "id, name, created_at, last_used_at, revoked_at";
+const TOKEN_COLUMNS: &str = "id, name, role, created_at, last_used_at, revoked_at";
+
+const USER_COLUMNS: &str = "id, name, role, created_at, disabled_at, password_hash";
 
 /// Maintenance windows with their services, one row per (window, service),
 /// over aliases `m` and `s`.
@@ -310,10 +314,56 @@ where
         Ok(TokenRecord {
             id: row.try_get("id")?,
             name: row.try_get("name")?,
+            role: Self::role(row)?,
             created_at: Self::time(row, "created_at")?,
             last_used_at: Self::optional_time(row, "last_used_at")?,
             revoked_at: Self::optional_time(row, "revoked_at")?,
         })
+    }
+
+    fn role(row: &DB::Row) -> Result<Role, StoreError> {
+        row.try_get::<String, _>("role")?
+            .parse()
+            .map_err(StoreError::Corrupt)
+    }
+
+    fn credentials_from_row(row: &DB::Row) -> Result<Credentials, StoreError> {
+        let password_hash: Option<String> = row.try_get("password_hash")?;
+        Ok(Credentials {
+            user: UserRecord {
+                id: row.try_get("id")?,
+                name: row.try_get("name")?,
+                role: Self::role(row)?,
+                created_at: Self::time(row, "created_at")?,
+                disabled_at: Self::optional_time(row, "disabled_at")?,
+                has_password: password_hash.is_some(),
+            },
+            password_hash,
+        })
+    }
+
+    /// The id of the user `name`, in the caller's transaction.
+    async fn user_id(conn: &mut DB::Connection, name: &str) -> Result<Option<i64>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT id FROM users WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&mut *conn)
+            .await?)
+    }
+
+    /// Ends every live session of a user at `at`.
+    async fn end_sessions(
+        conn: &mut DB::Connection,
+        user_id: i64,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
+        )
+        .bind(user_id)
+        .bind(Time(at))
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
     }
 
     fn window_from_row(row: &DB::Row) -> Result<Window, StoreError> {
@@ -1823,11 +1873,28 @@ where
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.audit_log", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "audit_log"))]
-    async fn audit_log(&self, limit: u32) -> Result<Vec<AuditRecord>, StoreError> {
+    async fn audit_log(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>, StoreError> {
+        // One text for every combination: a filter left out is a NULL
+        // parameter. An action ending in '.' is a prefix.
         let rows = sqlx::query(
-            "SELECT id, at, actor, action, target_id, detail FROM audit_log ORDER BY id DESC LIMIT $1",
+            "SELECT a.id, a.at, a.actor, a.action, a.target_id, a.detail,
+                    CASE WHEN EXISTS (SELECT 1 FROM users u WHERE u.name = a.actor)
+                         THEN 'user' ELSE 'token' END AS actor_kind
+             FROM audit_log a
+             WHERE ($1 IS NULL OR a.actor = $1)
+               AND ($2 IS NULL OR a.action = $2
+                    OR (substr($2, length($2), 1) = '.' AND substr(a.action, 1, length($2)) = $2))
+               AND ($3 IS NULL OR a.at >= $3)
+               AND ($4 IS NULL OR a.at < $4)
+               AND ($5 IS NULL OR a.id < $5)
+             ORDER BY a.id DESC LIMIT $6",
         )
-        .bind(i64::from(limit))
+        .bind(filter.actor.as_deref())
+        .bind(filter.action.as_deref())
+        .bind(filter.from.map(Time))
+        .bind(filter.until.map(Time))
+        .bind(filter.before)
+        .bind(i64::from(filter.limit))
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
@@ -1836,6 +1903,7 @@ where
                     id: row.try_get("id")?,
                     at: Self::time(row, "at")?,
                     actor: row.try_get("actor")?,
+                    actor_kind: row.try_get("actor_kind")?,
                     action: row.try_get("action")?,
                     target_id: row.try_get("target_id")?,
                     detail: row.try_get("detail")?,
@@ -1959,17 +2027,34 @@ where
         &self,
         name: &str,
         token_hash: &[u8],
+        role: Role,
+        actor: &str,
         at: DateTime<Utc>,
     ) -> Result<Option<i64>, StoreError> {
-        let id = sqlx::query_scalar(
-            "INSERT INTO api_tokens (name, token_hash, created_at) VALUES ($1, $2, $3)
+        let mut tx = self.pool.begin().await?;
+        let id: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO api_tokens (name, token_hash, role, created_at)
+             SELECT $1, $2, $3, $4 WHERE NOT EXISTS (SELECT 1 FROM users WHERE name = $1)
              ON CONFLICT DO NOTHING RETURNING id",
         )
         .bind(name)
         .bind(token_hash)
+        .bind(role.as_str())
         .bind(Time(at))
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await?;
+        if let Some(id) = id {
+            Self::record_audit(
+                &mut tx,
+                at,
+                actor,
+                "token.created",
+                id,
+                &format!("{name} ({role})"),
+            )
+            .await?;
+            tx.commit().await?;
+        }
         Ok(id)
     }
 
@@ -1981,15 +2066,26 @@ where
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.revoke_token", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "revoke_token"))]
-    async fn revoke_token(&self, name: &str, at: DateTime<Utc>) -> Result<bool, StoreError> {
-        let result = sqlx::query(
-            "UPDATE api_tokens SET revoked_at = $2 WHERE name = $1 AND revoked_at IS NULL",
+    async fn revoke_token(
+        &self,
+        name: &str,
+        actor: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let id: Option<i64> = sqlx::query_scalar(
+            "UPDATE api_tokens SET revoked_at = $2 WHERE name = $1 AND revoked_at IS NULL RETURNING id",
         )
         .bind(name)
         .bind(Time(at))
-        .execute(&self.pool)
+        .fetch_optional(&mut *tx)
         .await?;
-        Ok(DB::rows_affected(&result) == 1)
+        let Some(id) = id else {
+            return Ok(false);
+        };
+        Self::record_audit(&mut tx, at, actor, "token.revoked", id, name).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.use_token", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "use_token"))]
@@ -2008,6 +2104,296 @@ where
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(Self::token_from_row).transpose()
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.create_user", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "create_user"))]
+    async fn create_user(
+        &self,
+        name: &str,
+        role: Role,
+        password_hash: Option<&str>,
+        actor: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Option<i64>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let id: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO users (name, role, password_hash, created_at)
+             SELECT $1, $2, $3, $4 WHERE NOT EXISTS (SELECT 1 FROM api_tokens WHERE name = $1)
+             ON CONFLICT DO NOTHING RETURNING id",
+        )
+        .bind(name)
+        .bind(role.as_str())
+        .bind(password_hash)
+        .bind(Time(at))
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(id) = id {
+            Self::record_audit(
+                &mut tx,
+                at,
+                actor,
+                "user.created",
+                id,
+                &format!("{name} ({role})"),
+            )
+            .await?;
+            tx.commit().await?;
+        }
+        Ok(id)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.users", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "users"))]
+    async fn users(&self) -> Result<Vec<UserRecord>, StoreError> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users ORDER BY id");
+        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|row| Ok(Self::credentials_from_row(row)?.user))
+            .collect()
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.credentials", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "credentials"))]
+    async fn credentials(&self, name: &str) -> Result<Option<Credentials>, StoreError> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE name = $1");
+        let row = sqlx::query(&sql)
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(Self::credentials_from_row).transpose()
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.set_user_role", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "set_user_role"))]
+    async fn set_user_role(
+        &self,
+        name: &str,
+        role: Role,
+        actor: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query("SELECT id, role FROM users WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(row) = row else {
+            return Ok(false);
+        };
+        let (id, before): (i64, Role) = (row.try_get("id")?, Self::role(&row)?);
+        sqlx::query("UPDATE users SET role = $2 WHERE id = $1")
+            .bind(id)
+            .bind(role.as_str())
+            .execute(&mut *tx)
+            .await?;
+        let detail = format!("{name}: {before} → {role}");
+        Self::record_audit(&mut tx, at, actor, "user.role_changed", id, &detail).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.disable_user", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "disable_user"))]
+    async fn disable_user(
+        &self,
+        name: &str,
+        actor: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let id: Option<i64> = sqlx::query_scalar(
+            "UPDATE users SET disabled_at = $2 WHERE name = $1 AND disabled_at IS NULL RETURNING id",
+        )
+        .bind(name)
+        .bind(Time(at))
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(id) = id else {
+            return Ok(false);
+        };
+        Self::end_sessions(&mut tx, id, at).await?;
+        Self::record_audit(&mut tx, at, actor, "user.disabled", id, name).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.reset_password", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "reset_password"))]
+    async fn reset_password(
+        &self,
+        name: &str,
+        link_hash: &[u8],
+        expires_at: DateTime<Utc>,
+        actor: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let Some(id) = Self::user_id(&mut tx, name).await? else {
+            return Ok(false);
+        };
+        sqlx::query("UPDATE users SET password_hash = NULL WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM password_links WHERE user_id = $1 OR expires_at <= $2")
+            .bind(id)
+            .bind(Time(at))
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO password_links (token_hash, user_id, expires_at) VALUES ($1, $2, $3)",
+        )
+        .bind(link_hash)
+        .bind(id)
+        .bind(Time(expires_at))
+        .execute(&mut *tx)
+        .await?;
+        Self::end_sessions(&mut tx, id, at).await?;
+        Self::record_audit(&mut tx, at, actor, "user.password_reset", id, name).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.password_link", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "password_link"))]
+    async fn password_link(
+        &self,
+        link_hash: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT u.name FROM password_links l JOIN users u ON u.id = l.user_id
+             WHERE l.token_hash = $1 AND l.expires_at > $2 AND u.disabled_at IS NULL",
+        )
+        .bind(link_hash)
+        .bind(Time(now))
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.set_password_by_link", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "set_password_by_link"))]
+    async fn set_password_by_link(
+        &self,
+        link_hash: &[u8],
+        password_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<String>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let user_id: Option<i64> = sqlx::query_scalar(
+            "DELETE FROM password_links WHERE token_hash = $1 AND expires_at > $2 RETURNING user_id",
+        )
+        .bind(link_hash)
+        .bind(Time(now))
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(user_id) = user_id else {
+            return Ok(None);
+        };
+        let name: Option<String> = sqlx::query_scalar(
+            "UPDATE users SET password_hash = $2 WHERE id = $1 AND disabled_at IS NULL RETURNING name",
+        )
+        .bind(user_id)
+        .bind(password_hash)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(name) = name else {
+            return Ok(None);
+        };
+        Self::record_audit(&mut tx, now, &name, "user.password_set", user_id, &name).await?;
+        tx.commit().await?;
+        Ok(Some(name))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.create_session", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "create_session"))]
+    async fn create_session(&self, session: &NewSession<'_>) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // Sessions past their absolute expiry are of no use to anyone.
+        sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
+            .bind(Time(session.at))
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO sessions (id_hash, user_id, csrf_token, created_at, last_seen_at, expires_at)
+             VALUES ($1, $2, $3, $4, $4, $5)",
+        )
+        .bind(session.id_hash)
+        .bind(session.user_id)
+        .bind(session.csrf_token)
+        .bind(Time(session.at))
+        .bind(Time(session.expires_at))
+        .execute(&mut *tx)
+        .await?;
+        let name: String = sqlx::query_scalar("SELECT name FROM users WHERE id = $1")
+            .bind(session.user_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        Self::record_audit(
+            &mut tx,
+            session.at,
+            &name,
+            "user.signed_in",
+            session.user_id,
+            "",
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.session", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "session"))]
+    async fn session(
+        &self,
+        id_hash: &[u8],
+        now: DateTime<Utc>,
+        idle_cutoff: DateTime<Utc>,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        let row = sqlx::query(
+            "SELECT s.user_id, u.name, u.role, s.csrf_token, s.last_seen_at, s.expires_at
+             FROM sessions s JOIN users u ON u.id = s.user_id
+             WHERE s.id_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2
+               AND s.last_seen_at > $3 AND u.disabled_at IS NULL",
+        )
+        .bind(id_hash)
+        .bind(Time(now))
+        .bind(Time(idle_cutoff))
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let mut record = SessionRecord {
+            user_id: row.try_get("user_id")?,
+            name: row.try_get("name")?,
+            role: Self::role(&row)?,
+            csrf_token: row.try_get("csrf_token")?,
+            last_seen_at: Self::time(&row, "last_seen_at")?,
+            expires_at: Self::time(&row, "expires_at")?,
+        };
+        if record.last_seen_at <= now - SEEN_RESOLUTION {
+            sqlx::query("UPDATE sessions SET last_seen_at = $2 WHERE id_hash = $1")
+                .bind(id_hash)
+                .bind(Time(now))
+                .execute(&self.pool)
+                .await?;
+            record.last_seen_at = now;
+        }
+        Ok(Some(record))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.end_session", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "end_session"))]
+    async fn end_session(&self, id_hash: &[u8], at: DateTime<Utc>) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let user_id: Option<i64> = sqlx::query_scalar(
+            "UPDATE sessions SET revoked_at = $2 WHERE id_hash = $1 AND revoked_at IS NULL RETURNING user_id",
+        )
+        .bind(id_hash)
+        .bind(Time(at))
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(user_id) = user_id else {
+            return Ok(false);
+        };
+        let name: String = sqlx::query_scalar("SELECT name FROM users WHERE id = $1")
+            .bind(user_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        Self::record_audit(&mut tx, at, &name, "user.signed_out", user_id, "").await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.acquire_lease", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "acquire_lease"))]

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 use std::time::Duration;
+use upbeat::domain::people::Role;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -74,7 +75,13 @@ impl Admin {
         let token = new_admin_token();
         let store = store::connect(&db.url, 1).await.unwrap();
         store
-            .create_token("ops-bot", &hash_token(&token), SystemClock.now())
+            .create_token(
+                "ops-bot",
+                &hash_token(&token),
+                Role::Admin,
+                "cli",
+                SystemClock.now(),
+            )
             .await
             .unwrap()
             .unwrap();
@@ -334,12 +341,18 @@ async fn authentication(backend: Backend) {
     let revoked = new_admin_token();
     let store = store::connect(&admin.db.url, 1).await.unwrap();
     store
-        .create_token("old-laptop", &hash_token(&revoked), SystemClock.now())
+        .create_token(
+            "old-laptop",
+            &hash_token(&revoked),
+            Role::Admin,
+            "cli",
+            SystemClock.now(),
+        )
         .await
         .unwrap()
         .unwrap();
     assert!(store
-        .revoke_token("old-laptop", SystemClock.now())
+        .revoke_token("old-laptop", "cli", SystemClock.now())
         .await
         .unwrap());
     store.close().await;

@@ -8,13 +8,14 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use upbeat::domain::incident::{IncidentPatch, NewIncident, Transition};
 use upbeat::domain::maintenance::NewMaintenance;
 use upbeat::domain::maintenance::Schedule;
+use upbeat::domain::people::{Role, SessionPolicy};
 use upbeat::domain::rollup::{Resolution, Rollup};
 use upbeat::domain::sample::Sample;
 use upbeat::domain::service::ServiceDef;
 use upbeat::domain::status::ServiceState;
 use upbeat::domain::status::Tracker;
 use upbeat::engine::pruner::Pruner;
-use upbeat::store::{self, RoundResult, Store};
+use upbeat::store::{self, AuditFilter, NewSession, RoundResult, Store};
 
 use crate::helpers::{Backend, TestDb};
 
@@ -66,6 +67,10 @@ store_suite!(
     incident_lists_filter_by_resolution_newest_first_up_to_the_limit,
     idempotency_keys_claim_replay_refuse_and_expire,
     tokens_are_created_used_listed_and_revoked,
+    users_are_created_listed_changed_and_disabled_with_audit,
+    sessions_end_when_revoked_idle_expired_or_their_user_is_disabled,
+    password_links_work_once_before_they_expire,
+    audit_entries_filter_by_actor_action_and_time_and_page_back,
     push_heartbeats_are_recorded_by_token_and_read_back,
     maintenance_is_created_patched_listed_and_deleted_with_timeline_and_audit,
     times_are_kept_to_the_millisecond_and_samples_to_the_second,
@@ -967,7 +972,7 @@ async fn admin_incidents_are_created_patched_and_deleted_with_timeline_and_audit
     assert!(store.incident(id).await.unwrap().is_none());
     assert!(!store.delete_incident(id, "bob", at(21)).await.unwrap());
 
-    let audit = store.audit_log(10).await.unwrap();
+    let audit = store.audit_log(&filter(10)).await.unwrap();
     let entries: Vec<_> = audit
         .iter()
         .map(|a| {
@@ -990,7 +995,11 @@ async fn admin_incidents_are_created_patched_and_deleted_with_timeline_and_audit
             ("ops-bot", "incident.created", id, "Login errors", at(1)),
         ]
     );
-    assert_eq!(store.audit_log(2).await.unwrap().len(), 2, "the newest two");
+    assert_eq!(
+        store.audit_log(&filter(2)).await.unwrap().len(),
+        2,
+        "the newest two"
+    );
 }
 
 async fn incident_lists_filter_by_resolution_newest_first_up_to_the_limit(store: Arc<dyn Store>) {
@@ -1110,18 +1119,27 @@ async fn idempotency_keys_claim_replay_refuse_and_expire(store: Arc<dyn Store>) 
 async fn tokens_are_created_used_listed_and_revoked(store: Arc<dyn Store>) {
     use upbeat::token::hash_token;
     let laptop = hash_token("upb_laptop");
-    let id = store.create_token("laptop", &laptop, at(0)).await.unwrap();
+    let id = store
+        .create_token("laptop", &laptop, Role::Editor, "cli", at(0))
+        .await
+        .unwrap();
     assert!(id.is_some());
     assert_eq!(
         store
-            .create_token("laptop", &hash_token("upb_other"), at(1))
+            .create_token(
+                "laptop",
+                &hash_token("upb_other"),
+                Role::Admin,
+                "cli",
+                at(1)
+            )
             .await
             .unwrap(),
         None,
         "names are never reused"
     );
     store
-        .create_token("ci", &hash_token("upb_ci"), at(2))
+        .create_token("ci", &hash_token("upb_ci"), Role::Viewer, "cli", at(2))
         .await
         .unwrap()
         .unwrap();
@@ -1131,7 +1149,10 @@ async fn tokens_are_created_used_listed_and_revoked(store: Arc<dyn Store>) {
         .await
         .unwrap()
         .expect("active token");
-    assert_eq!((used.name.as_str(), used.created_at), ("laptop", at(0)));
+    assert_eq!(
+        (used.name.as_str(), used.role, used.created_at),
+        ("laptop", Role::Editor, at(0))
+    );
     assert_eq!(used.last_used_at, Some(at(5)));
     assert_eq!(
         store
@@ -1141,12 +1162,12 @@ async fn tokens_are_created_used_listed_and_revoked(store: Arc<dyn Store>) {
         None
     );
 
-    assert!(store.revoke_token("laptop", at(7)).await.unwrap());
+    assert!(store.revoke_token("laptop", "alice", at(7)).await.unwrap());
     assert!(
-        !store.revoke_token("laptop", at(8)).await.unwrap(),
+        !store.revoke_token("laptop", "alice", at(8)).await.unwrap(),
         "already revoked"
     );
-    assert!(!store.revoke_token("nobody", at(8)).await.unwrap());
+    assert!(!store.revoke_token("nobody", "alice", at(8)).await.unwrap());
     assert_eq!(store.use_token(&laptop, at(9)).await.unwrap(), None);
 
     let tokens = store.tokens().await.unwrap();
@@ -1318,7 +1339,7 @@ async fn maintenance_is_created_patched_listed_and_deleted_with_timeline_and_aud
         .unwrap());
     assert!(store.maintenance(first).await.unwrap().is_none());
     let audit: Vec<_> = store
-        .audit_log(10)
+        .audit_log(&filter(10))
         .await
         .unwrap()
         .iter()
@@ -1832,4 +1853,379 @@ async fn old_hourly_histograms_are_cleared_and_daily_ones_kept(store: Arc<dyn St
         .unwrap();
     assert_eq!(days[0].1.histogram.total(), 3);
     assert_eq!(store.prune_hourly_histograms(id, at(120)).await.unwrap(), 0);
+}
+
+fn filter(limit: u32) -> AuditFilter {
+    AuditFilter {
+        limit,
+        ..AuditFilter::default()
+    }
+}
+
+async fn users_are_created_listed_changed_and_disabled_with_audit(store: Arc<dyn Store>) {
+    use upbeat::token::hash_token;
+    let alice = store
+        .create_user("alice", Role::Editor, Some("$argon2id$fake"), "cli", at(0))
+        .await
+        .unwrap()
+        .expect("a new name");
+    assert_eq!(
+        store
+            .create_user("alice", Role::Admin, None, "cli", at(1))
+            .await
+            .unwrap(),
+        None,
+        "user names are unique"
+    );
+    store
+        .create_token(
+            "deploy",
+            &hash_token("upb_deploy"),
+            Role::Editor,
+            "cli",
+            at(1),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        store
+            .create_user("deploy", Role::Viewer, None, "cli", at(2))
+            .await
+            .unwrap(),
+        None,
+        "a token has the name"
+    );
+    assert_eq!(
+        store
+            .create_token("alice", &hash_token("upb_alice"), Role::Admin, "cli", at(2))
+            .await
+            .unwrap(),
+        None,
+        "a user has the name"
+    );
+    store
+        .create_user("bob", Role::Viewer, None, "alice", at(3))
+        .await
+        .unwrap()
+        .unwrap();
+
+    let credentials = store.credentials("alice").await.unwrap().unwrap();
+    assert_eq!(credentials.password_hash.as_deref(), Some("$argon2id$fake"));
+    assert_eq!(
+        (credentials.user.id, credentials.user.role),
+        (alice, Role::Editor)
+    );
+    assert!(store.credentials("carol").await.unwrap().is_none());
+
+    assert!(store
+        .set_user_role("bob", Role::Admin, "alice", at(4))
+        .await
+        .unwrap());
+    assert!(!store
+        .set_user_role("carol", Role::Admin, "alice", at(4))
+        .await
+        .unwrap());
+    assert!(store.disable_user("alice", "bob", at(5)).await.unwrap());
+    assert!(
+        !store.disable_user("alice", "bob", at(6)).await.unwrap(),
+        "already disabled"
+    );
+
+    let users: Vec<_> = store
+        .users()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| (u.name, u.role, u.has_password, u.disabled_at))
+        .collect();
+    assert_eq!(
+        users,
+        [
+            ("alice".to_owned(), Role::Editor, true, Some(at(5))),
+            ("bob".to_owned(), Role::Admin, false, None),
+        ]
+    );
+    let audit: Vec<_> = store
+        .audit_log(&filter(10))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| (a.actor, a.actor_kind, a.action, a.detail))
+        .collect();
+    let row = |actor: &str, kind: &str, action: &str, detail: &str| {
+        (
+            actor.to_owned(),
+            kind.to_owned(),
+            action.to_owned(),
+            detail.to_owned(),
+        )
+    };
+    assert_eq!(
+        audit,
+        [
+            row("bob", "user", "user.disabled", "alice"),
+            row("alice", "user", "user.role_changed", "bob: viewer → admin"),
+            row("alice", "user", "user.created", "bob (viewer)"),
+            row("cli", "token", "token.created", "deploy (editor)"),
+            row("cli", "token", "user.created", "alice (editor)"),
+        ]
+    );
+}
+
+async fn sessions_end_when_revoked_idle_expired_or_their_user_is_disabled(store: Arc<dyn Store>) {
+    let policy = SessionPolicy::default();
+    let user = store
+        .create_user("alice", Role::Editor, Some("hash"), "cli", at(0))
+        .await
+        .unwrap()
+        .unwrap();
+    let start = |id: &'static [u8], minute: i64| {
+        let store = store.clone();
+        async move {
+            let session = NewSession {
+                id_hash: id,
+                user_id: user,
+                csrf_token: "csrf-1",
+                at: at(minute),
+                expires_at: policy.expires_at(at(minute)),
+            };
+            store.create_session(&session).await.unwrap();
+        }
+    };
+    let live = |id: &'static [u8], minute: i64| {
+        let store = store.clone();
+        async move {
+            store
+                .session(id, at(minute), policy.idle_cutoff(at(minute)))
+                .await
+                .unwrap()
+        }
+    };
+    start(b"one", 0).await;
+    let seen = live(b"one", 0).await.expect("a live session");
+    assert_eq!(
+        (seen.name.as_str(), seen.role, seen.csrf_token.as_str()),
+        ("alice", Role::Editor, "csrf-1")
+    );
+    assert_eq!(seen.last_seen_at, at(0));
+    assert!(live(b"two", 0).await.is_none(), "unknown");
+
+    // Seen every 7 hours: never idle for 8, until the week is over.
+    let mut minute = 0;
+    while minute + 7 * 60 < 7 * 24 * 60 {
+        minute += 7 * 60;
+        let seen = live(b"one", minute).await.expect("busy sessions last");
+        assert_eq!(seen.last_seen_at, at(minute), "marked seen");
+    }
+    assert!(
+        live(b"one", 7 * 24 * 60).await.is_none(),
+        "a week after sign-in"
+    );
+
+    // Idle: 8 hours without a request.
+    start(b"idle", 0).await;
+    assert!(live(b"idle", 8 * 60 - 1).await.is_some());
+    start(b"idle2", 0).await;
+    assert!(live(b"idle2", 8 * 60).await.is_none(), "idle for 8 hours");
+
+    // Signed out.
+    start(b"out", 10).await;
+    assert!(store.end_session(b"out", at(11)).await.unwrap());
+    assert!(!store.end_session(b"out", at(12)).await.unwrap());
+    assert!(live(b"out", 12).await.is_none());
+
+    // Disabled: every session of the user ends at once.
+    start(b"three", 20).await;
+    start(b"four", 20).await;
+    assert!(live(b"three", 21).await.is_some());
+    store.disable_user("alice", "bob", at(22)).await.unwrap();
+    assert!(live(b"three", 22).await.is_none());
+    assert!(live(b"four", 22).await.is_none());
+
+    let signed_in = store
+        .audit_log(&AuditFilter {
+            action: Some("user.signed_in".to_owned()),
+            ..filter(100)
+        })
+        .await
+        .unwrap();
+    assert_eq!(signed_in.len(), 6);
+    assert!(signed_in
+        .iter()
+        .all(|a| a.actor == "alice" && a.target_id == user));
+}
+
+async fn password_links_work_once_before_they_expire(store: Arc<dyn Store>) {
+    let user = store
+        .create_user("alice", Role::Viewer, None, "cli", at(0))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(store
+        .reset_password("alice", b"link-1", at(60), "cli", at(0))
+        .await
+        .unwrap());
+    assert!(!store
+        .reset_password("nobody", b"link-x", at(60), "cli", at(0))
+        .await
+        .unwrap());
+    assert_eq!(
+        store
+            .password_link(b"link-1", at(59))
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("alice")
+    );
+    assert_eq!(
+        store.password_link(b"link-1", at(60)).await.unwrap(),
+        None,
+        "expired"
+    );
+    // A second reset replaces the first link.
+    assert!(store
+        .reset_password("alice", b"link-2", at(120), "cli", at(1))
+        .await
+        .unwrap());
+    assert_eq!(
+        store
+            .set_password_by_link(b"link-1", "h1", at(2))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .set_password_by_link(b"link-2", "h2", at(2))
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("alice")
+    );
+    assert_eq!(
+        store
+            .set_password_by_link(b"link-2", "h3", at(3))
+            .await
+            .unwrap(),
+        None,
+        "used"
+    );
+    let credentials = store.credentials("alice").await.unwrap().unwrap();
+    assert_eq!(credentials.password_hash.as_deref(), Some("h2"));
+
+    // A reset takes the password away and ends sessions.
+    store
+        .create_session(&NewSession {
+            id_hash: b"s",
+            user_id: user,
+            csrf_token: "c",
+            at: at(4),
+            expires_at: at(1000),
+        })
+        .await
+        .unwrap();
+    assert!(store
+        .reset_password("alice", b"link-3", at(200), "bob", at(5))
+        .await
+        .unwrap());
+    assert!(store.session(b"s", at(5), at(0)).await.unwrap().is_none());
+    assert_eq!(
+        store
+            .credentials("alice")
+            .await
+            .unwrap()
+            .unwrap()
+            .password_hash,
+        None
+    );
+    // A disabled user's link does nothing.
+    store.disable_user("alice", "bob", at(6)).await.unwrap();
+    assert_eq!(store.password_link(b"link-3", at(7)).await.unwrap(), None);
+    assert_eq!(
+        store
+            .set_password_by_link(b"link-3", "h4", at(7))
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+async fn audit_entries_filter_by_actor_action_and_time_and_page_back(store: Arc<dyn Store>) {
+    for (minute, (actor, role)) in [
+        ("alice", Role::Admin),
+        ("bob", Role::Viewer),
+        ("carol", Role::Editor),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        store
+            .create_user(actor, role, None, "cli", at(minute as i64))
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    store
+        .set_user_role("bob", Role::Editor, "alice", at(10))
+        .await
+        .unwrap();
+    store.disable_user("carol", "alice", at(20)).await.unwrap();
+    let actions = |filter: AuditFilter| {
+        let store = store.clone();
+        async move {
+            store
+                .audit_log(&filter)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|a| a.action)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        actions(AuditFilter {
+            actor: Some("alice".into()),
+            ..filter(10)
+        })
+        .await,
+        ["user.disabled", "user.role_changed"]
+    );
+    assert_eq!(
+        actions(AuditFilter {
+            action: Some("user.".into()),
+            ..filter(10)
+        })
+        .await
+        .len(),
+        5,
+        "a prefix ending in a dot"
+    );
+    assert!(actions(AuditFilter {
+        action: Some("user".into()),
+        ..filter(10)
+    })
+    .await
+    .is_empty());
+    assert_eq!(
+        actions(AuditFilter {
+            from: Some(at(1)),
+            until: Some(at(20)),
+            ..filter(10)
+        })
+        .await,
+        ["user.role_changed", "user.created", "user.created"]
+    );
+    let newest = store.audit_log(&filter(2)).await.unwrap();
+    let older = store
+        .audit_log(&AuditFilter {
+            before: Some(newest[1].id),
+            ..filter(2)
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        older.iter().map(|a| a.detail.as_str()).collect::<Vec<_>>(),
+        ["carol (editor)", "bob (viewer)"]
+    );
 }
