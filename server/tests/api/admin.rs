@@ -593,7 +593,11 @@ async fn audit_log(backend: Backend) {
     let (status, _) = admin.call_as(BOOTSTRAP, Method::DELETE, &path, None).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (status, log) = admin
-        .call(Method::GET, "/api/v1/audit-log?limit=10", None)
+        .call(
+            Method::GET,
+            "/api/v1/audit-log?limit=10&action=incident.",
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{log}");
     let entries: Vec<(String, String, String)> = log
@@ -623,6 +627,23 @@ async fn audit_log(backend: Backend) {
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(error["error"]["field"], "limit");
+    // The token's creation by the command line is there too, by actor.
+    let (_, log) = admin
+        .call(Method::GET, "/api/v1/audit-log?actor=cli", None)
+        .await;
+    assert_eq!(log[0]["action"], "token.created", "{log}");
+    assert_eq!(log[0]["detail"], "ops-bot (admin)");
+    for (query, field) in [
+        ("actor=", "actor"),
+        ("from=2026-01-02T00:00:00Z&until=2026-01-01T00:00:00Z", "until"),
+        ("from=yesterday", "query"),
+    ] {
+        let (status, error) = admin
+            .call(Method::GET, &format!("/api/v1/audit-log?{query}"), None)
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}");
+        assert_eq!(error["error"]["field"], field, "{query}: {error}");
+    }
     admin.app.stop().await;
 }
 

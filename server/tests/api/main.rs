@@ -24,6 +24,7 @@ mod profiling;
 mod public;
 mod push;
 mod replicas;
+mod roles;
 mod simulation;
 mod slo;
 mod smtp;
