@@ -235,6 +235,7 @@ impl Instance {
             max_listed: config.page.max_listed,
             alert_routes: Arc::new(config.alerts.routes.clone()),
             metrics: crate::metrics::install(),
+            console: Arc::new(api::console::ConsoleState::new(&config)),
         };
         let router = build_router(state.clone());
         state.started.store(true, Ordering::Release);

@@ -52,7 +52,7 @@ impl AuthGuard {
     }
 
     fn blocked(&self, ip: IpAddr) -> Option<Duration> {
-        self.failures.wait(ip, MAX_FAILURES, FAILURE_WINDOW)
+        self.failures.wait(&ip, MAX_FAILURES, FAILURE_WINDOW)
     }
 
     fn fail(&self, ip: IpAddr) {

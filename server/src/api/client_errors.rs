@@ -118,7 +118,7 @@ pub struct ReportLimit(PerAddress);
 impl ReportLimit {
     /// Counts a report from `ip`; `Err(wait)` when over the limit.
     fn hit(&self, ip: IpAddr) -> Result<(), Duration> {
-        if let Some(wait) = self.0.wait(ip, PER_MINUTE, WINDOW) {
+        if let Some(wait) = self.0.wait(&ip, PER_MINUTE, WINDOW) {
             return Err(wait);
         }
         self.0.add(ip, WINDOW);

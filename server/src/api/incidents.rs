@@ -45,29 +45,29 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AffectedInput {
-    slug: String,
-    status: ServiceStatus,
+    pub slug: String,
+    pub status: ServiceStatus,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateIncident {
     /// At most 200 characters.
-    title: String,
+    pub title: String,
     /// Default `investigating`.
     #[serde(default = "investigating")]
-    status: IncidentStatus,
+    pub status: IncidentStatus,
     /// Default: what the worst affected status implies.
-    impact: Option<Impact>,
+    pub impact: Option<Impact>,
     #[serde(default)]
-    services: Vec<AffectedInput>,
+    pub services: Vec<AffectedInput>,
     /// The first timeline update (Markdown, at most 20,000 characters).
-    body: String,
+    pub body: String,
     /// Default: now. Must not be in the future.
-    started_at: Option<DateTime<Utc>>,
+    pub started_at: Option<DateTime<Utc>>,
     /// Admin incidents do not resolve themselves unless asked to.
     #[serde(default)]
-    auto_resolve: bool,
+    pub auto_resolve: bool,
 }
 
 const fn investigating() -> IncidentStatus {
@@ -75,27 +75,27 @@ const fn investigating() -> IncidentStatus {
 }
 
 /// Fields left out are left alone.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchIncident {
-    title: Option<String>,
-    status: Option<IncidentStatus>,
-    impact: Option<Impact>,
+    pub title: Option<String>,
+    pub status: Option<IncidentStatus>,
+    pub impact: Option<Impact>,
     /// Replaces the affected services.
-    services: Option<Vec<AffectedInput>>,
+    pub services: Option<Vec<AffectedInput>>,
     /// Resolve by itself once every affected service is operational again.
-    auto_resolve: Option<bool>,
+    pub auto_resolve: Option<bool>,
     /// An optional timeline update to add with the change.
-    body: Option<String>,
+    pub body: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUpdate {
     /// Default: the incident's current status.
-    status: Option<IncidentStatus>,
+    pub status: Option<IncidentStatus>,
     /// Markdown, at most 20,000 characters.
-    body: String,
+    pub body: String,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -152,7 +152,7 @@ fn parse_id(raw: &str) -> Result<i64, ApiError> {
     path_id(raw, "incident")
 }
 
-async fn load(state: &AppState, id: i64) -> Result<IncidentView, ApiError> {
+pub async fn load(state: &AppState, id: i64) -> Result<IncidentView, ApiError> {
     state
         .store
         .incident(id)
@@ -178,9 +178,28 @@ async fn create(
     admin: Editor,
     Body(input): Body<CreateIncident>,
 ) -> Result<Response, ApiError> {
+    let incident = open(&state, &admin, input).await?;
+    Ok((
+        StatusCode::CREATED,
+        [(
+            header::LOCATION,
+            format!("/api/v1/incidents/{}", incident.id),
+        )],
+        Json(incident),
+    )
+        .into_response())
+}
+
+/// Opens an incident: every rule of a new incident, for the API and the
+/// console alike.
+pub async fn open(
+    state: &AppState,
+    actor: &Actor,
+    input: CreateIncident,
+) -> Result<IncidentView, ApiError> {
     let title = check_text("title", &input.title, MAX_TITLE_CHARS)?;
     let body = check_text("body", &input.body, MAX_BODY_CHARS)?;
-    let services = resolve_services(&state, &input.services).await?;
+    let services = resolve_services(state, &input.services).await?;
     let now = state.clock.now();
     if input.started_at.is_some_and(|at| at > now) {
         return Err(ApiError::unprocessable(
@@ -196,19 +215,13 @@ async fn create(
         started_at: input.started_at.unwrap_or(now),
         services,
         body,
-        author: admin.name.clone(),
+        author: actor.name.clone(),
         at: now,
     };
     let id = state.store.create_incident(&new).await?;
-    tracing::info!(incident = id, by = %admin.name, "incident created");
+    tracing::info!(incident = id, by = %actor.name, "incident created");
     state.changes.announce().await;
-    let incident = load(&state, id).await?;
-    Ok((
-        StatusCode::CREATED,
-        [(header::LOCATION, format!("/api/v1/incidents/{id}"))],
-        Json(incident),
-    )
-        .into_response())
+    load(state, id).await
 }
 
 /// Incidents, newest first.
@@ -282,8 +295,19 @@ async fn patch(
     Path(id): Path<String>,
     Body(input): Body<PatchIncident>,
 ) -> Result<Json<IncidentView>, ApiError> {
-    let id = parse_id(&id)?;
-    let current = load(&state, id).await?;
+    change(&state, &admin, parse_id(&id)?, input)
+        .await
+        .map(Json)
+}
+
+/// Changes an incident (the API's `PATCH` and the console's forms).
+pub async fn change(
+    state: &AppState,
+    actor: &Actor,
+    id: i64,
+    input: PatchIncident,
+) -> Result<IncidentView, ApiError> {
+    let current = load(state, id).await?;
     let title = input
         .title
         .as_deref()
@@ -295,12 +319,12 @@ async fn patch(
         .map(|b| check_text("body", b, MAX_BODY_CHARS))
         .transpose()?;
     let services = match &input.services {
-        Some(list) => Some(resolve_services(&state, list).await?),
+        Some(list) => Some(resolve_services(state, list).await?),
         None => None,
     };
     apply(
-        &state,
-        &admin,
+        state,
+        actor,
         &current,
         IncidentPatch {
             title,
@@ -309,7 +333,7 @@ async fn patch(
             services,
             auto_resolve: input.auto_resolve,
             body,
-            author: admin.name.clone(),
+            author: actor.name.clone(),
             at: state.clock.now(),
         },
     )
@@ -336,18 +360,27 @@ async fn add_update(
     Path(id): Path<String>,
     Body(input): Body<NewUpdate>,
 ) -> Result<Response, ApiError> {
-    let id = parse_id(&id)?;
-    let current = load(&state, id).await?;
+    let incident = post_update(&state, &admin, parse_id(&id)?, input).await?;
+    Ok((StatusCode::CREATED, Json(incident)).into_response())
+}
+
+/// Adds a timeline update (the API and the console).
+pub async fn post_update(
+    state: &AppState,
+    actor: &Actor,
+    id: i64,
+    input: NewUpdate,
+) -> Result<IncidentView, ApiError> {
+    let current = load(state, id).await?;
     let body = check_text("body", &input.body, MAX_BODY_CHARS)?;
     let patch = IncidentPatch {
         status: input.status,
         body: Some(body),
-        author: admin.name.clone(),
+        author: actor.name.clone(),
         at: state.clock.now(),
         ..IncidentPatch::default()
     };
-    let Json(incident) = apply(&state, &admin, &current, patch).await?;
-    Ok((StatusCode::CREATED, Json(incident)).into_response())
+    apply(state, actor, &current, patch).await
 }
 
 async fn apply(
@@ -355,7 +388,7 @@ async fn apply(
     admin: &Actor,
     current: &IncidentView,
     patch: IncidentPatch,
-) -> Result<Json<IncidentView>, ApiError> {
+) -> Result<IncidentView, ApiError> {
     if current.status == IncidentStatus::Resolved
         && patch.status.is_some_and(|s| s != IncidentStatus::Resolved)
     {
@@ -369,7 +402,7 @@ async fn apply(
     }
     tracing::info!(incident = current.id, by = %admin.name, "incident updated");
     state.changes.announce().await;
-    load(state, current.id).await.map(Json)
+    load(state, current.id).await
 }
 
 /// Deletes an incident with its timeline.
@@ -387,15 +420,20 @@ async fn remove(
     admin: Editor,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let id = parse_id(&id)?;
+    delete(&state, &admin, parse_id(&id)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Deletes an incident with its timeline (the API and the console).
+pub async fn delete(state: &AppState, actor: &Actor, id: i64) -> Result<(), ApiError> {
     let deleted = state
         .store
-        .delete_incident(id, &admin.name, state.clock.now())
+        .delete_incident(id, &actor.name, state.clock.now())
         .await?;
     if !deleted {
         return Err(ApiError::not_found("no such incident"));
     }
-    tracing::info!(incident = id, by = %admin.name, "incident deleted");
+    tracing::info!(incident = id, by = %actor.name, "incident deleted");
     state.changes.announce().await;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(())
 }

@@ -4,6 +4,7 @@
 //! windows, and the `429` answer with `Retry-After`.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -23,29 +24,39 @@ pub fn client_ip(extensions: &Extensions) -> IpAddr {
         .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip())
 }
 
-/// Events counted per address, each address's count in a window that
-/// starts at its first event.
-#[derive(Debug, Default)]
-pub struct PerAddress {
-    counts: Mutex<HashMap<IpAddr, (u32, Instant)>>,
+/// Events counted per key (an address, a user name), each key's count in a
+/// window that starts at its first event.
+#[derive(Debug)]
+pub struct PerKey<K> {
+    counts: Mutex<HashMap<K, (u32, Instant)>>,
 }
 
-impl PerAddress {
-    /// How long `ip` has to wait when it has had `limit` events within
-    /// `window`; `None` when it may go on.
-    pub fn wait(&self, ip: IpAddr, limit: u32, window: Duration) -> Option<Duration> {
+impl<K> Default for PerKey<K> {
+    fn default() -> Self {
+        Self {
+            counts: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+/// Events counted per client address.
+pub type PerAddress = PerKey<IpAddr>;
+
+impl<K: Eq + Hash> PerKey<K> {
+    /// How long `key` must still wait, when it reached `limit` events in
+    /// its current `window`.
+    pub fn wait(&self, key: &K, limit: u32, window: Duration) -> Option<Duration> {
         let counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
-        let (count, since) = counts.get(&ip)?;
+        let (count, since) = counts.get(key)?;
         let left = window.checked_sub(since.elapsed())?;
         (*count >= limit).then_some(left)
     }
 
-    /// Counts one event of `ip`.
-    pub fn add(&self, ip: IpAddr, window: Duration) {
+    /// Counts one event of `key`; forgets keys whose window has passed.
+    pub fn add(&self, key: K, window: Duration) {
         let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
-        // Forget windows that passed, so the map cannot grow without bound.
         counts.retain(|_, (_, since)| since.elapsed() < window);
-        counts.entry(ip).or_insert((0, Instant::now())).0 += 1;
+        counts.entry(key).or_insert((0, Instant::now())).0 += 1;
     }
 }
 

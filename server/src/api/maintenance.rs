@@ -102,18 +102,18 @@ where
 #[serde(deny_unknown_fields)]
 pub struct CreateMaintenance {
     /// At most 200 characters.
-    title: String,
+    pub title: String,
     /// Markdown, at most 20,000 characters.
-    description: Option<String>,
+    pub description: Option<String>,
     /// Start of the first occurrence.
-    starts_at: DateTime<Utc>,
+    pub starts_at: DateTime<Utc>,
     /// End of the first occurrence; after `starts_at`.
-    ends_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
     /// An RFC 5545 RRULE subset: `FREQ=DAILY|WEEKLY`, `INTERVAL`, `COUNT`,
     /// `UNTIL` (e.g. `FREQ=WEEKLY;COUNT=4`).
-    recurrence: Option<String>,
+    pub recurrence: Option<String>,
     /// Slugs of the services under maintenance.
-    services: Vec<String>,
+    pub services: Vec<String>,
 }
 
 /// Fields left out are left alone; `null` clears `description` or
@@ -138,9 +138,9 @@ pub struct PatchMaintenance {
 #[schema(as = NewMaintenanceUpdate)]
 pub struct NewUpdate {
     /// Default: what the time says (`scheduled`, `in_progress`, `completed`).
-    status: Option<UpdateStatus>,
+    pub status: Option<UpdateStatus>,
     /// Markdown, at most 20,000 characters.
-    body: String,
+    pub body: String,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -153,7 +153,7 @@ pub struct ListQuery {
     limit: Option<u32>,
 }
 
-fn parse_rule(rule: &str) -> Result<Recurrence, ApiError> {
+pub fn parse_rule(rule: &str) -> Result<Recurrence, ApiError> {
     rule.parse::<Recurrence>()
         .map_err(|e| ApiError::unprocessable("recurrence", e))
 }
@@ -200,7 +200,7 @@ fn parse_id(raw: &str) -> Result<i64, ApiError> {
     path_id(raw, "maintenance")
 }
 
-async fn load(state: &AppState, id: i64) -> Result<MaintenanceRecord, ApiError> {
+pub async fn load(state: &AppState, id: i64) -> Result<MaintenanceRecord, ApiError> {
     state
         .store
         .maintenance(id)
@@ -237,6 +237,16 @@ async fn create(
     admin: Editor,
     Body(input): Body<CreateMaintenance>,
 ) -> Result<Response, ApiError> {
+    let id = schedule(&state, &admin, input).await?;
+    answer(&state, id, StatusCode::CREATED).await
+}
+
+/// Schedules a window (the API and the console); returns its id.
+pub async fn schedule(
+    state: &AppState,
+    actor: &Actor,
+    input: CreateMaintenance,
+) -> Result<i64, ApiError> {
     let title = check_text("title", &input.title, MAX_TITLE_CHARS)?;
     let description = input
         .description
@@ -246,7 +256,7 @@ async fn create(
     let rule = input.recurrence.as_deref().map(parse_rule).transpose()?;
     validate(input.starts_at, input.ends_at, rule.as_ref())
         .map_err(|(field, message)| ApiError::unprocessable(field, message))?;
-    let ids = service_ids(&state, &input.services).await?;
+    let ids = service_ids(state, &input.services).await?;
     let id = state
         .store
         .create_maintenance(&NewMaintenance {
@@ -256,13 +266,13 @@ async fn create(
             ends_at: input.ends_at,
             recurrence: rule.map(|r| r.to_string()),
             service_ids: ids,
-            created_by: admin.name.clone(),
+            created_by: actor.name.clone(),
             at: state.clock.now(),
         })
         .await?;
-    tracing::info!(maintenance = id, by = %admin.name, "maintenance scheduled");
+    tracing::info!(maintenance = id, by = %actor.name, "maintenance scheduled");
     state.changes.announce().await;
-    answer(&state, id, StatusCode::CREATED).await
+    Ok(id)
 }
 
 /// Maintenance windows, latest start first.
@@ -404,7 +414,18 @@ async fn add_update(
     Body(input): Body<NewUpdate>,
 ) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
-    let window = load(&state, id).await?.window;
+    post_update(&state, &admin, id, input).await?;
+    answer(&state, id, StatusCode::CREATED).await
+}
+
+/// Adds a timeline update (the API and the console).
+pub async fn post_update(
+    state: &AppState,
+    actor: &Actor,
+    id: i64,
+    input: NewUpdate,
+) -> Result<(), ApiError> {
+    let window = load(state, id).await?.window;
     let body = check_text("body", &input.body, MAX_BODY_CHARS)?;
     let now = state.clock.now();
     let status = input
@@ -412,12 +433,11 @@ async fn add_update(
         .unwrap_or_else(|| UpdateStatus::from(window.status(now)));
     let patch = MaintenancePatch {
         update: Some((status, body)),
-        author: admin.name.clone(),
+        author: actor.name.clone(),
         at: now,
         ..MaintenancePatch::default()
     };
-    store_patch(&state, &admin, id, &patch).await?;
-    answer(&state, id, StatusCode::CREATED).await
+    store_patch(state, actor, id, &patch).await
 }
 
 async fn store_patch(
@@ -450,15 +470,20 @@ async fn remove(
     admin: Editor,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let id = parse_id(&id)?;
+    delete(&state, &admin, parse_id(&id)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Deletes (cancels) a window with its timeline (the API and the console).
+pub async fn delete(state: &AppState, actor: &Actor, id: i64) -> Result<(), ApiError> {
     let deleted = state
         .store
-        .delete_maintenance(id, &admin.name, state.clock.now())
+        .delete_maintenance(id, &actor.name, state.clock.now())
         .await?;
     if !deleted {
         return Err(ApiError::not_found("no such maintenance"));
     }
-    tracing::info!(maintenance = id, by = %admin.name, "maintenance deleted");
+    tracing::info!(maintenance = id, by = %actor.name, "maintenance deleted");
     state.changes.announce().await;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(())
 }

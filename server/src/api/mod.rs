@@ -13,6 +13,7 @@ pub mod auth;
 pub mod badges;
 pub mod client_errors;
 pub mod config;
+pub mod console;
 pub mod encoding;
 pub mod error;
 pub mod extract;
@@ -96,6 +97,8 @@ pub struct AppState {
     pub max_listed: usize,
     /// `[[alerts.routes]]`, for the alerts API.
     pub alert_routes: Arc<Vec<crate::config::alerts::RouteConfig>>,
+    /// The console's sessions, templates and sign-in limits.
+    pub console: Arc<console::ConsoleState>,
     /// The Prometheus recorder, when it could be installed.
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
@@ -195,8 +198,13 @@ pub fn routes(state: &AppState) -> (Router<AppState>, OpenApiDoc) {
         .routes(routes!(openapi_json))
         .split_for_parts();
     // Described in `ApiDoc` (their paths have suffixes after parameters,
-    // which `routes!` cannot register).
-    (router.merge(badges::router()), doc)
+    // which `routes!` cannot register). The console is HTML, not API.
+    (
+        router
+            .merge(badges::router())
+            .merge(console::router().layer(axum::middleware::map_response(console::headers))),
+        doc,
+    )
 }
 
 /// The routes and the description of the CPU and heap profiles: apart,

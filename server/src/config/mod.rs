@@ -20,6 +20,7 @@
 pub mod alerts;
 mod checks;
 pub mod client_errors;
+pub mod console;
 mod duration;
 mod env;
 mod locate;
@@ -94,6 +95,12 @@ pub struct Config {
     /// The profiling routes (`[profiling]`).
     #[serde(default)]
     pub profiling: client_errors::ProfilingConfig,
+    /// Console sessions (`[console]`).
+    #[serde(default)]
+    pub console: console::ConsoleConfig,
+    /// What the console's new-incident form can start from.
+    #[serde(default)]
+    pub incident_templates: Vec<console::IncidentTemplate>,
     /// The bootstrap admin token, from `UPBEAT_ADMIN_TOKEN` only (never
     /// from the file).
     #[serde(skip)]

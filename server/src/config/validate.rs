@@ -68,6 +68,14 @@ impl Config {
                 push("page.accent".into(), "must be #rgb or #rrggbb".into());
             }
         }
+        for (key, message) in self
+            .console
+            .issues()
+            .into_iter()
+            .chain(super::console::template_issues(&self.incident_templates))
+        {
+            push(key, message);
+        }
         if let Some(dsn) = &self.client_errors.sentry_dsn {
             if let Err(reason) = super::client_errors::SentryDsn::parse(dsn) {
                 push("client_errors.sentry_dsn".into(), reason.into());

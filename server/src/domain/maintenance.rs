@@ -209,6 +209,23 @@ impl Window {
         None
     }
 
+    /// Up to `n` occurrences not over at `t`: the one in progress, then
+    /// the next ones (what the console previews before scheduling).
+    pub fn upcoming(&self, t: DateTime<Utc>, n: usize) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+        let Some((first, _)) = self.current_or_next(t) else {
+            return Vec::new();
+        };
+        let k0 = match self.recurrence {
+            Some(rule) => (first - self.starts_at).num_seconds() / rule.period().num_seconds(),
+            None => 0,
+        };
+        (k0..)
+            .map_while(|k| self.occurrence(k))
+            .take(n)
+            .map(|start| (start, start + self.duration()))
+            .collect()
+    }
+
     /// True when an occurrence covers `t` (start inclusive, end exclusive).
     pub fn in_progress(&self, t: DateTime<Utc>) -> bool {
         self.current_or_next(t).is_some_and(|(start, _)| start <= t)
@@ -533,5 +550,48 @@ mod tests {
         };
         assert_eq!(patch.fields(), "description, ends_at, update");
         assert_eq!(MaintenancePatch::default().fields(), "nothing");
+    }
+
+    #[test]
+    fn upcoming_lists_the_occurrence_in_progress_then_the_next_ones() {
+        let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        let window = |rule: Option<&str>| Window {
+            id: 1,
+            title: "w".into(),
+            description: None,
+            starts_at: at("2026-12-01T02:00:00Z"),
+            ends_at: at("2026-12-01T03:00:00Z"),
+            recurrence: rule.map(|r| r.parse().unwrap()),
+            services: vec![],
+        };
+        let starts = |w: &Window, t: &str, n| {
+            w.upcoming(at(t), n)
+                .into_iter()
+                .map(|(s, e)| {
+                    assert_eq!(e - s, TimeDelta::hours(1));
+                    s.format("%m-%d %H").to_string()
+                })
+                .collect::<Vec<_>>()
+        };
+        let weekly = window(Some("FREQ=WEEKLY;COUNT=3"));
+        assert_eq!(
+            starts(&weekly, "2026-11-01T00:00:00Z", 5),
+            ["12-01 02", "12-08 02", "12-15 02"]
+        );
+        assert_eq!(
+            starts(&weekly, "2026-12-08T02:30:00Z", 5),
+            ["12-08 02", "12-15 02"]
+        );
+        assert!(starts(&weekly, "2026-12-15T03:00:00Z", 5).is_empty());
+        let daily = window(Some("FREQ=DAILY"));
+        assert_eq!(
+            starts(&daily, "2026-12-03T12:00:00Z", 5),
+            ["12-04 02", "12-05 02", "12-06 02", "12-07 02", "12-08 02"]
+        );
+        assert_eq!(
+            starts(&window(None), "2026-12-01T00:00:00Z", 5),
+            ["12-01 02"]
+        );
+        assert!(starts(&window(None), "2026-12-02T00:00:00Z", 5).is_empty());
     }
 }

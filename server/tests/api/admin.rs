@@ -635,7 +635,10 @@ async fn audit_log(backend: Backend) {
     assert_eq!(log[0]["detail"], "ops-bot (admin)");
     for (query, field) in [
         ("actor=", "actor"),
-        ("from=2026-01-02T00:00:00Z&until=2026-01-01T00:00:00Z", "until"),
+        (
+            "from=2026-01-02T00:00:00Z&until=2026-01-01T00:00:00Z",
+            "until",
+        ),
         ("from=yesterday", "query"),
     ] {
         let (status, error) = admin

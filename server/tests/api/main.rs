@@ -12,6 +12,7 @@ mod badges;
 mod cli;
 mod client_errors;
 mod config;
+mod console;
 mod helpers;
 mod leadership;
 mod maintenance;

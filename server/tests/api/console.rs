@@ -1,0 +1,453 @@
+//! The console over HTTP, as a browser without JavaScript uses it: sign
+//! in, post forms, follow redirects. (Chromium drives it in `end2end/`.)
+
+use std::time::Instant;
+
+use reqwest::header::{COOKIE, LOCATION, ORIGIN, SET_COOKIE};
+use reqwest::{redirect, StatusCode};
+use serde_json::Value;
+use upbeat::clock::{Clock, SystemClock};
+use upbeat::domain::people::Role;
+use upbeat::password::hash_password;
+use upbeat::store;
+
+use crate::helpers::{one_service_config, Backend, Target, TestApp, TestDb};
+
+const WAIT: std::time::Duration = std::time::Duration::from_secs(15);
+
+const TEMPLATES: &str = r#"
+[[incident_templates]]
+name = "Elevated errors"
+title = "Elevated error rates"
+body = "We are **investigating** elevated error rates."
+impact = "major"
+"#;
+
+struct Console {
+    app: TestApp,
+    db: TestDb,
+    _target: Target,
+    http: reqwest::Client,
+}
+
+impl Console {
+    async fn start(backend: Backend) -> Option<Self> {
+        let db = TestDb::new(backend).await?;
+        let target = Target::start(200).await;
+        let toml = format!("{}{TEMPLATES}", one_service_config(&target.url(), "1s"));
+        let app = TestApp::spawn(&toml, &db.url).await;
+        app.wait_for_service("target", WAIT, |s| s["status"] == "operational")
+            .await;
+        let store = store::connect(&db.url, 1).await.unwrap();
+        for (name, role) in [
+            ("erin", Role::Editor),
+            ("vic", Role::Viewer),
+            ("ada", Role::Admin),
+        ] {
+            let hash = hash_password(&format!("{name}-password-long"));
+            store
+                .create_user(name, role, Some(&hash), "cli", SystemClock.now())
+                .await
+                .unwrap()
+                .unwrap();
+        }
+        store.close().await;
+        let http = reqwest::Client::builder()
+            .redirect(redirect::Policy::none())
+            .build()
+            .unwrap();
+        Some(Self {
+            app,
+            db,
+            _target: target,
+            http,
+        })
+    }
+
+    fn origin(&self) -> String {
+        self.app.url("").trim_end_matches('/').to_owned()
+    }
+
+    /// Signs in; the session cookie (`name=value`).
+    async fn sign_in(&self, name: &str, password: &str) -> reqwest::Response {
+        self.http
+            .post(self.app.url("/admin/login"))
+            .header(ORIGIN, self.origin())
+            .form(&[
+                ("name", name),
+                ("password", password),
+                ("next", "/admin/incidents"),
+            ])
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn session(&self, name: &str) -> String {
+        let response = self.sign_in(name, &format!("{name}-password-long")).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        assert_eq!(response.headers()[LOCATION], "/admin/incidents");
+        let cookie = response.headers()[SET_COOKIE].to_str().unwrap().to_owned();
+        assert!(
+            cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+            "{cookie}"
+        );
+        cookie.split(';').next().unwrap().to_owned()
+    }
+
+    async fn get(&self, cookie: &str, path: &str) -> (StatusCode, String) {
+        let response = self
+            .http
+            .get(self.app.url(path))
+            .header(COOKIE, cookie)
+            .send()
+            .await
+            .unwrap();
+        (response.status(), response.text().await.unwrap())
+    }
+
+    /// The CSRF token in a page's forms.
+    async fn csrf(&self, cookie: &str) -> String {
+        let (_, page) = self.get(cookie, "/admin").await;
+        let at = page
+            .find("name=\"csrf\" value=\"")
+            .expect("a form with a CSRF token")
+            + 19;
+        page[at..at + 64].to_owned()
+    }
+
+    async fn post(
+        &self,
+        cookie: &str,
+        path: &str,
+        origin: Option<&str>,
+        form: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut request = self
+            .http
+            .post(self.app.url(path))
+            .header(COOKIE, cookie)
+            .form(form);
+        if let Some(origin) = origin {
+            request = request.header(ORIGIN, origin);
+        }
+        request.send().await.unwrap()
+    }
+}
+
+async fn an_editor_runs_an_incident_without_javascript(backend: Backend) {
+    let Some(c) = Console::start(backend).await else {
+        return;
+    };
+    // Not signed in: to the sign-in page, and back afterwards.
+    let response = c
+        .http
+        .get(c.app.url("/admin/incidents/new"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        response.headers()[LOCATION],
+        "/admin/login?next=%2Fadmin%2Fincidents%2Fnew"
+    );
+
+    let cookie = c.session("erin").await;
+    let csrf = c.csrf(&cookie).await;
+    let origin = c.origin();
+    // The template fills the form.
+    let (status, form) = c
+        .get(&cookie, "/admin/incidents/new?template=Elevated+errors")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(form.contains("value=\"Elevated error rates\""), "{form}");
+    assert!(
+        form.contains("<option value=\"major\" selected>"),
+        "the template's impact"
+    );
+
+    // A bad post shows the error next to its field, with what was typed.
+    let response = c
+        .post(
+            &cookie,
+            "/admin/incidents",
+            Some(&origin),
+            &[
+                ("csrf", &csrf),
+                ("title", " "),
+                ("body", "Typed <b>text</b>"),
+                ("intent", "create"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let page = response.text().await.unwrap();
+    assert!(page.contains("id=\"title-error\""), "{page}");
+    assert!(page.contains("aria-describedby=\"title-error\""));
+    assert!(
+        page.contains("Typed &lt;b&gt;text&lt;/b&gt;"),
+        "escaped, kept"
+    );
+
+    // The preview is the page's sanitiser's output.
+    let response = c
+        .post(
+            &cookie,
+            "/admin/preview",
+            Some(&origin),
+            &[
+                ("csrf", &csrf),
+                ("body", "**bold** <script>alert(1)</script>"),
+            ],
+        )
+        .await;
+    let preview = response.text().await.unwrap();
+    assert!(
+        preview.contains("<strong>bold</strong>") && !preview.contains("<script"),
+        "{preview}"
+    );
+
+    let response = c
+        .post(
+            &cookie,
+            "/admin/incidents",
+            Some(&origin),
+            &[
+                ("csrf", &csrf),
+                ("title", "Elevated error rates"),
+                ("status", "investigating"),
+                ("impact", "major"),
+                ("service.target", "partial_outage"),
+                ("body", "We are investigating."),
+                ("intent", "create"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let location = response.headers()[LOCATION].to_str().unwrap().to_owned();
+    let id: i64 = location.rsplit('/').next().unwrap().parse().unwrap();
+
+    // On the page and in the Statuspage API at once.
+    let unresolved: Value = reqwest::get(c.app.url("/api/v2/incidents/unresolved.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        unresolved["incidents"][0]["name"], "Elevated error rates",
+        "{unresolved}"
+    );
+    let home = reqwest::get(c.app.url("/"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(home.contains("Elevated error rates"));
+
+    let response = c
+        .post(
+            &cookie,
+            &format!("/admin/incidents/{id}/updates"),
+            Some(&origin),
+            &[
+                ("csrf", &csrf),
+                ("status", "identified"),
+                ("body", "A bad deploy."),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let response = c
+        .post(
+            &cookie,
+            &format!("/admin/incidents/{id}/updates"),
+            Some(&origin),
+            &[
+                ("csrf", &csrf),
+                ("status", "resolved"),
+                ("body", "Rolled back."),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let (_, detail) = c.get(&cookie, &location).await;
+    for text in ["A bad deploy.", "Rolled back.", "Resolved"] {
+        assert!(detail.contains(text), "{text}");
+    }
+    let unresolved: Value = reqwest::get(c.app.url("/api/v2/incidents/unresolved.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(unresolved["incidents"].as_array().unwrap().len(), 0);
+
+    // The audit log names the user.
+    let (_, audit) = c.get(&cookie, "/admin/audit?actor=erin").await;
+    for action in ["incident.created", "incident.updated", "user.signed_in"] {
+        assert!(audit.contains(action), "{action}");
+    }
+
+    // Sign out ends the session everywhere.
+    let response = c
+        .post(&cookie, "/admin/logout", Some(&origin), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let (status, _) = c.get(&cookie, "/admin").await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    c.app.stop().await;
+    drop(c.db);
+}
+
+#[tokio::test]
+async fn sqlite_an_editor_runs_an_incident_without_javascript() {
+    an_editor_runs_an_incident_without_javascript(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_an_editor_runs_an_incident_without_javascript() {
+    an_editor_runs_an_incident_without_javascript(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn viewers_forged_posts_and_disabled_users_are_refused() {
+    let c = Console::start(Backend::Sqlite).await.unwrap();
+    let origin = c.origin();
+    let viewer = c.session("vic").await;
+    let csrf = c.csrf(&viewer).await;
+    let (_, page) = c.get(&viewer, "/admin/incidents").await;
+    assert!(!page.contains("New incident"), "no button for a viewer");
+    let (status, _) = c.get(&viewer, "/admin/incidents/new").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let response = c
+        .post(
+            &viewer,
+            "/admin/incidents",
+            Some(&origin),
+            &[("csrf", &csrf), ("title", "t"), ("body", "b")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let (status, _) = c.get(&viewer, "/admin/people").await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "users and tokens are for admins"
+    );
+
+    // A cross-site post, or one without the session's token, is refused.
+    let editor = c.session("erin").await;
+    let csrf = c.csrf(&editor).await;
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("title", "Forged"),
+        ("body", "b"),
+        ("intent", "create"),
+    ];
+    let response = c
+        .post(
+            &editor,
+            "/admin/incidents",
+            Some("https://evil.example"),
+            &form,
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let wrong = [
+        ("csrf", "0".repeat(64).as_str()),
+        ("title", "Forged"),
+        ("body", "b"),
+        ("intent", "create"),
+    ]
+    .map(|(k, v)| (k, v.to_owned()));
+    let wrong: Vec<(&str, &str)> = wrong.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let response = c
+        .post(&editor, "/admin/incidents", Some(&origin), &wrong)
+        .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let response = c
+        .http
+        .post(c.app.url("/admin/login"))
+        .header(ORIGIN, "https://evil.example")
+        .form(&[("name", "erin"), ("password", "erin-password-long")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN, "login CSRF");
+    let incidents: Value = reqwest::get(c.app.url("/api/v2/incidents.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        incidents["incidents"].as_array().unwrap().len(),
+        0,
+        "nothing was created"
+    );
+
+    // Disabled: the next request is signed out.
+    let (status, _) = c.get(&editor, "/admin").await;
+    assert_eq!(status, StatusCode::OK);
+    let store = store::connect(&c.db.url, 1).await.unwrap();
+    assert!(store
+        .disable_user("erin", "cli", SystemClock.now())
+        .await
+        .unwrap());
+    store.close().await;
+    let (status, _) = c.get(&editor, "/admin").await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let response = c.sign_in("erin", "erin-password-long").await;
+    assert_eq!(
+        response.status(),
+        StatusCode::UNAUTHORIZED,
+        "a disabled user cannot sign in"
+    );
+    c.app.stop().await;
+}
+
+#[tokio::test]
+async fn failed_sign_ins_name_nobody_and_are_limited() {
+    let c = Console::start(Backend::Sqlite).await.unwrap();
+    // Warm the dummy hash up, so the first unknown name is not slower.
+    let _ = c.sign_in("nobody", "whatever-password").await;
+    let mut answers = Vec::new();
+    for (name, password) in [
+        ("nobody", "erin-password-long"),
+        ("erin", "wrong-password-x"),
+    ] {
+        let started = Instant::now();
+        let response = c.sign_in(name, password).await;
+        let took = started.elapsed();
+        let status = response.status();
+        let page = response.text().await.unwrap();
+        assert!(page.contains("The name or the password is wrong."));
+        answers.push((status, took, page.replace(name, "NAME")));
+    }
+    assert_eq!(answers[0].0, StatusCode::UNAUTHORIZED);
+    assert_eq!(answers[0].0, answers[1].0);
+    assert_eq!(answers[0].2, answers[1].2, "the same page for both");
+    let (a, b) = (answers[0].1.as_secs_f64(), answers[1].1.as_secs_f64());
+    assert!(
+        a.max(b) < 4.0 * a.min(b),
+        "similar times: {a:.3} s and {b:.3} s (both verify a hash)"
+    );
+
+    // Ten failures for one name: that name waits, from any address.
+    for _ in 0..10 {
+        assert_eq!(
+            c.sign_in("ada", "wrong-password-x").await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let limited = c.sign_in("ada", "ada-password-long").await;
+    assert_eq!(
+        limited.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "even the right password waits"
+    );
+    assert!(limited.headers().contains_key("retry-after"));
+    c.app.stop().await;
+}
