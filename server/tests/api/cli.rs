@@ -194,8 +194,8 @@ async fn token_commands_create_list_and_revoke_admin_tokens() {
     assert!(!line.contains(&token));
     assert_eq!(
         line.split_whitespace().count(),
-        6,
-        "created and last used, not revoked: {line}"
+        7,
+        "role, created and last used, not revoked: {line}"
     );
 
     let (ok, _, stderr) = run(&["token", "revoke", "deploy-bot"]);
@@ -209,7 +209,139 @@ async fn token_commands_create_list_and_revoke_admin_tokens() {
         .lines()
         .find(|l| l.starts_with("deploy-bot"))
         .unwrap();
-    assert_eq!(line.split_whitespace().count(), 7, "revoked now: {line}");
+    assert_eq!(line.split_whitespace().count(), 8, "revoked now: {line}");
+    assert!(line.contains(" admin "), "the default role: {line}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn user_commands_create_list_change_disable_and_reset_users() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("users.db").display());
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/../upbeat.toml");
+    let run = |args: &[&str], stdin: Option<&str>| {
+        let mut child = upbeat()
+            .arg("--config")
+            .arg(config)
+            .arg("--database")
+            .arg(&db)
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut input = child.stdin.take().unwrap();
+        input.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
+        drop(input);
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let password = "a long enough passphrase";
+    let (ok, _, stderr) = run(
+        &[
+            "user",
+            "create",
+            "--name",
+            "alice",
+            "--role",
+            "editor",
+            "--password-stdin",
+        ],
+        Some(&format!("{password}\n")),
+    );
+    assert!(ok, "{stderr}");
+    assert!(!stderr.contains(password));
+    let (ok, _, stderr) = run(
+        &[
+            "user",
+            "create",
+            "--name",
+            "bob",
+            "--role",
+            "viewer",
+            "--password-stdin",
+        ],
+        Some("short\n"),
+    );
+    assert!(!ok);
+    assert!(
+        stderr.contains("password: must be at least 12 characters"),
+        "{stderr}"
+    );
+    let (ok, _, stderr) = run(
+        &["user", "create", "--name", "bob", "--role", "owner"],
+        None,
+    );
+    assert!(!ok);
+    assert!(stderr.contains("viewer, editor or admin"), "{stderr}");
+    // Without a password: a one-time link, alone on stdout.
+    let (ok, stdout, stderr) = run(
+        &["user", "create", "--name", "bob", "--role", "viewer"],
+        None,
+    );
+    assert!(ok, "{stderr}");
+    let link = stdout.trim().to_owned();
+    assert!(link.contains("/admin/password/"), "{stdout}");
+    let (ok, _, stderr) = run(
+        &["user", "create", "--name", "alice", "--role", "admin"],
+        None,
+    );
+    assert!(!ok && stderr.contains("already exists"), "{stderr}");
+
+    let raw = std::fs::read(dir.path().join("users.db")).unwrap();
+    assert!(!raw
+        .windows(password.len())
+        .any(|w| w == password.as_bytes()));
+
+    assert!(run(&["user", "set-role", "bob", "admin"], None).0);
+    assert!(!run(&["user", "set-role", "carol", "admin"], None).0);
+    let (ok, stdout, _) = run(&["user", "list"], None);
+    assert!(ok);
+    let line = |name: &str| {
+        stdout
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap()
+            .to_owned()
+    };
+    assert!(
+        line("alice").contains("editor") && line("alice").contains(" set "),
+        "{stdout}"
+    );
+    assert!(
+        line("bob").contains("admin") && line("bob").contains("not set"),
+        "{stdout}"
+    );
+
+    // The password works in the console until it is reset.
+    let app = crate::helpers::TestApp::spawn(&std::fs::read_to_string(config).unwrap(), &db).await;
+    let sign_in = || {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+            .post(app.url("/admin/login"))
+            .form(&[("name", "alice"), ("password", password)])
+            .send()
+    };
+    assert_eq!(sign_in().await.unwrap().status(), 303);
+    let (ok, stdout, stderr) = run(&["user", "reset-password", "alice"], None);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("/admin/password/"));
+    assert_eq!(
+        sign_in().await.unwrap().status(),
+        401,
+        "the old password is gone"
+    );
+    assert!(run(&["user", "disable", "bob"], None).0);
+    let (ok, _, stderr) = run(&["user", "disable", "bob"], None);
+    assert!(!ok && stderr.contains("no enabled user"), "{stderr}");
     app.stop().await;
 }
 
