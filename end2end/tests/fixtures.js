@@ -1,6 +1,6 @@
 // Real parts for the browser tests: a local HTTP target whose answer a test
 // controls, and the real `upbeat` binary with its own config and SQLite file.
-const { spawn } = require('node:child_process');
+const { spawn, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const http = require('node:http');
 const net = require('node:net');
@@ -61,9 +61,24 @@ async function startUpbeat(servicesToml, pageToml = '') {
   child.stderr.on('data', (d) => logs.push(d.toString()));
   const exited = new Promise((resolve) => child.on('exit', resolve));
 
+  const database = `sqlite://${path.join(dir, 'upbeat.db')}`;
   const upbeat = {
     base,
     logs,
+    /** Runs an `upbeat` command on this instance's config and database. */
+    cli(args, input = '') {
+      const run = spawnSync(BIN, ['--config', config, '--database', database, ...args], {
+        input,
+        encoding: 'utf8',
+        env: { ...process.env, RUST_LOG: 'warn' },
+      });
+      return { code: run.status, stdout: run.stdout, stderr: run.stderr };
+    },
+    /** Creates a console user with a password (`upbeat user create`). */
+    addUser(name, role, password) {
+      const run = this.cli(['user', 'create', '--name', name, '--role', role, '--password-stdin'], `${password}\n`);
+      if (run.code !== 0) throw new Error(`user create ${name}: ${run.stderr}`);
+    },
     async status() {
       const res = await fetch(`${base}/public/status`);
       return res.json();

@@ -1,7 +1,6 @@
 // The console without this script works: forms post and the server
 // answers. With it, Markdown previews follow the typing (the server's own
-// sanitiser renders them, so the preview is what the page will show) and
-// a new incident's services get the template's status when ticked.
+// sanitiser renders them, so the preview is what the page will show).
 "use strict";
 (function () {
   function csrfOf(form) {
@@ -25,13 +24,6 @@
     area.addEventListener("input", function () {
       clearTimeout(timer);
       timer = setTimeout(render, 300);
-    });
-  });
-  document.querySelectorAll(".service-choice select").forEach(function (select) {
-    var preferred = select.querySelector("option[data-default]");
-    if (!preferred) return;
-    select.addEventListener("focus", function () {
-      if (select.value === "") select.dataset.blank = "1";
     });
   });
 })();

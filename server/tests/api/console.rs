@@ -451,3 +451,43 @@ async fn failed_sign_ins_name_nobody_and_are_limited() {
     assert!(limited.headers().contains_key("retry-after"));
     c.app.stop().await;
 }
+
+/// Sessions live in the database: a session made on one replica works on
+/// another, and signing out on one ends it on both.
+#[tokio::test]
+async fn postgres_replicas_share_sessions() {
+    let Some(c) = Console::start(Backend::Postgres).await else {
+        return;
+    };
+    let target = Target::start(200).await;
+    let other = TestApp::spawn(&one_service_config(&target.url(), "1s"), &c.db.url).await;
+    let cookie = c.session("erin").await;
+    let on_other = |path: &'static str| {
+        let request = c.http.get(other.url(path)).header(COOKIE, cookie.clone());
+        async move { request.send().await.unwrap().status() }
+    };
+    assert_eq!(
+        on_other("/admin").await,
+        StatusCode::OK,
+        "signed in on the other replica"
+    );
+    let csrf = c.csrf(&cookie).await;
+    let response = c
+        .http
+        .post(other.url("/admin/logout"))
+        .header(COOKIE, &cookie)
+        .header(ORIGIN, other.url("").trim_end_matches('/'))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let (status, _) = c.get(&cookie, "/admin").await;
+    assert_eq!(
+        status,
+        StatusCode::SEE_OTHER,
+        "signed out on the first replica too"
+    );
+    other.stop().await;
+    c.app.stop().await;
+}

@@ -19,7 +19,7 @@ use serde::Deserialize;
 use super::view::{
     csrf, field_error, form_error, invalid, markdown, page_in, time, Nav, SERVICE_STATUSES,
 };
-use super::Signed;
+use super::{field, Signed};
 use crate::api::error::ApiError;
 use crate::api::extract::path_id;
 use crate::api::incidents::{self as api, AffectedInput, CreateIncident, NewUpdate, PatchIncident};
@@ -108,7 +108,8 @@ struct Draft {
     status: Option<IncidentStatus>,
     impact: Option<Impact>,
     services: HashMap<String, ServiceStatus>,
-    /// The status newly ticked services get (the template's).
+    /// The status the template suggests for affected services (marked in
+    /// each service's menu).
     service_status: Option<ServiceStatus>,
     auto_resolve: bool,
 }
@@ -233,8 +234,10 @@ fn new_page(
                         select id={ "service-" (s.slug) } name={ "service." (s.slug) } {
                             option value="" selected[chosen.is_none()] { "Not affected" }
                             @for status in SERVICE_STATUSES {
-                                option value=(status.as_str()) selected[chosen == Some(status)]
-                                    data-default[draft.service_status == Some(status)] { (status.label()) }
+                                option value=(status.as_str()) selected[chosen == Some(status)] {
+                                    (status.label())
+                                    @if draft.service_status == Some(status) { " (the template's)" }
+                                }
                             }
                         }
                     }
@@ -286,13 +289,6 @@ async fn new_form(
         .map(Draft::from_template)
         .unwrap_or_default();
     new_page(&state, &signed, &draft, None, false).into_response()
-}
-
-fn field<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
-    fields
-        .iter()
-        .find(|(k, _)| k == name)
-        .map_or("", |(_, v)| v.as_str())
 }
 
 async fn create(

@@ -17,7 +17,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use maud::{html, Markup};
 
 use super::view::{csrf, field_error, form_error, invalid, markdown, page_in, time, Nav};
-use super::Signed;
+use super::{field, Signed};
 use crate::api::error::ApiError;
 use crate::api::extract::path_id;
 use crate::api::maintenance::{self as api, parse_rule, CreateMaintenance, NewUpdate};
@@ -244,13 +244,6 @@ async fn new_form(State(state): State<AppState>, signed: Signed) -> Response {
         return *refused;
     }
     new_page(&state, &signed, &Draft::default(), None, None).into_response()
-}
-
-fn field<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
-    fields
-        .iter()
-        .find(|(k, _)| k == name)
-        .map_or("", |(_, v)| v.as_str())
 }
 
 async fn create(

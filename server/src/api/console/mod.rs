@@ -242,6 +242,14 @@ fn forbidden(state: &AppState, signed: &Signed, message: &str) -> Response {
     (StatusCode::FORBIDDEN, body).into_response()
 }
 
+/// The value of `name` in a posted form read as pairs ("" when absent).
+pub fn field<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
+    fields
+        .iter()
+        .find(|(k, _)| k == name)
+        .map_or("", |(_, v)| v.as_str())
+}
+
 /// The session cookie's value in a request.
 fn session_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers

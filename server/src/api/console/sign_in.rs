@@ -18,7 +18,7 @@ use axum::{Form, Router};
 use maud::{html, Markup};
 use serde::Deserialize;
 
-use super::view::{page, Nav};
+use super::view::page;
 use super::{ClientIp, Signed};
 use crate::api::auth::{FAILURE_WINDOW, MAX_FAILURES};
 use crate::api::error::ApiError;
@@ -54,11 +54,16 @@ fn next_path(next: Option<&str>) -> &str {
         .unwrap_or("/admin")
 }
 
-fn login_page(next: &str, name: &str, error: Option<&str>, notice: Option<&str>) -> Markup {
+fn login_page(
+    state: &AppState,
+    next: &str,
+    name: &str,
+    error: Option<&str>,
+    notice: Option<&str>,
+) -> Markup {
     page(
+        state,
         "Sign in",
-        None,
-        Nav::None,
         html! {
             h1 { "Sign in to the console" }
             @if let Some(notice) = notice { p.notice role="status" { (notice) } }
@@ -93,7 +98,7 @@ async fn form(
     }
     let notice = (next.next.as_deref() == Some("/admin?password=set"))
         .then_some("Your password is set; sign in with it.");
-    login_page(next_path(next.next.as_deref()), "", None, notice).into_response()
+    login_page(&state, next_path(next.next.as_deref()), "", None, notice).into_response()
 }
 
 #[derive(Debug, Deserialize)]
@@ -105,14 +110,14 @@ pub struct SignIn {
     next: Option<String>,
 }
 
-fn too_many(next: &str, name: &str, wait: Duration) -> Response {
+fn too_many(state: &AppState, next: &str, name: &str, wait: Duration) -> Response {
     let message = format!(
         "Too many failed sign-ins. Try again in {} seconds.",
         wait.as_secs() + 1
     );
     let mut response = (
         StatusCode::TOO_MANY_REQUESTS,
-        login_page(next, name, Some(&message), None),
+        login_page(state, next, name, Some(&message), None),
     )
         .into_response();
     if let Ok(value) = HeaderValue::from_str(&(wait.as_secs() + 1).to_string()) {
@@ -135,6 +140,7 @@ async fn sign_in(
         return (
             StatusCode::FORBIDDEN,
             login_page(
+                &state,
                 &next,
                 "",
                 Some("This form did not come from this site."),
@@ -150,7 +156,7 @@ async fn sign_in(
         .failed_by_name
         .wait(&name, MAX_NAME_FAILURES, NAME_FAILURE_WINDOW);
     if let Some(wait) = by_address.into_iter().chain(by_name).max() {
-        return too_many(&next, &name, wait);
+        return too_many(&state, &next, &name, wait);
     }
     let credentials = match state.store.credentials(&name).await {
         Ok(found) => found,
@@ -181,6 +187,7 @@ async fn sign_in(
         return (
             StatusCode::UNAUTHORIZED,
             login_page(
+                &state,
                 &next,
                 &name,
                 Some("The name or the password is wrong."),
@@ -241,12 +248,11 @@ async fn sign_out(
     response
 }
 
-fn password_page(token: &str, name: &str, error: Option<(&str, &str)>) -> Markup {
+fn password_page(state: &AppState, token: &str, name: &str, error: Option<(&str, &str)>) -> Markup {
     let error_of = |field: &str| error.filter(|(f, _)| *f == field).map(|(_, m)| m);
     page(
+        state,
         "Set your password",
-        None,
-        Nav::None,
         html! {
             h1 { "Set a password for " (name) }
             form.card method="post" action={ "/admin/password/" (token) } {
@@ -268,13 +274,12 @@ fn password_page(token: &str, name: &str, error: Option<(&str, &str)>) -> Markup
     )
 }
 
-fn link_gone() -> Response {
+fn link_gone(state: &AppState) -> Response {
     (
         StatusCode::NOT_FOUND,
         page(
+            state,
             "Link expired",
-            None,
-            Nav::None,
             html! {
                 h1 { "This link no longer works" }
                 p { "A password link works once, for 24 hours. Ask an admin for a new one (" code { "upbeat user reset-password NAME" } ")." }
@@ -290,8 +295,8 @@ async fn password_form(State(state): State<AppState>, Path(token): Path<String>)
         .password_link(&hash_token(&token), state.clock.now())
         .await
     {
-        Ok(Some(name)) => password_page(&token, &name, None).into_response(),
-        Ok(None) => link_gone(),
+        Ok(Some(name)) => password_page(&state, &token, &name, None).into_response(),
+        Ok(None) => link_gone(&state),
         Err(err) => ApiError::internal(&err).into_response(),
     }
 }
@@ -314,13 +319,14 @@ async fn set_password(
     let now = state.clock.now();
     let name = match state.store.password_link(&link, now).await {
         Ok(Some(name)) => name,
-        Ok(None) => return link_gone(),
+        Ok(None) => return link_gone(&state),
         Err(err) => return ApiError::internal(&err).into_response(),
     };
     if !state.console.same_origin(&headers) {
         return (
             StatusCode::FORBIDDEN,
             password_page(
+                &state,
                 &token,
                 &name,
                 Some(("password", "This form did not come from this site.")),
@@ -344,7 +350,7 @@ async fn set_password(
         };
         return (
             StatusCode::UNPROCESSABLE_ENTITY,
-            password_page(&token, &name, Some((field, &message))),
+            password_page(&state, &token, &name, Some((field, &message))),
         )
             .into_response();
     }
@@ -354,7 +360,7 @@ async fn set_password(
     };
     match state.store.set_password_by_link(&link, &hash, now).await {
         Ok(Some(_)) => Redirect::to("/admin/login?next=/admin%3Fpassword%3Dset").into_response(),
-        Ok(None) => link_gone(),
+        Ok(None) => link_gone(&state),
         Err(err) => ApiError::internal(&err).into_response(),
     }
 }

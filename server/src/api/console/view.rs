@@ -32,9 +32,11 @@ pub const SERVICE_STATUSES: [ServiceStatus; 5] = [
     ServiceStatus::UnderMaintenance,
 ];
 
-/// A whole console page.
-pub fn page(title: &str, signed: Option<&Signed>, nav: Nav, body: Markup) -> Markup {
-    page_with(None, title, signed, nav, body)
+/// A whole console page for someone not signed in (sign-in, password
+/// links).
+pub fn page(state: &AppState, title: &str, body: Markup) -> Markup {
+    let css = state.assets.urls().map(|u| u.css.as_str());
+    page_with(css, title, None, Nav::None, body)
 }
 
 /// A whole page, with the public page's stylesheet when the front end is
