@@ -61,14 +61,15 @@ async function runIncident(page, upbeat, { javascript }) {
   await expect(page.getByLabel('Title')).toHaveValue('Elevated error rates');
   await expect(page.getByLabel('Impact')).toHaveValue('major');
   await page.getByLabel('Public API').selectOption('partial_outage');
-  await page.getByLabel('Message (Markdown)').fill('We are **investigating** elevated error rates.\n\n<script>alert(1)</script>');
-  if (javascript) {
-    // The live preview: the server's sanitiser, as the page will show it.
+  // The template's text is previewed from the start; what is typed next
+  // is previewed live with JavaScript, or by the Preview button without.
+  await expect(page.locator('#preview strong')).toHaveText('investigating');
+  await page.getByLabel('Message (Markdown)').fill('Errors are **rising** on checkout.\n\n<script>alert(1)</script>');
+  if (!javascript) {
     await expect(page.locator('#preview strong')).toHaveText('investigating');
-  } else {
     await page.getByRole('button', { name: 'Preview' }).click();
-    await expect(page.locator('#preview strong')).toHaveText('investigating');
   }
+  await expect(page.locator('#preview strong')).toHaveText('rising');
   await expect(page.locator('#preview script')).toHaveCount(0);
   await page.getByRole('button', { name: 'Open incident' }).click();
   await expect(page.getByRole('heading', { level: 1, name: 'Elevated error rates' })).toBeVisible();

@@ -491,3 +491,206 @@ async fn postgres_replicas_share_sessions() {
     other.stop().await;
     c.app.stop().await;
 }
+
+#[tokio::test]
+async fn maintenance_and_people_are_run_from_the_console() {
+    let c = Console::start(Backend::Sqlite).await.unwrap();
+    let origin = c.origin();
+    let editor = c.session("erin").await;
+    let csrf = c.csrf(&editor).await;
+    let window = [
+        ("csrf", csrf.as_str()),
+        ("title", "Database upgrade"),
+        ("starts_at", "2030-01-07T02:00"),
+        ("ends_at", "2030-01-07T03:00"),
+        ("recurrence", "FREQ=WEEKLY;COUNT=6"),
+        ("services", "target"),
+    ];
+    // The server previews the next five occurrences.
+    let mut preview = window.to_vec();
+    preview.push(("intent", "preview"));
+    let page = c
+        .post(&editor, "/admin/maintenance", Some(&origin), &preview)
+        .await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let page = page.text().await.unwrap();
+    let starts: Vec<_> = [
+        "2030-01-07",
+        "2030-01-14",
+        "2030-01-21",
+        "2030-01-28",
+        "2030-02-04",
+    ]
+    .into_iter()
+    .map(|day| page.contains(&format!("{day} 02:00 UTC")))
+    .collect();
+    assert_eq!(starts, [true; 5], "{page}");
+    assert!(!page.contains("2030-02-11"), "five, not six");
+    // A bad rule is named next to its field.
+    let mut bad = window.to_vec();
+    bad[4] = ("recurrence", "FREQ=HOURLY");
+    bad.push(("intent", "create"));
+    let response = c
+        .post(&editor, "/admin/maintenance", Some(&origin), &bad)
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(response
+        .text()
+        .await
+        .unwrap()
+        .contains("id=\"recurrence-error\""));
+    let mut create = window.to_vec();
+    create.push(("intent", "create"));
+    let response = c
+        .post(&editor, "/admin/maintenance", Some(&origin), &create)
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let location = response.headers()[LOCATION].to_str().unwrap().to_owned();
+    let status: Value = reqwest::get(c.app.url("/public/status"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        status["maintenances"][0]["title"], "Database upgrade",
+        "{status}"
+    );
+    let response = c
+        .post(
+            &editor,
+            &format!("{location}/cancel"),
+            Some(&origin),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let status: Value = reqwest::get(c.app.url("/public/status"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["maintenances"].as_array().unwrap().len(), 0);
+
+    // An admin adds a user (a one-time link, once), changes a role, makes a token.
+    let admin = c.session("ada").await;
+    let csrf = c.csrf(&admin).await;
+    let page = c
+        .post(
+            &admin,
+            "/admin/people/users",
+            Some(&origin),
+            &[
+                ("csrf", &csrf),
+                ("action", "create"),
+                ("name", "newbie"),
+                ("role", "viewer"),
+            ],
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    let at = page.find("/admin/password/").expect("a password link");
+    let link = page[at..at + 16 + 64].to_owned();
+    let (status, form) = c.get("", &link).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(form.contains("Set a password for newbie"));
+    let set = c
+        .http
+        .post(c.app.url(&link))
+        .header(ORIGIN, &origin)
+        .form(&[
+            ("password", "newbie-password-long"),
+            ("confirm", "newbie-password-long"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(set.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        c.sign_in("newbie", "newbie-password-long").await.status(),
+        StatusCode::SEE_OTHER
+    );
+    let (status, _) = c.get("", &link).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "a link works once");
+
+    let page = c
+        .post(
+            &admin,
+            "/admin/people/users",
+            Some(&origin),
+            &[
+                ("csrf", &csrf),
+                ("action", "role"),
+                ("name", "newbie"),
+                ("role", "editor"),
+            ],
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("&quot;newbie&quot; is now editor"), "{page}");
+    let page = c
+        .post(
+            &admin,
+            "/admin/people/tokens",
+            Some(&origin),
+            &[
+                ("csrf", &csrf),
+                ("action", "create"),
+                ("name", "newbie"),
+                ("role", "viewer"),
+            ],
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("id=\"token-name-error\""),
+        "a user has the name: {page}"
+    );
+    let page = c
+        .post(
+            &admin,
+            "/admin/people/tokens",
+            Some(&origin),
+            &[
+                ("csrf", &csrf),
+                ("action", "create"),
+                ("name", "ci"),
+                ("role", "viewer"),
+            ],
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    let at = page.find("upb_").expect("the secret, once");
+    let token = page[at..at + 68].to_owned();
+    let (status, _) = c.get(&admin, "/admin/people").await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, again) = c.get(&admin, "/admin/people").await;
+    assert!(!again.contains(&token), "shown once");
+    let answer = c
+        .http
+        .get(c.app.url("/api/v1/incidents"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::OK, "the viewer token reads");
+    let (_, audit) = c.get(&admin, "/admin/audit?action=user.").await;
+    for text in [
+        "user.created",
+        "user.role_changed",
+        "user.password_set",
+        "newbie: viewer → editor",
+    ] {
+        assert!(audit.contains(text), "{text}");
+    }
+    c.app.stop().await;
+}
