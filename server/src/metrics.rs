@@ -71,6 +71,7 @@ pub const BUILD_INFO: &str = "upbeat_build_info";
 pub const PAGE_CACHE: &str = "upbeat_page_cache_total";
 pub const FRONTEND_ERRORS: &str = "upbeat_frontend_errors_total";
 pub const TRACES_DROPPED: &str = "upbeat_traces_dropped_total";
+pub const CONSOLE_SIGN_INS: &str = "upbeat_console_sign_ins_total";
 pub const FOLLOWER_REFRESHES: &str = "upbeat_follower_refreshes_total";
 pub const FOLLOWER_ROWS: &str = "upbeat_follower_rows_read_total";
 pub const FOLLOWER_LAG: &str = "upbeat_follower_lag_seconds";
@@ -97,6 +98,7 @@ pub const ALL: &[(&str, &str)] = &[
     (PAGE_CACHE, "counter"),
     (FRONTEND_ERRORS, "counter"),
     (TRACES_DROPPED, "counter"),
+    (CONSOLE_SIGN_INS, "counter"),
     (FOLLOWER_REFRESHES, "counter"),
     (FOLLOWER_ROWS, "counter"),
     (FOLLOWER_LAG, "histogram"),
@@ -492,6 +494,13 @@ fn describe() {
         counter!(FRONTEND_ERRORS, "kind" => kind).absolute(0);
     }
     describe_counter!(
+        CONSOLE_SIGN_INS,
+        "Console sign-ins by outcome: success, failure (unknown name, disabled user or wrong password: never which) or limited (refused with 429)."
+    );
+    for outcome in ["success", "failure", "limited"] {
+        counter!(CONSOLE_SIGN_INS, "outcome" => outcome).absolute(0);
+    }
+    describe_counter!(
         TRACES_DROPPED,
         "Finished spans not exported: the export queue was full (the collector slow or away) or the collector refused or missed a batch. 0 while traces are off."
     );
@@ -572,6 +581,11 @@ pub fn http_request(method: &str, route: &str, status: u16, elapsed: Duration) {
 /// `n` finished spans that will not reach the collector.
 pub fn traces_dropped(n: usize) {
     counter!(TRACES_DROPPED).increment(n as u64);
+}
+
+/// One console sign-in: `success`, `failure` or `limited`.
+pub fn console_sign_in(outcome: &'static str) {
+    counter!(CONSOLE_SIGN_INS, "outcome" => outcome).increment(1);
 }
 
 /// One error report from a browser.

@@ -449,6 +449,27 @@ async fn failed_sign_ins_name_nobody_and_are_limited() {
         "even the right password waits"
     );
     assert!(limited.headers().contains_key("retry-after"));
+    let metrics = reqwest::get(c.app.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let count = |outcome: &str| {
+        let series = format!("upbeat_console_sign_ins_total{{outcome=\"{outcome}\"}} ");
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&series))
+            .unwrap_or_else(|| panic!("{series} in\n{metrics}"))
+            .parse::<u64>()
+            .unwrap()
+    };
+    // The recorder is the process's: other tests add to it too.
+    assert!(
+        count("failure") >= 13,
+        "3 before the limit test and 10 in it"
+    );
+    assert!(count("limited") >= 1, "one refused");
     c.app.stop().await;
 }
 

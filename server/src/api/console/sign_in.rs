@@ -156,6 +156,7 @@ async fn sign_in(
         .failed_by_name
         .wait(&name, MAX_NAME_FAILURES, NAME_FAILURE_WINDOW);
     if let Some(wait) = by_address.into_iter().chain(by_name).max() {
+        crate::metrics::console_sign_in("limited");
         return too_many(&state, &next, &name, wait);
     }
     let credentials = match state.store.credentials(&name).await {
@@ -183,6 +184,7 @@ async fn sign_in(
         console
             .failed_by_name
             .add(name.clone(), NAME_FAILURE_WINDOW);
+        crate::metrics::console_sign_in("failure");
         tracing::warn!(client = %ip, "console: a sign-in failed");
         return (
             StatusCode::UNAUTHORIZED,
@@ -208,6 +210,7 @@ async fn sign_in(
     if let Err(err) = state.store.create_session(&session).await {
         return ApiError::internal(&err).into_response();
     }
+    crate::metrics::console_sign_in("success");
     tracing::info!(user = %user.name, "console: signed in");
     let mut response = Redirect::to(&next).into_response();
     response
