@@ -388,6 +388,24 @@ async fn viewers_forged_posts_and_disabled_users_are_refused() {
         "nothing was created"
     );
 
+    // Signing in again from the same browser ends its earlier session.
+    let again = c
+        .http
+        .post(c.app.url("/admin/login"))
+        .header(ORIGIN, &origin)
+        .header(COOKIE, &editor)
+        .form(&[("name", "erin"), ("password", "erin-password-long")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::SEE_OTHER);
+    let fresh = again.headers()[SET_COOKIE].to_str().unwrap();
+    let fresh = fresh.split(';').next().unwrap().to_owned();
+    assert_ne!(fresh, editor);
+    let (status, _) = c.get(&editor, "/admin").await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "the earlier session ended");
+    let editor = fresh;
+
     // Disabled: the next request is signed out.
     let (status, _) = c.get(&editor, "/admin").await;
     assert_eq!(status, StatusCode::OK);

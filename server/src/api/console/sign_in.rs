@@ -200,6 +200,12 @@ async fn sign_in(
     };
     let (id, csrf) = (new_token(), new_token());
     let now = state.clock.now();
+    // A session this browser still holds ends: one browser, one session.
+    if let Some(old) = super::session_cookie(&headers, console.cookie_name()) {
+        if let Err(err) = state.store.end_session(&hash_token(old), now).await {
+            return ApiError::internal(&err).into_response();
+        }
+    }
     let session = NewSession {
         id_hash: &hash_token(&id),
         user_id: user.id,
