@@ -284,6 +284,18 @@ async fn an_editor_runs_an_incident_without_javascript(backend: Backend) {
         .unwrap();
     assert_eq!(unresolved["incidents"].as_array().unwrap().len(), 0);
 
+    // The list filters by status, by who opened it and by title.
+    for (query, listed) in [
+        ("", false),
+        ("?status=all&q=ELEVATED", true),
+        ("?status=resolved&by=admin", true),
+        ("?status=all&by=auto", false),
+        ("?status=all&q=checkout", false),
+    ] {
+        let (_, list) = c.get(&cookie, &format!("/admin/incidents{query}")).await;
+        assert_eq!(list.contains("Elevated error rates"), listed, "{query}");
+    }
+
     // The audit log names the user.
     let (_, audit) = c.get(&cookie, "/admin/audit?actor=erin").await;
     for action in ["incident.created", "incident.updated", "user.signed_in"] {

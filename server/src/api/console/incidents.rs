@@ -43,7 +43,12 @@ pub fn router() -> Router<AppState> {
 
 #[derive(Debug, Default, Deserialize)]
 pub struct ListQuery {
+    /// `unresolved` (default), `resolved` or `all`.
     status: Option<String>,
+    /// `auto` or `admin`: who opened it.
+    by: Option<String>,
+    /// Words the title contains (any case).
+    q: Option<String>,
 }
 
 async fn list(
@@ -57,8 +62,18 @@ async fn list(
         "all" => None,
         _ => Some(false),
     };
-    let incidents = match state.store.incidents(resolved, 100).await {
-        Ok(list) => list,
+    let by = query.by.as_deref().unwrap_or("");
+    let words = query.q.as_deref().unwrap_or("").trim().to_lowercase();
+    let incidents: Vec<IncidentView> = match state.store.incidents(resolved, 100).await {
+        Ok(list) => list
+            .into_iter()
+            .filter(|i| match by {
+                "auto" => i.created_by == CreatedBy::Auto,
+                "admin" => i.created_by == CreatedBy::Admin,
+                _ => true,
+            })
+            .filter(|i| words.is_empty() || i.title.to_lowercase().contains(&words))
+            .collect(),
         Err(err) => return ApiError::internal(&err).into_response(),
     };
     let body = html! {
@@ -73,10 +88,18 @@ async fn list(
                     option value=(value) selected[filter == value] { (label) }
                 }
             }
+            label for="by-filter" { "Opened by" }
+            select id="by-filter" name="by" {
+                @for (value, label) in [("", "Anyone"), ("auto", "Upbeat"), ("admin", "A person")] {
+                    option value=(value) selected[by == value] { (label) }
+                }
+            }
+            label for="q" { "Title contains" }
+            input id="q" name="q" type="text" value=(query.q.as_deref().unwrap_or(""));
             button type="submit" { "Filter" }
         }
         @if incidents.is_empty() {
-            p.muted { "No incidents." }
+            p.muted { "No incidents match." }
         } @else {
             div.table-wrap {
                 table {
