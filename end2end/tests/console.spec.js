@@ -187,7 +187,9 @@ test('keyboard only: sign in, open, update and resolve an incident', async ({ pa
   const { target, upbeat } = await start();
   try {
     await page.goto(`${upbeat.base}/admin/login`);
-    // The name field has focus on arrival.
+    // The name field has focus on arrival (autofocus lands a frame after
+    // load: wait for it rather than type into nothing).
+    await expect(page.locator('#name')).toBeFocused();
     await page.keyboard.type('erin');
     await page.keyboard.press('Tab');
     await page.keyboard.type(PASSWORDS.erin);
@@ -242,9 +244,15 @@ test('every console screen passes axe-core in light and dark, with screenshots',
       services: ['api'],
     });
     upbeat.cli(['token', 'create', '--name', 'deploy-bot', '--role', 'editor']);
+    // A user without a password yet: the one-time link's page.
+    const created = upbeat.cli(['user', 'create', '--name', 'newbie', '--role', 'viewer']);
+    expect(created.code).toBe(0);
+    const passwordPage = new URL(created.stdout.trim()).pathname;
+    expect(passwordPage).toMatch(/^\/admin\/password\/[0-9a-f]{64}$/);
 
     const screens = [
       ['login', '/admin/login'],
+      ['set-password', passwordPage],
       ['overview', '/admin'],
       ['incidents', '/admin/incidents?status=all'],
       ['new-incident', '/admin/incidents/new?template=Elevated+errors'],
@@ -260,7 +268,7 @@ test('every console screen passes axe-core in light and dark, with screenshots',
       await page.emulateMedia({ colorScheme: scheme });
       await page.setViewportSize({ width: 1280, height: 900 });
       for (const [name, route] of screens) {
-        if (name === 'login') {
+        if (name === 'login' || name === 'set-password') {
           await page.context().clearCookies();
           await page.goto(`${upbeat.base}${route}`);
         } else {
