@@ -56,6 +56,26 @@ async fn people_page(state: &AppState, signed: &Signed, outcome: Outcome) -> Res
             }
         }
     };
+    // The form that adds a user or creates a token: a name and a role.
+    let create_form = |kind: &str, prefix: &str, title: &str, button: &str| {
+        let (name_id, role_id) = (format!("{prefix}-name"), format!("{prefix}-role"));
+        let error = error_for(&name_id);
+        html! {
+            form.card method="post" action={ "/admin/people/" (kind) } novalidate {
+                h3 { (title) }
+                (csrf(signed))
+                input type="hidden" name="action" value="create";
+                label for=(name_id) { "Name" }
+                input id=(name_id) name="name" type="text" required maxlength="64"
+                    aria-invalid=[error.as_ref().map(|_| "true")]
+                    aria-describedby=[error.as_ref().map(|_| format!("{name_id}-error"))];
+                @if let Some(m) = &error { p.field-error id={ (name_id) "-error" } { (m) } }
+                label for=(role_id) { "Role" }
+                (role_select(&role_id, Role::Viewer))
+                button type="submit" { (button) }
+            }
+        }
+    };
     let body = html! {
         h1 { "Users and tokens" }
         @match &outcome {
@@ -106,18 +126,7 @@ async fn people_page(state: &AppState, signed: &Signed, outcome: Outcome) -> Res
                     }
                 }
             }
-            form.card method="post" action="/admin/people/users" novalidate {
-                h3 { "Add a user" }
-                (csrf(signed))
-                input type="hidden" name="action" value="create";
-                label for="user-name" { "Name" }
-                input id="user-name" name="name" type="text" required maxlength="64"
-                    aria-invalid=[error_for("user-name").map(|_| "true")] aria-describedby=[error_for("user-name").map(|_| "user-name-error")];
-                @if let Some(m) = error_for("user-name") { p.field-error id="user-name-error" { (m) } }
-                label for="user-role" { "Role" }
-                (role_select("user-role", Role::Viewer))
-                button type="submit" { "Add user" }
-            }
+            (create_form("users", "user", "Add a user", "Add user"))
         }
         section aria-labelledby="tokens" {
             h2 id="tokens" { "API tokens" }
@@ -145,18 +154,7 @@ async fn people_page(state: &AppState, signed: &Signed, outcome: Outcome) -> Res
                     }
                 }
             }
-            form.card method="post" action="/admin/people/tokens" novalidate {
-                h3 { "Create a token" }
-                (csrf(signed))
-                input type="hidden" name="action" value="create";
-                label for="token-name" { "Name" }
-                input id="token-name" name="name" type="text" required maxlength="64"
-                    aria-invalid=[error_for("token-name").map(|_| "true")] aria-describedby=[error_for("token-name").map(|_| "token-name-error")];
-                @if let Some(m) = error_for("token-name") { p.field-error id="token-name-error" { (m) } }
-                label for="token-role" { "Role" }
-                (role_select("token-role", Role::Viewer))
-                button type="submit" { "Create token" }
-            }
+            (create_form("tokens", "token", "Create a token", "Create token"))
         }
     };
     page_in(state, "Users and tokens", signed, Nav::People, body).into_response()
