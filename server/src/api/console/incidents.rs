@@ -19,7 +19,7 @@ use serde::Deserialize;
 use super::view::{
     csrf, field_error, form_error, invalid, markdown, page_in, time, Nav, SERVICE_STATUSES,
 };
-use super::{field, Signed};
+use super::{field, CsrfForm, Signed};
 use crate::api::error::ApiError;
 use crate::api::extract::path_id;
 use crate::api::incidents::{self as api, AffectedInput, CreateIncident, NewUpdate, PatchIncident};
@@ -501,12 +501,6 @@ async fn add_update(
             .into_response(),
         Err(err) => err.into_response(),
     }
-}
-
-#[derive(Debug, Deserialize)]
-pub struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
 }
 
 async fn take_over(

@@ -242,6 +242,13 @@ fn forbidden(state: &AppState, signed: &Signed, message: &str) -> Response {
     (StatusCode::FORBIDDEN, body).into_response()
 }
 
+/// A form that carries only its CSRF token (sign-out, take over, delete).
+#[derive(Debug, serde::Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    pub csrf: String,
+}
+
 /// The value of `name` in a posted form read as pairs ("" when absent).
 pub fn field<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
     fields

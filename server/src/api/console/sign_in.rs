@@ -19,7 +19,7 @@ use maud::{html, Markup};
 use serde::Deserialize;
 
 use super::view::page;
-use super::{ClientIp, Signed};
+use super::{ClientIp, CsrfForm, Signed};
 use crate::api::auth::{FAILURE_WINDOW, MAX_FAILURES};
 use crate::api::error::ApiError;
 use crate::api::AppState;
@@ -225,17 +225,11 @@ async fn sign_in(
     response
 }
 
-#[derive(Debug, Deserialize)]
-pub struct CsrfOnly {
-    #[serde(default)]
-    csrf: String,
-}
-
 async fn sign_out(
     State(state): State<AppState>,
     signed: Signed,
     headers: HeaderMap,
-    Form(input): Form<CsrfOnly>,
+    Form(input): Form<CsrfForm>,
 ) -> Response {
     if let Err(refused) = signed.check(&state, &headers, &input.csrf) {
         return *refused;

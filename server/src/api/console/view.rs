@@ -107,11 +107,18 @@ pub fn csrf(signed: &Signed) -> Markup {
     html! { input type="hidden" name="csrf" value=(signed.csrf); }
 }
 
+/// Whether an error's field path (`services[0].slug`) is `field` or inside
+/// it.
+fn names(path: &str, field: &str) -> bool {
+    path.strip_prefix(field)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with(['[', '.']))
+}
+
 /// The error of `field`, if `error` names it: shown under the field and
 /// tied to it with `aria-describedby` (`error_id`).
 pub fn field_error(error: Option<&ApiError>, field: &str) -> Markup {
     html! {
-        @if let Some(err) = error.filter(|e| e.field.as_deref().is_some_and(|f| f == field || f.starts_with(&format!("{field}[")) || f.starts_with(&format!("{field}.")))) {
+        @if let Some(err) = error.filter(|e| e.field.as_deref().is_some_and(|f| names(f, field))) {
             p.field-error id=(error_id(field)) { (err.message) }
         }
     }
@@ -120,7 +127,7 @@ pub fn field_error(error: Option<&ApiError>, field: &str) -> Markup {
 /// An error no field claims (a conflict, a missing record), at the top.
 pub fn form_error(error: Option<&ApiError>, fields: &[&str]) -> Markup {
     html! {
-        @if let Some(err) = error.filter(|e| e.field.as_deref().is_none_or(|f| !fields.iter().any(|n| f == *n || f.starts_with(&format!("{n}[")) || f.starts_with(&format!("{n}."))))) {
+        @if let Some(err) = error.filter(|e| e.field.as_deref().is_none_or(|f| !fields.iter().any(|n| names(f, n)))) {
             p.form-error role="alert" { (err.message) }
         }
     }
@@ -134,11 +141,7 @@ pub fn error_id(field: &str) -> String {
 pub fn invalid(error: Option<&ApiError>, field: &str) -> Option<String> {
     error
         .and_then(|e| e.field.as_deref())
-        .filter(|f| {
-            *f == field
-                || f.starts_with(&format!("{field}["))
-                || f.starts_with(&format!("{field}."))
-        })
+        .filter(|f| names(f, field))
         .map(|_| error_id(field))
 }
 
@@ -229,4 +232,23 @@ pub async fn overview(state: &AppState, signed: &Signed) -> Markup {
         }
     };
     page_in(state, "Overview", signed, Nav::Overview, body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::names;
+
+    #[test]
+    fn an_error_path_names_its_field_and_what_is_inside_it() {
+        let cases = [
+            ("title", "title", true),
+            ("services[0].slug", "services", true),
+            ("console.session_idle", "console", true),
+            ("titles", "title", false),
+            ("body", "title", false),
+        ];
+        for (path, field, expected) in cases {
+            assert_eq!(names(path, field), expected, "{path} / {field}");
+        }
+    }
 }
