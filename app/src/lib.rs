@@ -126,6 +126,11 @@ fn initial_page_data() -> Option<PageData> {
     None
 }
 
+/// Posts the "Get updates" form with `fetch` and shows the answer in
+/// place (no `&` or `<`: it is written as the script's text).
+#[cfg(feature = "ssr")]
+const SUBSCRIBE_SCRIPT: &str = ";document.addEventListener(\"submit\",e=>{let f=e.target;if(!f.matches(\".subscribe-form\"))return;e.preventDefault();let n=f.querySelector(\"[role=status]\");fetch(f.action,{method:\"POST\",body:new URLSearchParams(new FormData(f)),headers:{Accept:\"application/json\"}}).then(r=>r.json()).then(j=>{n.textContent=j.message||(j.error||{}).message||\"\";if(j.message)f.reset()},()=>f.submit())})";
+
 /// The `<meta name>` that carries the Sentry DSN to the page.
 pub const SENTRY_META: &str = "upbeat-sentry-dsn";
 
@@ -158,12 +163,19 @@ pub fn shell() -> impl IntoView {
         });
     // What Leptos's `HydrationScripts` does, with the hashed names: load the
     // module, instantiate the WebAssembly, hydrate.
+    let subscribe = status.page.subscribe;
     let scripts = assets.map(|a| {
-        let loader = format!(
+        let mut loader = format!(
             "import({js:?}).then(m=>m.default({{module_or_path:{wasm:?}}}).then(()=>m.hydrate()))",
             js = a.js,
             wasm = a.wasm
         );
+        if subscribe {
+            // "Get updates" posted in place, the answer read out in the
+            // form's status line; plain script, so the WebAssembly carries
+            // none of it. Without script the form posts to a page.
+            loader.push_str(SUBSCRIBE_SCRIPT);
+        }
         view! {
             <link rel="stylesheet" href=a.css/>
             <link rel="modulepreload" href=a.js/>

@@ -185,6 +185,10 @@ pub struct PageInfo {
     /// Accent colour for links and focus rings, `#rgb` or `#rrggbb`.
     #[serde(default)]
     pub accent: Option<String>,
+    /// Visitors may subscribe (`[subscribers] enabled`): the page shows
+    /// its "Get updates" form.
+    #[serde(default)]
+    pub subscribe: bool,
 }
 
 /// A header link from `[[page.links]]`.
@@ -205,6 +209,7 @@ impl PageInfo {
             logo: None,
             links: Vec::new(),
             accent: None,
+            subscribe: false,
         }
     }
 }

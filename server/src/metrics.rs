@@ -72,6 +72,9 @@ pub const PAGE_CACHE: &str = "upbeat_page_cache_total";
 pub const FRONTEND_ERRORS: &str = "upbeat_frontend_errors_total";
 pub const TRACES_DROPPED: &str = "upbeat_traces_dropped_total";
 pub const CONSOLE_SIGN_INS: &str = "upbeat_console_sign_ins_total";
+pub const SUBSCRIPTIONS: &str = "upbeat_subscriptions_total";
+pub const SUBSCRIBER_SENDS: &str = "upbeat_subscriber_deliveries_total";
+pub const SUBSCRIBER_OUTBOX: &str = "upbeat_subscriber_outbox";
 pub const FOLLOWER_REFRESHES: &str = "upbeat_follower_refreshes_total";
 pub const FOLLOWER_ROWS: &str = "upbeat_follower_rows_read_total";
 pub const FOLLOWER_LAG: &str = "upbeat_follower_lag_seconds";
@@ -99,6 +102,9 @@ pub const ALL: &[(&str, &str)] = &[
     (FRONTEND_ERRORS, "counter"),
     (TRACES_DROPPED, "counter"),
     (CONSOLE_SIGN_INS, "counter"),
+    (SUBSCRIPTIONS, "counter"),
+    (SUBSCRIBER_SENDS, "counter"),
+    (SUBSCRIBER_OUTBOX, "gauge"),
     (FOLLOWER_REFRESHES, "counter"),
     (FOLLOWER_ROWS, "counter"),
     (FOLLOWER_LAG, "histogram"),
@@ -501,6 +507,27 @@ fn describe() {
         counter!(CONSOLE_SIGN_INS, "outcome" => outcome).absolute(0);
     }
     describe_counter!(
+        SUBSCRIPTIONS,
+        "Subscription requests from the page, by outcome: accepted (a confirmation or manage-link mail queued), invalid (a bad address or service), limited_client (too many from one client address), limited_address (the address had its mails for the day), honeypot (a bot filled the hidden field). Every one gets the same answer."
+    );
+    for outcome in SUBSCRIPTION_OUTCOMES {
+        counter!(SUBSCRIPTIONS, "outcome" => outcome).absolute(0);
+    }
+    describe_counter!(
+        SUBSCRIBER_SENDS,
+        "Attempts to reach subscribers, by kind (email, webhook, slack) and outcome: delivered, retry, failed (given up), rejected (the mail server refused the address for good)."
+    );
+    for kind in ["email", "webhook", "slack"] {
+        for outcome in ["delivered", "retry", "failed", "rejected"] {
+            counter!(SUBSCRIBER_SENDS, "kind" => kind, "outcome" => outcome).absolute(0);
+        }
+    }
+    describe_gauge!(
+        SUBSCRIBER_OUTBOX,
+        "Subscriber mails and posts waiting to be sent (or retried)."
+    );
+    gauge!(SUBSCRIBER_OUTBOX).set(0.0);
+    describe_counter!(
         TRACES_DROPPED,
         "Finished spans not exported: the export queue was full (the collector slow or away) or the collector refused or missed a batch. 0 while traces are off."
     );
@@ -586,6 +613,31 @@ pub fn traces_dropped(n: usize) {
 /// One console sign-in: `success`, `failure` or `limited`.
 pub fn console_sign_in(outcome: &'static str) {
     counter!(CONSOLE_SIGN_INS, "outcome" => outcome).increment(1);
+}
+
+/// The outcomes of a subscription request.
+pub const SUBSCRIPTION_OUTCOMES: [&str; 5] = [
+    "accepted",
+    "invalid",
+    "limited_client",
+    "limited_address",
+    "honeypot",
+];
+
+/// One subscription request, by outcome (one of
+/// [`SUBSCRIPTION_OUTCOMES`]).
+pub fn subscription(outcome: &'static str) {
+    counter!(SUBSCRIPTIONS, "outcome" => outcome).increment(1);
+}
+
+/// One attempt to reach a subscriber.
+pub fn subscriber_send(kind: &'static str, outcome: &'static str) {
+    counter!(SUBSCRIBER_SENDS, "kind" => kind, "outcome" => outcome).increment(1);
+}
+
+/// Subscriber deliveries waiting.
+pub fn subscriber_outbox(pending: u64) {
+    gauge!(SUBSCRIBER_OUTBOX).set(pending as f64);
 }
 
 /// One error report from a browser.

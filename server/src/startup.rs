@@ -88,6 +88,7 @@ impl Instance {
                 })
                 .collect(),
             accent: config.page.accent.clone(),
+            subscribe: config.subscribers.enabled,
         };
         let thresholds = config
             .services
@@ -152,6 +153,18 @@ impl Instance {
             started: started_at,
         };
         let changes = Arc::new(Changes::default());
+        let subscriptions = Arc::new(subscriptions(&config, &store, &clock).await?);
+        let notifier = config.subscribers.enabled.then(|| {
+            Arc::new(crate::engine::subscribers::Notifier::new(
+                Arc::clone(&store),
+                Arc::clone(&clock),
+                Arc::clone(&changes),
+                subscriptions.page.clone(),
+                subscriptions.key.clone(),
+                &config.subscribers,
+                config.smtp.as_ref(),
+            ))
+        });
         // Also without routes: events are then routed to nobody and pruned
         // after the retention, instead of piling up.
         let alerts = Some(Arc::new(
@@ -189,6 +202,7 @@ impl Instance {
             gather: Duration::from_millis(200),
             max_buffered: crate::engine::buffer_bound(scheduled_intervals),
             alerts,
+            subscribers: notifier,
             initial: std::sync::Mutex::new(None),
         };
         // The first snapshot is complete before the first request.
@@ -236,6 +250,7 @@ impl Instance {
             alert_routes: Arc::new(config.alerts.routes.clone()),
             metrics: crate::metrics::install(),
             console: Arc::new(api::console::ConsoleState::new(&config)),
+            subscriptions,
         };
         let router = build_router(state.clone());
         state.started.store(true, Ordering::Release);
@@ -336,6 +351,38 @@ impl Application {
 }
 
 /// The whole HTTP surface. Tests call this without a socket.
+/// The key that signs subscribers' links (`[subscribers]` secret, else
+/// the one kept in the database, made at the first start) and the page
+/// their mail speaks for.
+async fn subscriptions(
+    config: &Config,
+    store: &Arc<dyn store::Store>,
+    clock: &SharedClock,
+) -> anyhow::Result<api::subscribe::SubscribeState> {
+    let key = match &config.subscribers.secret {
+        Some(secret) => secret.0.clone(),
+        None => store
+            .signing_key("subscribers", &crate::token::new_token(), clock.now())
+            .await
+            .context("reading the key that signs subscribers' links")?,
+    };
+    let url = config.server.public_url.as_ref().map_or_else(
+        || format!("http://{}", config.server.listen),
+        ToString::to_string,
+    );
+    Ok(api::subscribe::SubscribeState {
+        enabled: config.subscribers.enabled,
+        key: key.into_bytes(),
+        page: crate::domain::subscribers::MailPage {
+            title: config.page.title.clone(),
+            accent: config.page.accent.clone(),
+            url: url.trim_end_matches('/').to_owned(),
+        },
+        per_hour: config.subscribers.per_client_per_hour,
+        per_client: api::limit::PerAddress::default(),
+    })
+}
+
 pub fn build_router(state: AppState) -> Router {
     Router::new()
         .merge(api::router(&state))

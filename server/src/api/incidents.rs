@@ -68,6 +68,14 @@ pub struct CreateIncident {
     /// Admin incidents do not resolve themselves unless asked to.
     #[serde(default)]
     pub auto_resolve: bool,
+    /// `false`: subscribers are not told of this change (alert routes
+    /// still are), like Statuspage's `deliver_notifications`. Default `true`.
+    #[serde(default = "yes")]
+    pub notify: bool,
+}
+
+const fn yes() -> bool {
+    true
 }
 
 const fn investigating() -> IncidentStatus {
@@ -87,6 +95,9 @@ pub struct PatchIncident {
     pub auto_resolve: Option<bool>,
     /// An optional timeline update to add with the change.
     pub body: Option<String>,
+    /// `false`: subscribers are not told of this change (alert routes
+    /// still are). Default `true`.
+    pub notify: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -96,6 +107,10 @@ pub struct NewUpdate {
     pub status: Option<IncidentStatus>,
     /// Markdown, at most 20,000 characters.
     pub body: String,
+    /// `false`: subscribers are not told of this change (alert routes
+    /// still are), like Statuspage's `deliver_notifications`. Default `true`.
+    #[serde(default = "yes")]
+    pub notify: bool,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -217,6 +232,7 @@ pub async fn open(
         body,
         author: actor.name.clone(),
         at: now,
+        quiet: !input.notify,
     };
     let id = state.store.create_incident(&new).await?;
     tracing::info!(incident = id, by = %actor.name, "incident created");
@@ -335,6 +351,7 @@ pub async fn change(
             body,
             author: actor.name.clone(),
             at: state.clock.now(),
+            quiet: input.notify == Some(false),
         },
     )
     .await
@@ -378,6 +395,7 @@ pub async fn post_update(
         body: Some(body),
         author: actor.name.clone(),
         at: state.clock.now(),
+        quiet: !input.notify,
         ..IncidentPatch::default()
     };
     apply(state, actor, &current, patch).await

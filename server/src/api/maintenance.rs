@@ -114,6 +114,14 @@ pub struct CreateMaintenance {
     pub recurrence: Option<String>,
     /// Slugs of the services under maintenance.
     pub services: Vec<String>,
+    /// `false`: subscribers are not told it was scheduled (they still
+    /// hear when it starts and ends). Default `true`.
+    #[serde(default = "yes")]
+    pub notify: bool,
+}
+
+const fn yes() -> bool {
+    true
 }
 
 /// Fields left out are left alone; `null` clears `description` or
@@ -268,6 +276,7 @@ pub async fn schedule(
             service_ids: ids,
             created_by: actor.name.clone(),
             at: state.clock.now(),
+            quiet: !input.notify,
         })
         .await?;
     tracing::info!(maintenance = id, by = %actor.name, "maintenance scheduled");

@@ -31,6 +31,8 @@ pub mod public;
 pub mod push;
 pub mod slo;
 pub mod statuspage;
+pub mod subscribe;
+pub mod subscribers;
 
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, OnceLock};
@@ -99,6 +101,8 @@ pub struct AppState {
     pub alert_routes: Arc<Vec<crate::config::alerts::RouteConfig>>,
     /// The console's sessions, templates and sign-in limits.
     pub console: Arc<console::ConsoleState>,
+    /// Visitors' subscriptions: the link key, the mails' page, limits.
+    pub subscriptions: Arc<subscribe::SubscribeState>,
     /// The Prometheus recorder, when it could be installed.
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
@@ -130,6 +134,7 @@ Every error answer has the body `{\"error\": {\"code\", \"message\", \"field\"}}
         (name = "health", description = "Probes for orchestrators"),
         (name = "admin", description = "Incidents and maintenance; bearer token required"),
         (name = "alerts", description = "Alert routes, a test through each, and the delivery history; bearer token required"),
+        (name = "subscribers", description = "Subscribers: counts, search, removal, CSV export and import, webhook and Slack destinations; admin token required"),
         (name = "slo", description = "Service level objectives: compliance, error budgets, burn rates, history and monthly reports; bearer token required"),
         (name = "badges", description = "shields.io-style badges and the embeddable widget"),
         (name = "meta", description = "This description"),
@@ -183,6 +188,7 @@ pub fn routes(state: &AppState) -> (Router<AppState>, OpenApiDoc) {
         .merge(alerts::router())
         .merge(slo::router())
         .merge(config::router())
+        .merge(subscribers::router())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             idempotency::guard,
@@ -190,6 +196,7 @@ pub fn routes(state: &AppState) -> (Router<AppState>, OpenApiDoc) {
     let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(health::router())
         .merge(public::router())
+        .merge(subscribe::router())
         .merge(client_errors::router())
         .merge(push::router())
         .merge(admin)

@@ -325,7 +325,7 @@ impl SmtpConfig {
 
 /// Reads a secret from the variable `var` of `env` or from `file`;
 /// `key` is the pair's name (`routing_key`), for the messages.
-fn read_secret(
+pub(super) fn read_secret(
     key: &str,
     var: Option<&String>,
     file: Option<&PathBuf>,

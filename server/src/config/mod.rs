@@ -26,6 +26,7 @@ mod env;
 mod locate;
 mod sections;
 pub mod slo;
+pub mod subscribers;
 pub mod traces;
 mod validate;
 
@@ -98,6 +99,9 @@ pub struct Config {
     /// Console sessions (`[console]`).
     #[serde(default)]
     pub console: console::ConsoleConfig,
+    /// Visitors' subscriptions (`[subscribers]`).
+    #[serde(default)]
+    pub subscribers: subscribers::SubscribersConfig,
     /// What the console's new-incident form can start from.
     #[serde(default)]
     pub incident_templates: Vec<console::IncidentTemplate>,
@@ -257,6 +261,13 @@ impl Config {
             &mut config.smtp,
             &env,
         ));
+        let public_url = config.server.public_url.clone();
+        let has_smtp = config.smtp.is_some();
+        issues.extend(
+            config
+                .subscribers
+                .resolve_and_check(public_url.as_ref(), has_smtp, &env),
+        );
         match traces::resolve(&config.tracing, &env) {
             Ok(traces) => config.traces = traces,
             Err(found) => issues.extend(found),

@@ -42,6 +42,10 @@ pub enum EventKind {
     IncidentResolved,
     #[serde(rename = "service.status_changed")]
     ServiceStatusChanged,
+    /// A window was scheduled (subscribers get it; of the routes, those
+    /// that take every event).
+    #[serde(rename = "maintenance.scheduled")]
+    MaintenanceScheduled,
     #[serde(rename = "maintenance.started")]
     MaintenanceStarted,
     #[serde(rename = "maintenance.completed")]
@@ -53,11 +57,12 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::IncidentOpened,
         Self::IncidentUpdated,
         Self::IncidentResolved,
         Self::ServiceStatusChanged,
+        Self::MaintenanceScheduled,
         Self::MaintenanceStarted,
         Self::MaintenanceCompleted,
         Self::SloBurn,
@@ -70,6 +75,7 @@ impl EventKind {
             Self::IncidentUpdated => "incident.updated",
             Self::IncidentResolved => "incident.resolved",
             Self::ServiceStatusChanged => "service.status_changed",
+            Self::MaintenanceScheduled => "maintenance.scheduled",
             Self::MaintenanceStarted => "maintenance.started",
             Self::MaintenanceCompleted => "maintenance.completed",
             Self::SloBurn => "slo.burn",
@@ -314,6 +320,9 @@ impl AlertEvent {
                     .map(|e| format!(" ({e})"))
                     .unwrap_or_default();
                 format!("{}: {}{error}", s.name, s.status.label())
+            }
+            (EventKind::MaintenanceScheduled, _, _, Some(m)) => {
+                format!("Maintenance scheduled: {}", m.title)
             }
             (EventKind::MaintenanceStarted, _, _, Some(m)) => {
                 format!("Maintenance started: {}", m.title)

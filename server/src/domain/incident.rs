@@ -264,6 +264,8 @@ pub struct NewIncident {
     /// Name of the acting token.
     pub author: String,
     pub at: DateTime<Utc>,
+    /// Posted with `notify: false`: subscribers are not told.
+    pub quiet: bool,
 }
 
 /// An admin change to an incident; `None` leaves a field alone. A timeline
@@ -279,6 +281,9 @@ pub struct IncidentPatch {
     pub body: Option<String>,
     pub author: String,
     pub at: DateTime<Utc>,
+    /// Posted with `notify: false`: subscribers are not told of its
+    /// timeline entry (alert routes still are).
+    pub quiet: bool,
 }
 
 impl IncidentPatch {

@@ -302,6 +302,9 @@ pub struct NewMaintenance {
     pub created_by: String,
     /// When it was created.
     pub at: DateTime<Utc>,
+    /// Scheduled with `notify: false`: subscribers are not told it was
+    /// scheduled (they still hear when it starts and ends).
+    pub quiet: bool,
 }
 
 impl NewMaintenance {
@@ -529,6 +532,7 @@ mod tests {
             service_ids: vec![],
             created_by: "ops".into(),
             at: at(1, 0),
+            quiet: false,
         };
         assert_eq!(
             new(Some("Postgres 17")).first_update(),

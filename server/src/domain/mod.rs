@@ -31,3 +31,4 @@ pub mod service;
 pub mod slo;
 pub mod snapshot;
 pub mod status;
+pub mod subscribers;

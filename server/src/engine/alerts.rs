@@ -22,9 +22,7 @@ use futures::stream::{self, StreamExt};
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::SharedClock;
-use crate::config::alerts::{
-    AlertsConfig, RouteConfig, RouteFilters, RouteKind, SmtpConfig, SmtpTls,
-};
+use crate::config::alerts::{AlertsConfig, RouteConfig, RouteFilters, RouteKind, SmtpConfig};
 use crate::domain::alert::{
     backoff, mail, maintenance_event, opsgenie, pagerduty, signature, slack, verdict, AlertEvent,
     Earlier, EventKind, MaintenanceInfo, RouteRule, ServiceRef, Verdict,
@@ -131,12 +129,12 @@ impl Batch {
 
 /// What an attempt came to.
 #[derive(Debug)]
-struct Sent {
-    status: Option<u16>,
-    error: Option<String>,
-    retry_after: Option<Duration>,
+pub struct Sent {
+    pub status: Option<u16>,
+    pub error: Option<String>,
+    pub retry_after: Option<Duration>,
     /// Sending it again cannot succeed.
-    permanent: bool,
+    pub permanent: bool,
 }
 
 /// Routes and delivers alerts while its replica leads.
@@ -155,53 +153,7 @@ pub struct Dispatcher {
     /// events name them).
     services: HashMap<i64, ServiceRef>,
     http: reqwest::Client,
-    mailer: Option<Mailer>,
-}
-
-type Transport = lettre::AsyncSmtpTransport<lettre::Tokio1Executor>;
-
-/// The SMTP client of `[smtp]`, with its sender.
-struct Mailer {
-    transport: Transport,
-    from: lettre::message::Mailbox,
-}
-
-impl Mailer {
-    /// `None` (logged) when the settings cannot make a client; start-up
-    /// checked them, so that is a bad host name.
-    fn new(smtp: &SmtpConfig) -> Option<Self> {
-        let builder = match smtp.tls {
-            SmtpTls::None => Ok(Transport::builder_dangerous(&smtp.host)),
-            SmtpTls::Starttls => Transport::starttls_relay(&smtp.host),
-            SmtpTls::Implicit => Transport::relay(&smtp.host),
-        };
-        let from = smtp.from.parse();
-        match (builder, from) {
-            (Ok(builder), Ok(from)) => {
-                let mut builder = builder.port(smtp.port()).timeout(Some(smtp.timeout));
-                if let (Some(user), Some(password)) = (&smtp.username, &smtp.password) {
-                    builder = builder.credentials(
-                        lettre::transport::smtp::authentication::Credentials::new(
-                            user.clone(),
-                            password.0.clone(),
-                        ),
-                    );
-                }
-                Some(Self {
-                    transport: builder.build(),
-                    from,
-                })
-            }
-            (Err(err), _) => {
-                tracing::error!(error = %err, "smtp: cannot set up the client; email alerts will fail");
-                None
-            }
-            (_, Err(err)) => {
-                tracing::error!(error = %err, "smtp.from: not a mailbox; email alerts will fail");
-                None
-            }
-        }
-    }
+    mailer: Option<super::mail::Mailer>,
 }
 
 /// How often old alerts are pruned.
@@ -239,7 +191,7 @@ impl Dispatcher {
             retention: alerts.retention,
             changes,
             http,
-            mailer: smtp.and_then(Mailer::new),
+            mailer: smtp.and_then(super::mail::Mailer::new),
             services: HashMap::new(),
         }
     }
@@ -674,57 +626,18 @@ impl Dispatcher {
             }
             RouteKind::Email => return self.send_mail(config, event, delivery_id).await,
         };
-        match request.timeout(config.timeout).send().await {
-            Ok(response) => {
-                let status = response.status();
-                let retry_after = response
-                    .headers()
-                    .get(reqwest::header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| parse_retry_after(v, now));
-                if status.is_success() {
-                    return Sent {
-                        status: Some(status.as_u16()),
-                        error: None,
-                        retry_after: None,
-                        permanent: false,
-                    };
-                }
-                // The answer says why (never the request: it holds keys).
-                let text = response.text().await.unwrap_or_default();
-                let permanent = status.is_client_error()
-                    && status != reqwest::StatusCode::TOO_MANY_REQUESTS
-                    && status != reqwest::StatusCode::REQUEST_TIMEOUT;
-                Sent {
-                    status: Some(status.as_u16()),
-                    error: Some(format!(
-                        "status {}: {}",
-                        status.as_u16(),
-                        crate::domain::alert::truncate(text.trim(), 300)
-                    )),
-                    retry_after,
-                    permanent,
-                }
-            }
-            Err(err) => Sent {
-                status: None,
-                // reqwest's message names the URL, never the headers.
-                error: Some(if err.is_timeout() {
-                    format!("no answer within {:?}", config.timeout)
-                } else {
-                    without_url(&err)
-                }),
-                retry_after: None,
-                permanent: false,
-            },
-        }
+        answered(
+            request.timeout(config.timeout).send().await,
+            config.timeout,
+            now,
+        )
+        .await
     }
 }
 
 impl Dispatcher {
     /// One mail to the route's recipients, threaded per incident.
     async fn send_mail(&self, route: &RouteConfig, event: &AlertEvent, delivery_id: i64) -> Sent {
-        use lettre::AsyncTransport;
         let failed = |error: String, permanent: bool| Sent {
             status: None,
             error: Some(error),
@@ -755,20 +668,62 @@ impl Dispatcher {
             Ok(message) => message,
             Err(err) => return failed(format!("building the mail: {err}"), true),
         };
-        match mailer.transport.send(message).await {
-            Ok(response) => Sent {
-                status: Some(u16::from(response.code())),
-                error: None,
-                retry_after: None,
-                permanent: false,
-            },
-            Err(err) => Sent {
-                status: err.status().map(u16::from),
-                permanent: err.is_permanent(),
-                error: Some(format!("smtp: {err}")),
-                retry_after: None,
-            },
+        mailer.send(message).await
+    }
+}
+
+/// What an HTTP receiver's answer (or the failure to get one within
+/// `timeout`) means for the attempt: 4xx other than 408 and 429 cannot
+/// succeed later; `Retry-After` is read relative to `now`. Never the
+/// request: it holds keys.
+pub async fn answered(
+    result: Result<reqwest::Response, reqwest::Error>,
+    timeout: Duration,
+    now: chrono::DateTime<Utc>,
+) -> Sent {
+    match result {
+        Ok(response) => {
+            let status = response.status();
+            let retry_after = response
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| parse_retry_after(v, now));
+            if status.is_success() {
+                return Sent {
+                    status: Some(status.as_u16()),
+                    error: None,
+                    retry_after: None,
+                    permanent: false,
+                };
+            }
+            // The answer says why (never the request: it holds keys).
+            let text = response.text().await.unwrap_or_default();
+            let permanent = status.is_client_error()
+                && status != reqwest::StatusCode::TOO_MANY_REQUESTS
+                && status != reqwest::StatusCode::REQUEST_TIMEOUT;
+            Sent {
+                status: Some(status.as_u16()),
+                error: Some(format!(
+                    "status {}: {}",
+                    status.as_u16(),
+                    crate::domain::alert::truncate(text.trim(), 300)
+                )),
+                retry_after,
+                permanent,
+            }
         }
+        Err(err) => Sent {
+            status: None,
+            // reqwest's message names the URL, never the headers.
+            error: Some(if err.is_timeout() {
+                format!("no answer within {:?}", timeout)
+            } else {
+                without_url(&err)
+            }),
+            retry_after: None,
+            permanent: false,
+        },
     }
 }
 

@@ -22,6 +22,9 @@ pub struct Changes {
     notify: Notify,
     /// Alert events were written: wakes the alert dispatcher.
     alerts: Notify,
+    /// Alert events or subscriptions were written: wakes the subscribers'
+    /// sender.
+    subscribers: Notify,
     requested: AtomicU64,
     applied: watch::Sender<u64>,
 }
@@ -31,6 +34,7 @@ impl Default for Changes {
         Self {
             notify: Notify::new(),
             alerts: Notify::new(),
+            subscribers: Notify::new(),
             requested: AtomicU64::new(0),
             applied: watch::Sender::new(0),
         }
@@ -46,6 +50,7 @@ impl Changes {
         self.notify.notify_one();
         // Admin changes to incidents write alert events.
         self.alerts.notify_one();
+        self.subscribers.notify_one();
         tokio::time::timeout(ANNOUNCE_WAIT, applied.wait_for(|a| *a >= ticket))
             .await
             .is_ok_and(|r| r.is_ok())
@@ -60,6 +65,18 @@ impl Changes {
     /// status changes).
     pub fn alerts_written(&self) {
         self.alerts.notify_one();
+        self.subscribers.notify_one();
+    }
+
+    /// Says a subscription queued a mail.
+    pub fn subscribers_written(&self) {
+        self.subscribers.notify_one();
+    }
+
+    /// Resolves when events or subscriber mails were written since the
+    /// last call.
+    pub async fn subscribers_notified(&self) {
+        self.subscribers.notified().await;
     }
 
     /// Resolves when alert events were written since the last call.

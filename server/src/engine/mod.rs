@@ -28,11 +28,13 @@
 pub mod alerts;
 pub mod changes;
 pub mod follower;
+pub mod mail;
 pub mod percentiles;
 pub mod pruner;
 pub mod sampler;
 pub mod slo;
 pub mod stats;
+pub mod subscribers;
 pub mod writer;
 
 use std::collections::HashMap;
@@ -189,6 +191,9 @@ pub struct Engine {
     pub max_buffered: usize,
     /// Routes and delivers alerts while this replica leads.
     pub alerts: Option<Arc<alerts::Dispatcher>>,
+    /// Sends to subscribers while this replica leads (`[subscribers]
+    /// enabled`).
+    pub subscribers: Option<Arc<subscribers::Notifier>>,
     /// The builder loaded at start-up, used by the first term as prober so
     /// the state is not loaded twice (and its service views are shared
     /// with the first snapshot).
@@ -456,6 +461,10 @@ impl Engine {
             .alerts
             .as_ref()
             .map(|d| tokio::spawn(Arc::clone(d).run(Some(lease.clone()), term.clone())));
+        let notifier = self
+            .subscribers
+            .as_ref()
+            .map(|n| tokio::spawn(Arc::clone(n).run(Some(lease.clone()), term.clone())));
         let burn_watch = slo::BurnWatch {
             store: Arc::clone(&self.store),
             clock: Arc::clone(&self.clock),
@@ -510,6 +519,11 @@ impl Engine {
         if let Some(dispatcher) = dispatcher {
             if let Err(err) = dispatcher.await {
                 tracing::error!(error = %err, task = "alert dispatcher", "task failed");
+            }
+        }
+        if let Some(notifier) = notifier {
+            if let Err(err) = notifier.await {
+                tracing::error!(error = %err, task = "subscribers' sender", "task failed");
             }
         }
         if !deposed_now && !deposed.is_cancelled() {

@@ -41,6 +41,7 @@ use crate::domain::rollup::{Resolution, Rollup};
 use crate::domain::sample::Sample;
 use crate::domain::service::{ServiceDef, ServiceRecord};
 use crate::domain::status::ServiceState;
+use crate::domain::subscribers;
 
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -431,6 +432,94 @@ impl RoundFeed {
         self.listener.try_recv().await?;
         Ok(())
     }
+}
+
+/// A subscriber as admins see it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct SubscriberRecord {
+    pub id: i64,
+    pub kind: subscribers::Kind,
+    /// The email address or the destination's URL.
+    pub address: String,
+    pub status: subscribers::Status,
+    /// Follows every service; else `services`.
+    pub all_services: bool,
+    pub services: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub confirmed_at: Option<DateTime<Utc>>,
+    /// Why the mail server refused the address (status `rejected`).
+    pub rejected_reason: Option<String>,
+}
+
+/// What a visitor's subscription did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Subscribed {
+    /// A new or pending address: a confirmation mail is queued.
+    Confirm(i64),
+    /// A confirmed address: a mail with its manage link is queued.
+    Manage(i64),
+    /// The address had its mails for the day: nothing queued.
+    Limited,
+}
+
+/// Which subscribers a list shows, newest first.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SubscriberFilter {
+    /// Part of the address, any case.
+    pub query: Option<String>,
+    pub status: Option<subscribers::Status>,
+    /// Ids below this one (the next page).
+    pub before: Option<i64>,
+    pub limit: u32,
+}
+
+/// How many subscribers there are.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct SubscriberCounts {
+    pub pending: u64,
+    pub confirmed: u64,
+    pub rejected: u64,
+    /// Confirmed subscribers by kind (`email`, `webhook`, `slack`).
+    pub by_kind: std::collections::BTreeMap<String, u64>,
+    /// Confirmed subscribers following every service.
+    pub all_services: u64,
+    /// Confirmed subscribers following each service by name (not
+    /// counting those who follow all).
+    pub by_service: std::collections::BTreeMap<String, u64>,
+}
+
+/// What an import did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct Imported {
+    pub added: u64,
+    /// Addresses already there (left as they were).
+    pub existing: u64,
+}
+
+/// A claimed mail or post to one subscriber.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SubscriberDelivery {
+    pub id: i64,
+    pub subscriber_id: i64,
+    pub kind: subscribers::Kind,
+    pub address: String,
+    pub purpose: subscribers::Purpose,
+    /// The event, for a notification, with its outbox id.
+    pub event: Option<(i64, AlertEvent)>,
+    pub attempts: u32,
+}
+
+/// How an attempt at a subscriber delivery ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SubscriberOutcome {
+    Delivered,
+    /// Try again at this time.
+    Retry(DateTime<Utc>, String),
+    /// Given up (attempts spent, or refused for good).
+    Failed(String),
+    /// The mail server refused the address for good: the subscriber is
+    /// marked `rejected` and gets nothing more.
+    Rejected(String),
 }
 
 /// The storage contract. Implementations are cheap to share (`Arc<dyn Store>`).
@@ -935,6 +1024,131 @@ pub trait Store: Send + Sync + 'static {
 
     /// The newest heartbeat of a service, if any arrived.
     async fn last_heartbeat(&self, service_id: i64) -> Result<Option<Heartbeat>, StoreError>;
+
+    /// A visitor subscribes `email` (normalised) to `services` (empty:
+    /// all), in one transaction with the mail it causes: a confirmation
+    /// for a new, pending or rejected address (pending again, services
+    /// replaced), the manage link for a confirmed one (its services left
+    /// alone: the form needs no sign-in). At most
+    /// [`subscribers::MAILS_PER_DAY`] such mails an address a day.
+    async fn subscribe(
+        &self,
+        email: &str,
+        services: &[String],
+        at: DateTime<Utc>,
+    ) -> Result<Subscribed, StoreError>;
+
+    /// Confirms subscriber `id` (from a valid link); `None` when it is
+    /// gone (unsubscribed, or removed).
+    async fn confirm_subscriber(
+        &self,
+        id: i64,
+        at: DateTime<Utc>,
+    ) -> Result<Option<SubscriberRecord>, StoreError>;
+
+    async fn subscriber(&self, id: i64) -> Result<Option<SubscriberRecord>, StoreError>;
+
+    /// Replaces what subscriber `id` follows (empty: everything);
+    /// `false` when it is gone.
+    async fn set_subscriber_services(
+        &self,
+        id: i64,
+        services: &[String],
+    ) -> Result<bool, StoreError>;
+
+    /// Deletes subscriber `id` and what was sent to it; audited when an
+    /// admin (`actor`) removes it. `None` when it was gone.
+    async fn remove_subscriber(
+        &self,
+        id: i64,
+        actor: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<Option<SubscriberRecord>, StoreError>;
+
+    /// An admin adds a confirmed subscriber (a webhook or Slack URL, or an
+    /// email address); `None` when it is there already.
+    async fn add_subscriber(
+        &self,
+        kind: subscribers::Kind,
+        address: &str,
+        services: &[String],
+        actor: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Option<i64>, StoreError>;
+
+    /// Adds already-confirmed addresses (moving from another page), in
+    /// one transaction with one audit row; addresses already there are
+    /// left alone.
+    async fn import_subscribers(
+        &self,
+        rows: &[subscribers::ImportRow],
+        actor: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Imported, StoreError>;
+
+    async fn subscribers(
+        &self,
+        filter: &SubscriberFilter,
+    ) -> Result<Vec<SubscriberRecord>, StoreError>;
+
+    async fn subscriber_counts(&self) -> Result<SubscriberCounts, StoreError>;
+
+    /// Records an admin's action on subscribers that changes nothing
+    /// stored (an export) in the audit log.
+    async fn audit_subscribers(
+        &self,
+        action: &str,
+        detail: &str,
+        actor: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Fans up to `limit` waiting events out to the subscribers who follow
+    /// them, one delivery each, marking each event in the same
+    /// transaction (fenced). Returns the events and deliveries written.
+    async fn fan_out_to_subscribers(
+        &self,
+        limit: u32,
+        at: DateTime<Utc>,
+        fence: Option<&Lease>,
+    ) -> Result<(usize, u64), StoreError>;
+
+    /// Claims up to `limit` due subscriber deliveries until `until`
+    /// (fenced, skip-locked), oldest due first.
+    async fn claim_subscriber_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: u32,
+        fence: Option<&Lease>,
+    ) -> Result<Vec<SubscriberDelivery>, StoreError>;
+
+    /// Records how attempts ended, in one transaction.
+    async fn finish_subscriber_deliveries(
+        &self,
+        outcomes: &[(i64, SubscriberOutcome)],
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Subscriber deliveries not yet delivered or given up.
+    async fn subscriber_outbox(&self) -> Result<u64, StoreError>;
+
+    /// Deletes finished subscriber deliveries before `finished_before`
+    /// and subscriptions never confirmed made before `pending_before`.
+    async fn prune_subscribers(
+        &self,
+        finished_before: DateTime<Utc>,
+        pending_before: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
+
+    /// The shared secret `name`: stored the first time (`candidate`), the
+    /// stored one ever after, so every replica signs with the same key.
+    async fn signing_key(
+        &self,
+        name: &str,
+        candidate: &str,
+        at: DateTime<Utc>,
+    ) -> Result<String, StoreError>;
 
     /// Closes the connection pool.
     async fn close(&self);

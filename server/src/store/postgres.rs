@@ -45,6 +45,8 @@ impl Dialect for Postgres {
         format!(" FOR UPDATE OF {alias}")
     }
 
+    const BEGIN_WRITE: &'static str = "BEGIN";
+
     fn skip_locked(alias: &str) -> String {
         format!(" FOR UPDATE OF {alias} SKIP LOCKED")
     }

@@ -29,12 +29,15 @@ use super::codec::{
 use super::{
     AlertHistoryFilter, AttemptOutcome, AttemptRecord, AuditFilter, AuditRecord, Backend,
     ClaimedDelivery, Credentials, DeliveryRecord, DeliveryStatus, Heartbeat, IdempotencyClaim,
-    KeptResponse, Lease, LoggedRound, NewDelivery, NewSession, OutboxDepth, ReminderCandidate,
-    RoundFeed, RoundResult, SessionRecord, SloDay, SloState, Store, StoreError, StoredAlertEvent,
-    TokenRecord, UserRecord, IDEMPOTENCY_ABANDONED, IDEMPOTENCY_TTL,
+    Imported, KeptResponse, Lease, LoggedRound, NewDelivery, NewSession, OutboxDepth,
+    ReminderCandidate, RoundFeed, RoundResult, SessionRecord, SloDay, SloState, Store, StoreError,
+    StoredAlertEvent, Subscribed, SubscriberCounts, SubscriberDelivery, SubscriberFilter,
+    SubscriberOutcome, SubscriberRecord, TokenRecord, UserRecord, IDEMPOTENCY_ABANDONED,
+    IDEMPOTENCY_TTL,
 };
 use crate::domain::alert::{
-    incident_events, status_event, AlertEvent, EventKind, IncidentFacts, IncidentInfo, ServiceRef,
+    incident_events, maintenance_event, status_event, AlertEvent, EventKind, IncidentFacts,
+    IncidentInfo, MaintenanceInfo, ServiceRef,
 };
 use crate::domain::incident::{
     plan, IncidentChange, IncidentPatch, NewIncident, OpenIncident, Transition, AUTO_AUTHOR,
@@ -47,6 +50,7 @@ use crate::domain::rollup::{summarise, Histogram, Resolution, Rollup, COARSE_BUC
 use crate::domain::sample::Sample;
 use crate::domain::service::{ServiceDef, ServiceRecord};
 use crate::domain::status::{ServiceState, Tracker};
+use crate::domain::subscribers::{self, Purpose};
 
 /// What a backend supplies; everything else is shared.
 #[async_trait]
@@ -73,6 +77,12 @@ pub trait Dialect: Database {
 
     /// The backend's migrations (`migrations/sqlite` or `migrations/postgres`).
     const MIGRATOR: &'static Migrator;
+
+    /// Starts a transaction that reads, then writes: `BEGIN IMMEDIATE` on
+    /// SQLite, which takes the write lock at once (waiting out the busy
+    /// timeout), where a plain `BEGIN` would fail at its first write if
+    /// another connection wrote since its read; `BEGIN` on PostgreSQL.
+    const BEGIN_WRITE: &'static str;
 
     /// Rows a statement changed (each driver has its own result type).
     fn rows_affected(result: &Self::QueryResult) -> u64;
@@ -143,9 +153,10 @@ pub struct SqlStore<DB: Database> {
 }
 
 /// A filter's one bound value (see [`SqlStore::load_incidents`]).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 enum Param {
     Int(i64),
+    Text(String),
     Time(DateTime<Utc>),
 }
 
@@ -404,6 +415,7 @@ where
             None => query,
             Some(Param::Int(value)) => query.bind(value),
             Some(Param::Time(at)) => query.bind(Time(at)),
+            Some(Param::Text(text)) => query.bind(text),
         }
     }
 
@@ -546,12 +558,12 @@ where
             DB::upsert_incident_services(&mut *conn, id, &services).await?;
             Self::insert_incident_update(&mut *conn, id, status, &body, AUTO_AUTHOR, at).await?;
             let facts = Self::incident_facts(&mut *conn, id, opened, at).await?;
-            Self::insert_alert_events(&mut *conn, &incident_events(&facts)).await?;
+            Self::insert_alert_events(&mut *conn, &incident_events(&facts), false).await?;
         }
         for t in transitions {
             let service = Self::service_ref(&mut *conn, t.service_id).await?;
             let event = status_event(service, t.from, t.to, t.error.clone(), t.at);
-            Self::insert_alert_events(&mut *conn, &[event]).await?;
+            Self::insert_alert_events(&mut *conn, &[event], false).await?;
         }
         Ok(result)
     }
@@ -650,21 +662,153 @@ where
         })
     }
 
+    /// Replaces the services subscriber `id` follows, in the caller's
+    /// transaction.
+    async fn replace_subscriber_services(
+        conn: &mut DB::Connection,
+        id: i64,
+        services: &[String],
+    ) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM subscriber_services WHERE subscriber_id = $1")
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+        for slug in services {
+            sqlx::query(
+                "INSERT INTO subscriber_services (subscriber_id, slug) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            )
+            .bind(id)
+            .bind(slug)
+            .execute(&mut *conn)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Queues a confirmation or manage-link mail to subscriber `id`, in the
+    /// transaction of the subscription that causes it.
+    async fn queue_subscriber_mail(
+        conn: &mut DB::Connection,
+        id: i64,
+        purpose: Purpose,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO subscriber_deliveries (subscriber_id, purpose, status, next_attempt_at, created_at)
+             VALUES ($1, $2, 'pending', $3, $3)",
+        )
+        .bind(id)
+        .bind(purpose.as_str())
+        .bind(Time(at))
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+
+    /// Adds a confirmed subscriber in the caller's transaction; `None`
+    /// when one with that address exists.
+    async fn insert_confirmed_subscriber(
+        conn: &mut DB::Connection,
+        kind: subscribers::Kind,
+        address: &str,
+        services: &[String],
+        at: DateTime<Utc>,
+    ) -> Result<Option<i64>, StoreError> {
+        let id: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO subscribers (kind, address, status, all_services, created_at, confirmed_at)
+             VALUES ($1, $2, 'confirmed', $3, $4, $4) ON CONFLICT DO NOTHING RETURNING id",
+        )
+        .bind(kind.as_str())
+        .bind(address)
+        .bind(services.is_empty())
+        .bind(Time(at))
+        .fetch_optional(&mut *conn)
+        .await?;
+        if let Some(id) = id {
+            Self::replace_subscriber_services(conn, id, services).await?;
+        }
+        Ok(id)
+    }
+
+    /// Subscribers matching `clause` (over `s`, with `params` as `$1`…),
+    /// newest first, with the services each follows.
+    async fn load_subscribers(
+        conn: &mut DB::Connection,
+        clause: &str,
+        params: &[Param],
+        limit: u32,
+    ) -> Result<Vec<SubscriberRecord>, StoreError> {
+        let sql = format!(
+            "SELECT s.id, s.kind, s.address, s.status, s.all_services, s.created_at, s.confirmed_at, s.rejected_reason
+             FROM subscribers s WHERE {clause} ORDER BY s.id DESC LIMIT {limit}"
+        );
+        let mut query = sqlx::query(&sql);
+        for param in params {
+            query = match param {
+                Param::Int(v) => query.bind(*v),
+                Param::Text(v) => query.bind(v.clone()),
+                Param::Time(v) => query.bind(Time(*v)),
+            };
+        }
+        let rows = query.fetch_all(&mut *conn).await?;
+        let mut records = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let kind: String = row.try_get("kind")?;
+            let status: String = row.try_get("status")?;
+            records.push(SubscriberRecord {
+                id: row.try_get("id")?,
+                kind: parse_column(&kind, subscribers::Kind::parse, "subscriber kind")?,
+                address: row.try_get("address")?,
+                status: parse_column(&status, subscribers::Status::parse, "subscriber status")?,
+                all_services: row.try_get("all_services")?,
+                services: Vec::new(),
+                created_at: Self::time(row, "created_at")?,
+                confirmed_at: Self::optional_time(row, "confirmed_at")?,
+                rejected_reason: row.try_get("rejected_reason")?,
+            });
+        }
+        if !records.is_empty() {
+            let list: Vec<String> = (1..=records.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT subscriber_id, slug FROM subscriber_services WHERE subscriber_id IN ({}) ORDER BY slug",
+                list.join(", ")
+            );
+            let mut query = sqlx::query(&sql);
+            for r in &records {
+                query = query.bind(r.id);
+            }
+            let by_id: HashMap<i64, usize> =
+                records.iter().enumerate().map(|(i, r)| (r.id, i)).collect();
+            for row in query.fetch_all(&mut *conn).await? {
+                let id: i64 = row.try_get("subscriber_id")?;
+                if let Some(&i) = by_id.get(&id) {
+                    records[i].services.push(row.try_get("slug")?);
+                }
+            }
+        }
+        Ok(records)
+    }
+
     /// Writes alert events to the outbox, in the caller's transaction: the
     /// change that causes them and the events commit together or not at
     /// all.
+    ///
+    /// An event subscribers get ([`subscribers::audience`]) waits to be
+    /// fanned out to them, unless `quiet` (posted with `notify: false`).
     async fn insert_alert_events(
         conn: &mut DB::Connection,
         events: &[AlertEvent],
+        quiet: bool,
     ) -> Result<Vec<i64>, StoreError> {
         let mut ids = Vec::with_capacity(events.len());
         for event in events {
             let body = serde_json::to_string(event)
                 .map_err(|e| StoreError::Corrupt(format!("alert event: {e}")))?;
             let incident_id = event.incident.as_ref().map(|i| i.id);
+            let fanned_out = quiet || subscribers::audience(event).is_none();
             let id: i64 = sqlx::query_scalar(
-                "INSERT INTO alert_events (kind, occurred_at, dedup_key, subject, incident_id, body, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $2) RETURNING id",
+                "INSERT INTO alert_events (kind, occurred_at, dedup_key, subject, incident_id, body, created_at, subscribers_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $2, CASE WHEN $7 THEN $2 END) RETURNING id",
             )
             .bind(event.event.as_str())
             .bind(Time(event.occurred_at))
@@ -672,6 +816,7 @@ where
             .bind(event.subject_slug())
             .bind(incident_id)
             .bind(body)
+            .bind(fanned_out)
             .fetch_one(&mut *conn)
             .await?;
             ids.push(id);
@@ -795,7 +940,7 @@ where
         let sql = format!(
             "SELECT {INCIDENT_COLUMNS} FROM incidents i WHERE {filter} ORDER BY i.started_at DESC, i.id DESC"
         );
-        let incidents = Self::bind_param(sqlx::query(&sql), param)
+        let incidents = Self::bind_param(sqlx::query(&sql), param.clone())
             .fetch_all(&self.pool)
             .await?
             .iter()
@@ -835,7 +980,7 @@ where
              JOIN services v ON v.id = s.service_id JOIN incidents i ON i.id = s.incident_id
              WHERE {filter} ORDER BY v.position, v.id"
         );
-        let services = Self::bind_param(sqlx::query(&sql), param)
+        let services = Self::bind_param(sqlx::query(&sql), param.clone())
             .fetch_all(&self.pool)
             .await?
             .iter()
@@ -1058,7 +1203,8 @@ where
         if !Self::holds(&mut tx, fence).await? {
             return Ok(None);
         }
-        let event_id = Self::insert_alert_events(&mut tx, std::slice::from_ref(event)).await?[0];
+        let event_id =
+            Self::insert_alert_events(&mut tx, std::slice::from_ref(event), false).await?[0];
         sqlx::query("UPDATE alert_events SET routed_at = $2 WHERE id = $1")
             .bind(event_id)
             .bind(Time(event.occurred_at))
@@ -1118,7 +1264,7 @@ where
             .execute(&mut *tx)
             .await?;
         }
-        Self::insert_alert_events(&mut tx, events).await?;
+        Self::insert_alert_events(&mut tx, events, false).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -1245,7 +1391,7 @@ where
         if exists.is_some() {
             return Ok(false);
         }
-        Self::insert_alert_events(&mut tx, std::slice::from_ref(event)).await?;
+        Self::insert_alert_events(&mut tx, std::slice::from_ref(event), false).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -1312,7 +1458,7 @@ where
         at: DateTime<Utc>,
         fence: Option<&Lease>,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
         if !Self::holds(&mut tx, fence).await? {
             return Ok(false);
         }
@@ -1398,7 +1544,7 @@ where
         limit: u32,
         fence: Option<&Lease>,
     ) -> Result<Vec<ClaimedDelivery>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
         if !Self::holds(&mut tx, fence).await? {
             return Ok(Vec::new());
         }
@@ -1624,7 +1770,7 @@ where
         Self::insert_incident_update(&mut tx, id, new.status, &new.body, &new.author, new.at)
             .await?;
         let facts = Self::incident_facts(&mut tx, id, true, new.at).await?;
-        Self::insert_alert_events(&mut tx, &incident_events(&facts)).await?;
+        Self::insert_alert_events(&mut tx, &incident_events(&facts), new.quiet).await?;
         Self::record_audit(
             &mut tx,
             new.at,
@@ -1667,7 +1813,7 @@ where
 
     #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.update_incident", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "update_incident"))]
     async fn update_incident(&self, id: i64, patch: &IncidentPatch) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
         let sql = format!(
             "SELECT i.status FROM incidents i WHERE i.id = $1{}",
             DB::lock_rows("i")
@@ -1715,7 +1861,7 @@ where
                     e.event = EventKind::IncidentUpdated;
                 }
             }
-            Self::insert_alert_events(&mut tx, &events).await?;
+            Self::insert_alert_events(&mut tx, &events, patch.quiet).await?;
         }
         Self::record_audit(
             &mut tx,
@@ -1775,6 +1921,19 @@ where
         let (status, body) = m.first_update();
         Self::insert_maintenance_update(&mut tx, id, status.as_str(), body, &m.created_by, m.at)
             .await?;
+        let mut services = Vec::with_capacity(m.service_ids.len());
+        for &service in &m.service_ids {
+            services.push(Self::service_ref(&mut tx, service).await?);
+        }
+        let info = MaintenanceInfo {
+            id,
+            title: m.title.clone(),
+            starts_at: m.starts_at,
+            ends_at: m.ends_at,
+            services,
+        };
+        let event = maintenance_event(EventKind::MaintenanceScheduled, info, m.at);
+        Self::insert_alert_events(&mut tx, &[event], m.quiet).await?;
         Self::record_audit(
             &mut tx,
             m.at,
@@ -2705,6 +2864,545 @@ where
             })
         })
         .transpose()
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.subscribe", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "subscribe"))]
+    async fn subscribe(
+        &self,
+        email: &str,
+        services: &[String],
+        at: DateTime<Utc>,
+    ) -> Result<Subscribed, StoreError> {
+        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        let day = subscribers::day_of(at);
+        let sql = format!(
+            "SELECT s.id, s.status, s.mails_day, s.mails_sent FROM subscribers s
+             WHERE s.kind = 'email' AND s.address = $1{}",
+            DB::lock_rows("s")
+        );
+        let row = sqlx::query(&sql)
+            .bind(email)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(row) = row else {
+            let id: Option<i64> = sqlx::query_scalar(
+                "INSERT INTO subscribers (kind, address, status, all_services, created_at, mails_day, mails_sent)
+                 VALUES ('email', $1, 'pending', $2, $3, $4, 1) ON CONFLICT DO NOTHING RETURNING id",
+            )
+            .bind(email)
+            .bind(services.is_empty())
+            .bind(Time(at))
+            .bind(day)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(id) = id else {
+                // Another request subscribed it a moment ago: that one
+                // sends the confirmation.
+                return Ok(Subscribed::Limited);
+            };
+            Self::replace_subscriber_services(&mut tx, id, services).await?;
+            Self::queue_subscriber_mail(&mut tx, id, Purpose::Confirm, at).await?;
+            tx.commit().await?;
+            return Ok(Subscribed::Confirm(id));
+        };
+        let id: i64 = row.try_get("id")?;
+        let status: String = row.try_get("status")?;
+        let status = parse_column(&status, subscribers::Status::parse, "subscriber status")?;
+        if !subscribers::may_mail(
+            day,
+            Self::int(&row, "mails_day")?,
+            Self::int(&row, "mails_sent")?,
+        ) {
+            return Ok(Subscribed::Limited);
+        }
+        sqlx::query(
+            "UPDATE subscribers SET mails_sent = CASE WHEN mails_day = $2 THEN mails_sent + 1 ELSE 1 END,
+               mails_day = $2 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(day)
+        .execute(&mut *tx)
+        .await?;
+        let done = if status == subscribers::Status::Confirmed {
+            Self::queue_subscriber_mail(&mut tx, id, Purpose::Manage, at).await?;
+            Subscribed::Manage(id)
+        } else {
+            sqlx::query(
+                "UPDATE subscribers SET status = 'pending', all_services = $2, rejected_reason = NULL WHERE id = $1",
+            )
+            .bind(id)
+            .bind(services.is_empty())
+            .execute(&mut *tx)
+            .await?;
+            Self::replace_subscriber_services(&mut tx, id, services).await?;
+            Self::queue_subscriber_mail(&mut tx, id, Purpose::Confirm, at).await?;
+            Subscribed::Confirm(id)
+        };
+        tx.commit().await?;
+        Ok(done)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.confirm_subscriber", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "confirm_subscriber"))]
+    async fn confirm_subscriber(
+        &self,
+        id: i64,
+        at: DateTime<Utc>,
+    ) -> Result<Option<SubscriberRecord>, StoreError> {
+        sqlx::query(
+            "UPDATE subscribers SET status = 'confirmed', confirmed_at = $2 WHERE id = $1 AND status = 'pending'",
+        )
+        .bind(id)
+        .bind(Time(at))
+        .execute(&self.pool)
+        .await?;
+        self.subscriber(id).await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.subscriber", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "subscriber"))]
+    async fn subscriber(&self, id: i64) -> Result<Option<SubscriberRecord>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        Ok(
+            Self::load_subscribers(&mut conn, "s.id = $1", &[Param::Int(id)], 1)
+                .await?
+                .pop(),
+        )
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.set_subscriber_services", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "set_subscriber_services"))]
+    async fn set_subscriber_services(
+        &self,
+        id: i64,
+        services: &[String],
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let changed = sqlx::query("UPDATE subscribers SET all_services = $2 WHERE id = $1")
+            .bind(id)
+            .bind(services.is_empty())
+            .execute(&mut *tx)
+            .await?;
+        if DB::rows_affected(&changed) != 1 {
+            return Ok(false);
+        }
+        Self::replace_subscriber_services(&mut tx, id, services).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.remove_subscriber", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "remove_subscriber"))]
+    async fn remove_subscriber(
+        &self,
+        id: i64,
+        actor: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<Option<SubscriberRecord>, StoreError> {
+        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        let Some(record) = Self::load_subscribers(&mut tx, "s.id = $1", &[Param::Int(id)], 1)
+            .await?
+            .pop()
+        else {
+            return Ok(None);
+        };
+        // Deleted in order rather than by cascade: SQLite enforces foreign
+        // keys only where the connection turned them on.
+        for sql in [
+            "DELETE FROM subscriber_deliveries WHERE subscriber_id = $1",
+            "DELETE FROM subscriber_services WHERE subscriber_id = $1",
+            "DELETE FROM subscribers WHERE id = $1",
+        ] {
+            sqlx::query(sql).bind(id).execute(&mut *tx).await?;
+        }
+        if let Some(actor) = actor {
+            let detail = format!("{} {}", record.kind.as_str(), record.address);
+            Self::record_audit(&mut tx, at, actor, "subscriber.removed", id, &detail).await?;
+        }
+        tx.commit().await?;
+        Ok(Some(record))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.add_subscriber", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "add_subscriber"))]
+    async fn add_subscriber(
+        &self,
+        kind: subscribers::Kind,
+        address: &str,
+        services: &[String],
+        actor: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Option<i64>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let Some(id) =
+            Self::insert_confirmed_subscriber(&mut tx, kind, address, services, at).await?
+        else {
+            return Ok(None);
+        };
+        let detail = format!("{} {address}", kind.as_str());
+        Self::record_audit(&mut tx, at, actor, "subscriber.added", id, &detail).await?;
+        tx.commit().await?;
+        Ok(Some(id))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.import_subscribers", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "import_subscribers"))]
+    async fn import_subscribers(
+        &self,
+        rows: &[subscribers::ImportRow],
+        actor: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Imported, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let mut imported = Imported::default();
+        for row in rows {
+            let kind = subscribers::Kind::Email;
+            match Self::insert_confirmed_subscriber(&mut tx, kind, &row.email, &row.services, at)
+                .await?
+            {
+                Some(_) => imported.added += 1,
+                None => imported.existing += 1,
+            }
+        }
+        let detail = format!(
+            "{} added, {} already subscribed",
+            imported.added, imported.existing
+        );
+        Self::record_audit(&mut tx, at, actor, "subscriber.imported", 0, &detail).await?;
+        tx.commit().await?;
+        Ok(imported)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.subscribers", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "subscribers"))]
+    async fn subscribers(
+        &self,
+        filter: &SubscriberFilter,
+    ) -> Result<Vec<SubscriberRecord>, StoreError> {
+        let mut clauses = vec!["TRUE".to_owned()];
+        let mut params = Vec::new();
+        if let Some(query) = filter.query.as_deref().filter(|q| !q.is_empty()) {
+            let escaped = query
+                .to_lowercase()
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            params.push(Param::Text(format!("%{escaped}%")));
+            clauses.push(format!(
+                "LOWER(s.address) LIKE ${} ESCAPE '\\'",
+                params.len()
+            ));
+        }
+        if let Some(status) = filter.status {
+            params.push(Param::Text(status.as_str().to_owned()));
+            clauses.push(format!("s.status = ${}", params.len()));
+        }
+        if let Some(before) = filter.before {
+            params.push(Param::Int(before));
+            clauses.push(format!("s.id < ${}", params.len()));
+        }
+        let mut conn = self.pool.acquire().await?;
+        Self::load_subscribers(&mut conn, &clauses.join(" AND "), &params, filter.limit).await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.subscriber_counts", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "subscriber_counts"))]
+    async fn subscriber_counts(&self) -> Result<SubscriberCounts, StoreError> {
+        let mut counts = SubscriberCounts::default();
+        let rows = sqlx::query(
+            "SELECT status, kind, COUNT(*) AS n FROM subscribers GROUP BY status, kind",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        for row in &rows {
+            let n = u64::try_from(Self::int(row, "n")?).unwrap_or(0);
+            let status: String = row.try_get("status")?;
+            match subscribers::Status::parse(&status) {
+                Some(subscribers::Status::Pending) => counts.pending += n,
+                Some(subscribers::Status::Confirmed) => {
+                    counts.confirmed += n;
+                    *counts.by_kind.entry(row.try_get("kind")?).or_default() += n;
+                }
+                Some(subscribers::Status::Rejected) => counts.rejected += n,
+                None => {}
+            }
+        }
+        let all: i64 = sqlx::query_scalar::<_, Int>(
+            "SELECT COUNT(*) FROM subscribers WHERE status = 'confirmed' AND all_services",
+        )
+        .fetch_one(&self.pool)
+        .await?
+        .0;
+        counts.all_services = u64::try_from(all).unwrap_or(0);
+        let rows = sqlx::query(
+            "SELECT x.slug, COUNT(*) AS n FROM subscriber_services x
+             JOIN subscribers s ON s.id = x.subscriber_id
+             WHERE s.status = 'confirmed' AND NOT s.all_services GROUP BY x.slug",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        for row in &rows {
+            let n = u64::try_from(Self::int(row, "n")?).unwrap_or(0);
+            counts.by_service.insert(row.try_get("slug")?, n);
+        }
+        Ok(counts)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.audit_subscribers", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "audit_subscribers"))]
+    async fn audit_subscribers(
+        &self,
+        action: &str,
+        detail: &str,
+        actor: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        Self::record_audit(&mut tx, at, actor, action, 0, detail).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.fan_out_to_subscribers", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "fan_out_to_subscribers"))]
+    async fn fan_out_to_subscribers(
+        &self,
+        limit: u32,
+        at: DateTime<Utc>,
+        fence: Option<&Lease>,
+    ) -> Result<(usize, u64), StoreError> {
+        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        if !Self::holds(&mut tx, fence).await? {
+            return Ok((0, 0));
+        }
+        let rows = sqlx::query(
+            "SELECT id, body FROM alert_events WHERE subscribers_at IS NULL ORDER BY id LIMIT $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut written = 0;
+        for row in &rows {
+            let id: i64 = row.try_get("id")?;
+            let body: String = row.try_get("body")?;
+            let event: AlertEvent = serde_json::from_str(&body)
+                .map_err(|e| StoreError::Corrupt(format!("alert event: {e}")))?;
+            if let Some(slugs) = subscribers::audience(&event) {
+                let who = if slugs.is_empty() {
+                    "TRUE".to_owned()
+                } else {
+                    let list: Vec<String> = (3..3 + slugs.len()).map(|i| format!("${i}")).collect();
+                    format!(
+                        "s.all_services OR EXISTS (SELECT 1 FROM subscriber_services x
+                           WHERE x.subscriber_id = s.id AND x.slug IN ({}))",
+                        list.join(", ")
+                    )
+                };
+                let sql = format!(
+                    "INSERT INTO subscriber_deliveries (subscriber_id, purpose, event_id, status, next_attempt_at, created_at)
+                     SELECT s.id, 'event', $1, 'pending', $2, $2 FROM subscribers s
+                     WHERE s.status = 'confirmed' AND ({who})
+                     ON CONFLICT DO NOTHING"
+                );
+                let mut query = sqlx::query(&sql).bind(id).bind(Time(at));
+                for slug in &slugs {
+                    query = query.bind(slug);
+                }
+                written += DB::rows_affected(&query.execute(&mut *tx).await?);
+            }
+            sqlx::query("UPDATE alert_events SET subscribers_at = $2 WHERE id = $1")
+                .bind(id)
+                .bind(Time(at))
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok((rows.len(), written))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.claim_subscriber_deliveries", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "claim_subscriber_deliveries"))]
+    async fn claim_subscriber_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: u32,
+        fence: Option<&Lease>,
+    ) -> Result<Vec<SubscriberDelivery>, StoreError> {
+        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        if !Self::holds(&mut tx, fence).await? {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT d.id, d.subscriber_id, d.purpose, d.event_id, d.attempts, s.kind, s.address, e.body
+             FROM subscriber_deliveries d
+             JOIN subscribers s ON s.id = d.subscriber_id
+             LEFT JOIN alert_events e ON e.id = d.event_id
+             WHERE d.status = 'pending' AND d.next_attempt_at <= $1
+               AND (d.claimed_until IS NULL OR d.claimed_until <= $1)
+             ORDER BY d.next_attempt_at, d.id LIMIT $2{}",
+            DB::skip_locked("d")
+        );
+        let rows = sqlx::query(&sql)
+            .bind(Time(now))
+            .bind(i64::from(limit))
+            .fetch_all(&mut *tx)
+            .await?;
+        // One event goes to many: parse each body once.
+        let mut events: HashMap<i64, AlertEvent> = HashMap::new();
+        let mut claimed = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let purpose: String = row.try_get("purpose")?;
+            let kind: String = row.try_get("kind")?;
+            let event_id: Option<i64> = row.try_get("event_id")?;
+            let event = match (event_id, row.try_get::<Option<String>, _>("body")?) {
+                (Some(id), Some(body)) => {
+                    if let std::collections::hash_map::Entry::Vacant(slot) = events.entry(id) {
+                        slot.insert(
+                            serde_json::from_str(&body)
+                                .map_err(|e| StoreError::Corrupt(format!("alert event: {e}")))?,
+                        );
+                    }
+                    events.get(&id).map(|e| (id, e.clone()))
+                }
+                _ => None,
+            };
+            claimed.push(SubscriberDelivery {
+                id: row.try_get("id")?,
+                subscriber_id: row.try_get("subscriber_id")?,
+                kind: parse_column(&kind, subscribers::Kind::parse, "subscriber kind")?,
+                address: row.try_get("address")?,
+                purpose: parse_column(&purpose, Purpose::parse, "delivery purpose")?,
+                event,
+                attempts: u32_from_db(Self::int(row, "attempts")?),
+            });
+        }
+        if !claimed.is_empty() {
+            let list: Vec<String> = (2..2 + claimed.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "UPDATE subscriber_deliveries SET claimed_until = $1 WHERE id IN ({})",
+                list.join(", ")
+            );
+            let mut query = sqlx::query(&sql).bind(Time(until));
+            for d in &claimed {
+                query = query.bind(d.id);
+            }
+            query.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(claimed)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.finish_subscriber_deliveries", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "finish_subscriber_deliveries"))]
+    async fn finish_subscriber_deliveries(
+        &self,
+        outcomes: &[(i64, SubscriberOutcome)],
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for (id, outcome) in outcomes {
+            let (status, next, error) = match outcome {
+                SubscriberOutcome::Delivered => ("delivered", at, None),
+                SubscriberOutcome::Retry(next, error) => ("pending", *next, Some(error)),
+                SubscriberOutcome::Failed(error) | SubscriberOutcome::Rejected(error) => {
+                    ("failed", at, Some(error))
+                }
+            };
+            let finished = (status != "pending").then_some(Time(at));
+            sqlx::query(
+                "UPDATE subscriber_deliveries SET attempts = attempts + 1, status = $2, next_attempt_at = $3,
+                   claimed_until = NULL, finished_at = $4, last_error = $5
+                 WHERE id = $1",
+            )
+            .bind(id)
+            .bind(status)
+            .bind(Time(next))
+            .bind(finished)
+            .bind(error.cloned())
+            .execute(&mut *tx)
+            .await?;
+            if let SubscriberOutcome::Rejected(reason) = outcome {
+                // Nothing more to an address its server refuses.
+                sqlx::query(
+                    "UPDATE subscribers SET status = 'rejected', rejected_reason = $2
+                     WHERE id = (SELECT subscriber_id FROM subscriber_deliveries WHERE id = $1)",
+                )
+                .bind(id)
+                .bind(reason)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "UPDATE subscriber_deliveries SET status = 'failed', finished_at = $2,
+                       last_error = 'the address was refused'
+                     WHERE status = 'pending' AND subscriber_id =
+                       (SELECT subscriber_id FROM subscriber_deliveries WHERE id = $1)",
+                )
+                .bind(id)
+                .bind(Time(at))
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.subscriber_outbox", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "subscriber_outbox"))]
+    async fn subscriber_outbox(&self) -> Result<u64, StoreError> {
+        let n = sqlx::query_scalar::<_, Int>(
+            "SELECT COUNT(*) FROM subscriber_deliveries WHERE status = 'pending'",
+        )
+        .fetch_one(&self.pool)
+        .await?
+        .0;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.prune_subscribers", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "prune_subscribers"))]
+    async fn prune_subscribers(
+        &self,
+        finished_before: DateTime<Utc>,
+        pending_before: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let stale = "SELECT id FROM subscribers WHERE status = 'pending' AND created_at < $1";
+        let mut n = 0;
+        for sql in [
+            format!("DELETE FROM subscriber_deliveries WHERE subscriber_id IN ({stale})"),
+            format!("DELETE FROM subscriber_services WHERE subscriber_id IN ({stale})"),
+        ] {
+            sqlx::query(&sql)
+                .bind(Time(pending_before))
+                .execute(&mut *tx)
+                .await?;
+        }
+        let gone =
+            sqlx::query("DELETE FROM subscribers WHERE status = 'pending' AND created_at < $1")
+                .bind(Time(pending_before))
+                .execute(&mut *tx)
+                .await?;
+        n += DB::rows_affected(&gone);
+        let old = sqlx::query(
+            "DELETE FROM subscriber_deliveries WHERE status <> 'pending' AND finished_at < $1",
+        )
+        .bind(Time(finished_before))
+        .execute(&mut *tx)
+        .await?;
+        n += DB::rows_affected(&old);
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.signing_key", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "signing_key"))]
+    async fn signing_key(
+        &self,
+        name: &str,
+        candidate: &str,
+        at: DateTime<Utc>,
+    ) -> Result<String, StoreError> {
+        sqlx::query(
+            "INSERT INTO signing_keys (name, secret, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(candidate)
+        .bind(Time(at))
+        .execute(&self.pool)
+        .await?;
+        Ok(
+            sqlx::query_scalar("SELECT secret FROM signing_keys WHERE name = $1")
+                .bind(name)
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.close", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "close"))]

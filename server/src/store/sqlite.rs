@@ -43,6 +43,8 @@ impl Dialect for Sqlite {
         String::new()
     }
 
+    const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
+
     fn skip_locked(_alias: &str) -> String {
         String::new()
     }

@@ -31,4 +31,5 @@ mod slo;
 mod smtp;
 mod statuspage;
 mod store;
+mod subscribers;
 mod traces;

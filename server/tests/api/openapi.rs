@@ -63,6 +63,14 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/badge/{slug}/uptime/{window}.svg"),
     ("get", "/badge/{slug}/response-time/{window}.svg"),
     ("get", "/embed"),
+    ("post", "/subscribe"),
+    ("post", "/subscribe/unsubscribe"),
+    ("get", "/api/v1/subscribers"),
+    ("post", "/api/v1/subscribers"),
+    ("get", "/api/v1/subscribers/counts"),
+    ("delete", "/api/v1/subscribers/{id}"),
+    ("get", "/api/v1/subscribers/export.csv"),
+    ("post", "/api/v1/subscribers/import"),
 ];
 
 const METHODS: &[&str] = &[
@@ -173,7 +181,13 @@ async fn description(backend: Backend) {
                 );
             }
             if ["post", "patch"].contains(&method.as_str()) {
-                assert!(op["requestBody"]["content"]["application/json"].is_object());
+                // JSON, or CSV for the subscribers' import.
+                let content = &op["requestBody"]["content"];
+                assert!(
+                    content["application/json"].is_object()
+                        || (path.ends_with("/import") && content["text/csv"].is_object()),
+                    "{method} {path}: request body"
+                );
                 assert!(responses.contains_key("422"), "{method} {path}: 422");
             }
         }

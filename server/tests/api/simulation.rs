@@ -189,6 +189,7 @@ fn engine(
         gather: Duration::ZERO,
         max_buffered: 100_000,
         alerts: None,
+        subscribers: None,
         initial: std::sync::Mutex::new(None),
     }
 }
@@ -484,6 +485,7 @@ async fn ninety_days(backend: Backend) {
             service_ids: vec![id["web"]],
             created_by: "test".into(),
             at: origin(),
+            quiet: false,
         })
         .await
         .unwrap();

@@ -20,6 +20,22 @@ pub struct Delivered {
 }
 
 impl Delivered {
+    /// The plain-text part, decoded.
+    pub fn text(&self) -> String {
+        let message = mail_parser::MessageParser::default()
+            .parse(self.data.as_bytes())
+            .expect("a MIME message");
+        message.body_text(0).expect("a text part").into_owned()
+    }
+
+    /// The HTML part, decoded.
+    pub fn html(&self) -> String {
+        let message = mail_parser::MessageParser::default()
+            .parse(self.data.as_bytes())
+            .expect("a MIME message");
+        message.body_html(0).expect("an HTML part").into_owned()
+    }
+
     /// A header's value (unfolded), the first of that name.
     pub fn header(&self, name: &str) -> Option<String> {
         let head = self.data.split("\r\n\r\n").next().unwrap_or_default();
@@ -46,17 +62,36 @@ impl Delivered {
 pub struct SmtpServer {
     pub addr: SocketAddr,
     mail: Arc<Mutex<Vec<Delivered>>>,
+    rules: Arc<Mutex<Rules>>,
+}
+
+/// How the server answers `RCPT`: some addresses refused for good (550),
+/// the next few refused for now (451).
+#[derive(Debug, Default)]
+struct Rules {
+    refused: Vec<String>,
+    deferrals: u32,
+    /// `RCPT`s answered so far (refused or not).
+    recipients: u32,
 }
 
 impl SmtpServer {
     pub async fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start_on(0).await
+    }
+
+    /// On `port` (0: any), e.g. where a client already tries to connect.
+    pub async fn start_on(port: u16) -> Self {
+        let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let mail: Arc<Mutex<Vec<Delivered>>> = Arc::default();
+        let rules: Arc<Mutex<Rules>> = Arc::default();
         let store = Arc::clone(&mail);
+        let shared_rules = Arc::clone(&rules);
         tokio::spawn(async move {
             while let Ok((socket, _)) = listener.accept().await {
                 let store = Arc::clone(&store);
+                let rules = Arc::clone(&shared_rules);
                 tokio::spawn(async move {
                     let (read, mut write) = socket.into_split();
                     let mut lines = BufReader::new(read);
@@ -88,8 +123,18 @@ impl SmtpServer {
                                 b"250 OK\r\n"
                             }
                             "RCPT" => {
-                                to.push(address(&command));
-                                b"250 OK\r\n"
+                                let rcpt = address(&command);
+                                let mut rules = rules.lock().unwrap();
+                                rules.recipients += 1;
+                                if rules.refused.contains(&rcpt) {
+                                    b"550 5.1.1 No such user here\r\n"
+                                } else if rules.deferrals > 0 {
+                                    rules.deferrals -= 1;
+                                    b"451 4.3.0 Try again later\r\n"
+                                } else {
+                                    to.push(rcpt);
+                                    b"250 OK\r\n"
+                                }
                             }
                             "DATA" => {
                                 let _ = write.write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n").await;
@@ -125,7 +170,22 @@ impl SmtpServer {
                 });
             }
         });
-        Self { addr, mail }
+        Self { addr, mail, rules }
+    }
+
+    /// Refuses `address` for good from now on.
+    pub fn refuse(&self, address: &str) {
+        self.rules.lock().unwrap().refused.push(address.to_owned());
+    }
+
+    /// Refuses the next `n` recipients for now.
+    pub fn defer(&self, n: u32) {
+        self.rules.lock().unwrap().deferrals = n;
+    }
+
+    /// `RCPT` commands answered so far.
+    pub fn recipients_seen(&self) -> u32 {
+        self.rules.lock().unwrap().recipients
     }
 
     pub fn received(&self) -> Vec<Delivered> {

@@ -143,6 +143,7 @@ async fn shapes(backend: Backend) {
             service_ids: vec![id],
             created_by: "test".into(),
             at: SystemClock.now(),
+            quiet: false,
         })
         .await
         .unwrap();

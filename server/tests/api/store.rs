@@ -262,6 +262,7 @@ async fn maintenance_windows_round_trip_and_completed_ones_are_left_out(store: A
         service_ids: ids.clone(),
         created_by: "test".into(),
         at: at(0),
+        quiet: false,
     };
     let once = NewMaintenance {
         title: "Disk swap".into(),
@@ -272,6 +273,7 @@ async fn maintenance_windows_round_trip_and_completed_ones_are_left_out(store: A
         service_ids: vec![ids[1]],
         created_by: "test".into(),
         at: at(0),
+        quiet: false,
     };
     // Recurring, but its two occurrences are over a week later.
     let twice = NewMaintenance {
@@ -886,6 +888,7 @@ fn new_incident(title: &str, services: Vec<(i64, ServiceStatus)>, minute: i64) -
         body: format!("Looking into {title}."),
         author: "ops-bot".into(),
         at: at(minute),
+        quiet: false,
     }
 }
 
@@ -1238,6 +1241,7 @@ async fn maintenance_is_created_patched_listed_and_deleted_with_timeline_and_aud
         service_ids: vec![ids[0]],
         created_by: "ops-bot".into(),
         at: at(0),
+        quiet: false,
     };
     let first = store
         .create_maintenance(&new("Patching", Some("Kernel"), 100))
@@ -1638,6 +1642,7 @@ async fn alert_events_are_written_with_the_changes_that_cause_them(store: Arc<dy
         body: body.map(str::to_owned),
         author: "ops".into(),
         at: at(minute),
+        quiet: false,
     };
     store
         .update_incident(id, &patch(21, None, Some("Found it.")))

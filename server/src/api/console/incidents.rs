@@ -17,7 +17,8 @@ use maud::{html, Markup};
 use serde::Deserialize;
 
 use super::view::{
-    csrf, field_error, form_error, invalid, markdown, page_in, time, Nav, SERVICE_STATUSES,
+    csrf, field_error, form_error, invalid, markdown, page_in, quiet_box, time, Nav,
+    SERVICE_STATUSES,
 };
 use super::{field, CsrfForm, Signed};
 use crate::api::error::ApiError;
@@ -135,6 +136,8 @@ struct Draft {
     /// each service's menu).
     service_status: Option<ServiceStatus>,
     auto_resolve: bool,
+    /// Posted with "Do not notify subscribers".
+    quiet: bool,
 }
 
 impl Draft {
@@ -161,6 +164,7 @@ impl Draft {
                 "status" => draft.status = parse_enum(value),
                 "impact" => draft.impact = parse_enum(value),
                 "auto_resolve" => draft.auto_resolve = value == "on" || value == "true",
+                "quiet" => draft.quiet = value == "on" || value == "true",
                 key => {
                     if let Some(slug) = key.strip_prefix("service.") {
                         if value.is_empty() {
@@ -274,6 +278,7 @@ fn new_page(
                 input type="checkbox" name="auto_resolve" checked[draft.auto_resolve];
                 " Resolve by itself once every affected service is operational again"
             }
+            (quiet_box(draft.quiet))
             section.preview id="preview" aria-live="polite" aria-label="Preview" {
                 @if preview || !draft.body.is_empty() {
                     h2 { "Preview" }
@@ -340,6 +345,7 @@ async fn create(
                 body: draft.body.clone(),
                 started_at: None,
                 auto_resolve: draft.auto_resolve,
+                notify: !draft.quiet,
             };
             api::open(&state, &signed.actor, input).await
         }
@@ -408,6 +414,7 @@ fn detail_page(
                     textarea id="body" name="body" rows="5" required data-preview="update-preview"
                         aria-invalid=[invalid(error, "body").map(|_| "true")] aria-describedby=[invalid(error, "body")] { (body_text) }
                     (field_error(error, "body"))
+                    (quiet_box(false))
                     section.preview id="update-preview" aria-live="polite" aria-label="Preview" {}
                     div.actions { button type="submit" { "Post update" } }
                 }
@@ -458,6 +465,8 @@ pub struct UpdateForm {
     status: Option<String>,
     #[serde(default)]
     body: String,
+    /// "Do not notify subscribers", when checked.
+    quiet: Option<String>,
 }
 
 async fn add_update(
@@ -491,6 +500,7 @@ async fn add_update(
     let update = NewUpdate {
         status,
         body: input.body.clone(),
+        notify: input.quiet.is_none(),
     };
     match api::post_update(&state, &signed.actor, current.id, update).await {
         Ok(incident) => Redirect::to(&format!("/admin/incidents/{}", incident.id)).into_response(),

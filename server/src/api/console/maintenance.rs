@@ -16,7 +16,9 @@ use axum::{Form, Router};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use maud::{html, Markup};
 
-use super::view::{csrf, field_error, form_error, invalid, markdown, page_in, time, Nav};
+use super::view::{
+    csrf, field_error, form_error, invalid, markdown, page_in, quiet_box, time, Nav,
+};
 use super::{field, Signed};
 use crate::api::error::ApiError;
 use crate::api::extract::path_id;
@@ -88,6 +90,8 @@ struct Draft {
     ends_at: String,
     recurrence: String,
     services: Vec<String>,
+    /// Posted with "Do not notify subscribers".
+    quiet: bool,
 }
 
 impl Draft {
@@ -101,6 +105,7 @@ impl Draft {
                 "ends_at" => draft.ends_at = value.clone(),
                 "recurrence" => draft.recurrence = value.clone(),
                 "services" => draft.services.push(value.clone()),
+                "quiet" => draft.quiet = value == "on",
                 _ => {}
             }
         }
@@ -116,6 +121,7 @@ impl Draft {
             ends_at: parse_utc("ends_at", &self.ends_at)?,
             recurrence: Some(self.recurrence.trim().to_owned()).filter(|r| !r.is_empty()),
             services: self.services.clone(),
+            notify: !self.quiet,
         })
     }
 }
@@ -217,6 +223,7 @@ fn new_page(
                     }
                 }
             }
+            (quiet_box(draft.quiet))
             @if let Some(preview) = preview {
                 section.preview aria-labelledby="next-five" {
                     h2 id="next-five" { "Next occurrences" }

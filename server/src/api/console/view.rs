@@ -234,6 +234,17 @@ pub async fn overview(state: &AppState, signed: &Signed) -> Markup {
     page_in(state, "Overview", signed, Nav::Overview, body)
 }
 
+/// The checkbox that posts a change without telling subscribers
+/// (`notify: false`); unchecked by default.
+pub fn quiet_box(checked: bool) -> Markup {
+    html! {
+        label.check {
+            input type="checkbox" name="quiet" checked[checked];
+            " Do not notify subscribers (alert routes are still told)"
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::names;
