@@ -2927,11 +2927,15 @@ where
             Self::queue_subscriber_mail(&mut tx, id, Purpose::Manage, at).await?;
             Subscribed::Manage(id)
         } else {
+            // Subscribed anew: unconfirmed subscriptions are pruned by
+            // this time.
             sqlx::query(
-                "UPDATE subscribers SET status = 'pending', all_services = $2, rejected_reason = NULL WHERE id = $1",
+                "UPDATE subscribers SET status = 'pending', all_services = $2, rejected_reason = NULL,
+                   created_at = $3 WHERE id = $1",
             )
             .bind(id)
             .bind(services.is_empty())
+            .bind(Time(at))
             .execute(&mut *tx)
             .await?;
             Self::replace_subscriber_services(&mut tx, id, services).await?;

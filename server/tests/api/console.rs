@@ -745,3 +745,184 @@ async fn maintenance_and_people_are_run_from_the_console() {
     }
     c.app.stop().await;
 }
+
+/// Subscribers from the console: admins only; counts, a webhook added
+/// (its secret shown once), an import with its bad line named next to the
+/// file field, search, removal, export, all audited; forged posts refused.
+#[tokio::test]
+async fn subscribers_are_run_from_the_console() {
+    let c = Console::start(Backend::Sqlite).await.unwrap();
+    let origin = c.origin();
+    for name in ["vic", "erin"] {
+        let session = c.session(name).await;
+        let (status, _) = c.get(&session, "/admin/subscribers").await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{name}");
+        let (status, _) = c.get(&session, "/admin/subscribers/export.csv").await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{name}");
+    }
+    let admin = c.session("ada").await;
+    let (status, page) = c.get(&admin, "/admin").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains(r#"href="/admin/subscribers""#),
+        "in the navigation"
+    );
+    let csrf = c.csrf(&admin).await;
+
+    // A webhook destination; its secret is shown once.
+    let added = c
+        .post(
+            &admin,
+            "/admin/subscribers",
+            Some(&origin),
+            &[
+                ("csrf", &csrf),
+                ("action", "add"),
+                ("kind", "webhook"),
+                ("address", "https://hooks.example.com/status"),
+                ("services", "target"),
+            ],
+        )
+        .await;
+    assert_eq!(added.status(), StatusCode::OK);
+    let page = added.text().await.unwrap();
+    assert!(
+        page.contains("shown once") && page.contains("whsec_"),
+        "{page}"
+    );
+    // A bad URL: the error next to the field.
+    let refused = c
+        .post(
+            &admin,
+            "/admin/subscribers",
+            Some(&origin),
+            &[
+                ("csrf", &csrf),
+                ("action", "add"),
+                ("kind", "slack"),
+                ("address", "ftp://x"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let page = refused.text().await.unwrap();
+    assert!(
+        page.contains(
+            r#"<p class="field-error" id="address-error">address must be an https URL</p>"#
+        ),
+        "{page}"
+    );
+    // Forged: no token, or from another site.
+    let forged = c
+        .post(
+            &admin,
+            "/admin/subscribers",
+            Some(&origin),
+            &[("action", "remove"), ("id", "1")],
+        )
+        .await;
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    let cross = c
+        .post(
+            &admin,
+            "/admin/subscribers",
+            Some("https://evil.example"),
+            &[("csrf", &csrf), ("action", "remove"), ("id", "1")],
+        )
+        .await;
+    assert_eq!(cross.status(), StatusCode::FORBIDDEN);
+
+    // Import: a bad line refuses the file and is named.
+    let upload = |csv: &'static str, token: String| {
+        let form = reqwest::multipart::Form::new().text("csrf", token).part(
+            "file",
+            reqwest::multipart::Part::bytes(csv.as_bytes()).file_name("list.csv"),
+        );
+        c.http
+            .post(c.app.url("/admin/subscribers/import"))
+            .header(COOKIE, admin.as_str())
+            .header(ORIGIN, origin.as_str())
+            .multipart(form)
+            .send()
+    };
+    let bad = upload("email\ncarol@example.com\nnot-an-address\n", csrf.clone())
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let page = bad.text().await.unwrap();
+    assert!(
+        page.contains(r#"id="file-error""#) && page.contains("line 3: email"),
+        "{page}"
+    );
+    let good = upload(
+        "email,services\ncarol@example.com,\ndave@example.com,target\n",
+        csrf.clone(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(good.status(), StatusCode::OK);
+    assert!(good
+        .text()
+        .await
+        .unwrap()
+        .contains("2 added, 0 already subscribed"));
+    let forged = upload("email\neve@example.com\n", "0".repeat(64))
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+
+    // Counts and search.
+    let (_, page) = c.get(&admin, "/admin/subscribers").await;
+    assert!(
+        page.contains("<dt>Confirmed</dt><dd>3 (2 email, 1 webhook)"),
+        "{page}"
+    );
+    let (_, found) = c.get(&admin, "/admin/subscribers?q=CAROL").await;
+    assert!(
+        found.contains("carol@example.com") && !found.contains("dave@example.com"),
+        "{found}"
+    );
+    let at = found.find(r#"name="id" value=""#).unwrap() + 17;
+    let id: String = found[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+
+    // Export, then remove.
+    let response = c
+        .http
+        .get(c.app.url("/admin/subscribers/export.csv"))
+        .header(COOKIE, admin.as_str())
+        .send()
+        .await
+        .unwrap();
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/csv"));
+    let csv = response.text().await.unwrap();
+    assert_eq!(csv.lines().count(), 4, "{csv}");
+    let removed = c
+        .post(
+            &admin,
+            "/admin/subscribers",
+            Some(&origin),
+            &[("csrf", &csrf), ("action", "remove"), ("id", &id)],
+        )
+        .await;
+    assert!(removed
+        .text()
+        .await
+        .unwrap()
+        .contains("carol@example.com is removed and deleted."));
+    let (_, audit) = c.get(&admin, "/admin/audit?action=subscriber.").await;
+    for action in [
+        "subscriber.added",
+        "subscriber.imported",
+        "subscriber.exported",
+        "subscriber.removed",
+    ] {
+        assert!(audit.contains(action), "{action} in {audit}");
+    }
+    c.app.stop().await;
+}

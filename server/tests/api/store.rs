@@ -78,6 +78,7 @@ store_suite!(
     old_alerts_are_pruned_but_pending_ones_are_kept,
     objective_states_and_days_round_trip_and_are_pruned,
     old_hourly_histograms_are_cleared_and_daily_ones_kept,
+    subscribers_are_fanned_out_once_claimed_once_and_finished,
 );
 
 fn transition(service_id: i64, from: ServiceStatus, to: ServiceStatus, minute: i64) -> Transition {
@@ -2232,5 +2233,346 @@ async fn audit_entries_filter_by_actor_action_and_time_and_page_back(store: Arc<
     assert_eq!(
         older.iter().map(|a| a.detail.as_str()).collect::<Vec<_>>(),
         ["carol (editor)", "bob (viewer)"]
+    );
+}
+
+/// Subscribers: double opt-in and its daily limit, fan-out by service
+/// exactly once (never by a fenced leader, never for quiet changes),
+/// claims that two senders never share and that come back when a sender
+/// died, outcomes (a refused address is marked and its other mail given
+/// up), removal, counts, the shared key and pruning.
+async fn subscribers_are_fanned_out_once_claimed_once_and_finished(store: Arc<dyn Store>) {
+    use upbeat::domain::subscribers::{Kind, Purpose, Status};
+    use upbeat::store::{Subscribed, SubscriberFilter, SubscriberOutcome};
+    let ids = ids_of(&store, &[def("api", "API"), def("web", "Web")]).await;
+    let (api, _web) = (ids[0], ids[1]);
+
+    // Double opt-in: a confirmation each time, three a day at most.
+    let Subscribed::Confirm(ada) = store
+        .subscribe("ada@example.com", &[], at(0))
+        .await
+        .unwrap()
+    else {
+        panic!("a new address gets a confirmation");
+    };
+    let web_only = vec!["web".to_owned()];
+    let Subscribed::Confirm(bob) = store
+        .subscribe("bob@example.com", &web_only, at(0))
+        .await
+        .unwrap()
+    else {
+        panic!("a new address gets a confirmation");
+    };
+    assert_eq!(
+        store
+            .subscribe("ada@example.com", &[], at(1))
+            .await
+            .unwrap(),
+        Subscribed::Confirm(ada)
+    );
+    assert_eq!(
+        store
+            .subscribe("ada@example.com", &[], at(2))
+            .await
+            .unwrap(),
+        Subscribed::Confirm(ada)
+    );
+    assert_eq!(
+        store
+            .subscribe("ada@example.com", &[], at(3))
+            .await
+            .unwrap(),
+        Subscribed::Limited
+    );
+    // The next day counts afresh.
+    let tomorrow = at(24 * 60);
+    assert_eq!(
+        store
+            .subscribe("ada@example.com", &[], tomorrow)
+            .await
+            .unwrap(),
+        Subscribed::Confirm(ada)
+    );
+    assert_eq!(
+        store.subscriber(ada).await.unwrap().unwrap().status,
+        Status::Pending
+    );
+    let confirmed = store.confirm_subscriber(ada, at(5)).await.unwrap().unwrap();
+    assert_eq!(
+        (confirmed.status, confirmed.all_services),
+        (Status::Confirmed, true)
+    );
+    store.confirm_subscriber(bob, at(5)).await.unwrap().unwrap();
+    // Confirmed: subscribing again sends the manage link, changes nothing.
+    assert_eq!(
+        store
+            .subscribe("bob@example.com", &[], at(6))
+            .await
+            .unwrap(),
+        Subscribed::Manage(bob)
+    );
+    assert_eq!(
+        store.subscriber(bob).await.unwrap().unwrap().services,
+        web_only
+    );
+
+    // The mails of the subscriptions, all pending, oldest first.
+    let claim = |now, limit| {
+        let store = Arc::clone(&store);
+        async move {
+            store
+                .claim_subscriber_deliveries(now, now + Duration::minutes(5), limit, None)
+                .await
+                .unwrap()
+        }
+    };
+    let mails = claim(tomorrow, 100).await;
+    let purposes: Vec<(i64, Purpose)> =
+        mails.iter().map(|d| (d.subscriber_id, d.purpose)).collect();
+    assert_eq!(
+        purposes,
+        [
+            (ada, Purpose::Confirm),
+            (bob, Purpose::Confirm),
+            (ada, Purpose::Confirm),
+            (ada, Purpose::Confirm),
+            (bob, Purpose::Manage),
+            (ada, Purpose::Confirm),
+        ]
+    );
+    assert!(mails
+        .iter()
+        .all(|d| d.kind == Kind::Email && d.event.is_none()));
+    // Claimed: a second sender gets none of them until the claim ends.
+    assert!(claim(tomorrow, 100).await.is_empty());
+    let outcomes: Vec<_> = mails
+        .iter()
+        .map(|d| (d.id, SubscriberOutcome::Delivered))
+        .collect();
+    store
+        .finish_subscriber_deliveries(&outcomes, tomorrow)
+        .await
+        .unwrap();
+    assert_eq!(store.subscriber_outbox().await.unwrap(), 0);
+
+    // An incident on the API reaches Ada (everything), not Bob (web).
+    let incident = store
+        .create_incident(&new_incident(
+            "Down",
+            vec![(api, ServiceStatus::MajorOutage)],
+            10,
+        ))
+        .await
+        .unwrap();
+    // A quiet update is never fanned out.
+    let quiet = IncidentPatch {
+        body: Some("typo".into()),
+        author: "ops".into(),
+        at: at(11),
+        quiet: true,
+        ..IncidentPatch::default()
+    };
+    store.update_incident(incident, &quiet).await.unwrap();
+    // A former leader fans out nothing.
+    let ttl = Duration::seconds(10);
+    let old = store
+        .acquire_lease("a", at(12), at(12) + ttl)
+        .await
+        .unwrap()
+        .unwrap();
+    store.release_lease(&old).await.unwrap();
+    let lease = store
+        .acquire_lease("b", at(12), at(12) + ttl)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        store
+            .fan_out_to_subscribers(10, at(12), Some(&old))
+            .await
+            .unwrap(),
+        (0, 0)
+    );
+    // The leader does, once: the incident's opening and the earlier
+    // status-free events of setup (none here) — one event, one recipient.
+    assert_eq!(
+        store
+            .fan_out_to_subscribers(10, at(12), Some(&lease))
+            .await
+            .unwrap(),
+        (1, 1)
+    );
+    assert_eq!(
+        store
+            .fan_out_to_subscribers(10, at(12), Some(&lease))
+            .await
+            .unwrap(),
+        (0, 0)
+    );
+    // An incident about no service goes to both.
+    store
+        .create_incident(&new_incident("Everything", vec![], 13))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .fan_out_to_subscribers(10, at(13), None)
+            .await
+            .unwrap(),
+        (1, 2)
+    );
+
+    let due = claim(at(13), 1).await;
+    assert_eq!(due.len(), 1, "up to the limit");
+    let (event_id, event) = due[0].event.clone().unwrap();
+    assert_eq!(
+        (due[0].subscriber_id, due[0].purpose),
+        (ada, Purpose::Event)
+    );
+    assert_eq!(event.incident.as_ref().unwrap().title, "Down");
+    // A sender that died: its claim ends, the mail is claimed again.
+    let again = claim(at(13) + Duration::minutes(6), 10).await;
+    assert_eq!(again.len(), 3, "the expired claim and the other two");
+    assert_eq!(again[0].id, due[0].id);
+    assert_eq!(again[0].event.as_ref().unwrap().0, event_id);
+
+    // Outcomes: Bob's server refuses him for good; Ada's mail retries.
+    let bobs = again.iter().find(|d| d.subscriber_id == bob).unwrap().id;
+    let adas: Vec<i64> = again
+        .iter()
+        .filter(|d| d.subscriber_id == ada)
+        .map(|d| d.id)
+        .collect();
+    let later = at(30);
+    store
+        .finish_subscriber_deliveries(
+            &[
+                (bobs, SubscriberOutcome::Rejected("550 no such user".into())),
+                (adas[0], SubscriberOutcome::Retry(later, "451 later".into())),
+                (adas[1], SubscriberOutcome::Failed("given up".into())),
+            ],
+            at(20),
+        )
+        .await
+        .unwrap();
+    let bob_now = store.subscriber(bob).await.unwrap().unwrap();
+    assert_eq!(bob_now.status, Status::Rejected);
+    assert_eq!(bob_now.rejected_reason.as_deref(), Some("550 no such user"));
+    assert!(claim(at(29), 10).await.is_empty(), "the retry waits");
+    let retried = claim(later, 10).await;
+    assert_eq!(retried.len(), 1);
+    assert_eq!(retried[0].attempts, 1);
+    // A rejected address gets no later event.
+    store
+        .create_incident(&new_incident("Again", vec![], 31))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .fan_out_to_subscribers(10, at(31), None)
+            .await
+            .unwrap(),
+        (1, 1)
+    );
+
+    // Counts and the admin list.
+    let counts = store.subscriber_counts().await.unwrap();
+    assert_eq!(
+        (counts.pending, counts.confirmed, counts.rejected),
+        (0, 1, 1)
+    );
+    assert_eq!(counts.all_services, 1);
+    let listed = store
+        .subscribers(&SubscriberFilter {
+            query: Some("BOB".into()),
+            limit: 10,
+            ..SubscriberFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].address, "bob@example.com");
+
+    // Removing deletes the subscriber and its mail; audited for an admin.
+    let removed = store
+        .remove_subscriber(ada, Some("ops"), at(40))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(removed.address, "ada@example.com");
+    assert!(store.subscriber(ada).await.unwrap().is_none());
+    assert!(store
+        .remove_subscriber(ada, Some("ops"), at(40))
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(
+        store.subscriber_outbox().await.unwrap(),
+        0,
+        "{:?}",
+        claim(at(50), 10).await
+    );
+    let audit = store
+        .audit_log(&AuditFilter {
+            action: Some("subscriber.removed".into()),
+            limit: 10,
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(audit[0].detail, "email ada@example.com");
+
+    // Admin-added destinations are confirmed; the same one twice is refused.
+    let hook = store
+        .add_subscriber(
+            Kind::Webhook,
+            "https://hooks.example.com/a",
+            &[],
+            "ops",
+            at(41),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        store.subscriber(hook).await.unwrap().unwrap().status,
+        Status::Confirmed
+    );
+    assert!(store
+        .add_subscriber(
+            Kind::Webhook,
+            "https://hooks.example.com/a",
+            &[],
+            "ops",
+            at(41)
+        )
+        .await
+        .unwrap()
+        .is_none());
+
+    // Pruning: unconfirmed subscriptions after a while, finished mail.
+    let Subscribed::Confirm(carol) = store
+        .subscribe("carol@example.com", &[], at(42))
+        .await
+        .unwrap()
+    else {
+        panic!("a new address gets a confirmation");
+    };
+    let pruned = store.prune_subscribers(at(100), at(43)).await.unwrap();
+    assert!(pruned >= 2, "carol and bob's finished mail: {pruned}");
+    assert!(store.subscriber(carol).await.unwrap().is_none());
+
+    // One key for every replica: the first stored wins.
+    let first = store
+        .signing_key("subscribers", "first-key", at(0))
+        .await
+        .unwrap();
+    let second = store
+        .signing_key("subscribers", "second-key", at(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        (first.as_str(), second.as_str()),
+        ("first-key", "first-key")
     );
 }

@@ -26,6 +26,7 @@ mod incidents;
 mod maintenance;
 mod people;
 mod sign_in;
+mod subscribers;
 mod view;
 
 use axum::extract::{FromRequestParts, State};
@@ -135,6 +136,7 @@ pub fn router() -> Router<AppState> {
         .merge(incidents::router())
         .merge(maintenance::router())
         .merge(people::router())
+        .merge(subscribers::router())
 }
 
 const STYLESHEET: &str = include_str!("../../../assets/console.css");

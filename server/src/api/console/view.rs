@@ -20,6 +20,7 @@ pub enum Nav {
     Incidents,
     Maintenance,
     People,
+    Subscribers,
     Audit,
 }
 
@@ -85,6 +86,7 @@ fn page_with(
                             (link(Nav::Maintenance, "/admin/maintenance", "Maintenance"))
                             @if signed.actor.role.allows(Role::Admin) {
                                 (link(Nav::People, "/admin/people", "Users and tokens"))
+                                (link(Nav::Subscribers, "/admin/subscribers", "Subscribers"))
                             }
                             (link(Nav::Audit, "/admin/audit", "Audit log"))
                             a href="/" { "Public page" }
