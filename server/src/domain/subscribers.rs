@@ -150,6 +150,12 @@ pub fn day_of(at: DateTime<Utc>) -> i64 {
     at.timestamp().div_euclid(86_400)
 }
 
+/// An event older than this when the leader comes to fan it out is not
+/// sent to subscribers (marked done): stale news, e.g. from before
+/// subscriptions were enabled, or after a very long outage of every
+/// replica. Alert routes are not affected.
+pub const FAN_OUT_WITHIN: Duration = Duration::hours(24);
+
 /// Who an event goes to: `None` when subscribers never get its kind;
 /// else the services it is about (empty: everyone).
 pub fn audience(event: &AlertEvent) -> Option<Vec<String>> {

@@ -32,7 +32,7 @@ use crate::config::subscribers::SubscribersConfig;
 use crate::domain::alert::{backoff, signature, slack, AlertEvent};
 use crate::domain::subscribers::{
     confirmation_mail, manage_mail, notification_mail, webhook_secret, Kind, MailPage, Purpose,
-    SubscriberMail,
+    SubscriberMail, FAN_OUT_WITHIN,
 };
 use crate::store::{Lease, Store, StoreError, SubscriberDelivery, SubscriberOutcome};
 
@@ -167,7 +167,7 @@ impl Notifier {
         let now = self.clock.now();
         let (events, written) = self
             .store
-            .fan_out_to_subscribers(FAN_OUT, now, fence)
+            .fan_out_to_subscribers(FAN_OUT, now, now - FAN_OUT_WITHIN, fence)
             .await?;
         if events > 0 {
             tracing::info!(

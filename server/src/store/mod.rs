@@ -1105,11 +1105,14 @@ pub trait Store: Send + Sync + 'static {
 
     /// Fans up to `limit` waiting events out to the subscribers who follow
     /// them, one delivery each, marking each event in the same
-    /// transaction (fenced). Returns the events and deliveries written.
+    /// transaction (fenced); events that occurred before `stale_before` are
+    /// marked without deliveries. Returns the events marked and the
+    /// deliveries written.
     async fn fan_out_to_subscribers(
         &self,
         limit: u32,
         at: DateTime<Utc>,
+        stale_before: DateTime<Utc>,
         fence: Option<&Lease>,
     ) -> Result<(usize, u64), StoreError>;
 

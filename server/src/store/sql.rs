@@ -3163,6 +3163,7 @@ where
         &self,
         limit: u32,
         at: DateTime<Utc>,
+        stale_before: DateTime<Utc>,
         fence: Option<&Lease>,
     ) -> Result<(usize, u64), StoreError> {
         let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
@@ -3181,7 +3182,9 @@ where
             let body: String = row.try_get("body")?;
             let event: AlertEvent = serde_json::from_str(&body)
                 .map_err(|e| StoreError::Corrupt(format!("alert event: {e}")))?;
-            if let Some(slugs) = subscribers::audience(&event) {
+            let audience =
+                subscribers::audience(&event).filter(|_| event.occurred_at >= stale_before);
+            if let Some(slugs) = audience {
                 let who = if slugs.is_empty() {
                     "TRUE".to_owned()
                 } else {

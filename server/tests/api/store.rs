@@ -2388,7 +2388,7 @@ async fn subscribers_are_fanned_out_once_claimed_once_and_finished(store: Arc<dy
         .unwrap();
     assert_eq!(
         store
-            .fan_out_to_subscribers(10, at(12), Some(&old))
+            .fan_out_to_subscribers(10, at(12), at(0), Some(&old))
             .await
             .unwrap(),
         (0, 0)
@@ -2397,14 +2397,14 @@ async fn subscribers_are_fanned_out_once_claimed_once_and_finished(store: Arc<dy
     // status-free events of setup (none here) — one event, one recipient.
     assert_eq!(
         store
-            .fan_out_to_subscribers(10, at(12), Some(&lease))
+            .fan_out_to_subscribers(10, at(12), at(0), Some(&lease))
             .await
             .unwrap(),
         (1, 1)
     );
     assert_eq!(
         store
-            .fan_out_to_subscribers(10, at(12), Some(&lease))
+            .fan_out_to_subscribers(10, at(12), at(0), Some(&lease))
             .await
             .unwrap(),
         (0, 0)
@@ -2416,7 +2416,7 @@ async fn subscribers_are_fanned_out_once_claimed_once_and_finished(store: Arc<dy
         .unwrap();
     assert_eq!(
         store
-            .fan_out_to_subscribers(10, at(13), None)
+            .fan_out_to_subscribers(10, at(13), at(0), None)
             .await
             .unwrap(),
         (1, 2)
@@ -2469,11 +2469,27 @@ async fn subscribers_are_fanned_out_once_claimed_once_and_finished(store: Arc<dy
         .unwrap();
     assert_eq!(
         store
-            .fan_out_to_subscribers(10, at(31), None)
+            .fan_out_to_subscribers(10, at(31), at(0), None)
             .await
             .unwrap(),
         (1, 1)
     );
+    // Stale news (before `stale_before`) is marked, not sent.
+    store
+        .create_incident(&new_incident("Old news", vec![], 32))
+        .await
+        .unwrap();
+    let fan_out = |stale| {
+        let store = Arc::clone(&store);
+        async move {
+            store
+                .fan_out_to_subscribers(10, at(40), stale, None)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(fan_out(at(33)).await, (1, 0));
+    assert_eq!(fan_out(at(0)).await, (0, 0));
 
     // Counts and the admin list.
     let counts = store.subscriber_counts().await.unwrap();
