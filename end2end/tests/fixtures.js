@@ -39,15 +39,17 @@ async function freePort() {
 
 /**
  * Starts `upbeat serve` with the given [[services]] TOML (and more `[page]`
- * keys, when given).
+ * keys, when given; or a function of the server's base URL returning them,
+ * for settings that name the server's own address).
  */
 async function startUpbeat(servicesToml, pageToml = '') {
   if (!fs.existsSync(BIN)) throw new Error(`upbeat binary not found at ${BIN}; run scripts/build.sh`);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'upbeat-e2e-'));
   const config = path.join(dir, 'upbeat.toml');
-  fs.writeFileSync(config, `[page]\ntitle = "E2E status"\n${pageToml}\n[defaults]\ntimeout = "2s"\n\n${servicesToml}`);
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
+  const page = typeof pageToml === 'function' ? pageToml(base) : pageToml;
+  fs.writeFileSync(config, `[page]\ntitle = "E2E status"\n${page}\n[defaults]\ntimeout = "2s"\n\n${servicesToml}`);
   const logs = [];
   const child = spawn(
     BIN,
@@ -122,4 +124,81 @@ async function startUpbeat(servicesToml, pageToml = '') {
   return upbeat;
 }
 
-module.exports = { startTarget, startUpbeat };
+/**
+ * A real SMTP server on 127.0.0.1 (RFC 5321: EHLO, MAIL, RCPT, DATA with
+ * dot-unstuffing, RSET, NOOP, QUIT) keeping every message it accepts.
+ */
+async function startSmtp() {
+  const mails = [];
+  const address = (line) => (line.match(/<([^>]*)>/) || [])[1] || '';
+  const server = net.createServer((socket) => {
+    socket.setEncoding('utf8');
+    socket.write('220 e2e ESMTP\r\n');
+    let buffer = '';
+    let data = null;
+    let from = '';
+    let to = [];
+    socket.on('data', (chunk) => {
+      buffer += chunk;
+      let end;
+      while ((end = buffer.indexOf('\r\n')) >= 0) {
+        const line = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        if (data !== null) {
+          if (line === '.') {
+            mails.push({ from, to, data: data.join('\r\n') });
+            data = null;
+            to = [];
+            socket.write('250 queued\r\n');
+          } else {
+            data.push(line.startsWith('.') ? line.slice(1) : line);
+          }
+          continue;
+        }
+        const verb = line.slice(0, 4).toUpperCase();
+        if (verb === 'EHLO' || verb === 'HELO') socket.write('250-e2e\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n');
+        else if (verb === 'MAIL') { from = address(line); socket.write('250 ok\r\n'); }
+        else if (verb === 'RCPT') { to.push(address(line)); socket.write('250 ok\r\n'); }
+        else if (verb === 'DATA') { data = []; socket.write('354 go on\r\n'); }
+        else if (verb === 'QUIT') socket.end('221 bye\r\n');
+        else socket.write('250 ok\r\n');
+      }
+    });
+    socket.on('error', () => {});
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: server.address().port,
+    mails,
+    /** The mails to `to`, once there are at least `n`. */
+    async waitFor(to, n, timeoutMs = 20_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const got = mails.filter((m) => m.to.includes(to));
+        if (got.length >= n) return got;
+        if (Date.now() > deadline) throw new Error(`${got.length} of ${n} mails to ${to} arrived`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    },
+    close: () => new Promise((resolve) => server.close(resolve)),
+  };
+}
+
+/** A header of a received mail (unfolded). */
+function mailHeader(mail, name) {
+  const head = mail.data.split('\r\n\r\n')[0].replace(/\r\n[ \t]+/g, ' ');
+  const line = head.split('\r\n').find((l) => l.toLowerCase().startsWith(`${name.toLowerCase()}:`));
+  return line ? line.slice(name.length + 1).trim() : undefined;
+}
+
+/** The first link in a mail that starts with `prefix`, quoted-printable undone. */
+function mailLink(mail, prefix) {
+  const text = /Content-Transfer-Encoding: quoted-printable/i.test(mail.data)
+    ? mail.data.replace(/=\r\n/g, '').replace(/=([0-9A-F]{2})/g, (_, hex) => String.fromCharCode(parseInt(hex, 16)))
+    : mail.data;
+  const at = text.indexOf(prefix);
+  if (at < 0) throw new Error(`no ${prefix} link in ${mail.data}`);
+  return text.slice(at).match(/^[^\s"<>]+/)[0];
+}
+
+module.exports = { startTarget, startUpbeat, startSmtp, mailHeader, mailLink };
