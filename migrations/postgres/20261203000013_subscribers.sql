@@ -39,7 +39,8 @@ CREATE INDEX subscriber_services_slug ON subscriber_services (slug);
 -- and manage-link mails (event_id NULL, written with the subscription)
 -- and each event's notification (written when the leader fans the event
 -- out, in one transaction with marking the event). Delivered from here,
--- with retries; a crash neither loses nor repeats one.
+-- with retries: a crash loses none (a mail whose outcome was not stored is
+-- sent again once its claim runs out).
 CREATE TABLE subscriber_deliveries (
     id              BIGSERIAL PRIMARY KEY,
     subscriber_id BIGINT NOT NULL REFERENCES subscribers (id) ON DELETE CASCADE,

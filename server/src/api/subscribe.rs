@@ -36,7 +36,7 @@ use utoipa_axum::routes;
 use super::error::{ApiError, ErrorBody};
 use super::limit::{client_ip, PerAddress};
 use super::AppState;
-use crate::domain::subscribers::{normalize_email, Link, LinkError, LinkPurpose, MailPage};
+use crate::domain::subscribers::{normalize_email, Link, LinkError, LinkPurpose, MailPage, Status};
 use crate::store::{Subscribed, SubscriberRecord};
 
 /// What the subscription routes need: the key that signs links, the page
@@ -327,6 +327,15 @@ async fn confirm(State(state): State<AppState>, Form(q): Form<TokenQuery>) -> Re
         Err(refused) => return *refused,
     };
     match state.store.confirm_subscriber(id, state.clock.now()).await {
+        Ok(Some(record)) if record.status == Status::Rejected => page(
+            &state,
+            "Address refused",
+            html! {
+                h1 { "This address cannot get mail" }
+                p role="alert" { "Its mail server refused our mail for good. Subscribe again to try once more." }
+                p { a href="/subscribe" { "Subscribe again" } }
+            },
+        ),
         Ok(Some(record)) => {
             let manage = state
                 .subscriptions

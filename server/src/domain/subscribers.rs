@@ -159,15 +159,17 @@ pub const FAN_OUT_WITHIN: Duration = Duration::hours(24);
 /// Who an event goes to: `None` when subscribers never get its kind;
 /// else the services it is about (empty: everyone).
 pub fn audience(event: &AlertEvent) -> Option<Vec<String>> {
-    matches!(
-        event.event,
-        EventKind::IncidentOpened
-            | EventKind::IncidentUpdated
-            | EventKind::IncidentResolved
-            | EventKind::MaintenanceScheduled
-            | EventKind::MaintenanceStarted
-            | EventKind::MaintenanceCompleted
-    )
+    // A reminder is for the route that pages, not for subscribers.
+    (event.reminder.is_none()
+        && matches!(
+            event.event,
+            EventKind::IncidentOpened
+                | EventKind::IncidentUpdated
+                | EventKind::IncidentResolved
+                | EventKind::MaintenanceScheduled
+                | EventKind::MaintenanceStarted
+                | EventKind::MaintenanceCompleted
+        ))
     .then(|| event.services().iter().map(|s| s.slug.clone()).collect())
 }
 
@@ -335,7 +337,8 @@ impl MailPage {
         let label: String = self
             .title
             .chars()
-            .filter(|c| c.is_alphanumeric() || *c == ' ' || *c == '-')
+            // ASCII: a quoted phrase is not decoded by mail readers.
+            .filter(|c| c.is_ascii_alphanumeric() || *c == ' ' || *c == '-')
             .collect();
         format!("\"{}\" <updates.{}>", label.trim(), self.host())
     }
@@ -635,6 +638,12 @@ pub fn parse_import(csv_text: &str) -> Result<Vec<ImportRow>, Vec<(u64, String)>
             continue;
         }
         let raw = record.get(email_at).unwrap_or_default();
+        // The export defuses cells a spreadsheet would run (`csv_field`);
+        // undo that here.
+        let raw = raw
+            .strip_prefix('\'')
+            .filter(|r| r.starts_with(['=', '+', '-', '@']))
+            .unwrap_or(raw);
         match normalize_email(raw) {
             Ok(email) => rows.push(ImportRow {
                 line,
@@ -807,6 +816,11 @@ mod tests {
         );
         let test = crate::domain::alert::test_event(at());
         assert_eq!(audience(&test), None);
+        let reminder = AlertEvent {
+            reminder: Some(1),
+            ..event(EventKind::IncidentOpened, &["api"])
+        };
+        assert_eq!(audience(&reminder), None, "reminders are for routes");
     }
 
     fn page() -> MailPage {
@@ -932,5 +946,8 @@ mod tests {
         assert_eq!(csv_field("ada@example.com"), "ada@example.com");
         assert_eq!(csv_field("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
         assert_eq!(csv_field("a,b"), "\"a,b\"");
+        // And back.
+        let rows = parse_import(&format!("email\n{}\n", csv_field("-ada@example.com"))).unwrap();
+        assert_eq!(rows[0].email, "-ada@example.com");
     }
 }

@@ -226,7 +226,9 @@ impl Notifier {
         let error = sent.error.unwrap_or_default();
         let (outcome, label) = if error.is_empty() {
             (SubscriberOutcome::Delivered, "delivered")
-        } else if sent.permanent && delivery.kind == Kind::Email && is_address_refused(sent.status)
+        } else if sent.permanent
+            && delivery.kind == Kind::Email
+            && is_address_refused(sent.status, &error)
         {
             (SubscriberOutcome::Rejected(error), "rejected")
         } else if sent.permanent || attempts >= self.config.max_attempts {
@@ -340,10 +342,75 @@ impl Notifier {
     }
 }
 
-/// A permanent SMTP refusal that is about the address (550 no such user,
-/// 551, 553 bad address), not about the message or the sender.
-fn is_address_refused(status: Option<u16>) -> bool {
-    matches!(status, Some(550 | 551 | 553))
+/// A permanent SMTP refusal that is about the address, not about the
+/// message, the sender or the relay: by its enhanced status code (RFC
+/// 3463) when the server gives one, `5.1.x` (bad mailbox or address);
+/// else by the reply code (550 mailbox unavailable, 551, 553 bad name),
+/// unless the text speaks of relaying. A relay that refuses us ("550
+/// 5.7.1 relaying denied") must not mark every subscriber refused.
+fn is_address_refused(status: Option<u16>, error: &str) -> bool {
+    let enhanced = error
+        .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .find(|word| {
+            let parts: Vec<&str> = word.split('.').collect();
+            parts.len() == 3 && parts[0] == "5" && parts.iter().all(|p| !p.is_empty())
+        });
+    match enhanced {
+        Some(code) => code.starts_with("5.1."),
+        None => {
+            matches!(status, Some(550 | 551 | 553)) && !error.to_ascii_lowercase().contains("relay")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_address_refused;
+
+    #[test]
+    fn only_a_refusal_of_the_address_marks_it() {
+        let cases = [
+            (
+                Some(550),
+                "smtp: permanent error (550): 5.1.1 No such user here",
+                true,
+            ),
+            (
+                Some(553),
+                "smtp: permanent error (553): 5.1.3 Bad recipient address syntax",
+                true,
+            ),
+            (
+                Some(550),
+                "smtp: permanent error (550): 5.7.1 Relaying denied",
+                false,
+            ),
+            (
+                Some(554),
+                "smtp: permanent error (554): 5.7.1 Message rejected as spam",
+                false,
+            ),
+            (
+                Some(550),
+                "smtp: permanent error (550): Requested action not taken: mailbox unavailable",
+                true,
+            ),
+            (
+                Some(550),
+                "smtp: permanent error (550): relay access denied",
+                false,
+            ),
+            (
+                Some(552),
+                "smtp: permanent error (552): message too large",
+                false,
+            ),
+            (None, "smtp: connection refused", false),
+        ];
+        for (status, error, want) in cases {
+            assert_eq!(is_address_refused(status, error), want, "{error}");
+        }
+    }
 }
 
 /// The lettre message: both parts, threading and list headers.

@@ -1204,7 +1204,9 @@ where
             return Ok(None);
         }
         let event_id =
-            Self::insert_alert_events(&mut tx, std::slice::from_ref(event), false).await?[0];
+            // Quiet: a test or a reminder is for one route, never for
+            // subscribers.
+            Self::insert_alert_events(&mut tx, std::slice::from_ref(event), true).await?[0];
         sqlx::query("UPDATE alert_events SET routed_at = $2 WHERE id = $1")
             .bind(event_id)
             .bind(Time(event.occurred_at))
@@ -1716,22 +1718,28 @@ where
     #[tracing::instrument(level = "debug", skip_all, fields(otel.name = "store.prune_alerts", db.system.name = DB::BACKEND.otel_system(), db.operation.name = "prune_alerts"))]
     async fn prune_alerts(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         let mut tx = self.pool.begin().await?;
+        // Kept while anything about them is pending: a route's delivery,
+        // the fan-out to subscribers (until it would be stale news), a
+        // subscriber's mail.
         let old = "SELECT id FROM alert_events WHERE created_at < $1 AND routed_at IS NOT NULL
-                   AND NOT EXISTS (SELECT 1 FROM alert_deliveries p WHERE p.event_id = alert_events.id AND p.status = 'pending')";
-        sqlx::query(&format!(
-            "DELETE FROM alert_attempts WHERE delivery_id IN (SELECT id FROM alert_deliveries WHERE event_id IN ({old}))"
-        ))
-        .bind(Time(before))
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(&format!(
-            "DELETE FROM alert_deliveries WHERE event_id IN ({old})"
-        ))
-        .bind(Time(before))
-        .execute(&mut *tx)
-        .await?;
+                   AND (subscribers_at IS NOT NULL OR created_at < $2)
+                   AND NOT EXISTS (SELECT 1 FROM alert_deliveries p WHERE p.event_id = alert_events.id AND p.status = 'pending')
+                   AND NOT EXISTS (SELECT 1 FROM subscriber_deliveries q WHERE q.event_id = alert_events.id AND q.status = 'pending')";
+        let stale = before - subscribers::FAN_OUT_WITHIN;
+        for sql in [
+            format!("DELETE FROM alert_attempts WHERE delivery_id IN (SELECT id FROM alert_deliveries WHERE event_id IN ({old}))"),
+            format!("DELETE FROM alert_deliveries WHERE event_id IN ({old})"),
+            format!("DELETE FROM subscriber_deliveries WHERE event_id IN ({old})"),
+        ] {
+            sqlx::query(&sql)
+                .bind(Time(before))
+                .bind(Time(stale))
+                .execute(&mut *tx)
+                .await?;
+        }
         let result = sqlx::query(&format!("DELETE FROM alert_events WHERE id IN ({old})"))
             .bind(Time(before))
+            .bind(Time(stale))
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
@@ -3016,8 +3024,17 @@ where
             sqlx::query(sql).bind(id).execute(&mut *tx).await?;
         }
         if let Some(actor) = actor {
-            let detail = format!("{} {}", record.kind.as_str(), record.address);
-            Self::record_audit(&mut tx, at, actor, "subscriber.removed", id, &detail).await?;
+            // The audit log is for viewers too: no address (personal data,
+            // or a destination's secret URL), only what it was.
+            Self::record_audit(
+                &mut tx,
+                at,
+                actor,
+                "subscriber.removed",
+                id,
+                record.kind.as_str(),
+            )
+            .await?;
         }
         tx.commit().await?;
         Ok(Some(record))
@@ -3038,8 +3055,8 @@ where
         else {
             return Ok(None);
         };
-        let detail = format!("{} {address}", kind.as_str());
-        Self::record_audit(&mut tx, at, actor, "subscriber.added", id, &detail).await?;
+        // No address: see `remove_subscriber`.
+        Self::record_audit(&mut tx, at, actor, "subscriber.added", id, kind.as_str()).await?;
         tx.commit().await?;
         Ok(Some(id))
     }
