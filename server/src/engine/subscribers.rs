@@ -363,6 +363,42 @@ fn is_address_refused(status: Option<u16>, error: &str) -> bool {
     }
 }
 
+/// The lettre message: both parts, threading and list headers.
+fn build(
+    mailer: &Mailer,
+    to: lettre::message::Mailbox,
+    content: SubscriberMail,
+) -> Result<lettre::Message, lettre::error::Error> {
+    const LIST_ID: HeaderName = HeaderName::new_from_ascii_str("List-Id");
+    const UNSUBSCRIBE: HeaderName = HeaderName::new_from_ascii_str("List-Unsubscribe");
+    const ONE_CLICK: HeaderName = HeaderName::new_from_ascii_str("List-Unsubscribe-Post");
+    const AUTO: HeaderName = HeaderName::new_from_ascii_str("Auto-Submitted");
+    let mut builder = lettre::Message::builder()
+        .from(mailer.from.clone())
+        .to(to)
+        .subject(content.subject)
+        .message_id(Some(content.message_id))
+        .raw_header(HeaderValue::new(LIST_ID, content.list_id))
+        // RFC 3834: machines do not answer it.
+        .raw_header(HeaderValue::new(AUTO, "auto-generated".to_owned()));
+    if let Some(root) = content.in_reply_to {
+        builder = builder.in_reply_to(root.clone()).references(root);
+    }
+    if let Some(url) = content.unsubscribe {
+        // RFC 8058: a POST of `List-Unsubscribe=One-Click` to the URL.
+        builder = builder
+            .raw_header(HeaderValue::new(UNSUBSCRIBE, format!("<{url}>")))
+            .raw_header(HeaderValue::new(
+                ONE_CLICK,
+                "List-Unsubscribe=One-Click".to_owned(),
+            ));
+    }
+    builder.multipart(lettre::message::MultiPart::alternative_plain_html(
+        content.text,
+        content.html,
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::is_address_refused;
@@ -411,40 +447,4 @@ mod tests {
             assert_eq!(is_address_refused(status, error), want, "{error}");
         }
     }
-}
-
-/// The lettre message: both parts, threading and list headers.
-fn build(
-    mailer: &Mailer,
-    to: lettre::message::Mailbox,
-    content: SubscriberMail,
-) -> Result<lettre::Message, lettre::error::Error> {
-    const LIST_ID: HeaderName = HeaderName::new_from_ascii_str("List-Id");
-    const UNSUBSCRIBE: HeaderName = HeaderName::new_from_ascii_str("List-Unsubscribe");
-    const ONE_CLICK: HeaderName = HeaderName::new_from_ascii_str("List-Unsubscribe-Post");
-    const AUTO: HeaderName = HeaderName::new_from_ascii_str("Auto-Submitted");
-    let mut builder = lettre::Message::builder()
-        .from(mailer.from.clone())
-        .to(to)
-        .subject(content.subject)
-        .message_id(Some(content.message_id))
-        .raw_header(HeaderValue::new(LIST_ID, content.list_id))
-        // RFC 3834: machines do not answer it.
-        .raw_header(HeaderValue::new(AUTO, "auto-generated".to_owned()));
-    if let Some(root) = content.in_reply_to {
-        builder = builder.in_reply_to(root.clone()).references(root);
-    }
-    if let Some(url) = content.unsubscribe {
-        // RFC 8058: a POST of `List-Unsubscribe=One-Click` to the URL.
-        builder = builder
-            .raw_header(HeaderValue::new(UNSUBSCRIBE, format!("<{url}>")))
-            .raw_header(HeaderValue::new(
-                ONE_CLICK,
-                "List-Unsubscribe=One-Click".to_owned(),
-            ));
-    }
-    builder.multipart(lettre::message::MultiPart::alternative_plain_html(
-        content.text,
-        content.html,
-    ))
 }

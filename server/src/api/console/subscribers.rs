@@ -196,8 +196,8 @@ async fn screen(
                     option value="webhook" { "Webhook (the alert webhook's body, signed)" }
                     option value="slack" { "Slack incoming webhook" }
                 }
-                (text_field("address", "URL (https)", error_for("address")))
-                (services_box(&snapshot.services, error_for("services")))
+                (text_field("address", "URL (https)", error_for("address").as_deref()))
+                (services_box(&snapshot.services, error_for("services").as_deref()))
                 button type="submit" { "Add destination" }
             }
         }
@@ -229,23 +229,23 @@ fn urlencode(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 
-fn text_field(name: &str, label: &str, error: Option<String>) -> Markup {
+fn text_field(name: &str, label: &str, error: Option<&str>) -> Markup {
     html! {
         label for=(name) { (label) }
         input id=(name) name=(name) type="url" required
-            aria-invalid=[error.as_ref().map(|_| "true")] aria-describedby=[error.as_ref().map(|_| format!("{name}-error"))];
-        @if let Some(m) = &error { p.field-error id={ (name) "-error" } { (m) } }
+            aria-invalid=[error.map(|_| "true")] aria-describedby=[error.map(|_| format!("{name}-error"))];
+        @if let Some(m) = error { p.field-error id={ (name) "-error" } { (m) } }
     }
 }
 
 fn services_box(
     services: &[std::sync::Arc<app::model::ServiceView>],
-    error: Option<String>,
+    error: Option<&str>,
 ) -> Markup {
     html! {
-        fieldset aria-describedby=[error.as_ref().map(|_| "services-error")] {
+        fieldset aria-describedby=[error.map(|_| "services-error")] {
             legend { "Services (none chosen: all of them)" }
-            @if let Some(m) = &error { p.field-error id="services-error" { (m) } }
+            @if let Some(m) = error { p.field-error id="services-error" { (m) } }
             @for s in services {
                 label.check { input type="checkbox" name="services" value=(s.slug); " " (s.name) }
             }
