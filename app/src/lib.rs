@@ -134,6 +134,35 @@ const SUBSCRIBE_SCRIPT: &str = ";document.addEventListener(\"submit\",e=>{let f=
 /// The `<meta name>` that carries the Sentry DSN to the page.
 pub const SENTRY_META: &str = "upbeat-sentry-dsn";
 
+/// "Get updates": a plain form that posts to `/subscribe` (answered with
+/// a page) for the whole page or one service (slug, name); with
+/// JavaScript the shell's script posts it in place. `website` is a
+/// honeypot: hidden from people, filled in by bots. Written by the server
+/// after the hydrated app, so none of it is in the WebAssembly and a
+/// refresh never touches it.
+#[cfg(feature = "ssr")]
+fn subscribe_form(service: Option<(String, String)>) -> impl IntoView {
+    let label = match &service {
+        Some((_, name)) => format!("Email me about {name}"),
+        None => "Email me when there is an incident or maintenance".to_owned(),
+    };
+    view! {
+        <section class="subscribe" aria-labelledby="subscribe-heading">
+            <h2 id="subscribe-heading">"Get updates"</h2>
+            <form class="subscribe-form" method="post" action="/subscribe">
+                <label for="subscribe-email">{label}</label>
+                <span class="subscribe-row">
+                    <input id="subscribe-email" type="email" name="email" required maxlength="254" autocomplete="email" placeholder="you@example.com"/>
+                    <button type="submit">"Subscribe"</button>
+                </span>
+                {service.map(|(slug, _)| view! { <input type="hidden" name="service" value=slug/> })}
+                <span class="hp" aria-hidden="true"><input name="website" tabindex="-1" autocomplete="off"/></span>
+                <span class="subscribe-note" role="status">"We mail you a link to confirm. "<a href="/subscribe">"Choose services"</a></span>
+            </form>
+        </section>
+    }
+}
+
 /// The HTML document around the app: its head is written on the server
 /// only (the browser hydrates the body).
 #[cfg(feature = "ssr")]
@@ -164,6 +193,19 @@ pub fn shell() -> impl IntoView {
     // What Leptos's `HydrationScripts` does, with the hashed names: load the
     // module, instantiate the WebAssembly, hydrate.
     let subscribe = status.page.subscribe;
+    // The "Get updates" form: everything from the home page, the service
+    // from its page.
+    let form = match current_route() {
+        _ if !subscribe => None,
+        Route::Home => Some(None),
+        Route::Service(slug) => status
+            .services
+            .iter()
+            .find(|s| s.slug == slug)
+            .map(|s| Some((s.slug.clone(), s.name.clone()))),
+        _ => None,
+    }
+    .map(|service| view! { <div class="page page-tail">{subscribe_form(service)}</div> });
     let scripts = assets.map(|a| {
         let mut loader = format!(
             "import({js:?}).then(m=>m.default({{module_or_path:{wasm:?}}}).then(()=>m.hydrate()))",
@@ -214,6 +256,7 @@ pub fn shell() -> impl IntoView {
             </head>
             <body>
                 <App/>
+                {form}
             </body>
         </html>
     }

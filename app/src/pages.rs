@@ -47,18 +47,6 @@ pub fn Site(route: Route, status: PublicStatus, data: Option<PageData>) -> impl 
         let page = status.page.clone();
         let generated_at = status.generated_at;
         let indicator = status.overall.indicator.as_str();
-        // The "Get updates" form: everything from the home page, the
-        // service from its page.
-        let subscribe = match &route {
-            _ if !page.subscribe => None,
-            Route::Home => Some(None),
-            Route::Service(slug) => status
-                .services
-                .iter()
-                .find(|s| &s.slug == slug)
-                .map(|s| Some((s.slug.clone(), s.name.clone()))),
-            _ => None,
-        };
         let main = match &route {
             Route::Home => home(status),
             Route::Service(slug) => service_page(&status, slug),
@@ -97,7 +85,6 @@ pub fn Site(route: Route, status: PublicStatus, data: Option<PageData>) -> impl 
                     {move || stale.get().unwrap_or_default()}
                 </p>
                 <main>{main}</main>
-                {subscribe.map(subscribe_form)}
                 <footer class="page-footer">
                     "Updated "
                     <time datetime=generated_at.to_rfc3339() class="generated-at">{format_utc(&generated_at)}</time>
@@ -105,32 +92,6 @@ pub fn Site(route: Route, status: PublicStatus, data: Option<PageData>) -> impl 
                 </footer>
             </div>
         }
-    }
-}
-
-/// "Get updates": a plain form that posts to `/subscribe` (answered with
-/// a page) for the whole page or one service (slug, name); with
-/// JavaScript the shell's script posts it in place. `website` is a
-/// honeypot: hidden from people, filled in by bots.
-fn subscribe_form(service: Option<(String, String)>) -> impl IntoView {
-    let label = match &service {
-        Some((_, name)) => format!("Email me about {name}"),
-        None => "Email me when there is an incident or maintenance".to_owned(),
-    };
-    view! {
-        <section class="subscribe" aria-labelledby="subscribe-heading">
-            <h2 id="subscribe-heading">"Get updates"</h2>
-            <form class="subscribe-form" method="post" action="/subscribe">
-                <label for="subscribe-email">{label}</label>
-                <span class="subscribe-row">
-                    <input id="subscribe-email" type="email" name="email" required maxlength="254" autocomplete="email" placeholder="you@example.com"/>
-                    <button type="submit">"Subscribe"</button>
-                </span>
-                {service.map(|(slug, _)| view! { <input type="hidden" name="service" value=slug/> })}
-                <span class="hp" aria-hidden="true"><input name="website" tabindex="-1" autocomplete="off"/></span>
-                <span class="subscribe-note" role="status">"We mail you a link to confirm. "<a href="/subscribe">"Choose services"</a></span>
-            </form>
-        </section>
     }
 }
 

@@ -926,3 +926,69 @@ async fn subscribers_are_run_from_the_console() {
     }
     c.app.stop().await;
 }
+
+/// "Do not notify subscribers" on the console's forms: the change is
+/// stored and alerted as usual, but no subscriber will be told of it (its
+/// event is written already fanned out).
+#[tokio::test]
+async fn console_changes_can_skip_subscribers() {
+    use upbeat::domain::subscribers::FAN_OUT_WITHIN;
+    let c = Console::start(Backend::Sqlite).await.unwrap();
+    let origin = c.origin();
+    let editor = c.session("erin").await;
+    let csrf = c.csrf(&editor).await;
+    let store = store::connect(&c.db.url, 1).await.unwrap();
+    // What a fan-out would now send: (events, deliveries).
+    let waiting = || async {
+        let now = SystemClock.now();
+        store
+            .fan_out_to_subscribers(100, now, now - FAN_OUT_WITHIN, None)
+            .await
+            .unwrap()
+            .0
+    };
+    waiting().await;
+    let quiet = c
+        .post(
+            &editor,
+            "/admin/incidents",
+            Some(&origin),
+            &[
+                ("csrf", &csrf),
+                ("title", "Typo fix"),
+                ("body", "Quietly."),
+                ("quiet", "on"),
+                ("intent", "create"),
+            ],
+        )
+        .await;
+    assert_eq!(quiet.status(), StatusCode::SEE_OTHER);
+    let incident = quiet.headers()[LOCATION].to_str().unwrap().to_owned();
+    assert_eq!(
+        waiting().await,
+        0,
+        "a quiet new incident waits for no fan-out"
+    );
+    let update = |quiet: bool| {
+        let mut form = vec![("csrf", csrf.as_str()), ("body", "More.")];
+        if quiet {
+            form.push(("quiet", "on"));
+        }
+        let path = format!("{incident}/updates");
+        let (c, editor, origin) = (&c, &editor, &origin);
+        async move { c.post(editor, &path, Some(origin), &form).await.status() }
+    };
+    assert_eq!(update(true).await, StatusCode::SEE_OTHER);
+    assert_eq!(waiting().await, 0, "a quiet update neither");
+    assert_eq!(update(false).await, StatusCode::SEE_OTHER);
+    assert_eq!(waiting().await, 1, "an ordinary update waits to be sent");
+    let (_, page) = c.get(&editor, &incident).await;
+    assert!(
+        page.contains(r#"name="quiet""#),
+        "the update form has the box"
+    );
+    let (_, page) = c.get(&editor, "/admin/maintenance/new").await;
+    assert!(page.contains(r#"name="quiet""#), "and the maintenance form");
+    store.close().await;
+    c.app.stop().await;
+}
