@@ -42,8 +42,8 @@ pub const CLAIM: Duration = Duration::from_secs(300);
 const POLL: Duration = Duration::from_secs(5);
 /// Events fanned out per transaction.
 const FAN_OUT: u32 = 20;
-/// Mails or posts in flight at once.
-const IN_FLIGHT: usize = 8;
+/// Mails or posts in flight at once: one per pooled SMTP connection.
+const IN_FLIGHT: usize = super::mail::CONNECTIONS as usize;
 /// How long a webhook or Slack post may take.
 const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often finished deliveries and stale subscriptions are pruned.
@@ -203,13 +203,21 @@ impl Notifier {
         let mut outcomes = Vec::with_capacity(deliveries.len());
         let mut in_flight = FuturesUnordered::new();
         for delivery in deliveries {
-            pace.tick().await;
-            in_flight.push(self.attempt(delivery));
-            if in_flight.len() >= IN_FLIGHT {
-                if let Some(done) = in_flight.next().await {
-                    outcomes.push(done);
+            // The mails in flight go on while the next tick comes (they
+            // progress only while polled). `Interval::tick` is cancel-safe.
+            loop {
+                tokio::select! {
+                    _ = pace.tick() => break,
+                    Some(done) = in_flight.next(), if !in_flight.is_empty() => outcomes.push(done),
                 }
             }
+            while in_flight.len() >= IN_FLIGHT {
+                match in_flight.next().await {
+                    Some(done) => outcomes.push(done),
+                    None => break,
+                }
+            }
+            in_flight.push(self.attempt(delivery));
         }
         while let Some(done) = in_flight.next().await {
             outcomes.push(done);
