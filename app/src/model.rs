@@ -1212,9 +1212,38 @@ pub fn format_utc(at: &DateTime<Utc>) -> String {
     )
 }
 
+/// A `<time datetime>` value: RFC 3339 in UTC with at most milliseconds
+/// (HTML's valid date strings allow three fractional digits; chrono's
+/// `to_rfc3339` writes nine). Written out like [`format_utc`].
+pub fn datetime_attr(at: &DateTime<Utc>) -> String {
+    use chrono::{Datelike, Timelike};
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        at.year(),
+        at.month(),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second(),
+        at.timestamp_subsec_millis().min(999)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn time_attributes_carry_at_most_milliseconds() {
+        use chrono::TimeZone;
+        let at = Utc.with_ymd_and_hms(2026, 12, 3, 9, 5, 7).unwrap()
+            + chrono::Duration::nanoseconds(123_456_789);
+        assert_eq!(datetime_attr(&at), "2026-12-03T09:05:07.123Z");
+        assert_eq!(
+            chrono::DateTime::parse_from_rfc3339(&datetime_attr(&at)).unwrap(),
+            at - chrono::Duration::nanoseconds(456_789)
+        );
+    }
 
     #[test]
     fn packed_counts_keep_every_count_a_day_can_hold() {

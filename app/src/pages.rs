@@ -22,9 +22,9 @@ use leptos::prelude::*;
 use std::sync::Arc;
 
 use crate::model::{
-    format_uptime, format_utc, DayBar, GroupCount, History, IncidentView, ListedPart, Listing,
-    Loaded, MaintenanceStatus, MaintenanceView, ObjectiveView, PageData, PublicStatus,
-    ServiceStatus, ServiceView,
+    datetime_attr, format_uptime, format_utc, DayBar, GroupCount, History, IncidentView,
+    ListedPart, Listing, Loaded, MaintenanceStatus, MaintenanceView, ObjectiveView, PageData,
+    PublicStatus, ServiceStatus, ServiceView,
 };
 use crate::route::Route;
 
@@ -87,7 +87,7 @@ pub fn Site(route: Route, status: PublicStatus, data: Option<PageData>) -> impl 
                 <main>{main}</main>
                 <footer class="page-footer">
                     "Updated "
-                    <time datetime=generated_at.to_rfc3339() class="generated-at">{format_utc(&generated_at)}</time>
+                    <time datetime=datetime_attr(&generated_at) class="generated-at">{format_utc(&generated_at)}</time>
                     " · Powered by Upbeat"
                 </footer>
             </div>
@@ -299,7 +299,7 @@ fn IncidentCard(incident: IncidentView) -> impl IntoView {
                 <div class="update">
                     <p class="update-meta">
                         <strong>{u.status.label()}</strong> " — "
-                        <time datetime=u.created_at.to_rfc3339()>{format_utc(&u.created_at)}</time>
+                        <time datetime=datetime_attr(&u.created_at)>{format_utc(&u.created_at)}</time>
                     </p>
                     <div class="update-body" inner_html=u.body_html></div>
                 </div>
@@ -320,9 +320,9 @@ fn MaintenanceCard(maintenance: MaintenanceView) -> impl IntoView {
             <h3>{maintenance.title}</h3>
             <p class="incident-meta">
                 <strong>{state}</strong> " · "
-                <time datetime=maintenance.starts_at.to_rfc3339()>{format_utc(&maintenance.starts_at)}</time>
+                <time datetime=datetime_attr(&maintenance.starts_at)>{format_utc(&maintenance.starts_at)}</time>
                 " – "
-                <time datetime=maintenance.ends_at.to_rfc3339()>{format_utc(&maintenance.ends_at)}</time>
+                <time datetime=datetime_attr(&maintenance.ends_at)>{format_utc(&maintenance.ends_at)}</time>
                 {(!maintenance.services.is_empty()).then(|| format!(" · {}", maintenance.services.join(", ")))}
             </p>
             {maintenance.description.map(|d| view! { <p class="maintenance-description">{d}</p> })}
@@ -337,7 +337,7 @@ fn PastIncident(incident: IncidentView) -> impl IntoView {
             <a href=format!("/incidents/{}", incident.id)>{incident.title}</a>
             <span class="muted">
                 " · "
-                <time datetime=incident.started_at.to_rfc3339()>{format_utc(&incident.started_at)}</time>
+                <time datetime=datetime_attr(&incident.started_at)>{format_utc(&incident.started_at)}</time>
                 " · " {incident.impact.as_str()}
             </span>
         </li>
@@ -382,7 +382,7 @@ fn ServiceRow(service: Arc<ServiceView>, incidents: Vec<IncidentView>) -> impl I
             <p class="service-meta">
                 {match service.last_checked_at {
                     Some(at) => view! {
-                        "Last checked " <time datetime=at.to_rfc3339()>{format_utc(&at)}</time>
+                        "Last checked " <time datetime=datetime_attr(&at)>{format_utc(&at)}</time>
                     }.into_any(),
                     None => "Not checked yet".into_any(),
                 }}
@@ -577,9 +577,9 @@ fn incident_page(status: &PublicStatus, id: Option<i64>, data: Option<&PageData>
                 <span class="incident-status">{incident.status.label()}</span>
                 " · Impact: " {incident.impact.as_str()}
                 " · Started "
-                <time datetime=incident.started_at.to_rfc3339()>{format_utc(&incident.started_at)}</time>
+                <time datetime=datetime_attr(&incident.started_at)>{format_utc(&incident.started_at)}</time>
                 {incident.resolved_at.map(|r| view! {
-                    " · Resolved " <time datetime=r.to_rfc3339()>{format_utc(&r)}</time>
+                    " · Resolved " <time datetime=datetime_attr(&r)>{format_utc(&r)}</time>
                 })}
             </p>
             {(!incident.services.is_empty()).then(|| view! {
@@ -595,7 +595,7 @@ fn incident_page(status: &PublicStatus, id: Option<i64>, data: Option<&PageData>
                     <li class="update">
                         <p class="update-meta">
                             <strong>{u.status.label()}</strong> " — "
-                            <time datetime=u.created_at.to_rfc3339()>{format_utc(&u.created_at)}</time>
+                            <time datetime=datetime_attr(&u.created_at)>{format_utc(&u.created_at)}</time>
                         </p>
                         <div class="update-body" inner_html=u.body_html.clone()></div>
                     </li>

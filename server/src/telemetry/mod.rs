@@ -47,6 +47,26 @@ impl Telemetry {
     }
 }
 
+/// Whether the human log is coloured: on a terminal, unless `NO_COLOR` is
+/// set (<https://no-color.org>); elsewhere (a file, a pipe, a collector)
+/// plain text, unless `CLICOLOR_FORCE` is set to anything but `0`.
+fn colour() -> bool {
+    use std::io::IsTerminal;
+    let var = |name| std::env::var(name).ok();
+    colour_for(
+        std::io::stderr().is_terminal(),
+        var("NO_COLOR").as_deref(),
+        var("CLICOLOR_FORCE").as_deref(),
+    )
+}
+
+fn colour_for(terminal: bool, no_color: Option<&str>, force: Option<&str>) -> bool {
+    if force.is_some_and(|f| !f.is_empty() && f != "0") {
+        return true;
+    }
+    terminal && no_color.is_none_or(str::is_empty)
+}
+
 /// Installs the process's subscriber (once; tests may have one already)
 /// and, with `traces`, the exporter. Must run inside the tokio runtime.
 pub fn init(config: &LoggingConfig, traces: Option<&Tracing>) -> Telemetry {
@@ -59,6 +79,7 @@ pub fn init(config: &LoggingConfig, traces: Option<&Tracing>) -> Telemetry {
     let Some((tracing, Ok((provider, exporting)))) = pipeline else {
         let builder = tracing_subscriber::fmt()
             .with_env_filter(filter())
+            .with_ansi(colour())
             .with_writer(std::io::stderr);
         let _ = match config.format {
             LogFormat::Human => builder.try_init(),
@@ -76,12 +97,14 @@ pub fn init(config: &LoggingConfig, traces: Option<&Tracing>) -> Telemetry {
     let traced = tracing_subscriber::registry()
         .with(otel)
         .with(ids::Correlate::default());
-    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_ansi(colour())
+        .with_writer(std::io::stderr);
     let installed = match config.format {
         LogFormat::Human => traced
             .with(
                 fmt.event_format(ids::WithIds {
-                    inner: tracing_subscriber::fmt::format().with_ansi(false),
+                    inner: tracing_subscriber::fmt::format().with_ansi(colour()),
                     json: false,
                 })
                 .with_filter(filter()),
@@ -147,5 +170,30 @@ fn sampler(sampler: Sampler) -> SdkSampler {
         Sampler::AlwaysOff => SdkSampler::AlwaysOff,
         Sampler::Ratio(ratio) => SdkSampler::TraceIdRatioBased(ratio),
         Sampler::ParentBased(inner) => SdkSampler::ParentBased(Box::new(root(inner))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::colour_for;
+
+    #[test]
+    fn colour_only_on_a_terminal_unless_forced_or_refused() {
+        let cases = [
+            (true, None, None, true),
+            (false, None, None, false),
+            (true, Some("1"), None, false),
+            (true, Some(""), None, true),
+            (false, None, Some("1"), true),
+            (false, None, Some("0"), false),
+            (true, Some("1"), Some("1"), true),
+        ];
+        for (terminal, no_color, force, want) in cases {
+            assert_eq!(
+                colour_for(terminal, no_color, force),
+                want,
+                "{terminal} {no_color:?} {force:?}"
+            );
+        }
     }
 }

@@ -456,6 +456,11 @@ async fn a_route_secret_never_reaches_the_log_even_when_a_receiver_echoes_it() {
     child.wait().unwrap();
     assert!(!text.contains(key), "the key in the log:\n{text}");
     assert!(text.contains("***"), "{text}");
+    // A log file gets plain text: no colour escapes.
+    assert!(
+        !text.contains('\u{1b}'),
+        "colour escapes in a file:\n{text}"
+    );
     let store = upbeat::store::connect(&db, 1).await.unwrap();
     let history = store
         .alert_history(&upbeat::store::AlertHistoryFilter {

@@ -148,7 +148,7 @@ pub fn invalid(error: Option<&ApiError>, field: &str) -> Option<String> {
 }
 
 pub fn time(at: DateTime<Utc>) -> Markup {
-    html! { time datetime=(at.to_rfc3339()) { (at.format("%Y-%m-%d %H:%M UTC")) } }
+    html! { time datetime=(app::model::datetime_attr(&at)) { (at.format("%Y-%m-%d %H:%M UTC")) } }
 }
 
 /// Markdown rendered by the page's own sanitiser: the same HTML the
