@@ -196,7 +196,7 @@ pub fn routes(state: &AppState) -> (Router<AppState>, OpenApiDoc) {
     let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(health::router())
         .merge(public::router())
-        .merge(subscribe::router())
+        .merge(subscribe::router(state))
         .merge(client_errors::router())
         .merge(push::router())
         .merge(admin)

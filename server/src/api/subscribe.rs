@@ -35,6 +35,7 @@ use utoipa_axum::routes;
 
 use super::error::{ApiError, ErrorBody};
 use super::limit::{client_ip, PerAddress};
+use super::subscribers::check_services;
 use super::AppState;
 use crate::domain::subscribers::{normalize_email, Link, LinkError, LinkPurpose, MailPage, Status};
 use crate::store::{Subscribed, SubscriberRecord};
@@ -58,7 +59,7 @@ const HOUR: Duration = Duration::from_secs(3600);
 const CHECK_INBOX: &str = "Thanks! Check your inbox: we sent a link to confirm your subscription. \
                            If you were subscribed already, the mail has a link to manage it.";
 
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(subscribe))
         .route("/subscribe", get(form))
@@ -66,6 +67,10 @@ pub fn router() -> OpenApiRouter<AppState> {
         .route("/subscribe/manage", get(manage_page).post(manage))
         .routes(routes!(unsubscribe))
         .route("/subscribe/unsubscribe", get(unsubscribe_page))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            only_when_enabled,
+        ))
 }
 
 /// The form's fields: `email`, `service` (repeated; none: every service)
@@ -109,9 +114,6 @@ async fn subscribe(
     request: axum::extract::Request,
 ) -> Response {
     let subs = &state.subscriptions;
-    if !subs.enabled {
-        return off();
-    }
     let ip = client_ip(request.extensions());
     let json = wants_json(&headers);
     let Form(fields): Form<Fields> = match Form::from_request(request, &state).await {
@@ -154,18 +156,14 @@ async fn subscribe(
             return refuse(&state, json, err, &fields);
         }
     };
-    let snapshot = state.snapshot.borrow().clone();
-    let mut services: Vec<String> = Vec::new();
-    for slug in values(&fields, "service").filter(|s| !s.is_empty()) {
-        if !snapshot.services.iter().any(|s| s.slug == slug) {
+    let chosen = values(&fields, "service").filter(|s| !s.is_empty());
+    let services = match check_services(&state, chosen, "service") {
+        Ok(services) => services,
+        Err(err) => {
             crate::metrics::subscription("invalid");
-            let err = ApiError::unprocessable("service", format!("no service \"{slug}\""));
             return refuse(&state, json, err, &fields);
         }
-        if !services.iter().any(|s| s == slug) {
-            services.push(slug.to_owned());
-        }
-    }
+    };
     match state
         .store
         .subscribe(&email, &services, state.clock.now())
@@ -203,8 +201,17 @@ fn refuse(state: &AppState, json: bool, err: ApiError, fields: &Fields) -> Respo
     response
 }
 
-fn off() -> Response {
-    ApiError::not_found("subscriptions are not enabled on this page").into_response()
+/// Every route here answers 404 unless `[subscribers] enabled`.
+async fn only_when_enabled(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if state.subscriptions.enabled {
+        next.run(request).await
+    } else {
+        ApiError::not_found("subscriptions are not enabled on this page").into_response()
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -215,9 +222,6 @@ struct FormQuery {
 
 /// `GET /subscribe`: the whole form, with every service to choose from.
 async fn form(State(state): State<AppState>, Query(query): Query<FormQuery>) -> Response {
-    if !state.subscriptions.enabled {
-        return off();
-    }
     let chosen: Vec<&str> = query.service.as_deref().into_iter().collect();
     page(&state, "Get updates", form_body(&state, "", &chosen, None))
 }
@@ -299,9 +303,6 @@ fn gone(state: &AppState) -> Response {
 /// `GET /subscribe/confirm?token=`: a button, so a scanner that follows
 /// links does not confirm.
 async fn confirm_page(State(state): State<AppState>, Query(q): Query<TokenQuery>) -> Response {
-    if !state.subscriptions.enabled {
-        return off();
-    }
     if let Err(refused) = checked(&state, &q.token, LinkPurpose::Confirm) {
         return *refused;
     }
@@ -319,9 +320,6 @@ async fn confirm_page(State(state): State<AppState>, Query(q): Query<TokenQuery>
 }
 
 async fn confirm(State(state): State<AppState>, Form(q): Form<TokenQuery>) -> Response {
-    if !state.subscriptions.enabled {
-        return off();
-    }
     let id = match checked(&state, &q.token, LinkPurpose::Confirm) {
         Ok(id) => id,
         Err(refused) => return *refused,
@@ -381,9 +379,6 @@ fn following(state: &AppState, record: &SubscriberRecord) -> String {
 }
 
 async fn manage_page(State(state): State<AppState>, Query(q): Query<TokenQuery>) -> Response {
-    if !state.subscriptions.enabled {
-        return off();
-    }
     let id = match checked(&state, &q.token, LinkPurpose::Manage) {
         Ok(id) => id,
         Err(refused) => return *refused,
@@ -432,9 +427,6 @@ fn manage_body(
 }
 
 async fn manage(State(state): State<AppState>, Form(fields): Form<Fields>) -> Response {
-    if !state.subscriptions.enabled {
-        return off();
-    }
     let token = first(&fields, "token").to_owned();
     let id = match checked(&state, &token, LinkPurpose::Manage) {
         Ok(id) => id,
@@ -466,9 +458,6 @@ async fn manage(State(state): State<AppState>, Form(fields): Form<Fields>) -> Re
 /// `GET /subscribe/unsubscribe?token=`: a button (a mail client without
 /// one-click support opens the link in a browser).
 async fn unsubscribe_page(State(state): State<AppState>, Query(q): Query<TokenQuery>) -> Response {
-    if !state.subscriptions.enabled {
-        return off();
-    }
     if let Err(refused) = checked(&state, &q.token, LinkPurpose::Manage) {
         return *refused;
     }
@@ -506,9 +495,6 @@ async fn unsubscribe(
     // RFC 8058 allows a form-encoded or a multipart body; only the token
     // matters, so the body is read leniently, as form fields.
     let fields: Fields = url::form_urlencoded::parse(&body).into_owned().collect();
-    if !state.subscriptions.enabled {
-        return off();
-    }
     let token = if q.token.is_empty() {
         first(&fields, "token").to_owned()
     } else {

@@ -168,7 +168,7 @@ pub async fn add_subscriber(
             .map_err(|why| ApiError::unprocessable("address", format!("address {why}")))?,
         Kind::Webhook | Kind::Slack => check_url(&input.address)?,
     };
-    let services = check_services(state, &input.services)?;
+    let services = check_services(state, input.services.iter().map(String::as_str), "services")?;
     let id = state
         .store
         .add_subscriber(
@@ -211,19 +211,24 @@ fn check_url(raw: &str) -> Result<String, ApiError> {
     Ok(url.to_string())
 }
 
-/// Known slugs, each once; an unknown one is named.
-pub fn check_services(state: &AppState, slugs: &[String]) -> Result<Vec<String>, ApiError> {
+/// Known slugs, each once; an unknown one is named, as `field` (the
+/// API's `services`, the visitors' form's `service`).
+pub fn check_services<'a>(
+    state: &AppState,
+    slugs: impl IntoIterator<Item = &'a str>,
+    field: &str,
+) -> Result<Vec<String>, ApiError> {
     let snapshot = state.snapshot.borrow().clone();
     let mut out: Vec<String> = Vec::new();
     for slug in slugs {
-        if !snapshot.services.iter().any(|s| &s.slug == slug) {
+        if !snapshot.services.iter().any(|s| s.slug == slug) {
             return Err(ApiError::unprocessable(
-                "services",
+                field,
                 format!("no service \"{slug}\""),
             ));
         }
-        if !out.contains(slug) {
-            out.push(slug.clone());
+        if !out.iter().any(|s| s == slug) {
+            out.push(slug.to_owned());
         }
     }
     Ok(out)
