@@ -477,6 +477,15 @@ mod tests {
              &[], "services[0].slo.latency[0].under", Some(7), "must be above 0"),
             ("[[services]]\nslug = \"a\"\nname = \"A\"\ncheck = { kind = \"tcp\", host = \"h\", port = 1 }\n[services.slo]\navailabilty = 99",
              &[], "services[0].slo.availabilty", Some(6), "unknown field `availabilty`"),
+            // The key path of an unknown key at every level: a top-level
+            // table, a key in a table, a nested table, an array of tables.
+            ("[page]\ntitle = \"x\"\n\n[smtpx]\nhost = \"h\"", &[], "smtpx", Some(4), "unknown field `smtpx`"),
+            ("[smtp]\nhost = \"h\"\nbogus = 1", &[], "smtp.bogus", Some(3), "unknown field `bogus`"),
+            ("[smtp]\nhost = \"h\"\nfrom = \"a@b.c\"\n[smtp.tls]\nx = 1", &[], "smtp.tls", Some(4), "unknown variant `x`"),
+            ("[subscribers]\nenabled = true\nmax_per_secnd = 1", &[], "subscribers.max_per_secnd", Some(3), "unknown field `max_per_secnd`"),
+            ("[[alerts.routes]]\nname = \"a\"\nkind = \"webhook\"\nurll = \"http://x\"", &[], "alerts.routes[0].urll", Some(4), "unknown field `urll`"),
+            ("[console]\nsession_idel = \"1h\"", &[], "console.session_idel", Some(2), "unknown field `session_idel`"),
+            ("[tracing]\nendpiont = \"http://x\"", &[], "tracing.endpiont", Some(2), "unknown field `endpiont`"),
             // Without any [[services]], an index reads as a table key, which
             // serde then rejects where it expects the array.
             ("", &[("UPBEAT_SERVICES__0__SLUG", "x")], "services", None,
