@@ -467,6 +467,47 @@ font-weight:700;color:#fff;font-size:.85em}\
 @media (prefers-color-scheme:dark){.auto a.w{background:#0d1117;color:#e6edf3;border-color:#30363d}\
 .auto .n{color:#9198a1}}";
 
+/// The widget's script: every minute, while the widget is visible, it
+/// fetches `/public/status` (revalidated by its ETag, so an unchanged page
+/// costs a 304) and rewrites the link's text, colour and target in place.
+/// A `<meta http-equiv="refresh">` reloaded the whole document instead,
+/// which WCAG 2.2.1 counts as a failure: a screen reader lost its place
+/// every minute. Without JavaScript the widget shows the state at load.
+/// The path is relative, so a page served under a prefix works too.
+/// Allowed by its hash in the widget's CSP ([`embed_csp`]); it mirrors
+/// [`embed_html`], and the browser test checks the two agree.
+const EMBED_SCRIPT: &str = "(()=>{\
+const a=document.querySelector('a.w'),i=a.querySelector('.i'),s=a.querySelector('strong'),\
+n=a.querySelector('.n'),b=a.dataset.base;\
+const f=()=>{if(document.hidden)return;\
+fetch('public/status',{cache:'no-cache'}).then(r=>r.ok?r.json():Promise.reject(r.status)).then(d=>{\
+const o=d.overall,c=d.incidents||[],x=c[0];\
+a.className='w '+o.indicator;\
+i.textContent=o.indicator=='none'?'\\u2713':o.indicator=='maintenance'?'i':'!';\
+s.textContent=o.description;\
+n.textContent=x?x.title+(c.length>1?' (+'+(c.length-1)+' more)':''):'View '+d.page.title+' status';\
+a.href=x?b+'/incidents/'+x.id:(b||'/');\
+}).catch(()=>{})};\
+setInterval(f,60000);document.addEventListener('visibilitychange',f)})()";
+
+/// The widget's Content-Security-Policy: any site may frame it; it runs
+/// only its own script (by hash), fetches only from this server, and
+/// styles only inline.
+fn embed_csp() -> &'static HeaderValue {
+    static CSP: std::sync::LazyLock<HeaderValue> = std::sync::LazyLock::new(|| {
+        use base64::Engine as _;
+        use sha2::Digest as _;
+        let hash = base64::engine::general_purpose::STANDARD
+            .encode(sha2::Sha256::digest(EMBED_SCRIPT.as_bytes()));
+        HeaderValue::try_from(format!(
+            "default-src 'none'; script-src 'sha256-{hash}'; connect-src 'self'; \
+style-src 'unsafe-inline'; frame-ancestors *; base-uri 'none'; form-action 'none'"
+        ))
+        .expect("a CSP is a valid header value")
+    });
+    &CSP
+}
+
 /// The widget's HTML: overall status, the newest active incident's title
 /// and a link to the page. Pure, so that it is cached by its bytes.
 pub fn embed_html(s: &PublicStatus, theme: &str) -> String {
@@ -476,11 +517,13 @@ pub fn embed_html(s: &PublicStatus, theme: &str) -> String {
         "maintenance" => "i",
         _ => "!",
     };
+    // The page's address without its trailing slash ("" when unset): the
+    // script builds the same links from it.
     let base = s
         .page
         .url
         .as_deref()
-        .map_or("/", |u| u.trim_end_matches('/'));
+        .map_or("", |u| u.trim_end_matches('/'));
     let (href, note) = match s.incidents.first() {
         Some(incident) => {
             let more = match s.incidents.len() - 1 {
@@ -488,31 +531,37 @@ pub fn embed_html(s: &PublicStatus, theme: &str) -> String {
                 n => format!(" (+{n} more)"),
             };
             (
-                format!("{}/incidents/{}", base.trim_end_matches('/'), incident.id),
+                format!("{base}/incidents/{}", incident.id),
                 format!("{}{more}", incident.title),
             )
         }
-        None => (base.to_owned(), format!("View {} status", s.page.title)),
+        None => (
+            if base.is_empty() { "/" } else { base }.to_owned(),
+            format!("View {} status", s.page.title),
+        ),
     };
     format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
 <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
-<meta http-equiv=\"refresh\" content=\"60\"><title>{title} status</title>\
+<title>{title} status</title>\
 <style>{EMBED_CSS}</style></head><body class=\"{theme}\">\
-<a class=\"w {indicator}\" href=\"{href}\" target=\"_blank\" rel=\"noopener\">\
-<span class=\"i\" aria-hidden=\"true\">{icon}</span><span class=\"t\">\
-<strong>{description}</strong><span class=\"n\">{note}</span></span></a></body></html>",
+<a class=\"w {indicator}\" href=\"{href}\" data-base=\"{base}\" target=\"_blank\" rel=\"noopener\">\
+<span class=\"i\" aria-hidden=\"true\">{icon}</span><span class=\"t\" aria-live=\"polite\">\
+<strong>{description}</strong><span class=\"n\">{note}</span></span></a>\
+<script>{EMBED_SCRIPT}</script></body></html>",
         title = escape_html(&s.page.title),
         indicator = indicator.as_str(),
         href = escape_html(&href),
+        base = escape_html(base),
         description = escape_html(&s.overall.description),
         note = escape_html(&note),
     )
 }
 
-/// A compact widget for an `<iframe>`, with no script; refreshes itself
-/// every minute. `theme`: `light`, `dark`, or `auto` (default, follows the
-/// reader's setting).
+/// A compact widget for an `<iframe>`. It shows the state at load and,
+/// with JavaScript, refreshes its text in place every minute from
+/// `/public/status` (no reload). `theme`: `light`, `dark`, or `auto`
+/// (default, follows the reader's setting).
 #[utoipa::path(get, path = "/embed", tag = "badges",
     params(("theme" = Option<String>, Query, description = "`light`, `dark` or `auto` (default)")),
     responses(
@@ -543,13 +592,9 @@ pub async fn embed(
         "public, max-age=30",
         html,
     );
-    // Any site may frame the widget; nothing else may run in it.
-    response.headers_mut().insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors *; base-uri 'none'; form-action 'none'",
-        ),
-    );
+    response
+        .headers_mut()
+        .insert(header::CONTENT_SECURITY_POLICY, embed_csp().clone());
     response
 }
 

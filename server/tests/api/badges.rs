@@ -209,7 +209,7 @@ async fn badges_follow_the_snapshot_and_are_cached() {
 }
 
 #[tokio::test]
-async fn the_embed_widget_is_framable_and_script_free() {
+async fn the_embed_widget_is_framable_and_runs_only_its_own_script() {
     let db = TestDb::new(Backend::Sqlite).await.unwrap();
     let target = Target::start(200).await;
     let config = one_service_config(&target.url(), "1s")
@@ -224,8 +224,25 @@ async fn the_embed_widget_is_framable_and_script_free() {
     let csp = headers["content-security-policy"].to_str().unwrap();
     assert!(csp.contains("frame-ancestors *"), "{csp}");
     assert!(csp.contains("default-src 'none'"), "{csp}");
+    assert!(csp.contains("connect-src 'self'"), "{csp}");
     assert!(headers.get("x-frame-options").is_none());
-    assert!(!html.contains("<script"), "{html}");
+    // No reload (WCAG 2.2.1): one inline script, allowed by its hash.
+    assert!(!html.contains("http-equiv"), "{html}");
+    assert_eq!(html.matches("<script>").count(), 1, "{html}");
+    let script = html
+        .split_once("<script>")
+        .and_then(|(_, rest)| rest.split_once("</script>"))
+        .unwrap()
+        .0;
+    let hash = {
+        use base64::Engine as _;
+        use sha2::Digest as _;
+        base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(script))
+    };
+    assert!(
+        csp.contains(&format!("script-src 'sha256-{hash}'")),
+        "{csp}"
+    );
     assert!(html.contains("All Systems Operational"), "{html}");
     assert!(html.contains("Acme &lt;b&gt;Cloud&lt;/b&gt;"), "{html}");
     assert!(html.contains(r#"<body class="auto">"#), "{html}");
