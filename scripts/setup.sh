@@ -6,7 +6,8 @@
 #             wasm-bindgen-cli at exactly the Cargo.lock version
 #   npm:      wasm-opt from binaryen@132 (Debian's wasm-opt breaks hydration),
 #             Playwright's test runner for end2end/
-#   Debian:   Chromium for the browser tests, Node.js/npm if missing
+#   Debian:   Chromium for the browser tests, Java for the HTML checker,
+#             Node.js/npm if missing
 #
 # Tools that are not cargo binaries go to $UPBEAT_TOOLS_DIR
 # (default ~/.cache/upbeat-tools); source scripts/env.sh to put them on PATH.
@@ -105,6 +106,14 @@ if [ -x "$UPBEAT_CHROMIUM" ]; then
   echo "present: $("$UPBEAT_CHROMIUM" --version 2>/dev/null || echo "$UPBEAT_CHROMIUM")"
 else
   apt_install chromium
+fi
+
+step "Java (runs the Nu HTML Checker, npm vnu-jar, in end2end/)"
+if have java && java -version 2>&1 | grep -Eq 'version "(1[1-9]|[2-9][0-9])'; then
+  echo "present: $(java -version 2>&1 | head -n 1)"
+else
+  # vnu.jar needs Java 11 or later.
+  apt_install default-jre-headless
 fi
 
 step "end-to-end test dependencies (end2end/)"

@@ -139,5 +139,52 @@ async fn render(state: &AppState, data: Option<PageData>, request: Request) -> R
         },
         app::shell,
     );
-    handler(request).await.into_response()
+    let (parts, body) = handler(request).await.into_response().into_parts();
+    // The async render is one chunk of document and then the chunks of the
+    // values shared with hydration, so collecting it costs one copy.
+    match axum::body::to_bytes(body, usize::MAX).await {
+        Ok(document) => Response::from_parts(parts, close_document(document).into()),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+/// Moves what Leptos writes after `</html>` (the `<script>`s carrying the
+/// values shared with hydration) to just before `</body>`: nothing may
+/// follow `</html>` in a valid document, and browsers would move it into
+/// the body anyway, so hydration reads the same thing.
+fn close_document(document: axum::body::Bytes) -> axum::body::Bytes {
+    const END: &[u8] = b"</body></html>";
+    let Some(at) = memchr::memmem::rfind(&document, END) else {
+        return document;
+    };
+    let tail = &document[at + END.len()..];
+    if tail.iter().all(u8::is_ascii_whitespace) {
+        return document;
+    }
+    let mut moved = Vec::with_capacity(document.len());
+    moved.extend_from_slice(&document[..at]);
+    moved.extend_from_slice(tail);
+    moved.extend_from_slice(END);
+    moved.into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_follows_the_document_moves_into_its_body() {
+        #[rustfmt::skip]
+        let cases = [
+            ("<html><body><p>x</p></body></html><script>a</script><script>b</script>",
+             "<html><body><p>x</p><script>a</script><script>b</script></body></html>"),
+            ("<html><body></body></html>", "<html><body></body></html>"),
+            ("<html><body></body></html>\n", "<html><body></body></html>\n"),
+            ("not a document", "not a document"),
+        ];
+        for (before, after) in cases {
+            let closed = close_document(axum::body::Bytes::from_static(before.as_bytes()));
+            assert_eq!(std::str::from_utf8(&closed).unwrap(), after);
+        }
+    }
 }
