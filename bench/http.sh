@@ -17,6 +17,10 @@
 # TRACES=1 runs the server exporting every span over OTLP/HTTP to a local
 # receiver (bench/otlp-sink.py) and prints what it got and what was dropped.
 #
+# SERVER_LOG sets the server's RUST_LOG (default warn, which leaves out the
+# access log; info writes a line per request, to a file); with it,
+# UPBEAT_LOGGING__ACCESS=errors|off compares `[logging] access`.
+#
 # Builds first unless SKIP_BUILD=1; installs wrk from Debian if missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -48,7 +52,7 @@ upbeat_port=$(free_port)
     printf '[[services]]\nslug = "%s"\nname = "%s"\ngroup = "Core"\ninterval = "1s"\n[services.check]\nkind = "http"\nurl = "http://127.0.0.1:%s/"\n\n' "$slug" "$slug" "$hello_port"
   done
 } >"$work/upbeat.toml"
-env "${traces_env[@]}" RUST_LOG=warn "${UPBEAT_BIN:-target/release/upbeat}" --config "$work/upbeat.toml" --listen "127.0.0.1:$upbeat_port" \
+env "${traces_env[@]}" RUST_LOG="${SERVER_LOG:-warn}" "${UPBEAT_BIN:-target/release/upbeat}" --config "$work/upbeat.toml" --listen "127.0.0.1:$upbeat_port" \
   --database "sqlite://$work/upbeat.db" serve 2>"$work/upbeat.log" &
 pids+=($!)
 wait_for "http://127.0.0.1:$hello_port/"
@@ -72,7 +76,7 @@ share() {
     "$1" "$(cat "$work/$2.rps")" "$(cat "$work/hello.rps")"
 }
 
-echo "wrk: 2 threads, $CONNECTIONS connections, ${DURATION}s each, Accept-Encoding: ${ACCEPT_ENCODING:-none}, traces: $([ "${TRACES:-}" = 1 ] && echo "on, to a local OTLP receiver" || echo off); machine: $(nproc) cores"
+echo "wrk: 2 threads, $CONNECTIONS connections, ${DURATION}s each, Accept-Encoding: ${ACCEPT_ENCODING:-none}, traces: $([ "${TRACES:-}" = 1 ] && echo "on, to a local OTLP receiver" || echo off); server log: ${SERVER_LOG:-warn}, access ${UPBEAT_LOGGING__ACCESS:-all}; machine: $(nproc) cores"
 run hello "hello-world (ceiling)" "http://127.0.0.1:$hello_port/"
 routes=("$@")
 [ ${#routes[@]} -eq 0 ] && routes=(/)

@@ -251,6 +251,7 @@ impl Instance {
             metrics: crate::metrics::install(),
             console: Arc::new(api::console::ConsoleState::new(&config)),
             subscriptions,
+            access_log: config.logging.access,
         };
         let router = build_router(state.clone());
         state.started.store(true, Ordering::Release);
@@ -403,7 +404,10 @@ pub fn build_router(state: AppState) -> Router {
         .merge(api::profiling_routes().0)
         // Request id, log line, metrics and security headers, around the
         // limits so that their 413 and 408 answers are logged and counted.
-        .layer(axum::middleware::from_fn(api::observe::observe))
+        .layer(axum::middleware::from_fn_with_state(
+            state.access_log,
+            api::observe::observe,
+        ))
         // gzip or brotli, as the client accepts; small bodies and images
         // other than SVG are left alone.
         .layer(CompressionLayer::new())

@@ -105,6 +105,8 @@ pub struct AppState {
     pub subscriptions: Arc<subscribe::SubscribeState>,
     /// The Prometheus recorder, when it could be installed.
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    /// `[logging] access`: which requests get their log line.
+    pub access_log: crate::config::AccessLog,
 }
 
 /// The API description's fixed parts; the paths come from the routers.

@@ -7,7 +7,9 @@
 //!   response.
 //! - The log line has method, route template, status, duration and client
 //!   address; never the query string or any header (tokens travel in
-//!   `Authorization` and push URLs).
+//!   `Authorization` and push URLs). `[logging] access` says which requests
+//!   get one: all (default), those answered 400 or more, or none; the
+//!   metrics count every request either way.
 //! - With traces on (`crate::trace`): a server span per request, named
 //!   `GET /route/{template}`, continuing the caller's `traceparent`, its
 //!   trace id returned in `X-Trace-Id`.
@@ -20,7 +22,7 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use axum::extract::{ConnectInfo, MatchedPath, Request};
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::header::{CONTENT_SECURITY_POLICY, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS};
 use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::Next;
@@ -28,6 +30,8 @@ use axum::response::Response;
 use rand::RngCore;
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use crate::config::AccessLog;
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -60,7 +64,11 @@ fn route_of(request: &Request) -> String {
         .map_or_else(|| "fallback".to_owned(), |m| m.as_str().to_owned())
 }
 
-pub async fn observe(mut request: Request, next: Next) -> Response {
+pub async fn observe(
+    State(access): State<AccessLog>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let started = Instant::now();
     let id = request_id(request.headers().get(&REQUEST_ID));
     if let Ok(value) = HeaderValue::from_str(&id) {
@@ -71,8 +79,7 @@ pub async fn observe(mut request: Request, next: Next) -> Response {
     let client = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
-        .unwrap_or_default();
+        .map(|c| c.0.ip());
     let framable = route == "/embed" || route.starts_with("/badge");
     let traced = crate::trace::enabled();
     let span = if traced {
@@ -103,16 +110,18 @@ pub async fn observe(mut request: Request, next: Next) -> Response {
             span.set_status(opentelemetry::trace::Status::error(""));
         }
     }
-    span.in_scope(|| {
-        tracing::info!(
-            method = %method,
-            route = %route,
-            status,
-            duration_ms = elapsed.as_secs_f64() * 1000.0,
-            client = %client,
-            "request"
-        );
-    });
+    if access.logs(status) {
+        span.in_scope(|| {
+            tracing::info!(
+                method = %method,
+                route = %route,
+                status,
+                duration_ms = elapsed.as_secs_f64() * 1000.0,
+                client = %client.map(|ip| ip.to_string()).unwrap_or_default(),
+                "request"
+            );
+        });
+    }
     crate::metrics::http_request(&method, &route, status, elapsed);
 
     let headers = response.headers_mut();

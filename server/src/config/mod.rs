@@ -48,7 +48,7 @@ pub use checks::{
 };
 pub use duration::parse_duration;
 pub use sections::{
-    CheckDefaults, DatabaseConfig, GroupConfig, LogFormat, LoggingConfig, PageConfig,
+    AccessLog, CheckDefaults, DatabaseConfig, GroupConfig, LogFormat, LoggingConfig, PageConfig,
     PageLinkConfig, RetentionConfig, ServerConfig, DEFAULT_DATABASE_URL, MAX_PAGE_LINKS,
 };
 pub use validate::MIN_INTERVAL;

@@ -147,12 +147,40 @@ pub enum LogFormat {
     Json,
 }
 
+/// Which requests get their access-log line. Every request is counted in
+/// the metrics whatever this says.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AccessLog {
+    /// One line per request (the default: a self-hosted page gets far
+    /// fewer requests than the line costs at the ceiling; see README).
+    #[default]
+    All,
+    /// Only answers with a status of 400 or more.
+    Errors,
+    /// None.
+    Off,
+}
+
+impl AccessLog {
+    /// Whether an answer with `status` is logged.
+    pub const fn logs(self, status: u16) -> bool {
+        match self {
+            Self::All => true,
+            Self::Errors => status >= 400,
+            Self::Off => false,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LoggingConfig {
     pub format: LogFormat,
     /// A `RUST_LOG`-style filter, e.g. `info` or `info,upbeat=debug`.
     pub level: String,
+    /// `all`, `errors` or `off`.
+    pub access: AccessLog,
 }
 
 impl Default for LoggingConfig {
@@ -160,6 +188,7 @@ impl Default for LoggingConfig {
         Self {
             format: LogFormat::Human,
             level: "info".to_owned(),
+            access: AccessLog::All,
         }
     }
 }
@@ -287,6 +316,9 @@ mod tests {
             ("[server]\nshutdown_grace = 3", |c| format!("{:?}", c.server.shutdown_grace), "3s"),
             ("[logging]\nformat = \"json\"", |c| format!("{:?}", c.logging.format), "Json"),
             ("[logging]\nformat = \"json\"", |c| c.logging.level.clone(), "info"),
+            ("", |c| format!("{:?}", c.logging.access), "All"),
+            ("[logging]\naccess = \"errors\"", |c| format!("{:?}", c.logging.access), "Errors"),
+            ("[logging]\naccess = \"off\"", |c| format!("{:?}", c.logging.access), "Off"),
             ("[[groups]]\nname = \"Core\"", |c| format!("{:?}", c.groups[0].description), "None"),
         ];
         for (source, field, expected) in cases {
@@ -305,6 +337,7 @@ mod tests {
             ("[[page.links]]\nlabel = \"a\"", "missing field `url`"),
             ("[[page.links]]\nlabel = \"a\"\nurl = \"/\"\nicon = \"x\"", "unknown field `icon`"),
             ("[logging]\nformat = \"JSON\"", "unknown variant `JSON`"),
+            ("[logging]\naccess = \"some\"", "unknown variant `some`, expected one of `all`, `errors`, `off`"),
             ("[defaults]\ninterval = \"soon\"", "invalid duration \"soon\""),
             ("[retention]\nsamples = \"90 days\"", "unknown duration unit \"days\""),
             ("[[groups]]\ndescription = \"x\"", "missing field `name`"),

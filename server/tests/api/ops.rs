@@ -470,6 +470,109 @@ async fn logs_carry_request_ids_and_never_secrets() {
     assert_eq!(push["status"], 404);
 }
 
+/// `[logging] access = "errors"`: only answers of 400 or more get a
+/// request line, and the metrics still count every request.
+#[tokio::test]
+async fn the_access_log_can_keep_only_errors_while_metrics_count_everything() {
+    let target = Target::start(200).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("upbeat.toml");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    std::fs::write(
+        &config,
+        format!(
+            "{}\n[logging]\nformat = \"json\"\naccess = \"errors\"\n",
+            one_service_config(&target.url(), "1s")
+        ),
+    )
+    .unwrap();
+    let mut child = upbeat()
+        .arg("--config")
+        .arg(&config)
+        .arg("--database")
+        .arg(format!(
+            "sqlite://{}",
+            dir.path().join("upbeat.db").display()
+        ))
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("serve")
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + WAIT;
+    while client.get(format!("{base}/health")).send().await.is_err() {
+        assert!(Instant::now() < deadline, "never started");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for _ in 0..3 {
+        let ok = client
+            .get(format!("{base}/public/status"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(ok.status(), StatusCode::OK);
+    }
+    let missing = client
+        .get(format!("{base}/badge/nope.svg"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    let metrics = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let count = |route: &str, status: &str| -> f64 {
+        metrics
+            .lines()
+            .find(|l| {
+                l.starts_with("upbeat_http_requests_total{")
+                    && l.contains(&format!("route=\"{route}\""))
+                    && l.contains(&format!("status=\"{status}\""))
+            })
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {route} {status} in\n{metrics}"))
+    };
+    assert_eq!(count("/public/status", "200"), 3.0);
+    assert_eq!(count("/badge/{file}", "404"), 1.0);
+    std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    let lines: Vec<Value> = BufReader::new(child.stderr.take().unwrap())
+        .lines()
+        .map_while(Result::ok)
+        .map(|l| serde_json::from_str(&l).unwrap_or_else(|_| panic!("not JSON: {l}")))
+        .collect();
+    assert!(child.wait().unwrap().success());
+    let requests: Vec<(String, u64)> = lines
+        .iter()
+        .filter(|l| l["message"] == "request")
+        .map(|l| {
+            (
+                l["route"].as_str().unwrap().to_owned(),
+                l["status"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(requests, [("/badge/{file}".to_owned(), 404)], "{lines:?}");
+}
+
 /// SIGTERM: the binary stops probing, writes every sample it took and
 /// exits 0. Each probe is one request to the target, so the stored samples
 /// must match the target's count exactly.
