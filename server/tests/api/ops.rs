@@ -346,6 +346,61 @@ async fn request_ids_security_headers_and_limits() {
     app.stop().await;
 }
 
+/// The binary serving `config` (written into `dir`) on `database` with
+/// `env`, its standard error piped; returns once `/health` answers, with
+/// the base URL.
+async fn serve(
+    dir: &std::path::Path,
+    config: &str,
+    database: &str,
+    env: &[(&str, &str)],
+) -> (std::process::Child, String) {
+    let path = dir.join("upbeat.toml");
+    std::fs::write(&path, config).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = upbeat()
+        .arg("--config")
+        .arg(&path)
+        .arg("--database")
+        .arg(database)
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("serve")
+        .envs(env.iter().copied())
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + WAIT;
+    while client.get(format!("{base}/health")).send().await.is_err() {
+        assert!(Instant::now() < deadline, "never started");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    (child, base)
+}
+
+/// Stops the binary with SIGTERM; its standard error, line by line, once
+/// it exited successfully.
+fn stop(mut child: std::process::Child) -> Vec<String> {
+    std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    let lines = BufReader::new(child.stderr.take().unwrap())
+        .lines()
+        .map_while(Result::ok)
+        .collect();
+    assert!(child.wait().unwrap().success());
+    lines
+}
+
 /// The binary with JSON logs: a start-up line, one line per request with
 /// the request id on every line of it, and no secret anywhere.
 #[tokio::test]
@@ -362,40 +417,18 @@ async fn logs_carry_request_ids_and_never_secrets() {
     assert!(url.contains("hunter2"), "{url}");
     let target = Target::start(200).await;
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("upbeat.toml");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    std::fs::write(
+    let config = format!(
+        "{}\n[logging]\nformat = \"json\"\nlevel = \"info\"\n",
+        one_service_config(&target.url(), "1s")
+    );
+    let (child, base) = serve(
+        dir.path(),
         &config,
-        format!(
-            "{}\n[logging]\nformat = \"json\"\nlevel = \"info\"\n",
-            one_service_config(&target.url(), "1s")
-        ),
+        &url,
+        &[("UPBEAT_ADMIN_TOKEN", "bootstrap-secret-never-logged")],
     )
-    .unwrap();
-    let mut child = upbeat()
-        .arg("--config")
-        .arg(&config)
-        .arg("--database")
-        .arg(&url)
-        .arg("--listen")
-        .arg(format!("127.0.0.1:{port}"))
-        .arg("serve")
-        .env("UPBEAT_ADMIN_TOKEN", "bootstrap-secret-never-logged")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    .await;
     let client = reqwest::Client::new();
-    let base = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + WAIT;
-    while client.get(format!("{base}/health")).send().await.is_err() {
-        assert!(Instant::now() < deadline, "never started");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
     let response = client
         .post(format!("{base}/api/v1/incidents"))
         .header("x-request-id", "req-log-test-1")
@@ -412,17 +445,7 @@ async fn logs_carry_request_ids_and_never_secrets() {
         .send()
         .await
         .unwrap();
-    std::process::Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let lines: Vec<String> = BufReader::new(stderr)
-        .lines()
-        .map_while(Result::ok)
-        .collect();
-    assert!(child.wait().unwrap().success());
+    let lines = stop(child);
     let all = lines.join("\n");
     for secret in [
         "hunter2",
@@ -476,43 +499,13 @@ async fn logs_carry_request_ids_and_never_secrets() {
 async fn the_access_log_can_keep_only_errors_while_metrics_count_everything() {
     let target = Target::start(200).await;
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("upbeat.toml");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    std::fs::write(
-        &config,
-        format!(
-            "{}\n[logging]\nformat = \"json\"\naccess = \"errors\"\n",
-            one_service_config(&target.url(), "1s")
-        ),
-    )
-    .unwrap();
-    let mut child = upbeat()
-        .arg("--config")
-        .arg(&config)
-        .arg("--database")
-        .arg(format!(
-            "sqlite://{}",
-            dir.path().join("upbeat.db").display()
-        ))
-        .arg("--listen")
-        .arg(format!("127.0.0.1:{port}"))
-        .arg("serve")
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let config = format!(
+        "{}\n[logging]\nformat = \"json\"\naccess = \"errors\"\n",
+        one_service_config(&target.url(), "1s")
+    );
+    let database = format!("sqlite://{}", dir.path().join("upbeat.db").display());
+    let (child, base) = serve(dir.path(), &config, &database, &[("RUST_LOG", "info")]).await;
     let client = reqwest::Client::new();
-    let base = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + WAIT;
-    while client.get(format!("{base}/health")).send().await.is_err() {
-        assert!(Instant::now() < deadline, "never started");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
     for _ in 0..3 {
         let ok = client
             .get(format!("{base}/public/status"))
@@ -549,17 +542,10 @@ async fn the_access_log_can_keep_only_errors_while_metrics_count_everything() {
     };
     assert_eq!(count("/public/status", "200"), 3.0);
     assert_eq!(count("/badge/{file}", "404"), 1.0);
-    std::process::Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status()
-        .unwrap();
-    let lines: Vec<Value> = BufReader::new(child.stderr.take().unwrap())
-        .lines()
-        .map_while(Result::ok)
-        .map(|l| serde_json::from_str(&l).unwrap_or_else(|_| panic!("not JSON: {l}")))
+    let lines: Vec<Value> = stop(child)
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}")))
         .collect();
-    assert!(child.wait().unwrap().success());
     let requests: Vec<(String, u64)> = lines
         .iter()
         .filter(|l| l["message"] == "request")
