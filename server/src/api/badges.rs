@@ -495,12 +495,9 @@ setInterval(f,60000);document.addEventListener('visibilitychange',f)})()";
 /// styles only inline.
 fn embed_csp() -> &'static HeaderValue {
     static CSP: std::sync::LazyLock<HeaderValue> = std::sync::LazyLock::new(|| {
-        use base64::Engine as _;
-        use sha2::Digest as _;
-        let hash = base64::engine::general_purpose::STANDARD
-            .encode(sha2::Sha256::digest(EMBED_SCRIPT.as_bytes()));
+        let script = super::page_cache::hash_source(EMBED_SCRIPT.as_bytes());
         HeaderValue::try_from(format!(
-            "default-src 'none'; script-src 'sha256-{hash}'; connect-src 'self'; \
+            "default-src 'none'; script-src {script}; connect-src 'self'; \
 style-src 'unsafe-inline'; frame-ancestors *; base-uri 'none'; form-action 'none'"
         ))
         .expect("a CSP is a valid header value")

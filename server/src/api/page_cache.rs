@@ -73,6 +73,15 @@ fn nonce_of(csp: &str) -> Option<&str> {
     Some(&csp[start..start + len])
 }
 
+/// The CSP source (`'sha256-…'`) allowing an inline element whose content
+/// is `content`.
+pub fn hash_source(content: &[u8]) -> String {
+    format!(
+        "'sha256-{}'",
+        base64::engine::general_purpose::STANDARD.encode(Sha256::digest(content))
+    )
+}
+
 /// The CSP sources (`'sha256-…'`) of the content of every inline `<tag>`
 /// element of `html` (not those with `src`), each once, in order.
 fn inline_hashes(html: &[u8], tag: &str) -> Vec<String> {
@@ -98,11 +107,7 @@ fn inline_hashes(html: &[u8], tag: &str) -> Vec<String> {
         if external {
             continue;
         }
-        let digest = Sha256::digest(&content[..end]);
-        let source = format!(
-            "'sha256-{}'",
-            base64::engine::general_purpose::STANDARD.encode(digest)
-        );
+        let source = hash_source(&content[..end]);
         if !hashes.contains(&source) {
             hashes.push(source);
         }
@@ -271,12 +276,7 @@ mod tests {
     #[test]
     fn every_inline_element_is_hashed_once() {
         let html = br#"<head><script type="module">import("/a.js")</script><style>:root{--a:#fff}</style></head><body><scripts></scripts><script>x=1</script><script>x=1</script><script src="/b.js"></script></body>"#;
-        let hash = |text: &str| {
-            format!(
-                "'sha256-{}'",
-                base64::engine::general_purpose::STANDARD.encode(Sha256::digest(text))
-            )
-        };
+        let hash = |text: &str| hash_source(text.as_bytes());
         assert_eq!(
             inline_hashes(html, "script"),
             [hash(r#"import("/a.js")"#), hash("x=1")]
