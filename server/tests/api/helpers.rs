@@ -461,12 +461,20 @@ pub fn inline_elements<'a>(html: &'a str, tag: &str) -> Vec<(&'a str, &'a str)> 
     found
 }
 
+/// The CSP source (`'sha256-…'`) allowing an inline element with `content`.
+pub fn hash_source(content: &str) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    format!(
+        "'sha256-{}'",
+        base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(content))
+    )
+}
+
 /// Asserts that the page's Content-Security-Policy allows each of its inline
 /// scripts and styles, either by the nonce the element carries or by the
 /// SHA-256 of its content, and returns how many there are.
 pub fn assert_inline_allowed(headers: &reqwest::header::HeaderMap, html: &str) -> usize {
-    use base64::Engine;
-    use sha2::Digest;
     let csp = headers["content-security-policy"].to_str().expect("ascii");
     let directive = |name: &str| {
         csp.split(';')
@@ -481,9 +489,7 @@ pub fn assert_inline_allowed(headers: &reqwest::header::HeaderMap, html: &str) -
         ("style", directive("style-src")),
     ] {
         for (start, content) in inline_elements(html, tag) {
-            let hash =
-                base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(content));
-            let by_hash = directive.contains(&format!("'sha256-{hash}'"));
+            let by_hash = directive.contains(&hash_source(content));
             let by_nonce = start
                 .split("nonce=\"")
                 .nth(1)
@@ -594,6 +600,17 @@ impl Binary {
 
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("upbeat.log")).unwrap_or_default()
+    }
+
+    /// Stops the binary with SIGTERM and waits for it: whether it exited
+    /// successfully, and what it logged.
+    pub fn terminate(mut self) -> (bool, String) {
+        std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        let success = self.child.wait().is_ok_and(|s| s.success());
+        (success, self.log())
     }
 
     /// A value of `/metrics`: `series` is the name with its labels.

@@ -3,14 +3,13 @@
 //! SIGTERM that loses no sample.
 
 use std::collections::{BTreeMap, HashSet};
-use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{one_service_config, upbeat, Backend, Target, TestApp, TestDb};
+use crate::helpers::{one_service_config, upbeat, Backend, Binary, Target, TestApp, TestDb};
 use crate::outage::set_database_available;
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -346,61 +345,6 @@ async fn request_ids_security_headers_and_limits() {
     app.stop().await;
 }
 
-/// The binary serving `config` (written into `dir`) on `database` with
-/// `env`, its standard error piped; returns once `/health` answers, with
-/// the base URL.
-async fn serve(
-    dir: &std::path::Path,
-    config: &str,
-    database: &str,
-    env: &[(&str, &str)],
-) -> (std::process::Child, String) {
-    let path = dir.join("upbeat.toml");
-    std::fs::write(&path, config).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = upbeat()
-        .arg("--config")
-        .arg(&path)
-        .arg("--database")
-        .arg(database)
-        .arg("--listen")
-        .arg(format!("127.0.0.1:{port}"))
-        .arg("serve")
-        .envs(env.iter().copied())
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let client = reqwest::Client::new();
-    let base = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + WAIT;
-    while client.get(format!("{base}/health")).send().await.is_err() {
-        assert!(Instant::now() < deadline, "never started");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    (child, base)
-}
-
-/// Stops the binary with SIGTERM; its standard error, line by line, once
-/// it exited successfully.
-fn stop(mut child: std::process::Child) -> Vec<String> {
-    std::process::Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status()
-        .unwrap();
-    let lines = BufReader::new(child.stderr.take().unwrap())
-        .lines()
-        .map_while(Result::ok)
-        .collect();
-    assert!(child.wait().unwrap().success());
-    lines
-}
-
 /// The binary with JSON logs: a start-up line, one line per request with
 /// the request id on every line of it, and no secret anywhere.
 #[tokio::test]
@@ -416,21 +360,20 @@ async fn logs_carry_request_ids_and_never_secrets() {
     );
     assert!(url.contains("hunter2"), "{url}");
     let target = Target::start(200).await;
-    let dir = tempfile::tempdir().unwrap();
     let config = format!(
         "{}\n[logging]\nformat = \"json\"\nlevel = \"info\"\n",
         one_service_config(&target.url(), "1s")
     );
-    let (child, base) = serve(
-        dir.path(),
+    let app = Binary::start(
         &config,
         &url,
-        &[("UPBEAT_ADMIN_TOKEN", "bootstrap-secret-never-logged")],
+        "bootstrap-secret-never-logged",
+        &[("RUST_LOG", "info".to_owned())],
     )
     .await;
-    let client = reqwest::Client::new();
+    let client = &app.client;
     let response = client
-        .post(format!("{base}/api/v1/incidents"))
+        .post(app.url("/api/v1/incidents"))
         .header("x-request-id", "req-log-test-1")
         .bearer_auth("upb_wrong-token-never-logged")
         .json(&serde_json::json!({"title": "t", "body": "b"}))
@@ -439,14 +382,13 @@ async fn logs_carry_request_ids_and_never_secrets() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     client
-        .get(format!(
-            "{base}/api/v1/push/push-token-never-logged?msg=password%3Dx"
-        ))
+        .get(app.url("/api/v1/push/push-token-never-logged?msg=password%3Dx"))
         .send()
         .await
         .unwrap();
-    let lines = stop(child);
-    let all = lines.join("\n");
+    let (stopped, all) = app.terminate();
+    assert!(stopped, "exits 0 on SIGTERM:\n{all}");
+    let lines: Vec<&str> = all.lines().collect();
     for secret in [
         "hunter2",
         "bootstrap-secret-never-logged",
@@ -504,46 +446,40 @@ async fn the_access_log_can_keep_only_errors_while_metrics_count_everything() {
         one_service_config(&target.url(), "1s")
     );
     let database = format!("sqlite://{}", dir.path().join("upbeat.db").display());
-    let (child, base) = serve(dir.path(), &config, &database, &[("RUST_LOG", "info")]).await;
-    let client = reqwest::Client::new();
+    let app = Binary::start(
+        &config,
+        &database,
+        "access-log-admin-token",
+        &[("RUST_LOG", "info".to_owned())],
+    )
+    .await;
     for _ in 0..3 {
-        let ok = client
-            .get(format!("{base}/public/status"))
+        let ok = app
+            .client
+            .get(app.url("/public/status"))
             .send()
             .await
             .unwrap();
         assert_eq!(ok.status(), StatusCode::OK);
     }
-    let missing = client
-        .get(format!("{base}/badge/nope.svg"))
+    let missing = app
+        .client
+        .get(app.url("/badge/nope.svg"))
         .send()
         .await
         .unwrap();
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
-    let metrics = client
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let count = |route: &str, status: &str| -> f64 {
-        metrics
-            .lines()
-            .find(|l| {
-                l.starts_with("upbeat_http_requests_total{")
-                    && l.contains(&format!("route=\"{route}\""))
-                    && l.contains(&format!("status=\"{status}\""))
-            })
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("no {route} {status} in\n{metrics}"))
+    let series = |route: &str, status: u16| {
+        format!(
+            "upbeat_http_requests_total{{method=\"GET\",route=\"{route}\",status=\"{status}\"}}"
+        )
     };
-    assert_eq!(count("/public/status", "200"), 3.0);
-    assert_eq!(count("/badge/{file}", "404"), 1.0);
-    let lines: Vec<Value> = stop(child)
-        .iter()
+    assert_eq!(app.metric(&series("/public/status", 200)).await, 3.0);
+    assert_eq!(app.metric(&series("/badge/{file}", 404)).await, 1.0);
+    let (stopped, log) = app.terminate();
+    assert!(stopped, "exits 0 on SIGTERM:\n{log}");
+    let lines: Vec<Value> = log
+        .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}")))
         .collect();
     let requests: Vec<(String, u64)> = lines

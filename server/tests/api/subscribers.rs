@@ -13,7 +13,7 @@ use upbeat::clock::{Clock, SystemClock};
 use upbeat::config::{Config, Overrides, Secret};
 use upbeat::domain::subscribers::{Link, LinkPurpose};
 
-use crate::helpers::{Backend, TestApp, TestDb};
+use crate::helpers::{eventually, Backend, TestApp, TestDb};
 use crate::smtp::{Delivered, SmtpServer};
 
 const ADMIN: &str = "subscribers-admin-token-0123456789abcdef";
@@ -570,8 +570,7 @@ async fn sqlite_a_mail_server_that_is_down_or_refuses_an_address_loses_nothing()
     assert_eq!(mails[0].to, ["ada@example.com"]);
     // The refused address's retry may land a moment after Ada's (each
     // delivery keeps its own backoff), so wait for it to be marked.
-    let deadline = tokio::time::Instant::now() + WAIT;
-    let rejected = loop {
+    let rejected = eventually(WAIT, "the refused address marked", || async {
         let (status, rejected) = admin(
             &app,
             Method::GET,
@@ -581,11 +580,13 @@ async fn sqlite_a_mail_server_that_is_down_or_refuses_an_address_loses_nothing()
         .await;
         assert_eq!(status, StatusCode::OK);
         let rejected = rejected.as_array().unwrap().clone();
-        if !rejected.is_empty() || tokio::time::Instant::now() > deadline {
-            break rejected;
+        if rejected.is_empty() {
+            Err("none rejected yet".to_owned())
+        } else {
+            Ok(rejected)
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    })
+    .await;
     assert_eq!(rejected.len(), 1, "{rejected:?}");
     assert_eq!(rejected[0]["address"], "gone@example.com");
     assert!(rejected[0]["rejected_reason"]
