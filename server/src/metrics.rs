@@ -598,11 +598,86 @@ pub fn alert_outbox(pending: u64) {
 }
 
 /// One answered HTTP request.
-pub fn http_request(method: &str, route: &str, status: u16, elapsed: Duration) {
-    counter!(HTTP_REQUESTS, "method" => method.to_owned(), "route" => route.to_owned(), "status" => status.to_string())
-        .increment(1);
-    histogram!(HTTP_DURATION, "method" => method.to_owned(), "route" => route.to_owned(), "status" => status.to_string())
-        .record(elapsed.as_secs_f64());
+pub fn http_request(method: &'static str, route: &str, status: u16, elapsed: Duration) {
+    let (requests, duration) = http_series(method, route, status);
+    requests.increment(1);
+    duration.record(elapsed.as_secs_f64());
+}
+
+/// The method label: the standard methods by name, anything else `OTHER`,
+/// so that a client cannot make series up.
+pub fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => "OTHER",
+    }
+}
+
+/// The two HTTP series of one route template, by method and status.
+type RouteSeries = Vec<(&'static str, u16, metrics::Counter, metrics::Histogram)>;
+
+/// Most route templates whose series handles are kept (the router's, and
+/// `fallback`); past it a request registers its series itself.
+const MAX_ROUTES: usize = 512;
+
+/// The handles of a request's two series. Registering a series in the
+/// exporter takes six owned label strings and a lookup in its registry; a
+/// request now takes a read lock and a lookup by route. Handles are kept
+/// once the recorder is installed (before it they are no-ops).
+fn http_series(
+    method: &'static str,
+    route: &str,
+    status: u16,
+) -> (metrics::Counter, metrics::Histogram) {
+    static SERIES: std::sync::LazyLock<
+        std::sync::RwLock<std::collections::HashMap<Box<str>, RouteSeries>>,
+    > = std::sync::LazyLock::new(Default::default);
+    let found = |series: &RouteSeries| {
+        series
+            .iter()
+            .find(|(m, s, _, _)| *m == method && *s == status)
+            .map(|(_, _, c, h)| (c.clone(), h.clone()))
+    };
+    if let Some(handles) = SERIES
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get(route)
+        .and_then(found)
+    {
+        return handles;
+    }
+    let labels = || {
+        [
+            ("method", method.to_owned()),
+            ("route", route.to_owned()),
+            ("status", status.to_string()),
+        ]
+    };
+    let handles = (
+        counter!(HTTP_REQUESTS, &labels()),
+        histogram!(HTTP_DURATION, &labels()),
+    );
+    if recorder_installed() {
+        let mut series = SERIES
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if series.len() < MAX_ROUTES || series.contains_key(route) {
+            let of_route = series.entry(route.into()).or_default();
+            if found(of_route).is_none() {
+                of_route.push((method, status, handles.0.clone(), handles.1.clone()));
+            }
+        }
+    }
+    handles
 }
 
 /// `n` finished spans that will not reach the collector.
@@ -645,8 +720,25 @@ pub fn frontend_error(kind: &'static str) {
     counter!(FRONTEND_ERRORS, "kind" => kind).increment(1);
 }
 
+/// A page answered from the cache (`hit`) or rendered. Once a request,
+/// so its two handles are kept (see [`http_series`]).
 pub fn page_cache(hit: bool) {
-    counter!(PAGE_CACHE, "result" => if hit { "hit" } else { "miss" }).increment(1);
+    static HANDLES: OnceLock<[metrics::Counter; 2]> = OnceLock::new();
+    let register = || {
+        [false, true].map(|hit| counter!(PAGE_CACHE, "result" => if hit { "hit" } else { "miss" }))
+    };
+    let counter = match HANDLES.get() {
+        Some(handles) => handles[usize::from(hit)].clone(),
+        None if recorder_installed() => HANDLES.get_or_init(register)[usize::from(hit)].clone(),
+        None => register()[usize::from(hit)].clone(),
+    };
+    counter.increment(1);
+}
+
+/// Whether this process's recorder is installed ([`install`]); before it,
+/// handles are no-ops and must not be kept.
+fn recorder_installed() -> bool {
+    HANDLE.get().is_some_and(Option::is_some)
 }
 
 /// One follower refresh of `kind` (`full` or `incremental`) that read `rows`.

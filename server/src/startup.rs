@@ -225,7 +225,7 @@ impl Instance {
         if config.profiling.enabled {
             api::profiling::start_heap_sampling().await;
         }
-        let state = AppState {
+        let state = AppState::new(api::Shared {
             site_root: Arc::from(config.server.site_root.as_path()),
             assets: Arc::new(api::assets::SiteAssets::load(&config.server.site_root)),
             store: Arc::clone(&store),
@@ -245,14 +245,14 @@ impl Instance {
             liveness,
             ready_cache: Arc::new(ReadyCache::default()),
             page_cache: Arc::default(),
-            status_json: Arc::default(),
+            answers: Arc::default(),
             max_listed: config.page.max_listed,
             alert_routes: Arc::new(config.alerts.routes.clone()),
             metrics: crate::metrics::install(),
             console: Arc::new(api::console::ConsoleState::new(&config)),
             subscriptions,
             access_log: config.logging.access,
-        };
+        });
         let router = build_router(state.clone());
         state.started.store(true, Ordering::Release);
 

@@ -139,7 +139,7 @@ impl SiteAssets {
             Some(token) => format!("\"{}-{token}\"", asset.hash),
             None => format!("\"{}\"", asset.hash),
         };
-        let mut response = if super::public::if_none_match(headers, &etag) {
+        let mut response = if super::answers::if_none_match(headers, &etag) {
             let mut response = StatusCode::NOT_MODIFIED.into_response();
             response
                 .headers_mut()

@@ -25,14 +25,15 @@ use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hasher};
 
 use app::model::{PublicStatus, ServiceView};
-use axum::extract::{Path, RawQuery, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
 
+use super::answers::Answer;
 use super::extract::snapshot;
 use super::AppState;
 use crate::domain::badge::{self, cap_label, Badge, Color, Palette, Style, LIGHTGREY};
@@ -122,42 +123,28 @@ impl Options {
     }
 }
 
-/// An answer with an `ETag` of its bytes; `304` when the client has them.
-fn cached(
-    headers: &HeaderMap,
+/// An answer with an `ETag` of its bytes (`304` when the client has them),
+/// readable from any origin.
+fn made(
     status: StatusCode,
     content_type: &'static str,
     max_age: &'static str,
     body: String,
-) -> Response {
+) -> Answer {
     let mut hasher = DefaultHasher::new();
     hasher.write(body.as_bytes());
     let tag = format!("\"{:016x}\"", hasher.finish());
-    let fresh = status == StatusCode::OK && super::public::if_none_match(headers, &tag);
-    let tag = HeaderValue::from_str(&tag).unwrap_or_else(|_| HeaderValue::from_static("\"\""));
-    let common = [
-        (header::CACHE_CONTROL, HeaderValue::from_static(max_age)),
-        (header::ETAG, tag),
-        (
+    Answer::new(status, content_type, body)
+        .etag(&tag)
+        .header(header::CACHE_CONTROL, HeaderValue::from_static(max_age))
+        .header(
             header::ACCESS_CONTROL_ALLOW_ORIGIN,
             HeaderValue::from_static("*"),
-        ),
-    ];
-    if fresh {
-        return (StatusCode::NOT_MODIFIED, common).into_response();
-    }
-    (
-        status,
-        common,
-        [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))],
-        body,
-    )
-        .into_response()
+        )
 }
 
-fn svg(headers: &HeaderMap, status: StatusCode, badge: &Badge) -> Response {
-    cached(
-        headers,
+fn svg(status: StatusCode, badge: &Badge) -> Answer {
+    made(
         status,
         "image/svg+xml; charset=utf-8",
         BADGE_MAX_AGE,
@@ -165,8 +152,21 @@ fn svg(headers: &HeaderMap, status: StatusCode, badge: &Badge) -> Response {
     )
 }
 
+/// The answer of `uri` in the current snapshot: made by `make` once per
+/// snapshot and path with query (see [`super::answers`]).
+fn respond(
+    state: &AppState,
+    uri: &Uri,
+    headers: &HeaderMap,
+    make: impl FnOnce(&PublicStatus) -> Answer,
+) -> Response {
+    let s = snapshot(state);
+    let key = uri.path_and_query().map_or(uri.path(), |pq| pq.as_str());
+    state.answers.respond(&s, key, headers, || make(&s))
+}
+
 /// A red badge naming what was wrong with the request.
-fn invalid(headers: &HeaderMap, Invalid(what): Invalid) -> Response {
+fn invalid(Invalid(what): Invalid) -> Answer {
     let badge = Badge {
         label: "badge".to_owned(),
         message: what.to_owned(),
@@ -174,17 +174,17 @@ fn invalid(headers: &HeaderMap, Invalid(what): Invalid) -> Response {
         label_color: None,
         style: Style::Flat,
     };
-    svg(headers, StatusCode::BAD_REQUEST, &badge)
+    svg(StatusCode::BAD_REQUEST, &badge)
 }
 
 /// A grey "not found" badge, in the style asked for.
-fn not_found(headers: &HeaderMap, options: Options) -> Response {
+fn not_found(options: Options) -> Answer {
     let badge = Options {
         color: None,
         ..options
     }
     .badge("badge", "not found", LIGHTGREY);
-    svg(headers, StatusCode::NOT_FOUND, &badge)
+    svg(StatusCode::NOT_FOUND, &badge)
 }
 
 fn service<'a>(s: &'a PublicStatus, slug: &str) -> Option<&'a ServiceView> {
@@ -198,22 +198,15 @@ fn service<'a>(s: &'a PublicStatus, slug: &str) -> Option<&'a ServiceView> {
         (status = 304, description = "Not modified (`If-None-Match`)"),
         (status = 400, description = "A bad `style` or colour, drawn as a badge", content_type = "image/svg+xml", body = String),
     ))]
-pub async fn overall_svg(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> Response {
-    let options = match Options::parse(query.as_deref()) {
-        Ok(options) => options,
-        Err(bad) => return invalid(&headers, bad),
-    };
-    let s = snapshot(&state);
-    let (message, color) = badge::overall(s.overall.indicator);
-    svg(
-        &headers,
-        StatusCode::OK,
-        &options.badge("status", message, color),
-    )
+pub async fn overall_svg(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
+    respond(&state, &uri, &headers, |s| {
+        let options = match Options::parse(uri.query()) {
+            Ok(options) => options,
+            Err(bad) => return invalid(bad),
+        };
+        let (message, color) = badge::overall(s.overall.indicator);
+        svg(StatusCode::OK, &options.badge("status", message, color))
+    })
 }
 
 /// The shields.io endpoint schema (`schemaVersion` 1).
@@ -247,10 +240,9 @@ impl ShieldsEndpoint {
     }
 }
 
-fn endpoint_json(headers: &HeaderMap, status: StatusCode, badge: &Badge) -> Response {
+fn endpoint_json(status: StatusCode, badge: &Badge) -> Answer {
     let body = ShieldsEndpoint::of(badge, status != StatusCode::OK);
-    cached(
-        headers,
+    made(
         status,
         "application/json",
         BADGE_MAX_AGE,
@@ -272,37 +264,42 @@ pub async fn service_file(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(file): Path<String>,
-    RawQuery(query): RawQuery,
+    uri: Uri,
 ) -> Response {
+    respond(&state, &uri, &headers, |s| {
+        service_answer(s, &file, uri.query())
+    })
+}
+
+fn service_answer(s: &PublicStatus, file: &str, query: Option<&str>) -> Answer {
     let (slug, json) = if let Some(slug) = file.strip_suffix(".svg") {
         (slug, false)
     } else if let Some(slug) = file.strip_suffix(".json") {
         (slug, true)
     } else {
-        return not_found(&headers, Options::default());
+        return not_found(Options::default());
     };
-    let options = match Options::parse(query.as_deref()) {
+    let options = match Options::parse(query) {
         Ok(options) => options,
         Err(Invalid(what)) if json => {
             let badge = Options::default().badge("badge", what, LIGHTGREY);
-            return endpoint_json(&headers, StatusCode::BAD_REQUEST, &badge);
+            return endpoint_json(StatusCode::BAD_REQUEST, &badge);
         }
-        Err(bad) => return invalid(&headers, bad),
+        Err(bad) => return invalid(bad),
     };
-    let s = snapshot(&state);
-    let Some(service) = service(&s, slug) else {
+    let Some(service) = service(s, slug) else {
         if json {
             let badge = options.badge("badge", "not found", LIGHTGREY);
-            return endpoint_json(&headers, StatusCode::NOT_FOUND, &badge);
+            return endpoint_json(StatusCode::NOT_FOUND, &badge);
         }
-        return not_found(&headers, options);
+        return not_found(options);
     };
     let (message, color) = badge::status(service.status);
     let badge = options.badge(&service.name, message, color);
     if json {
-        endpoint_json(&headers, StatusCode::OK, &badge)
+        endpoint_json(StatusCode::OK, &badge)
     } else {
-        svg(&headers, StatusCode::OK, &badge)
+        svg(StatusCode::OK, &badge)
     }
 }
 
@@ -339,14 +336,13 @@ pub async fn uptime_svg(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path((slug, file)): Path<(String, String)>,
-    RawQuery(query): RawQuery,
+    uri: Uri,
 ) -> Response {
     let windows = ["24h", "7d", "30d", "90d"];
     window_badge(
         &state,
-        &headers,
+        (&uri, &headers),
         (&slug, &file),
-        query.as_deref(),
         &windows,
         |service, window| {
             let share = match window {
@@ -380,22 +376,21 @@ pub async fn response_svg(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path((slug, file)): Path<(String, String)>,
-    RawQuery(query): RawQuery,
+    uri: Uri,
 ) -> Response {
-    let stat = url::form_urlencoded::parse(query.as_deref().unwrap_or_default().as_bytes())
+    let stat = url::form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
         .find(|(key, _)| key == "stat")
         .map(|(_, value)| value.into_owned());
     let stat = match stat.as_deref() {
         None | Some("mean") => None,
         Some(p @ ("p50" | "p95" | "p99")) => Some(p.to_owned()),
-        Some(_) => return invalid(&headers, Invalid("unknown stat")),
+        Some(_) => return respond(&state, &uri, &headers, |_| invalid(Invalid("unknown stat"))),
     };
     let windows = ["24h", "7d", "30d"];
     window_badge(
         &state,
-        &headers,
+        (&uri, &headers),
         (&slug, &file),
-        query.as_deref(),
         &windows,
         |service, window| {
             let (mean, percentiles) = match window {
@@ -425,29 +420,25 @@ pub async fn response_svg(
 /// the default label, the message and the colour.
 fn window_badge(
     state: &AppState,
-    headers: &HeaderMap,
+    (uri, headers): (&Uri, &HeaderMap),
     (slug, file): (&str, &str),
-    query: Option<&str>,
     windows: &[&str],
     say: impl Fn(&ServiceView, &str) -> (String, String, Palette),
 ) -> Response {
-    let Some(window) = window(file, windows) else {
-        return invalid(headers, Invalid("unknown window"));
-    };
-    let options = match Options::parse(query) {
-        Ok(options) => options,
-        Err(bad) => return invalid(headers, bad),
-    };
-    let s = snapshot(state);
-    let Some(service) = service(&s, slug) else {
-        return not_found(headers, options);
-    };
-    let (label, message, color) = say(service, window);
-    svg(
-        headers,
-        StatusCode::OK,
-        &options.badge(&label, &message, color),
-    )
+    respond(state, uri, headers, |s| {
+        let Some(window) = window(file, windows) else {
+            return invalid(Invalid("unknown window"));
+        };
+        let options = match Options::parse(uri.query()) {
+            Ok(options) => options,
+            Err(bad) => return invalid(bad),
+        };
+        let Some(service) = service(s, slug) else {
+            return not_found(options);
+        };
+        let (label, message, color) = say(service, window);
+        svg(StatusCode::OK, &options.badge(&label, &message, color))
+    })
 }
 
 const EMBED_CSS: &str = "\
@@ -566,12 +557,8 @@ pub fn embed_html(s: &PublicStatus, theme: &str) -> String {
         (status = 304, description = "Not modified (`If-None-Match`)"),
         (status = 400, description = "Unknown theme", content_type = "text/plain", body = String),
     ))]
-pub async fn embed(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> Response {
-    let theme = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+pub async fn embed(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
+    let theme = url::form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
         .find(|(k, _)| k == "theme")
         .map_or_else(|| "auto".to_owned(), |(_, v)| v.into_owned());
     if !["light", "dark", "auto"].contains(&theme.as_str()) {
@@ -581,18 +568,15 @@ pub async fn embed(
         )
             .into_response();
     }
-    let html = embed_html(&snapshot(&state), &theme);
-    let mut response = cached(
-        &headers,
-        StatusCode::OK,
-        "text/html; charset=utf-8",
-        "public, max-age=30",
-        html,
-    );
-    response
-        .headers_mut()
-        .insert(header::CONTENT_SECURITY_POLICY, embed_csp().clone());
-    response
+    respond(&state, &uri, &headers, |s| {
+        made(
+            StatusCode::OK,
+            "text/html; charset=utf-8",
+            "public, max-age=30",
+            embed_html(s, &theme),
+        )
+        .header(header::CONTENT_SECURITY_POLICY, embed_csp().clone())
+    })
 }
 
 #[cfg(test)]

@@ -35,21 +35,29 @@ use crate::config::AccessLog;
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// The id to use: the client's when it is reasonable, else a new one.
-pub fn request_id(given: Option<&HeaderValue>) -> String {
-    given
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|id| !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic()))
-        .map_or_else(
-            || {
-                let mut bytes = [0u8; 16];
-                rand::rng().fill_bytes(&mut bytes);
-                bytes.iter().map(|b| format!("{b:02x}")).collect()
-            },
-            str::to_owned,
-        )
+/// The id to use: the client's when it is reasonable, else a new one
+/// (32 hex digits).
+pub fn request_id(given: Option<&HeaderValue>) -> HeaderValue {
+    if let Some(given) = given.filter(|v| {
+        let id = v.as_bytes().trim_ascii();
+        !id.is_empty() && id.len() <= 128 && id.iter().all(u8::is_ascii_graphic)
+    }) {
+        return match given.as_bytes().trim_ascii() {
+            id if id.len() == given.len() => given.clone(),
+            id => HeaderValue::from_bytes(id).unwrap_or_else(|_| given.clone()),
+        };
+    }
+    let mut bytes = [0u8; 16];
+    rand::rng().fill_bytes(&mut bytes);
+    let mut hex = [0u8; 32];
+    for (i, b) in bytes.iter().enumerate() {
+        hex[2 * i] = HEX[usize::from(b >> 4)];
+        hex[2 * i + 1] = HEX[usize::from(b & 0xf)];
+    }
+    HeaderValue::from_bytes(&hex).unwrap_or_else(|_| HeaderValue::from_static("0"))
 }
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// The policy of answers that set none: nothing loads, nothing frames them.
 const DEFAULT_CSP: &str = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'";
@@ -57,11 +65,8 @@ const DEFAULT_CSP: &str = "default-src 'none'; frame-ancestors 'none'; base-uri 
 const FRAMABLE_CSP: &str = "default-src 'none'; frame-ancestors *; base-uri 'none'";
 
 /// Route template for metrics and logs: bounded, never the raw path.
-fn route_of(request: &Request) -> String {
-    request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "fallback".to_owned(), |m| m.as_str().to_owned())
+fn route_of(request: &Request) -> Option<MatchedPath> {
+    request.extensions().get::<MatchedPath>().cloned()
 }
 
 pub async fn observe(
@@ -71,34 +76,35 @@ pub async fn observe(
 ) -> Response {
     let started = Instant::now();
     let id = request_id(request.headers().get(&REQUEST_ID));
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        request.headers_mut().insert(REQUEST_ID, value);
-    }
-    let method = request.method().as_str().to_owned();
-    let route = route_of(&request);
+    request.headers_mut().insert(REQUEST_ID, id.clone());
+    let method = crate::metrics::method_label(request.method());
+    let matched = route_of(&request);
+    let route = matched.as_ref().map_or("fallback", MatchedPath::as_str);
     let client = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
     let framable = route == "/embed" || route.starts_with("/badge");
     let traced = crate::trace::enabled();
+    // Visible ASCII, checked by `request_id`.
+    let id_text = id.to_str().unwrap_or_default();
     let span = if traced {
         // The server span of the HTTP semantic conventions: named by
         // method and route template; its attributes are set on the span
         // itself rather than as fields, so the log lines keep their shape.
-        let name = if route == "fallback" {
-            method.clone()
+        let name = if matched.is_none() {
+            method.to_owned()
         } else {
             format!("{method} {route}")
         };
-        let span = tracing::info_span!("request", request_id = %id, otel.name = name, otel.kind = "server");
+        let span = tracing::info_span!("request", request_id = %id_text, otel.name = name, otel.kind = "server");
         crate::trace::continue_from(&span, request.headers());
-        span.set_attribute("http.request.method", method.clone());
-        span.set_attribute("http.route", route.clone());
+        span.set_attribute("http.request.method", method);
+        span.set_attribute("http.route", route.to_owned());
         span.set_attribute("url.path", request.uri().path().to_owned());
         span
     } else {
-        tracing::info_span!("request", request_id = %id)
+        tracing::info_span!("request", request_id = %id_text)
     };
     let trace_id = crate::trace::trace_id(&span);
     let mut response = next.run(request).instrument(span.clone()).await;
@@ -122,12 +128,10 @@ pub async fn observe(
             );
         });
     }
-    crate::metrics::http_request(&method, &route, status, elapsed);
+    crate::metrics::http_request(method, route, status, elapsed);
 
     let headers = response.headers_mut();
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        headers.insert(REQUEST_ID, value);
-    }
+    headers.insert(REQUEST_ID, id);
     if let Some(trace_id) = trace_id {
         headers.insert(crate::trace::TRACE_ID, trace_id);
     }
@@ -151,11 +155,13 @@ mod tests {
     fn request_ids_are_kept_when_reasonable() {
         let keep = HeaderValue::from_static("abc-123");
         assert_eq!(request_id(Some(&keep)), "abc-123");
+        let padded = HeaderValue::from_static(" abc-123 ");
+        assert_eq!(request_id(Some(&padded)), "abc-123", "trimmed");
         for bad in ["", "has space", &"x".repeat(129)] {
             let value = HeaderValue::from_str(bad).expect("header");
             let id = request_id(Some(&value));
-            assert_eq!(id.len(), 32, "{bad:?} -> {id}");
-            assert!(id.bytes().all(|b| b.is_ascii_hexdigit()));
+            assert_eq!(id.len(), 32, "{bad:?} -> {id:?}");
+            assert!(id.as_bytes().iter().all(u8::is_ascii_hexdigit));
         }
         assert_ne!(request_id(None), request_id(None));
     }

@@ -13,23 +13,23 @@
 //!   the render's nonce is taken out of the page.
 //! - Requests for a page being rendered wait for that render instead of
 //!   rendering it again (one render per page and snapshot, even when a new
-//!   snapshot arrives under load).
+//!   snapshot arrives under load), or, when the previous snapshot's page
+//!   is at hand, get that one meanwhile.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use tokio::sync::OnceCell;
 
 use axum::body::{to_bytes, Body};
 use axum::extract::{Request, State};
-use axum::http::header::{CONTENT_SECURITY_POLICY, CONTENT_TYPE};
+use axum::http::header::{ACCEPT_ENCODING, CONTENT_SECURITY_POLICY, CONTENT_TYPE, IF_NONE_MATCH};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
-use super::encoding::Encoded;
+use super::answers::{version_of, Answer, ByVersion, Claimed};
 use super::AppState;
 
 /// Most pages kept per snapshot.
@@ -37,27 +37,19 @@ pub const MAX_ENTRIES: usize = 256;
 /// Largest page kept.
 const MAX_PAGE_BYTES: usize = 8 * 1024 * 1024;
 
-struct Entry {
-    /// The page without nonces, with its compressed copies.
-    body: Encoded,
-    /// The policy allowing its inline scripts and styles by hash.
-    csp: String,
-}
-
-/// A snapshot's version: `generated_at` in nanoseconds, and `stale`.
-type Version = (i64, bool);
-
 /// A page's render, shared by everyone who asked for it meanwhile; `None`
-/// when the answer was not a cacheable page.
-type Slot = Arc<OnceCell<Option<Arc<Entry>>>>;
+/// when the answer was not a cacheable page. A page's answer is the page
+/// without nonces, with its compressed copies and the policy allowing its
+/// inline scripts and styles by hash.
+type Slot = Claimed<OnceCell<Option<Arc<Answer>>>>;
 
-/// Pages by path.
-type Pages = HashMap<String, Slot>;
+/// The pages of one snapshot version, by path.
+pub struct PageCache(ByVersion<Slot>);
 
-/// The pages of one snapshot version.
-#[derive(Default)]
-pub struct PageCache {
-    inner: Mutex<(Option<Version>, Pages)>,
+impl Default for PageCache {
+    fn default() -> Self {
+        Self(ByVersion::new(MAX_ENTRIES))
+    }
 }
 
 impl std::fmt::Debug for PageCache {
@@ -127,19 +119,6 @@ fn replace_all(haystack: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
     out
 }
 
-fn answer(entry: &Entry, request: &HeaderMap) -> Response {
-    let mut response = entry.body.respond(request);
-    let headers = response.headers_mut();
-    headers.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    if let Ok(value) = HeaderValue::from_str(&entry.csp) {
-        headers.insert(CONTENT_SECURITY_POLICY, value);
-    }
-    response
-}
-
 pub async fn page_cache(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let path = request.uri().path();
     let query = request.uri().query();
@@ -160,41 +139,29 @@ pub async fn page_cache(State(state): State<AppState>, request: Request, next: N
     if !cacheable {
         return next.run(request).await;
     }
-    let path = match query {
-        Some(q) => format!("{path}?{q}"),
-        None => path.to_owned(),
-    };
-    let version = {
-        let s = state.snapshot.borrow();
-        (
-            s.generated_at.timestamp_nanos_opt().unwrap_or_default(),
-            s.stale,
-        )
-    };
-    let slot: Option<Slot> = {
-        let mut guard = state
-            .page_cache
-            .inner
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if guard.0 != Some(version) {
-            guard.0 = Some(version);
-            guard.1.clear();
-        }
-        let full = guard.1.len() >= MAX_ENTRIES;
-        match guard.1.get(&path) {
-            Some(slot) => Some(Arc::clone(slot)),
-            None if full => None,
-            None => Some(Arc::clone(guard.1.entry(path).or_default())),
-        }
-    };
-    let Some(slot) = slot else {
+    let version = version_of(&state.snapshot.borrow());
+    let key = request
+        .uri()
+        .path_and_query()
+        .map_or(path, |pq| pq.as_str());
+    let Some((slot, previous)) = state.page_cache.0.slot(version, key) else {
         return next.run(request).await;
     };
-    let accept = request.headers().clone();
+    // Only the request's `Accept-Encoding` and `If-None-Match` matter for
+    // a cached answer; the request itself may go to the render.
+    let accept = answer_headers(request.headers());
+    // Another request is rendering the new snapshot's page: the previous
+    // snapshot's meanwhile, as for the other answers (`super::answers`).
+    if slot.cell.get().is_none() && !slot.claim() {
+        if let Some(Some(page)) = previous.as_ref().and_then(|p| p.cell.get()) {
+            crate::metrics::page_cache(true);
+            return page.respond(&accept);
+        }
+    }
     let mut mine = Some((request, next));
     let mut own: Option<Response> = None;
     let cached = slot
+        .cell
         .get_or_init(|| {
             let taken = mine.take();
             let own = &mut own;
@@ -215,7 +182,7 @@ pub async fn page_cache(State(state): State<AppState>, request: Request, next: N
     match (cached, own, mine) {
         (Some(entry), _, untouched) => {
             crate::metrics::page_cache(untouched.is_some());
-            answer(entry, &accept)
+            entry.respond(&accept)
         }
         // This request rendered an answer that is not a cacheable page.
         (None, Some(response), _) => {
@@ -231,10 +198,18 @@ pub async fn page_cache(State(state): State<AppState>, request: Request, next: N
     }
 }
 
+/// The headers a cached answer depends on.
+fn answer_headers(request: &HeaderMap) -> HeaderMap {
+    [ACCEPT_ENCODING, IF_NONE_MATCH]
+        .into_iter()
+        .filter_map(|name| Some((name.clone(), request.get(&name)?.clone())))
+        .collect()
+}
+
 /// The answer as a cache entry, or the answer itself when it is not a
 /// `200 text/html` page with a nonce of at most `limit` bytes (a larger
 /// page, such as the home page of 10,000 services, is sent as rendered).
-async fn capture(response: Response, limit: usize) -> Result<Arc<Entry>, Response> {
+async fn capture(response: Response, limit: usize) -> Result<Arc<Answer>, Response> {
     let is_html = response
         .headers()
         .get(CONTENT_TYPE)
@@ -263,10 +238,12 @@ async fn capture(response: Response, limit: usize) -> Result<Arc<Entry>, Respons
         &inline_hashes(&page, "script").join(" "),
         &inline_hashes(&page, "style").join(" "),
     );
-    Ok(Arc::new(Entry {
-        body: Encoded::new(page.into()),
-        csp,
-    }))
+    let csp = HeaderValue::try_from(csp)
+        .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())?;
+    Ok(Arc::new(
+        Answer::new(StatusCode::OK, "text/html; charset=utf-8", page)
+            .header(CONTENT_SECURITY_POLICY, csp),
+    ))
 }
 
 #[cfg(test)]

@@ -2,12 +2,9 @@
 //! and `GET /public/status/incidents`, both served from the in-memory
 //! snapshot with CORS open for GET and an `ETag` answered by `304`.
 
-use std::sync::Arc;
-
 use app::model::{History, IncidentView, ListedPart, Listing, MaintenanceView, PublicStatus};
-use axum::body::Bytes;
 use axum::extract::{Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Datelike, Months, NaiveDate, NaiveTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -15,7 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::encoding::Encoded;
+use super::answers::{etag, Answer};
 use super::error::{ApiError, ErrorBody};
 use super::extract::snapshot;
 use super::extract::MAX_LIST;
@@ -144,89 +141,18 @@ async fn history(
         .into_response())
 }
 
-/// The snapshot's version: it changes whenever a new snapshot is built.
-pub fn etag(snapshot: &PublicStatus, what: &str) -> String {
-    format!(
-        "W/\"{what}-{}-{}\"",
-        snapshot
-            .generated_at
-            .timestamp_nanos_opt()
-            .unwrap_or_default(),
-        u8::from(snapshot.stale)
-    )
-}
-
-/// Whether the request's `If-None-Match` names `tag` (or `*`): the client
-/// has this version already.
-pub fn if_none_match(headers: &HeaderMap, tag: &str) -> bool {
-    headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == tag || t.trim() == "*"))
-}
-
-/// A JSON answer from the snapshot, or `304` when the client has it.
-pub fn cached_json<T: Serialize>(headers: &HeaderMap, tag: &str, body: &T) -> Response {
-    cached_response(headers, tag, || json_body(body))
-}
-
-fn json_body<T: Serialize>(body: &T) -> Response {
-    serde_json::to_vec(body)
-        .map(Bytes::from)
-        .unwrap_or_default()
-        .into_response()
-}
-
-/// Like [`cached_json`], with the answer made by `body` only when it is
-/// sent.
-fn cached_response(headers: &HeaderMap, tag: &str, body: impl FnOnce() -> Response) -> Response {
-    let mut response = if if_none_match(headers, tag) {
-        StatusCode::NOT_MODIFIED.into_response()
-    } else {
-        let mut response = body();
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        response
-    };
-    let h = response.headers_mut();
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    // Status widgets on other sites may read this.
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
-    h.insert(
-        header::ETAG,
-        HeaderValue::from_str(tag).unwrap_or_else(|_| HeaderValue::from_static("\"\"")),
-    );
-    response
-}
-
-/// The home page's status document serialised once per snapshot, and
-/// compressed once per coding asked for.
-#[derive(Debug, Default)]
-pub struct StatusJson(std::sync::Mutex<Option<(String, Arc<Encoded>)>>);
-
-impl StatusJson {
-    /// The JSON of `document()`, whose version is `tag`.
-    fn get(&self, tag: &str, document: impl FnOnce() -> Arc<PublicStatus>) -> Arc<Encoded> {
-        let mut guard = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some((known, json)) = &*guard {
-            if known == tag {
-                return Arc::clone(json);
-            }
-        }
-        let json = Arc::new(Encoded::new(Bytes::from(
-            serde_json::to_vec(&*document()).unwrap_or_default(),
-        )));
-        *guard = Some((tag.to_owned(), Arc::clone(&json)));
-        json
-    }
+/// The snapshot document `what`, made once per snapshot by `make` (see
+/// [`super::answers`]), or `304` when the client has it.
+pub fn cached_json<T: Serialize>(
+    state: &AppState,
+    request: &HeaderMap,
+    snapshot: &PublicStatus,
+    what: &str,
+    make: impl FnOnce() -> T,
+) -> Response {
+    state.answers.respond(snapshot, what, request, || {
+        Answer::json(&etag(snapshot, what), &make())
+    })
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -263,10 +189,8 @@ async fn status(
     let snapshot = snapshot(&state);
     let (scope, what) = match (&query.service, &query.group, query.page) {
         (None, None, None) => {
-            let tag = etag(&snapshot, "status");
-            return Ok(cached_response(&headers, &tag, || {
-                let document = || scoped(&snapshot, Scope::Home, state.max_listed);
-                state.status_json.get(&tag, document).respond(&headers)
+            return Ok(cached_json(&state, &headers, &snapshot, "status", || {
+                scoped(&snapshot, Scope::Home, state.max_listed)
             }));
         }
         (Some(_), Some(_), _) => {
@@ -282,10 +206,10 @@ async fn status(
                 return Err(ApiError::not_found_in("service", "no such service"));
             }
             // Known to exist: the document (and its response-time chart)
-            // is made only when it is sent, not for a 304.
-            let tag = etag(&snapshot, &format!("status-service-{slug}"));
-            return Ok(cached_response(&headers, &tag, || {
-                json_body(&*scoped(&snapshot, Scope::Service(slug), state.max_listed))
+            // is made once per snapshot, when first asked for.
+            let what = format!("status-service-{slug}");
+            return Ok(cached_json(&state, &headers, &snapshot, &what, || {
+                scoped(&snapshot, Scope::Service(slug), state.max_listed)
             }));
         }
         (None, Some(slug), page) => {
@@ -313,8 +237,7 @@ async fn status(
             ));
         }
     }
-    let tag = etag(&snapshot, &what);
-    Ok(cached_json(&headers, &tag, &*document))
+    Ok(cached_json(&state, &headers, &snapshot, &what, || document))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -378,6 +301,6 @@ async fn incidents(
         next_page: (end < recent.len()).then_some(page + 1),
     };
     debug_assert!(recent.len() <= RECENT_INCIDENTS as usize);
-    let tag = etag(&snapshot, &format!("incidents-{page}-{per_page}"));
-    Ok(cached_json(&headers, &tag, &body))
+    let what = format!("incidents-{page}-{per_page}");
+    Ok(cached_json(&state, &headers, &snapshot, &what, || body))
 }

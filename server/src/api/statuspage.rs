@@ -30,7 +30,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::snapshot;
-use super::public::{cached_json, etag};
+use super::public::cached_json;
 use super::AppState;
 
 /// The page id every object refers to.
@@ -395,8 +395,16 @@ fn maintenance(s: &PublicStatus, m: &MaintenanceView) -> V2Incident {
     }
 }
 
-fn answer<T: Serialize>(headers: &HeaderMap, s: &PublicStatus, what: &str, body: &T) -> Response {
-    cached_json(headers, &etag(s, what), body)
+/// The document `what` of the current snapshot, made by `make` once per
+/// snapshot.
+fn answer<T: Serialize>(
+    state: &AppState,
+    headers: &HeaderMap,
+    what: &str,
+    make: impl FnOnce(&PublicStatus) -> T,
+) -> Response {
+    let s = snapshot(state);
+    cached_json(state, headers, &s, what, || make(&s))
 }
 
 fn maintenance_list(s: &PublicStatus, keep: impl Fn(MaintenanceStatus) -> bool) -> Vec<V2Incident> {
@@ -411,97 +419,81 @@ fn maintenance_list(s: &PublicStatus, keep: impl Fn(MaintenanceStatus) -> bool) 
 #[utoipa::path(get, path = "/api/v2/summary.json", tag = "statuspage",
     responses((status = 200, body = V2Summary), (status = 304, description = "Not modified (`If-None-Match`)")))]
 async fn summary(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let s = snapshot(&state);
-    let body = V2Summary {
-        page: page(&s),
-        components: component_list(&s),
-        incidents: s.incidents.iter().map(|i| incident(&s, i)).collect(),
-        scheduled_maintenances: maintenance_list(&s, |_| true),
-        status: indicator(&s),
-    };
-    answer(&headers, &s, "v2-summary", &body)
+    answer(&state, &headers, "v2-summary", |s| V2Summary {
+        page: page(s),
+        components: component_list(s),
+        incidents: s.incidents.iter().map(|i| incident(s, i)).collect(),
+        scheduled_maintenances: maintenance_list(s, |_| true),
+        status: indicator(s),
+    })
 }
 
 /// The overall indicator and its description.
 #[utoipa::path(get, path = "/api/v2/status.json", tag = "statuspage",
     responses((status = 200, body = V2StatusDoc), (status = 304, description = "Not modified (`If-None-Match`)")))]
 async fn status(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let s = snapshot(&state);
-    let body = V2StatusDoc {
-        page: page(&s),
-        status: indicator(&s),
-    };
-    answer(&headers, &s, "v2-status", &body)
+    answer(&state, &headers, "v2-status", |s| V2StatusDoc {
+        page: page(s),
+        status: indicator(s),
+    })
 }
 
 /// Every service and group as a component.
 #[utoipa::path(get, path = "/api/v2/components.json", tag = "statuspage",
     responses((status = 200, body = V2Components), (status = 304, description = "Not modified (`If-None-Match`)")))]
 async fn components(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let s = snapshot(&state);
-    let body = V2Components {
-        page: page(&s),
-        components: component_list(&s),
-    };
-    answer(&headers, &s, "v2-components", &body)
+    answer(&state, &headers, "v2-components", |s| V2Components {
+        page: page(s),
+        components: component_list(s),
+    })
 }
 
 /// The 50 most recent incidents, resolved ones included.
 #[utoipa::path(get, path = "/api/v2/incidents.json", tag = "statuspage",
     responses((status = 200, body = V2Incidents), (status = 304, description = "Not modified (`If-None-Match`)")))]
 async fn incidents(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let s = snapshot(&state);
-    let body = V2Incidents {
-        page: page(&s),
-        incidents: s.recent_incidents.iter().map(|i| incident(&s, i)).collect(),
-    };
-    answer(&headers, &s, "v2-incidents", &body)
+    answer(&state, &headers, "v2-incidents", |s| V2Incidents {
+        page: page(s),
+        incidents: s.recent_incidents.iter().map(|i| incident(s, i)).collect(),
+    })
 }
 
 /// Incidents not resolved yet.
 #[utoipa::path(get, path = "/api/v2/incidents/unresolved.json", tag = "statuspage",
     responses((status = 200, body = V2Incidents), (status = 304, description = "Not modified (`If-None-Match`)")))]
 async fn unresolved(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let s = snapshot(&state);
-    let body = V2Incidents {
-        page: page(&s),
-        incidents: s.incidents.iter().map(|i| incident(&s, i)).collect(),
-    };
-    answer(&headers, &s, "v2-unresolved", &body)
+    answer(&state, &headers, "v2-unresolved", |s| V2Incidents {
+        page: page(s),
+        incidents: s.incidents.iter().map(|i| incident(s, i)).collect(),
+    })
 }
 
 /// Maintenance in progress and upcoming.
 #[utoipa::path(get, path = "/api/v2/scheduled-maintenances.json", tag = "statuspage",
     responses((status = 200, body = V2Maintenances), (status = 304, description = "Not modified (`If-None-Match`)")))]
 async fn maintenances(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let s = snapshot(&state);
-    let body = V2Maintenances {
-        page: page(&s),
-        scheduled_maintenances: maintenance_list(&s, |_| true),
-    };
-    answer(&headers, &s, "v2-maintenances", &body)
+    answer(&state, &headers, "v2-maintenances", |s| V2Maintenances {
+        page: page(s),
+        scheduled_maintenances: maintenance_list(s, |_| true),
+    })
 }
 
 /// Maintenance not started yet.
 #[utoipa::path(get, path = "/api/v2/scheduled-maintenances/upcoming.json", tag = "statuspage",
     responses((status = 200, body = V2Maintenances), (status = 304, description = "Not modified (`If-None-Match`)")))]
 async fn upcoming(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let s = snapshot(&state);
-    let body = V2Maintenances {
-        page: page(&s),
-        scheduled_maintenances: maintenance_list(&s, |st| st == MaintenanceStatus::Scheduled),
-    };
-    answer(&headers, &s, "v2-upcoming", &body)
+    answer(&state, &headers, "v2-upcoming", |s| V2Maintenances {
+        page: page(s),
+        scheduled_maintenances: maintenance_list(s, |st| st == MaintenanceStatus::Scheduled),
+    })
 }
 
 /// Maintenance in progress.
 #[utoipa::path(get, path = "/api/v2/scheduled-maintenances/active.json", tag = "statuspage",
     responses((status = 200, body = V2Maintenances), (status = 304, description = "Not modified (`If-None-Match`)")))]
 async fn active(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let s = snapshot(&state);
-    let body = V2Maintenances {
-        page: page(&s),
-        scheduled_maintenances: maintenance_list(&s, |st| st == MaintenanceStatus::InProgress),
-    };
-    answer(&headers, &s, "v2-active", &body)
+    answer(&state, &headers, "v2-active", |s| V2Maintenances {
+        page: page(s),
+        scheduled_maintenances: maintenance_list(s, |st| st == MaintenanceStatus::InProgress),
+    })
 }
