@@ -132,6 +132,27 @@ fn initial_page_data() -> Option<PageData> {
 const SUBSCRIBE_SCRIPT: &str = ";document.addEventListener(\"submit\",e=>{let f=e.target;if(!f.matches(\".subscribe-form\"))return;e.preventDefault();let n=f.querySelector(\"[role=status]\");fetch(f.action,{method:\"POST\",body:new URLSearchParams(new FormData(f)),headers:{Accept:\"application/json\"}}).then(r=>r.json()).then(j=>{n.textContent=j.message||(j.error||{}).message||\"\";if(j.message)f.reset()},()=>f.submit())})";
 
 /// The `<meta name>` that carries the Sentry DSN to the page.
+/// The day bars' tooltip: one element, filled and moved into the bar that
+/// is focused or hovered, and named by its `aria-describedby`: the date
+/// (from the list's `data-first`), the uptime and worst sample (from the
+/// day's token in `data-days`, see `pages::day_tokens`) and the day's
+/// incident links (copied from the bar). Plain script, so it works before
+/// and without the WebAssembly. When a refresh rewrites a list under the
+/// keyboard focus, the focus goes back to the same day. (No `&` or `<`,
+/// like [`SUBSCRIBE_SCRIPT`].)
+#[cfg(feature = "ssr")]
+const BARS_SCRIPT: &str = ";(()=>{const W={u:\"up\",g:\"degraded\",d:\"down\"},t=document.createElement(\"span\");let p,o,k;\
+t.className=\"bar-tip\";t.id=\"bar-tip\";t.setAttribute(\"role\",\"tooltip\");\
+const on=e=>{const b=e.target.closest?.(\".bars>li\");if(!b||(b==p?t.parentNode==b:0))return;\
+o=b.parentNode;k=[].indexOf.call(o.children,b);\
+const m=/^(.)([\\d.]*)(.?)$/.exec((o.dataset.days||\"\").split(\" \")[k]||\"\")||[],a=b.querySelectorAll(\":scope>a\"),n=a.length;\
+t.replaceChildren(new Date(Date.parse(o.dataset.first)+864e5*k).toISOString().slice(0,10)+\": \"+(m[2]?m[2]+\" % uptime\":m[1]==\"m\"?\"maintenance only\":\"no data\")\
++(m[3]?\", worst sample: \"+W[m[3]]:\"\")+(n?n>1?\", \"+n+\" incidents\":\", 1 incident\":\"\"),...[].map.call(a,x=>x.cloneNode(!0)));\
+p?.removeAttribute(\"aria-describedby\");b.append(t);b.setAttribute(\"aria-describedby\",\"bar-tip\");p=b};\
+addEventListener(\"focusin\",on);addEventListener(\"mouseover\",on);\
+new MutationObserver(()=>{if(p?!p.isConnected*o.isConnected*(document.activeElement==document.body):0){p=0;o.children[k]?.focus({preventScroll:!0})}})\
+.observe(document.body,{childList:!0,subtree:!0})})()";
+
 pub const SENTRY_META: &str = "upbeat-sentry-dsn";
 
 /// "Get updates": a plain form that posts to `/subscribe` (answered with
@@ -218,6 +239,7 @@ pub fn shell() -> impl IntoView {
             // none of it. Without script the form posts to a page.
             loader.push_str(SUBSCRIBE_SCRIPT);
         }
+        loader.push_str(BARS_SCRIPT);
         view! {
             <link rel="stylesheet" href=a.css/>
             <link rel="modulepreload" href=a.js/>
@@ -269,7 +291,18 @@ pub fn App() -> impl IntoView {
     let route = current_route();
     // Serialised into the page by the server and read back during
     // hydration, so both render the same document.
-    let status = SharedValue::new(initial_status).into_inner();
+    // The day bars travel once, in the markup (`pages::day_tokens`): the
+    // data serialised for hydration leaves them out (at 100 services they
+    // were some 800 KB of the page), and the server renders from the whole
+    // document.
+    let hydrated = SharedValue::new(|| initial_status().without_days()).into_inner();
+    #[cfg(feature = "ssr")]
+    let status = {
+        drop(hydrated);
+        initial_status()
+    };
+    #[cfg(not(feature = "ssr"))]
+    let status = hydrated;
     let data = match route {
         Route::History(_) | Route::Incident(_) => SharedValue::new(initial_page_data).into_inner(),
         _ => None,

@@ -811,6 +811,18 @@ pub fn group_slug(name: Option<&str>) -> String {
 }
 
 impl PublicStatus {
+    /// The same document with every service's day bars left out.
+    pub fn without_days(mut self) -> Self {
+        for service in &mut self.services {
+            if !service.days.is_empty() {
+                let mut bare = (**service).clone();
+                bare.days = DayBars::default();
+                *service = Arc::new(bare);
+            }
+        }
+        self
+    }
+
     /// The incident `id`, if it is active or among the recent ones.
     pub fn incident(&self, id: i64) -> Option<&IncidentView> {
         self.incidents

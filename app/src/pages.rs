@@ -406,70 +406,156 @@ fn ServiceRow(service: Arc<ServiceView>, incidents: Vec<IncidentView>) -> impl I
     }
 }
 
-/// The level a day's bar shows.
-fn day_level(day: &DayBar) -> &'static str {
+/// The level a day's bar shows, as its letter in the day's token.
+fn day_level(day: &DayBar) -> char {
     match day.uptime {
-        None if day.maintenance > 0 => "maint",
-        None => "none",
-        Some(u) if u >= 0.999 => "ok",
-        Some(u) if u >= 0.99 => "minor",
-        Some(u) if u >= 0.95 => "major",
-        Some(_) => "critical",
+        None if day.maintenance > 0 => 'm',
+        None => 'n',
+        Some(u) if u >= 0.999 => 'o',
+        Some(u) if u >= 0.99 => 'i',
+        Some(u) if u >= 0.95 => 'a',
+        Some(_) => 'c',
     }
 }
 
-/// 90 daily bars; each is focusable and tells its date, uptime, worst
-/// sample and that day's incidents (with links), on hover and on focus,
-/// to screen readers too.
+/// The class of a day's level letter.
+fn level_class(letter: char) -> &'static str {
+    match letter {
+        'm' => "maint",
+        'o' => "ok",
+        'i' => "minor",
+        'a' => "major",
+        'c' => "critical",
+        _ => "none",
+    }
+}
+
+/// A service's days as the page carries them: the first date and one
+/// token a day, space-separated, oldest first. A token is the level's
+/// letter (`o` ok, `i` minor, `a` major, `c` critical, `m` maintenance
+/// only, `n` no data), the uptime as shown without its `%` (`99.95`,
+/// `100`; none without samples) and the worst sample's initial (`u`p,
+/// `g` degraded, `d`own; none without samples): `o100u`, `c93.10d`, `n`.
+/// The day bars travel once, in the markup; the tooltip script reads them
+/// there and hydration reads them back (see [`Bars`]).
+pub fn day_tokens(days: &crate::model::DayBars) -> (Option<chrono::NaiveDate>, String) {
+    let mut first = None;
+    let mut tokens = String::with_capacity(days.len() * 6);
+    for day in days.iter() {
+        first.get_or_insert(day.date);
+        if !tokens.is_empty() {
+            tokens.push(' ');
+        }
+        tokens.push(day_level(&day));
+        if let Some(u) = day.uptime {
+            let shown = format_uptime(Some(f64::from(u)));
+            tokens.push_str(shown.trim_end_matches(" %"));
+        }
+        if let Some(worst) = day.worst {
+            tokens.push(match worst {
+                crate::model::SampleOutcome::Up => 'u',
+                crate::model::SampleOutcome::Degraded => 'g',
+                crate::model::SampleOutcome::Down => 'd',
+            });
+        }
+    }
+    (first, tokens)
+}
+
+/// `text` escaped for HTML text and quoted attribute values.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The bars of `tokens` from `first`: one focusable `<li>` a day, holding
+/// the links of the service's incidents of that day (hidden; the tooltip
+/// shows them). Markup written as text, set once: hydration never walks
+/// these 90 elements a service, and a refresh replaces them only when a
+/// level or an incident changed.
+fn bars_html(
+    first: Option<chrono::NaiveDate>,
+    tokens: &str,
+    slug: &str,
+    incidents: &[IncidentView],
+) -> String {
+    let mine: Vec<&IncidentView> = incidents
+        .iter()
+        .filter(|i| i.services.iter().any(|s| s.slug == slug))
+        .collect();
+    let mut html = String::with_capacity(tokens.len() * 8);
+    for (i, token) in tokens.split(' ').filter(|t| !t.is_empty()).enumerate() {
+        let class = level_class(token.chars().next().unwrap_or('n'));
+        html.push_str("<li class=\"bar bar-");
+        html.push_str(class);
+        html.push_str("\" tabindex=\"0\">");
+        if let Some(date) = first.map(|f| f + chrono::Days::new(i as u64)) {
+            for incident in mine.iter().filter(|inc| {
+                inc.started_at.date_naive() <= date
+                    && inc.resolved_at.is_none_or(|r| r.date_naive() >= date)
+            }) {
+                html.push_str(&format!(
+                    "<a class=\"bar-incident\" href=\"/incidents/{}\">{}</a>",
+                    incident.id,
+                    escape(&incident.title)
+                ));
+            }
+        }
+        html.push_str("</li>");
+    }
+    html
+}
+
+/// The days of a service whose hydration data left them out: read back
+/// from the markup the server rendered (`data-first`, `data-days`).
+#[cfg(feature = "hydrate")]
+fn days_in_markup(slug: &str) -> (Option<chrono::NaiveDate>, String) {
+    let list = document()
+        .query_selector(&format!("ol.bars[data-for=\"{slug}\"]"))
+        .ok()
+        .flatten();
+    let attribute = |name: &str| list.as_ref().and_then(|l| l.get_attribute(name));
+    (
+        attribute("data-first").and_then(|d| d.parse().ok()),
+        attribute("data-days").unwrap_or_default(),
+    )
+}
+
+/// 90 daily bars; each is focusable, and the page's tooltip script
+/// (`BARS_SCRIPT`) describes the focused or hovered one on demand: its
+/// date, uptime, worst sample and that day's incidents (with links), to
+/// screen readers too (`aria-describedby`). The details were written out
+/// for all 9,000 bars of a 100-service page before (2.7 MB of HTML).
 #[component]
 fn Bars(service: Arc<ServiceView>, incidents: Vec<IncidentView>) -> impl IntoView {
     let slug = service.slug.clone();
     let name = service.name.clone();
-    let days: Vec<DayBar> = service.days.iter().collect();
+    #[cfg_attr(not(feature = "hydrate"), expect(unused_mut))]
+    let (mut first, mut tokens) = day_tokens(&service.days);
+    #[cfg(feature = "hydrate")]
+    if service.days.is_empty() {
+        (first, tokens) = days_in_markup(&slug);
+    }
+    let bars = bars_html(first, &tokens, &slug, &incidents);
     view! {
-        <ol class="bars" aria-label=format!("{name}: uptime day by day, oldest first")>
-            {days
-                .into_iter()
-                .map(|day| {
-                    let date = day.date;
-                    let of_day: Vec<(i64, String)> = incidents
-                        .iter()
-                        .filter(|i| i.services.iter().any(|s| s.slug == slug))
-                        .filter(|i| {
-                            i.started_at.date_naive() <= date
-                                && i.resolved_at.is_none_or(|r| r.date_naive() >= date)
-                        })
-                        .map(|i| (i.id, i.title.clone()))
-                        .collect();
-                    let uptime = match day.uptime {
-                        Some(u) => format!("{} uptime", format_uptime(Some(f64::from(u)))),
-                        None if day.maintenance > 0 => "maintenance only".to_owned(),
-                        None => "no data".to_owned(),
-                    };
-                    let worst = day.worst.map(|w| format!(", worst sample: {}", w.as_str())).unwrap_or_default();
-                    let summary = format!(
-                        "{date}: {uptime}{worst}{}",
-                        match of_day.len() {
-                            0 => String::new(),
-                            1 => ", 1 incident".to_owned(),
-                            n => format!(", {n} incidents"),
-                        }
-                    );
-                    let tip = format!("tip-{slug}-{date}");
-                    let described_by = tip.clone();
-                    view! {
-                        <li class=format!("bar bar-{}", day_level(&day)) tabindex="0" aria-describedby=described_by>
-                            <span class="bar-tip" role="tooltip" id=tip>
-                                {summary}
-                                {of_day.into_iter().map(|(id, title)| view! {
-                                    <a class="bar-incident" href=format!("/incidents/{id}")>{title}</a>
-                                }).collect_view()}
-                            </span>
-                        </li>
-                    }
-                })
-                .collect_view()}
-        </ol>
+        <ol
+            class="bars"
+            aria-label=format!("{name}: uptime day by day, oldest first")
+            data-for=slug
+            data-first=first.map(|d| d.to_string())
+            data-days=tokens
+            inner_html=bars
+        ></ol>
     }
 }
 
@@ -676,5 +762,91 @@ fn NotFoundBody() -> impl IntoView {
             <h1>"Page not found"</h1>
             <p>"There is nothing at this address. " <a href="/">"Back to the status page"</a></p>
         </div>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{AffectedService, CreatedBy, Impact, IncidentStatus, SampleOutcome};
+    use chrono::{NaiveDate, TimeZone, Utc};
+
+    fn day(
+        date: NaiveDate,
+        uptime: Option<f32>,
+        worst: Option<SampleOutcome>,
+        maintenance: u32,
+    ) -> DayBar {
+        DayBar {
+            date,
+            uptime,
+            worst,
+            samples: u32::from(uptime.is_some()) * 1440,
+            maintenance,
+            latency_ms: None,
+        }
+    }
+
+    #[test]
+    fn a_day_is_one_token_of_level_uptime_and_worst_sample() {
+        let first = NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
+        let on = |n: u64| first + chrono::Days::new(n);
+        let days = crate::model::DayBars::from(vec![
+            day(on(0), Some(1.0), Some(SampleOutcome::Up), 0),
+            day(on(1), Some(0.999_511_7), Some(SampleOutcome::Degraded), 0),
+            // Shown as 99.89 %: the level follows the value, not the text.
+            day(on(2), Some(0.998_95), Some(SampleOutcome::Down), 0),
+            day(on(3), Some(0.968_75), Some(SampleOutcome::Down), 0),
+            day(on(4), Some(0.5), Some(SampleOutcome::Down), 0),
+            day(on(5), None, None, 30),
+            day(on(6), None, None, 0),
+        ]);
+        let (start, tokens) = day_tokens(&days);
+        assert_eq!(start, Some(first));
+        assert_eq!(tokens, "o100u o99.95g i99.89d a96.87d c50.00d m n");
+        assert_eq!(
+            day_tokens(&crate::model::DayBars::default()),
+            (None, String::new())
+        );
+    }
+
+    #[test]
+    fn bars_carry_their_level_and_the_links_of_their_days_incidents() {
+        let first = NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
+        let at = |d: u32| Utc.with_ymd_and_hms(2026, 11, d, 12, 0, 0).unwrap();
+        let incident = |id: i64, slug: &str, from: u32, to: Option<u32>| IncidentView {
+            id,
+            title: format!("<b>Outage</b> {id}"),
+            status: IncidentStatus::Investigating,
+            impact: Impact::Major,
+            created_by: CreatedBy::Auto,
+            auto_resolve: true,
+            started_at: at(from),
+            resolved_at: to.map(at),
+            updated_at: at(from),
+            services: vec![AffectedService {
+                slug: slug.into(),
+                name: slug.into(),
+                status: ServiceStatus::MajorOutage,
+            }],
+            updates: Vec::new(),
+        };
+        let incidents = [
+            incident(1, "api", 2, Some(3)),
+            incident(2, "web", 1, None),
+            incident(3, "api", 3, None),
+        ];
+        let html = bars_html(Some(first), "o100u c50.00d a96.00d n", "api", &incidents);
+        let bars: Vec<&str> = html.split("</li>").filter(|b| !b.is_empty()).collect();
+        assert_eq!(
+            bars,
+            [
+                r#"<li class="bar bar-ok" tabindex="0">"#,
+                r#"<li class="bar bar-critical" tabindex="0"><a class="bar-incident" href="/incidents/1">&lt;b&gt;Outage&lt;/b&gt; 1</a>"#,
+                r#"<li class="bar bar-major" tabindex="0"><a class="bar-incident" href="/incidents/1">&lt;b&gt;Outage&lt;/b&gt; 1</a><a class="bar-incident" href="/incidents/3">&lt;b&gt;Outage&lt;/b&gt; 3</a>"#,
+                r#"<li class="bar bar-none" tabindex="0"><a class="bar-incident" href="/incidents/3">&lt;b&gt;Outage&lt;/b&gt; 3</a>"#,
+            ]
+        );
+        assert_eq!(bars_html(None, "", "api", &incidents), "");
     }
 }

@@ -90,7 +90,13 @@ test('a status change on a target appears through the refresh, without a reload'
     window.__sameDocument = true;
     document.querySelector('li[data-slug="billing"]').__sameRow = true;
     document.querySelector('li[data-slug="billing"] .bar:last-child').focus();
+    // Hydration read the days back from the markup, so a refresh that
+    // changes no level leaves the bars as they are.
+    document.querySelector('li[data-slug="api"] .bar:last-child').__sameBar = true;
   });
+  // Today's bar of the failing service holds its incident's link, which
+  // its tooltip shows.
+  await expect(page.locator('.bar:focus .bar-tip a.bar-incident')).toHaveCount(1);
   const box = (selector) => page.locator(selector).evaluate((e) => {
     const r = e.getBoundingClientRect();
     return [r.top, r.height];
@@ -112,6 +118,7 @@ test('a status change on a target appears through the refresh, without a reload'
     focus: document.activeElement === document.querySelector('li[data-slug="billing"] .bar:last-child'),
   }));
   expect(kept).toEqual({ row: true, focus: true });
+  expect(await page.evaluate(() => document.querySelector('li[data-slug="api"] .bar:last-child').__sameBar)).toBe(true);
   // The banner above it all keeps its place and size (the incident that
   // resolved below it is gone, as it should be).
   expect(await box('.banner-box')).toEqual(banner);
@@ -179,10 +186,18 @@ test('keyboard reaches every day bar and its details', async ({ page }) => {
   await page.keyboard.press('Tab');
   await expect(page.locator('.bar:focus .bar-tip')).toBeVisible();
   expect(await page.locator('.bar:focus .bar-tip').textContent()).not.toBe(first);
-  // Today's bar is described for screen readers.
+  // One tooltip for the whole page, made on demand, not one per bar.
+  await expect(page.locator('.bar-tip')).toHaveCount(1);
+  // Today's bar, once focused, is described for screen readers; the bar
+  // before loses its description.
   const today = bars.last();
+  await today.focus();
   const described = await today.getAttribute('aria-describedby');
-  await expect(page.locator(`[id="${described}"]`)).toHaveText(/uptime/);
+  await expect(page.locator(`[id="${described}"]`)).toHaveText(/^\d{4}-\d\d-\d\d: .*uptime/);
+  await expect(page.locator('.bar[aria-describedby]')).toHaveCount(1);
+  // The pointer shows another day's details.
+  await bars.nth(3).hover();
+  await expect(page.locator('.bar:hover .bar-tip')).toBeVisible();
   expect(consoleErrors).toEqual([]);
 });
 
