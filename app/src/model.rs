@@ -1081,20 +1081,27 @@ pub enum PageData {
     Incident(Loaded<IncidentView>),
 }
 
+/// `YYYY-MM-DD` as the page writes dates, without chrono's parser (which
+/// would add its format strings to the WebAssembly).
+#[cfg(any(target_arch = "wasm32", feature = "hydrate", test))]
+pub fn parse_date(s: &str) -> Option<chrono::NaiveDate> {
+    wire::parse_date(s)
+}
+
 mod wire {
     #[cfg(any(target_arch = "wasm32", test))]
-    use chrono::{NaiveDate, NaiveTime, TimeDelta};
+    use chrono::{NaiveTime, TimeDelta};
 
     /// `YYYY-MM-DD`.
     // Only the browser parses times (the server writes them); tests check
     // these parsers against chrono's.
-    #[cfg(any(target_arch = "wasm32", test))]
+    #[cfg(any(target_arch = "wasm32", feature = "hydrate", test))]
     pub(super) fn parse_date(s: &str) -> Option<chrono::NaiveDate> {
         let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<u32>().ok();
         if s.len() != 10 || &s[4..5] != "-" || &s[7..8] != "-" {
             return None;
         }
-        NaiveDate::from_ymd_opt(i32::try_from(num(0..4)?).ok()?, num(5..7)?, num(8..10)?)
+        chrono::NaiveDate::from_ymd_opt(i32::try_from(num(0..4)?).ok()?, num(5..7)?, num(8..10)?)
     }
 
     /// RFC 3339: `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`.

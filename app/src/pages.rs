@@ -526,7 +526,7 @@ fn days_in_markup(slug: &str) -> (Option<chrono::NaiveDate>, String) {
         .flatten();
     let attribute = |name: &str| list.as_ref().and_then(|l| l.get_attribute(name));
     (
-        attribute("data-first").and_then(|d| d.parse().ok()),
+        attribute("data-first").and_then(|d| crate::model::parse_date(&d)),
         attribute("data-days").unwrap_or_default(),
     )
 }
