@@ -1213,6 +1213,24 @@ mod wire {
     }
 }
 
+/// Text for HTML, escaped (`&`, `<`, `>`, both quotes): for user text in
+/// HTML written by hand (the day bars' markup; on the server the embed
+/// widget and alert mail).
+pub fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// Formats a UTC timestamp the same way on the server and in the browser,
 /// so hydration never sees a mismatch.
 ///

@@ -462,22 +462,6 @@ pub fn day_tokens(days: &crate::model::DayBars) -> (Option<chrono::NaiveDate>, S
     (first, tokens)
 }
 
-/// `text` escaped for HTML text and quoted attribute values.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// The bars of `tokens` from `first`: one focusable `<li>` a day, holding
 /// the links of the service's incidents of that day (hidden; the tooltip
 /// shows them). Markup written as text, set once: hydration never walks
@@ -507,7 +491,7 @@ fn bars_html(
                 html.push_str(&format!(
                     "<a class=\"bar-incident\" href=\"/incidents/{}\">{}</a>",
                     incident.id,
-                    escape(&incident.title)
+                    crate::model::escape_html(&incident.title)
                 ));
             }
         }

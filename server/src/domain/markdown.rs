@@ -17,21 +17,9 @@ pub fn to_safe_html(markdown: &str) -> String {
 }
 
 /// Text for HTML, escaped (`&`, `<`, `>`, both quotes): for user text in
-/// HTML the server writes by hand (the embed widget, alert mail).
-pub fn escape_html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+/// HTML the server writes by hand (the embed widget, alert mail). The
+/// page's own, shared with the browser.
+pub use app::model::escape_html;
 
 #[cfg(test)]
 mod tests {
