@@ -13,10 +13,7 @@ pub const ADMIN_PREFIX: &str = "upb_";
 
 /// A new random token: 32 bytes, hex.
 pub fn new_token() -> String {
-    rand::random::<[u8; 32]>()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(rand::random::<[u8; 32]>())
 }
 
 /// A new admin API token: `upb_` and 64 hex digits.

@@ -27,7 +27,6 @@ use axum::http::header::{CONTENT_SECURITY_POLICY, REFERRER_POLICY, X_CONTENT_TYP
 use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
-use rand::RngCore;
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
@@ -38,26 +37,21 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// The id to use: the client's when it is reasonable, else a new one
 /// (32 hex digits).
 pub fn request_id(given: Option<&HeaderValue>) -> HeaderValue {
-    if let Some(given) = given.filter(|v| {
-        let id = v.as_bytes().trim_ascii();
-        !id.is_empty() && id.len() <= 128 && id.iter().all(u8::is_ascii_graphic)
-    }) {
-        return match given.as_bytes().trim_ascii() {
-            id if id.len() == given.len() => given.clone(),
-            id => HeaderValue::from_bytes(id).unwrap_or_else(|_| given.clone()),
-        };
+    if let Some(given) = given {
+        let id = given.as_bytes().trim_ascii();
+        if !id.is_empty() && id.len() <= 128 && id.iter().all(u8::is_ascii_graphic) {
+            return if id.len() == given.len() {
+                given.clone()
+            } else {
+                HeaderValue::from_bytes(id).unwrap_or_else(|_| given.clone())
+            };
+        }
     }
-    let mut bytes = [0u8; 16];
-    rand::rng().fill_bytes(&mut bytes);
     let mut hex = [0u8; 32];
-    for (i, b) in bytes.iter().enumerate() {
-        hex[2 * i] = HEX[usize::from(b >> 4)];
-        hex[2 * i + 1] = HEX[usize::from(b & 0xf)];
-    }
+    // Cannot fail: the buffer is twice the bytes' length.
+    let _ = hex::encode_to_slice(rand::random::<[u8; 16]>(), &mut hex);
     HeaderValue::from_bytes(&hex).unwrap_or_else(|_| HeaderValue::from_static("0"))
 }
-
-const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// The policy of answers that set none: nothing loads, nothing frames them.
 const DEFAULT_CSP: &str = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'";
