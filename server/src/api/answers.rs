@@ -108,14 +108,6 @@ impl Answer {
         self
     }
 
-    pub fn status(&self) -> StatusCode {
-        self.status
-    }
-
-    pub fn body(&self) -> &Bytes {
-        self.body.identity()
-    }
-
     /// The answer to a request with `request`'s headers: `304` when it
     /// names the `ETag` of a `200`, else the body in the best coding it
     /// accepts.
@@ -224,6 +216,21 @@ pub struct Answers(ByVersion<Claimed<OnceLock<Arc<Answer>>>>);
 impl Default for Answers {
     fn default() -> Self {
         Self(ByVersion::new(MAX_ANSWERS))
+    }
+}
+
+impl super::AppState {
+    /// The answer `key` of the current snapshot, made by `make` once per
+    /// snapshot (see [`Answers::respond`]), answered to `request`.
+    pub fn answer(
+        &self,
+        key: &str,
+        request: &HeaderMap,
+        make: impl FnOnce(&PublicStatus) -> Answer,
+    ) -> Response {
+        let snapshot = super::extract::snapshot(self);
+        self.answers
+            .respond(&snapshot, key, request, || make(&snapshot))
     }
 }
 

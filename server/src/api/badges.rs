@@ -34,7 +34,6 @@ use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
 
 use super::answers::Answer;
-use super::extract::snapshot;
 use super::AppState;
 use crate::domain::badge::{self, cap_label, Badge, Color, Palette, Style, LIGHTGREY};
 use crate::domain::markdown::escape_html;
@@ -160,9 +159,8 @@ fn respond(
     headers: &HeaderMap,
     make: impl FnOnce(&PublicStatus) -> Answer,
 ) -> Response {
-    let s = snapshot(state);
     let key = uri.path_and_query().map_or(uri.path(), |pq| pq.as_str());
-    state.answers.respond(&s, key, headers, || make(&s))
+    state.answer(key, headers, make)
 }
 
 /// A red badge naming what was wrong with the request.
@@ -339,22 +337,24 @@ pub async fn uptime_svg(
     uri: Uri,
 ) -> Response {
     let windows = ["24h", "7d", "30d", "90d"];
-    window_badge(
-        &state,
-        (&uri, &headers),
-        (&slug, &file),
-        &windows,
-        |service, window| {
-            let share = match window {
-                "24h" => service.uptime.h24,
-                "7d" => service.uptime.d7,
-                "30d" => service.uptime.d30,
-                _ => service.uptime.d90,
-            };
-            let (message, color) = badge::uptime(share);
-            (format!("uptime {window}"), message, color)
-        },
-    )
+    respond(&state, &uri, &headers, |s| {
+        window_badge(
+            s,
+            uri.query(),
+            (&slug, &file),
+            &windows,
+            |service, window| {
+                let share = match window {
+                    "24h" => service.uptime.h24,
+                    "7d" => service.uptime.d7,
+                    "30d" => service.uptime.d30,
+                    _ => service.uptime.d90,
+                };
+                let (message, color) = badge::uptime(share);
+                (format!("uptime {window}"), message, color)
+            },
+        )
+    })
 }
 
 /// A service's response time over a window: the mean, or with `?stat=`
@@ -378,67 +378,65 @@ pub async fn response_svg(
     Path((slug, file)): Path<(String, String)>,
     uri: Uri,
 ) -> Response {
-    let stat = url::form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
+    respond(&state, &uri, &headers, |s| {
+        response_answer(s, uri.query(), (&slug, &file))
+    })
+}
+
+fn response_answer(s: &PublicStatus, query: Option<&str>, path: (&str, &str)) -> Answer {
+    let stat = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
         .find(|(key, _)| key == "stat")
         .map(|(_, value)| value.into_owned());
     let stat = match stat.as_deref() {
         None | Some("mean") => None,
         Some(p @ ("p50" | "p95" | "p99")) => Some(p.to_owned()),
-        Some(_) => return respond(&state, &uri, &headers, |_| invalid(Invalid("unknown stat"))),
+        Some(_) => return invalid(Invalid("unknown stat")),
     };
     let windows = ["24h", "7d", "30d"];
-    window_badge(
-        &state,
-        (&uri, &headers),
-        (&slug, &file),
-        &windows,
-        |service, window| {
-            let (mean, percentiles) = match window {
-                "24h" => (service.response_ms.h24, service.percentiles.h24),
-                "7d" => (service.response_ms.d7, service.percentiles.d7),
-                _ => (service.response_ms.d30, service.percentiles.d30),
-            };
-            let (figure, label) = match stat.as_deref() {
-                None => (mean, format!("response time {window}")),
-                Some(p) => {
-                    let figure = match p {
-                        "p50" => percentiles.p50,
-                        "p95" => percentiles.p95,
-                        _ => percentiles.p99,
-                    };
-                    (figure, format!("response time {p} {window}"))
-                }
-            };
-            let (message, color) = badge::response_time(figure);
-            (label, message, color)
-        },
-    )
+    window_badge(s, query, path, &windows, |service, window| {
+        let (mean, percentiles) = match window {
+            "24h" => (service.response_ms.h24, service.percentiles.h24),
+            "7d" => (service.response_ms.d7, service.percentiles.d7),
+            _ => (service.response_ms.d30, service.percentiles.d30),
+        };
+        let (figure, label) = match stat.as_deref() {
+            None => (mean, format!("response time {window}")),
+            Some(p) => {
+                let figure = match p {
+                    "p50" => percentiles.p50,
+                    "p95" => percentiles.p95,
+                    _ => percentiles.p99,
+                };
+                (figure, format!("response time {p} {window}"))
+            }
+        };
+        let (message, color) = badge::response_time(figure);
+        (label, message, color)
+    })
 }
 
 /// A badge over a window of a service: `(slug, file)` from the path, where
 /// `file` is `{window}.svg` with the window one of `windows`; `say` gives
 /// the default label, the message and the colour.
 fn window_badge(
-    state: &AppState,
-    (uri, headers): (&Uri, &HeaderMap),
+    s: &PublicStatus,
+    query: Option<&str>,
     (slug, file): (&str, &str),
     windows: &[&str],
     say: impl Fn(&ServiceView, &str) -> (String, String, Palette),
-) -> Response {
-    respond(state, uri, headers, |s| {
-        let Some(window) = window(file, windows) else {
-            return invalid(Invalid("unknown window"));
-        };
-        let options = match Options::parse(uri.query()) {
-            Ok(options) => options,
-            Err(bad) => return invalid(bad),
-        };
-        let Some(service) = service(s, slug) else {
-            return not_found(options);
-        };
-        let (label, message, color) = say(service, window);
-        svg(StatusCode::OK, &options.badge(&label, &message, color))
-    })
+) -> Answer {
+    let Some(window) = window(file, windows) else {
+        return invalid(Invalid("unknown window"));
+    };
+    let options = match Options::parse(query) {
+        Ok(options) => options,
+        Err(bad) => return invalid(bad),
+    };
+    let Some(service) = service(s, slug) else {
+        return not_found(options);
+    };
+    let (label, message, color) = say(service, window);
+    svg(StatusCode::OK, &options.badge(&label, &message, color))
 }
 
 const EMBED_CSS: &str = "\

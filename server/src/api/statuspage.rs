@@ -29,8 +29,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::extract::snapshot;
-use super::public::cached_json;
+use super::answers::{etag, Answer};
 use super::AppState;
 
 /// The page id every object refers to.
@@ -403,8 +402,7 @@ fn answer<T: Serialize>(
     what: &str,
     make: impl FnOnce(&PublicStatus) -> T,
 ) -> Response {
-    let s = snapshot(state);
-    cached_json(state, headers, &s, what, || make(&s))
+    state.answer(what, headers, |s| Answer::json(&etag(s, what), &make(s)))
 }
 
 fn maintenance_list(s: &PublicStatus, keep: impl Fn(MaintenanceStatus) -> bool) -> Vec<V2Incident> {
