@@ -5,7 +5,7 @@
 # browser's Accept-Encoding, and settled, sampled every 5 s for 30 s after.
 # Goals (issue 20): idle at most 19 MiB; 30 s after the burst within 10 %
 # of idle. Also prints where idle memory sits (/proc/PID/smaps_rollup) and
-# the thread count.
+# the thread count, and bench/rss-map.py's account of it (TOP_CRATES=15).
 #
 #   bench/memory.sh              (SKIP_BUILD=1 to reuse the release build)
 #
@@ -42,6 +42,10 @@ idle=$(rss)
 echo "machine: $(nproc) cores; threads: $(awk '/^Threads/ {print $2}' "/proc/$pid/status")"
 echo "idle (after ${IDLE_SECONDS}s):  $(mib "$idle") MiB"
 awk '/^(Rss|Anonymous|Pss_File|Pss_Anon)/ {printf "  %-12s %8.1f MiB\n", $1, $2 / 1024}' "/proc/$pid/smaps_rollup"
+# By mapping, by section of the binary, and the crates of its resident code.
+if [ -r "/proc/$pid/pagemap" ] && command -v nm >/dev/null; then
+  python3 bench/rss-map.py "$pid" "${TOP_CRATES:-15}" | sed 's/^/  /'
+fi
 
 peak=$idle
 wrk -t2 -c"$BURST" -d"${BURST_SECONDS}s" -H 'Accept-Encoding: br, gzip' "http://127.0.0.1:$port/" >"$work/wrk.txt" &
