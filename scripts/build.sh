@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 source scripts/env.sh
 # --dist: the binary you deploy. The server with fat LTO and one codegen
 # unit: its code is 15 % smaller and better laid out, so 3 MiB less of it is
-# resident (bench/memory.sh: 30.5 against 33.5 MiB idle), at the same
+# resident (bench/memory.sh: 29.1 against 32.1 MiB idle), at the same
 # throughput, for a build twice as long (15 min from scratch on 2 cores).
 # Tests and benchmarks use the ordinary release profile. The Dockerfile
 # builds with it; the WebAssembly has its own profile either way.
