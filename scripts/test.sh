@@ -61,6 +61,7 @@ cargo test --locked -p upbeat-server -p app
 # one where the size-optimised wasm profile (and its compile limits) applies.
 step "release build (server + wasm) for the browser tests"
 scripts/build.sh
+python3 scripts/check-hot-text.py
 
 step "end-to-end tests in Chromium"
 (cd end2end && UPBEAT_BIN="$PWD/../target/release/upbeat" UPBEAT_SITE_ROOT="$PWD/../target/site" npx playwright test)
