@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # Upbeat container: build with the same steps as scripts/setup.sh and
-# scripts/build.sh --dist, run as a non-root user with SQLite on a volume.
+# scripts/build.sh, run as a non-root user with SQLite on a volume.
 #
 #   docker build -t upbeat .
 #   docker run -p 3000:3000 -v upbeat-data:/var/lib/upbeat upbeat
@@ -19,8 +19,9 @@ COPY Cargo.lock ./
 COPY scripts/ scripts/
 RUN scripts/setup.sh --build-only
 COPY . .
-# --dist: fat LTO, one codegen unit (3 MiB less resident; see scripts/build.sh).
-RUN scripts/build.sh --dist
+# The release profile, which server/link/hot-text.ld was measured on (the
+# least resident memory; README → Memory). Not --dist: see scripts/build.sh.
+RUN scripts/build.sh
 
 FROM debian:bookworm-slim
 RUN apt-get update \
