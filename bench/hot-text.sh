@@ -36,8 +36,10 @@ if [ "${SKIP_BUILD:-}" != 1 ]; then
   cp target/release/upbeat "$work/upbeat-plain"
   scripts/build.sh >/dev/null
 fi
-# UPBEAT_BIN and LAYOUT_BIN (with SKIP_BUILD=1) name other builds.
+# With SKIP_BUILD=1, UPBEAT_BIN names a build linked without the script
+# (required) and LAYOUT_BIN one linked with it.
 bin=${UPBEAT_BIN:-$work/upbeat-plain}
+[ -x "$bin" ] || { echo "error: no binary linked without the script: set UPBEAT_BIN, or drop SKIP_BUILD" >&2; exit 1; }
 pid=
 cleanup() {
   [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
