@@ -34,8 +34,10 @@ for line in nm.splitlines():
 exact, prefixes = set(), []
 for p in patterns:
     name = re.sub(r"^\.text\.(unlikely\.)?", "", p)
-    (prefixes.append(name[:-1]) if name.endswith("*") else exact.add(name))
-prefixes.sort()
+    if name.endswith("*"):
+        prefixes.append(name[:-1])
+    else:
+        exact.add(name)
 sorted_names = sorted(names)
 matched = sum(1 for n in exact if n in names)
 for prefix in prefixes:

@@ -1,13 +1,13 @@
 //! Link-time settings of the `upbeat` binary.
 //!
-//! - **Hot text first** (`link/hot-text.ld`, any ELF target linked here):
+//! - **Hot text first** (`link/hot-text.ld`, release builds for Linux):
 //!   the functions the server runs when it starts and serves, as measured
 //!   by `bench/hot-text.sh`, are placed together at the front of `.text`.
 //!   At idle most resident memory is the binary's code, and the kernel maps
 //!   code in windows around each page it faults in; scattered, the code
 //!   start-up runs drags most of the binary in with it (README → Operations
-//!   → Memory). The script names sections by pattern without the symbol's
-//!   hash, so a stale one places less, never fails the link.
+//!   → Memory). A pattern that names no section is ignored, so a stale
+//!   script places less, never fails the link.
 //! - **Packed relocations**: on Linux with glibc 2.36 or newer (Debian 12,
 //!   Ubuntu 22.10, RHEL 10, and the Dockerfile's images), relative
 //!   relocations are packed (`-z pack-relative-relocs`, DT_RELR): the
