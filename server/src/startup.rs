@@ -60,7 +60,7 @@ impl Instance {
     /// state and starts probing, reading the time from `clock`.
     pub async fn start(config: Config, clock: SharedClock) -> anyhow::Result<Self> {
         let started_at = std::time::Instant::now();
-        let store = store::connect(&config.database.url, config.database.max_connections)
+        let store = store::connect(&config.database.url, config.database.pool_size())
             .await
             .with_context(|| {
                 format!(

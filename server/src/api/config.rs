@@ -54,6 +54,10 @@ pub fn effective(config: &Config) -> String {
             *url = Value::String(crate::store::redact_url(text));
         }
     }
+    // Unset, it depends on the backend: say what the pool really is.
+    if let Some(size) = value.pointer_mut("/database/max_connections") {
+        *size = Value::from(config.database.pool_size());
+    }
     if let Some(routes) = value
         .pointer_mut("/alerts/routes")
         .and_then(Value::as_array_mut)

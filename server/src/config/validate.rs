@@ -46,7 +46,7 @@ impl Config {
                 "must start with sqlite:// or postgres://".into(),
             );
         }
-        if self.database.max_connections == 0 {
+        if self.database.max_connections == Some(0) {
             push(
                 "database.max_connections".into(),
                 "must be at least 1".into(),

@@ -314,6 +314,8 @@ routing_key_file = "{}"
     assert_eq!(effective["page"]["title"], "Acme (env)");
     assert_eq!(effective["defaults"]["interval"], "1m");
     assert_eq!(effective["retention"]["samples"], "90d");
+    // Unset, the pool's size is SQLite's default, not `null`.
+    assert_eq!(effective["database"]["max_connections"], 4);
     let check = &effective["services"][0]["check"];
     assert_eq!(check["kind"], "http");
     assert_eq!(
