@@ -1,23 +1,35 @@
 //! The built front end and the other files of the site root.
 //!
 //! - The module, WebAssembly and stylesheet (`pkg/upbeat.{js,wasm,css}`)
-//!   are read once at start, with the brotli and gzip copies that
-//!   `scripts/build.sh` writes beside them (`upbeat.wasm.br`), and
-//!   served from memory under names carrying a hash of their content
+//!   are opened once at start, with the brotli and gzip copies that
+//!   `scripts/build.sh` writes beside them (`upbeat.wasm.br`), and served
+//!   under names carrying a hash of their content
 //!   (`/pkg/upbeat.3f9c0a1b2c4d5e6f.wasm`), cached by browsers for a year
 //!   (`immutable`). A new build has new names, so nobody runs a stale mix.
 //!   The plain names answer too, revalidated on every use (`no-cache`), for
 //!   pages someone kept from before.
+//! - With both copies there, each answer reads its coding from disk through
+//!   the descriptor opened at start: a browser fetches these once per build,
+//!   so holding the 1 MB of the three codings in memory for the process's
+//!   life cost more than the read (bench/memory.sh; README → Memory). A
+//!   file replaced by rename keeps being served as it was at start; one
+//!   rewritten in place (its length or modification time changed) is
+//!   refused with `503` and an error in the log: restart to serve the new
+//!   build.
 //! - A precompressed copy is used only when it is at least as new as the
-//!   file; without one, a copy is compressed (at a lower level) on first
-//!   use, and start-up says so.
+//!   file; without one, the file is kept in memory and a copy is
+//!   compressed (at a lower level) on first use, and start-up says so.
 //! - Every other file under the site root (icons, a logo from `public/`) is
 //!   served from disk, its precompressed copy when there is one, cached for
 //!   an hour.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::fs::File;
+use std::io::Read;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use app::ssr::AssetUrls;
 use axum::body::Bytes;
@@ -43,7 +55,57 @@ pub const SITE_FILE: &str = "public, max-age=3600";
 struct Asset {
     content_type: &'static str,
     hash: String,
-    body: Encoded,
+    body: Body,
+}
+
+/// Where an asset's codings are read from.
+#[derive(Debug)]
+enum Body {
+    /// The file and both precompressed copies, read for each answer.
+    OnDisk {
+        identity: OnDisk,
+        brotli: OnDisk,
+        gzip: OnDisk,
+    },
+    /// A copy is missing or stale: the file in memory, copies made on first
+    /// use.
+    InMemory(Encoded),
+}
+
+/// A file opened at start, read whole for each answer.
+#[derive(Debug)]
+struct OnDisk {
+    path: PathBuf,
+    file: File,
+    len: u64,
+    modified: SystemTime,
+}
+
+impl OnDisk {
+    fn open(path: &Path) -> std::io::Result<Self> {
+        let file = File::open(path)?;
+        let meta = file.metadata()?;
+        Ok(Self {
+            path: path.to_owned(),
+            len: meta.len(),
+            modified: meta.modified()?,
+            file,
+        })
+    }
+
+    /// The file as it was at start; an error when it was rewritten since
+    /// (the descriptor follows the file, so its length or modification
+    /// time tells).
+    fn read(&self) -> std::io::Result<Bytes> {
+        let meta = self.file.metadata()?;
+        if meta.len() != self.len || meta.modified()? != self.modified {
+            return Err(std::io::Error::other("changed on disk since start"));
+        }
+        let len = usize::try_from(self.len).map_err(std::io::Error::other)?;
+        let mut bytes = vec![0; len];
+        self.file.read_exact_at(&mut bytes, 0)?;
+        Ok(Bytes::from(bytes))
+    }
 }
 
 /// The front end, loaded at start.
@@ -66,13 +128,23 @@ impl std::fmt::Debug for SiteAssets {
 
 /// The copy at `path` when it is at least as new as the file it compresses
 /// (modified at `source`).
-fn fresh_copy(path: &Path, source: std::time::SystemTime) -> Option<Bytes> {
-    let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok()?;
-    if modified < source {
+fn fresh_copy(path: &Path, source: SystemTime) -> Option<OnDisk> {
+    let copy = OnDisk::open(path).ok()?;
+    if copy.modified < source {
         tracing::warn!(file = %path.display(), "precompressed copy is older than its file; ignored");
         return None;
     }
-    std::fs::read(path).ok().map(Bytes::from)
+    Some(copy)
+}
+
+/// The file at `path`: its content (for the hash) and the descriptor it
+/// was read through.
+fn read_file(path: &Path) -> std::io::Result<(Vec<u8>, OnDisk)> {
+    let mut opened = OnDisk::open(path)?;
+    let mut content = Vec::new();
+    (&opened.file).read_to_end(&mut content)?;
+    opened.len = content.len() as u64;
+    Ok((content, opened))
 }
 
 impl SiteAssets {
@@ -90,24 +162,34 @@ impl SiteAssets {
         ] {
             let file = format!("{OUTPUT_NAME}.{ext}");
             let path = site_root.join("pkg").join(&file);
-            let (Ok(identity), Ok(modified)) = (
-                std::fs::read(&path),
-                std::fs::metadata(&path).and_then(|m| m.modified()),
-            ) else {
+            let Ok((identity, opened)) = read_file(&path) else {
                 tracing::warn!(file = %path.display(), "front-end file missing; pages are served without it (build with scripts/build.sh)");
                 continue;
             };
             let digest = Sha256::digest(&identity);
             let hash: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
-            let brotli = fresh_copy(&path.with_file_name(format!("{file}.br")), modified);
-            let gzip = fresh_copy(&path.with_file_name(format!("{file}.gz")), modified);
-            if brotli.is_none() || gzip.is_none() {
-                uncompressed.push(file.clone());
-            }
+            let brotli = fresh_copy(&path.with_file_name(format!("{file}.br")), opened.modified);
+            let gzip = fresh_copy(&path.with_file_name(format!("{file}.gz")), opened.modified);
+            let body = match (brotli, gzip) {
+                (Some(brotli), Some(gzip)) => Body::OnDisk {
+                    identity: opened,
+                    brotli,
+                    gzip,
+                },
+                (brotli, gzip) => {
+                    uncompressed.push(file.clone());
+                    let read = |copy: Option<OnDisk>| copy.and_then(|c| c.read().ok());
+                    Body::InMemory(Encoded::precompressed(
+                        Bytes::from(identity),
+                        read(brotli),
+                        read(gzip),
+                    ))
+                }
+            };
             let asset = Arc::new(Asset {
                 content_type,
                 hash: hash.clone(),
-                body: Encoded::precompressed(Bytes::from(identity), brotli, gzip),
+                body,
             });
             let hashed = format!("/pkg/{OUTPUT_NAME}.{hash}.{ext}");
             assets
@@ -133,9 +215,10 @@ impl SiteAssets {
     }
 
     /// The answer for `path`, or `None` when it is not a built file.
-    pub fn respond(&self, path: &str, headers: &HeaderMap) -> Option<Response> {
+    pub async fn respond(&self, path: &str, headers: &HeaderMap) -> Option<Response> {
         let (asset, hashed) = self.by_path.get(path)?;
-        let etag = match Coding::accepted(headers).token() {
+        let coding = Coding::accepted(headers);
+        let etag = match coding.token() {
             Some(token) => format!("\"{}-{token}\"", asset.hash),
             None => format!("\"{}\"", asset.hash),
         };
@@ -146,7 +229,13 @@ impl SiteAssets {
                 .insert(VARY, HeaderValue::from_static("accept-encoding"));
             response
         } else {
-            let mut response = asset.body.respond(headers);
+            let mut response = match &asset.body {
+                Body::InMemory(body) => body.respond(headers),
+                Body::OnDisk { .. } => match read_coding(Arc::clone(asset), coding).await {
+                    Ok(bytes) => Encoded::coded(bytes, coding),
+                    Err(response) => return Some(response),
+                },
+            };
             response
                 .headers_mut()
                 .insert(CONTENT_TYPE, HeaderValue::from_static(asset.content_type));
@@ -161,5 +250,38 @@ impl SiteAssets {
             h.insert(ETAG, value);
         }
         Some(response)
+    }
+}
+
+/// `coding` of an on-disk asset, read off the async workers; `503` when it
+/// cannot be read as it was at start.
+async fn read_coding(asset: Arc<Asset>, coding: Coding) -> Result<Bytes, Response> {
+    let read = tokio::task::spawn_blocking(move || {
+        let Body::OnDisk {
+            identity,
+            brotli,
+            gzip,
+        } = &asset.body
+        else {
+            unreachable!("only on-disk assets are read");
+        };
+        let copy = match coding {
+            Coding::Brotli => brotli,
+            Coding::Gzip => gzip,
+            Coding::Identity => identity,
+        };
+        copy.read().map_err(|e| (copy.path.clone(), e))
+    })
+    .await;
+    match read {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err((path, error))) => {
+            tracing::error!(file = %path.display(), %error, "front-end file unreadable; restart to serve the new build");
+            Err(StatusCode::SERVICE_UNAVAILABLE.into_response())
+        }
+        Err(error) => {
+            tracing::error!(%error, "reading a front-end file failed");
+            Err(StatusCode::INTERNAL_SERVER_ERROR.into_response())
+        }
     }
 }

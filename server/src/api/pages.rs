@@ -88,6 +88,7 @@ async fn site_file(State(state): State<AppState>, request: Request) -> Response 
     if let Some(response) = state
         .assets
         .respond(request.uri().path(), request.headers())
+        .await
     {
         return response;
     }

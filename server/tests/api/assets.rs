@@ -150,6 +150,22 @@ async fn the_front_end_is_served_under_hashed_names_and_precompressed() {
     assert_eq!(headers["cache-control"], "public, max-age=3600");
     assert_eq!(headers["content-encoding"], "br");
     assert_eq!(&body[..], b"svg in brotli");
+    // Read from disk as they were at start: a copy replaced by rename
+    // still answers with the bytes opened then; one rewritten in place is
+    // refused rather than served under the old hash.
+    let pkg = root.path().join("pkg");
+    std::fs::write(pkg.join("next.css.gz"), b"another build").unwrap();
+    std::fs::rename(pkg.join("next.css.gz"), pkg.join("upbeat.css.gz")).unwrap();
+    let (status, _, body) = get(css.clone(), "gzip").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        crate::helpers::decompress("gzip", &body),
+        "body{margin:0}\n"
+    );
+    std::fs::write(pkg.join("upbeat.css.br"), b"rewritten in place").unwrap();
+    let (status, headers, _) = get(css.clone(), "br").await;
+    assert_eq!(status, 503);
+    assert!(headers.get("cache-control").is_none());
     // Anything else is the 404 page.
     for path in [
         "/pkg/upbeat.0000000000000000.wasm",
