@@ -55,6 +55,27 @@ impl Coding {
 /// gzip, then none. A coding with `q=0` is refused; `*` stands for any
 /// coding not named.
 pub fn pick(accept: &str) -> Coding {
+    let accepts = acceptance(accept);
+    if accepts("br") {
+        Coding::Brotli
+    } else if accepts("gzip") {
+        Coding::Gzip
+    } else {
+        Coding::Identity
+    }
+}
+
+/// Whether the request's `Accept-Encoding` allows the coding `token`.
+pub fn accepts(headers: &HeaderMap, token: &str) -> bool {
+    let accept = headers
+        .get(ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    acceptance(accept)(token)
+}
+
+/// Whether `accept` (an `Accept-Encoding` value) allows a coding, by name.
+fn acceptance(accept: &str) -> impl Fn(&str) -> bool {
     let mut allowed: HashMap<String, bool> = HashMap::new();
     for item in accept.split(',') {
         let mut parts = item.split(';');
@@ -70,19 +91,12 @@ pub fn pick(accept: &str) -> Coding {
         });
         allowed.insert(name, !refused);
     }
-    let accepts = |name: &str| {
+    move |name: &str| {
         allowed
             .get(name)
             .or_else(|| allowed.get("*"))
             .copied()
             .unwrap_or(false)
-    };
-    if accepts("br") {
-        Coding::Brotli
-    } else if accepts("gzip") {
-        Coding::Gzip
-    } else {
-        Coding::Identity
     }
 }
 
@@ -139,7 +153,13 @@ impl Encoded {
     /// marked so that caches keep one copy per coding.
     pub fn respond(&self, request: &HeaderMap) -> Response {
         let coding = Coding::accepted(request);
-        let mut response = self.get(coding).into_response();
+        Self::coded(self.get(coding), coding)
+    }
+
+    /// An answer with `body`, which is in `coding`, marked so that caches
+    /// keep one copy per coding.
+    pub fn coded(body: Bytes, coding: Coding) -> Response {
+        let mut response = body.into_response();
         let headers = response.headers_mut();
         if let Some(token) = coding.token() {
             headers.insert(CONTENT_ENCODING, HeaderValue::from_static(token));

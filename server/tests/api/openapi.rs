@@ -107,6 +107,38 @@ async fn description(backend: Backend) {
     assert_eq!(response.status(), StatusCode::OK);
     let doc: Value = response.json().await.unwrap();
     assert_eq!(doc["openapi"], "3.1.0");
+    // Kept gzipped: sent so to whoever accepts it, unpacked for the others.
+    for accept in ["gzip", "br;q=1, gzip;q=0.5", "identity", "br"] {
+        let response = admin
+            .app
+            .client
+            .get(admin.app.url("/api/openapi.json"))
+            .header("accept-encoding", accept)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()["content-type"], "application/json");
+        let coding = response
+            .headers()
+            .get("content-encoding")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let body = response.bytes().await.unwrap();
+        let text = match coding.as_deref() {
+            Some(coding) => crate::helpers::decompress(coding, &body),
+            None => String::from_utf8(body.to_vec()).unwrap(),
+        };
+        let again: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(again, doc, "{accept}");
+        let want = if accept.contains("gzip") {
+            Some("gzip")
+        } else if accept == "br" {
+            Some("br")
+        } else {
+            None
+        };
+        assert_eq!(coding.as_deref(), want, "{accept}");
+    }
     assert_eq!(doc["info"]["title"], "Upbeat");
     assert!(doc["info"]["version"]
         .as_str()
