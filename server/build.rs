@@ -31,9 +31,8 @@ fn main() {
         return;
     }
     // Release builds only: a debug build's symbols differ from the ones
-    // measured. UPBEAT_HOT_TEXT=0 links without the script (to measure what
-    // it does, and for bench/hot-text.sh's run: valgrind reads the symbols
-    // of `.text` only).
+    // measured. UPBEAT_HOT_TEXT=0 links without the script, to measure what
+    // it does.
     let release = std::env::var("PROFILE").as_deref() == Ok("release");
     if release && std::env::var("UPBEAT_HOT_TEXT").as_deref() != Ok("0") {
         let dir = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default();
