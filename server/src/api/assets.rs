@@ -62,14 +62,28 @@ struct Asset {
 #[derive(Debug)]
 enum Body {
     /// The file and both precompressed copies, read for each answer.
-    OnDisk {
-        identity: OnDisk,
-        brotli: OnDisk,
-        gzip: OnDisk,
-    },
+    OnDisk(Arc<Codings>),
     /// A copy is missing or stale: the file in memory, copies made on first
     /// use.
     InMemory(Encoded),
+}
+
+/// The file and its precompressed copies, opened at start.
+#[derive(Debug)]
+struct Codings {
+    identity: OnDisk,
+    brotli: OnDisk,
+    gzip: OnDisk,
+}
+
+impl Codings {
+    fn get(&self, coding: Coding) -> &OnDisk {
+        match coding {
+            Coding::Brotli => &self.brotli,
+            Coding::Gzip => &self.gzip,
+            Coding::Identity => &self.identity,
+        }
+    }
 }
 
 /// A file opened at start, read whole for each answer.
@@ -171,11 +185,11 @@ impl SiteAssets {
             let brotli = fresh_copy(&path.with_file_name(format!("{file}.br")), opened.modified);
             let gzip = fresh_copy(&path.with_file_name(format!("{file}.gz")), opened.modified);
             let body = match (brotli, gzip) {
-                (Some(brotli), Some(gzip)) => Body::OnDisk {
+                (Some(brotli), Some(gzip)) => Body::OnDisk(Arc::new(Codings {
                     identity: opened,
                     brotli,
                     gzip,
-                },
+                })),
                 (brotli, gzip) => {
                     uncompressed.push(file.clone());
                     let read = |copy: Option<OnDisk>| copy.and_then(|c| c.read().ok());
@@ -231,7 +245,7 @@ impl SiteAssets {
         } else {
             let mut response = match &asset.body {
                 Body::InMemory(body) => body.respond(headers),
-                Body::OnDisk { .. } => match read_coding(Arc::clone(asset), coding).await {
+                Body::OnDisk(codings) => match read_coding(Arc::clone(codings), coding).await {
                     Ok(bytes) => Encoded::coded(bytes, coding),
                     Err(response) => return Some(response),
                 },
@@ -255,21 +269,9 @@ impl SiteAssets {
 
 /// `coding` of an on-disk asset, read off the async workers; `503` when it
 /// cannot be read as it was at start.
-async fn read_coding(asset: Arc<Asset>, coding: Coding) -> Result<Bytes, Response> {
+async fn read_coding(codings: Arc<Codings>, coding: Coding) -> Result<Bytes, Response> {
     let read = tokio::task::spawn_blocking(move || {
-        let Body::OnDisk {
-            identity,
-            brotli,
-            gzip,
-        } = &asset.body
-        else {
-            unreachable!("only on-disk assets are read");
-        };
-        let copy = match coding {
-            Coding::Brotli => brotli,
-            Coding::Gzip => gzip,
-            Coding::Identity => identity,
-        };
+        let copy = codings.get(coding);
         copy.read().map_err(|e| (copy.path.clone(), e))
     })
     .await;
