@@ -24,6 +24,7 @@ cd "$(dirname "$0")/.."
 root=$PWD
 source scripts/env.sh
 DURATION=${DURATION:-10}
+INTERVAL=${INTERVAL:-1s}
 BEFORE=${BEFORE:-067065d}
 source bench/common.sh
 
@@ -53,8 +54,8 @@ wait_for "http://127.0.0.1:$hello_port/"
 {
   printf '[page]\ntitle = "Hot path"\n\n'
   for i in $(seq 20); do
-    printf '[[services]]\nslug = "service-%s"\nname = "Service %s"\ngroup = "Group %s"\ninterval = "1s"\n[services.check]\nkind = "http"\nurl = "http://127.0.0.1:%s/"\n\n' \
-      "$i" "$i" $(((i - 1) / 5)) "$hello_port"
+    printf '[[services]]\nslug = "service-%s"\nname = "Service %s"\ngroup = "Group %s"\ninterval = "%s"\n[services.check]\nkind = "http"\nurl = "http://127.0.0.1:%s/"\n\n' \
+      "$i" "$i" $(((i - 1) / 5)) "$INTERVAL" "$hello_port"
   done
 } >"$work/upbeat.toml"
 

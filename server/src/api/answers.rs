@@ -22,7 +22,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use super::encoding::Encoded;
+use super::encoding::{Coding, Encoded};
 
 /// Most answers kept per snapshot version.
 pub const MAX_ANSWERS: usize = 1024;
@@ -112,6 +112,14 @@ impl Answer {
     /// names the `ETag` of a `200`, else the body in the best coding it
     /// accepts.
     pub fn respond(&self, request: &HeaderMap) -> Response {
+        self.respond_or(request, None)
+    }
+
+    /// As [`Answer::respond`], except that while another request is
+    /// compressing the body in the coding this one wants, `previous` (the
+    /// same answer of the snapshot before) answers instead when it has
+    /// that coding at hand. Only without it does the request wait.
+    pub fn respond_or(&self, request: &HeaderMap, previous: Option<&Self>) -> Response {
         let fresh = self.status == StatusCode::OK
             && self
                 .etag
@@ -121,7 +129,15 @@ impl Answer {
         let mut response = if fresh {
             StatusCode::NOT_MODIFIED.into_response()
         } else {
-            let mut response = self.body.respond(request);
+            let coding = Coding::accepted(request);
+            let body = match self.body.try_get(coding) {
+                Some(body) => body,
+                None => match previous.filter(|p| p.body.has(coding)) {
+                    Some(previous) => return previous.respond(request),
+                    None => self.body.get(coding),
+                },
+            };
+            let mut response = Encoded::coded(body, coding);
             *response.status_mut() = self.status;
             response
                 .headers_mut()
@@ -209,7 +225,9 @@ impl<T: Default> ByVersion<T> {
 /// the previous snapshot's (one snapshot, a few milliseconds, older)
 /// instead of waiting for it: under load a new snapshot every second
 /// otherwise put a render in front of every connection at once, the
-/// slowest hundredth of answers. A request with no previous answer waits.
+/// slowest hundredth of answers. The same holds for each compressed copy
+/// of a new answer, made by the first request for its coding
+/// ([`Answer::respond_or`]). A request with no previous answer waits.
 #[derive(Debug)]
 pub struct Answers(ByVersion<Claimed<OnceLock<Arc<Answer>>>>);
 
@@ -248,15 +266,21 @@ impl Answers {
         let Some((slot, previous)) = self.0.slot(version_of(snapshot), key) else {
             return make().respond(request);
         };
+        let previous = previous
+            .as_ref()
+            .and_then(|p| p.cell.get())
+            .map(Arc::as_ref);
         if let Some(answer) = slot.cell.get() {
-            return answer.respond(request);
+            return answer.respond_or(request, previous);
         }
         if !slot.claim() {
-            if let Some(answer) = previous.as_ref().and_then(|p| p.cell.get()) {
+            if let Some(answer) = previous {
                 return answer.respond(request);
             }
         }
-        slot.cell.get_or_init(|| Arc::new(make())).respond(request)
+        slot.cell
+            .get_or_init(|| Arc::new(make()))
+            .respond_or(request, previous)
     }
 }
 
@@ -348,6 +372,51 @@ mod tests {
                 answer("four")
             ))),
             "four"
+        );
+    }
+
+    #[test]
+    fn while_a_coding_is_made_the_previous_answer_with_it_answers() {
+        let body = |response: Response| {
+            let encoding = response.headers().get(CONTENT_ENCODING).cloned();
+            let etag = response.headers()[ETAG].clone();
+            let bytes = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap()
+                .block_on(axum::body::to_bytes(response.into_body(), usize::MAX))
+                .unwrap();
+            (encoding, etag, bytes)
+        };
+        let br = request(&[(ACCEPT_ENCODING, "br, gzip")]);
+        let old = Answer::new(StatusCode::OK, "text/html", "old ".repeat(100)).etag("\"1\"");
+        let (_, _, old_br) = body(old.respond(&br));
+        let new = Answer::new(StatusCode::OK, "text/html", "new ".repeat(100)).etag("\"2\"");
+        // Another request is compressing the new answer in brotli.
+        new.body.claim(Coding::Brotli);
+        assert_eq!(
+            body(new.respond_or(&br, Some(&old))),
+            (
+                Some(HeaderValue::from_static("br")),
+                HeaderValue::from_static("\"1\""),
+                old_br
+            ),
+            "the previous answer, whole, with its own ETag"
+        );
+        // The previous answer has no gzip copy: the new one is made.
+        let gzip = request(&[(ACCEPT_ENCODING, "gzip")]);
+        let (encoding, etag, _) = body(new.respond_or(&gzip, Some(&old)));
+        assert_eq!(
+            (encoding.unwrap(), etag),
+            ("gzip".try_into().unwrap(), "\"2\"".try_into().unwrap())
+        );
+        let (encoding, etag, bytes) = body(new.respond_or(&HeaderMap::new(), Some(&old)));
+        assert_eq!(
+            (encoding, etag, &bytes[..]),
+            (
+                None,
+                HeaderValue::from_static("\"2\""),
+                "new ".repeat(100).as_bytes()
+            )
         );
     }
 

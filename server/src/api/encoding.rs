@@ -11,6 +11,7 @@
 
 use std::collections::HashMap;
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
 use axum::body::Bytes;
@@ -105,8 +106,37 @@ fn acceptance(accept: &str) -> impl Fn(&str) -> bool {
 #[derive(Debug, Default)]
 pub struct Encoded {
     identity: Bytes,
-    brotli: OnceLock<Bytes>,
-    gzip: OnceLock<Bytes>,
+    brotli: Copy,
+    gzip: Copy,
+}
+
+/// One compressed copy, made by the first caller that asks for it.
+#[derive(Debug, Default)]
+struct Copy {
+    bytes: OnceLock<Bytes>,
+    /// Set by the caller that makes it, before it starts.
+    claimed: AtomicBool,
+}
+
+impl Copy {
+    fn get(&self, make: impl FnOnce() -> Bytes) -> Bytes {
+        self.bytes
+            .get_or_init(|| {
+                self.claimed.store(true, Ordering::Release);
+                make()
+            })
+            .clone()
+    }
+
+    fn try_get(&self, make: impl FnOnce() -> Bytes) -> Option<Bytes> {
+        if let Some(bytes) = self.bytes.get() {
+            return Some(bytes.clone());
+        }
+        if self.claimed.swap(true, Ordering::AcqRel) {
+            return None;
+        }
+        Some(self.get(make))
+    }
 }
 
 impl Encoded {
@@ -121,10 +151,10 @@ impl Encoded {
     pub fn precompressed(identity: Bytes, brotli: Option<Bytes>, gzip: Option<Bytes>) -> Self {
         let encoded = Self::new(identity);
         if let Some(b) = brotli {
-            let _ = encoded.brotli.set(b);
+            let _ = encoded.brotli.bytes.set(b);
         }
         if let Some(g) = gzip {
-            let _ = encoded.gzip.set(g);
+            let _ = encoded.gzip.bytes.set(g);
         }
         encoded
     }
@@ -138,14 +168,43 @@ impl Encoded {
     pub fn get(&self, coding: Coding) -> Bytes {
         match coding {
             Coding::Identity => self.identity.clone(),
-            Coding::Brotli => self
-                .brotli
-                .get_or_init(|| compress_brotli(&self.identity))
-                .clone(),
-            Coding::Gzip => self
-                .gzip
-                .get_or_init(|| compress_gzip(&self.identity))
-                .clone(),
+            Coding::Brotli => self.brotli.get(|| compress_brotli(&self.identity)),
+            Coding::Gzip => self.gzip.get(|| compress_gzip(&self.identity)),
+        }
+    }
+
+    /// The body in `coding` without waiting for anyone: `None` while
+    /// another caller is compressing it. The first caller for a coding
+    /// compresses it, as with [`Encoded::get`].
+    ///
+    /// Waiting blocks the thread, a runtime worker: when a new snapshot's
+    /// page was first asked for by both workers at once, both stood still
+    /// for its compression, and every connection with them.
+    pub fn try_get(&self, coding: Coding) -> Option<Bytes> {
+        match coding {
+            Coding::Identity => Some(self.identity.clone()),
+            Coding::Brotli => self.brotli.try_get(|| compress_brotli(&self.identity)),
+            Coding::Gzip => self.gzip.try_get(|| compress_gzip(&self.identity)),
+        }
+    }
+
+    /// Marks `coding` as being made by someone else, as a test's stand-in
+    /// for a concurrent request.
+    #[cfg(test)]
+    pub fn claim(&self, coding: Coding) {
+        match coding {
+            Coding::Identity => {}
+            Coding::Brotli => self.brotli.claimed.store(true, Ordering::Release),
+            Coding::Gzip => self.gzip.claimed.store(true, Ordering::Release),
+        }
+    }
+
+    /// Whether the body in `coding` is at hand, made or given.
+    pub fn has(&self, coding: Coding) -> bool {
+        match coding {
+            Coding::Identity => true,
+            Coding::Brotli => self.brotli.bytes.get().is_some(),
+            Coding::Gzip => self.gzip.bytes.get().is_some(),
         }
     }
 
@@ -250,5 +309,40 @@ mod tests {
             .read_to_end(&mut out)
             .unwrap();
         assert_eq!(out, b"body");
+    }
+
+    #[test]
+    fn a_copy_being_made_is_not_waited_for() {
+        let encoded = Encoded::new(Bytes::from("status ".repeat(100_000)));
+        assert!(encoded.has(Coding::Identity) && !encoded.has(Coding::Brotli));
+        // Someone else is compressing the gzip copy: no copy, at once.
+        let (started, finish) = (std::sync::Barrier::new(2), std::sync::Barrier::new(2));
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                encoded.gzip.get(|| {
+                    started.wait();
+                    finish.wait();
+                    compress_gzip(encoded.identity())
+                })
+            });
+            started.wait();
+            assert_eq!(encoded.try_get(Coding::Gzip), None, "while it is made");
+            assert_eq!(
+                encoded.try_get(Coding::Identity).as_ref(),
+                Some(encoded.identity())
+            );
+            finish.wait();
+        });
+        assert!(encoded.has(Coding::Gzip));
+        assert_eq!(
+            encoded.try_get(Coding::Gzip),
+            Some(encoded.get(Coding::Gzip))
+        );
+        // The first caller for a coding makes it.
+        let br = encoded
+            .try_get(Coding::Brotli)
+            .expect("made by the first caller");
+        assert!(encoded.has(Coding::Brotli));
+        assert_eq!(encoded.get(Coding::Brotli).as_ptr(), br.as_ptr());
     }
 }

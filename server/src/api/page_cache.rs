@@ -14,7 +14,8 @@
 //! - Requests for a page being rendered wait for that render instead of
 //!   rendering it again (one render per page and snapshot, even when a new
 //!   snapshot arrives under load), or, when the previous snapshot's page
-//!   is at hand, get that one meanwhile.
+//!   is at hand, get that one meanwhile; so do requests for a coding of
+//!   the new page that another request is compressing.
 
 use std::sync::Arc;
 
@@ -152,8 +153,12 @@ pub async fn page_cache(State(state): State<AppState>, request: Request, next: N
     let accept = answer_headers(request.headers());
     // Another request is rendering the new snapshot's page: the previous
     // snapshot's meanwhile, as for the other answers (`super::answers`).
+    let previous = previous
+        .as_ref()
+        .and_then(|p| p.cell.get())
+        .and_then(Option::as_deref);
     if slot.cell.get().is_none() && !slot.claim() {
-        if let Some(Some(page)) = previous.as_ref().and_then(|p| p.cell.get()) {
+        if let Some(page) = previous {
             crate::metrics::page_cache(true);
             return page.respond(&accept);
         }
@@ -182,7 +187,7 @@ pub async fn page_cache(State(state): State<AppState>, request: Request, next: N
     match (cached, own, mine) {
         (Some(entry), _, untouched) => {
             crate::metrics::page_cache(untouched.is_some());
-            entry.respond(&accept)
+            entry.respond_or(&accept, previous)
         }
         // This request rendered an answer that is not a cacheable page.
         (None, Some(response), _) => {
