@@ -12,7 +12,6 @@
 //! distinct badge queries) answers are made per request, as before.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use app::model::PublicStatus;
@@ -22,6 +21,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use super::encoding::Claimed;
 use super::encoding::{Coding, Encoded};
 
 /// Most answers kept per snapshot version.
@@ -166,20 +166,6 @@ struct Versions<T> {
     known: Option<Version>,
     current: HashMap<Box<str>, Arc<T>>,
     previous: HashMap<Box<str>, Arc<T>>,
-}
-
-/// A value made once by whoever claims it first.
-#[derive(Debug, Default)]
-pub struct Claimed<C> {
-    pub cell: C,
-    claimed: AtomicBool,
-}
-
-impl<C> Claimed<C> {
-    /// True for the first caller only.
-    pub fn claim(&self) -> bool {
-        !self.claimed.swap(true, Ordering::AcqRel)
-    }
 }
 
 impl<T: Default> ByVersion<T> {

@@ -106,36 +106,45 @@ fn acceptance(accept: &str) -> impl Fn(&str) -> bool {
 #[derive(Debug, Default)]
 pub struct Encoded {
     identity: Bytes,
-    brotli: Copy,
-    gzip: Copy,
+    brotli: Compressed,
+    gzip: Compressed,
 }
 
-/// One compressed copy, made by the first caller that asks for it.
+/// A value made once by whoever claims it first.
 #[derive(Debug, Default)]
-struct Copy {
-    bytes: OnceLock<Bytes>,
-    /// Set by the caller that makes it, before it starts.
+pub struct Claimed<C> {
+    pub cell: C,
     claimed: AtomicBool,
 }
 
-impl Copy {
+impl<C> Claimed<C> {
+    /// True for the first caller only.
+    pub fn claim(&self) -> bool {
+        !self.claimed.swap(true, Ordering::AcqRel)
+    }
+}
+
+/// One compressed copy, made by the first caller that asks for it.
+type Compressed = Claimed<OnceLock<Bytes>>;
+
+impl Compressed {
+    /// The copy, made by `make` unless it is at hand; a caller that finds
+    /// another one making it waits.
     fn get(&self, make: impl FnOnce() -> Bytes) -> Bytes {
-        self.bytes
+        self.cell
             .get_or_init(|| {
-                self.claimed.store(true, Ordering::Release);
+                self.claim();
                 make()
             })
             .clone()
     }
 
+    /// The copy without waiting: `None` while another caller makes it.
     fn try_get(&self, make: impl FnOnce() -> Bytes) -> Option<Bytes> {
-        if let Some(bytes) = self.bytes.get() {
+        if let Some(bytes) = self.cell.get() {
             return Some(bytes.clone());
         }
-        if self.claimed.swap(true, Ordering::AcqRel) {
-            return None;
-        }
-        Some(self.get(make))
+        self.claim().then(|| self.get(make))
     }
 }
 
@@ -151,10 +160,10 @@ impl Encoded {
     pub fn precompressed(identity: Bytes, brotli: Option<Bytes>, gzip: Option<Bytes>) -> Self {
         let encoded = Self::new(identity);
         if let Some(b) = brotli {
-            let _ = encoded.brotli.bytes.set(b);
+            let _ = encoded.brotli.cell.set(b);
         }
         if let Some(g) = gzip {
-            let _ = encoded.gzip.bytes.set(g);
+            let _ = encoded.gzip.cell.set(g);
         }
         encoded
     }
@@ -194,8 +203,8 @@ impl Encoded {
     pub fn claim(&self, coding: Coding) {
         match coding {
             Coding::Identity => {}
-            Coding::Brotli => self.brotli.claimed.store(true, Ordering::Release),
-            Coding::Gzip => self.gzip.claimed.store(true, Ordering::Release),
+            Coding::Brotli => _ = self.brotli.claim(),
+            Coding::Gzip => _ = self.gzip.claim(),
         }
     }
 
@@ -203,8 +212,8 @@ impl Encoded {
     pub fn has(&self, coding: Coding) -> bool {
         match coding {
             Coding::Identity => true,
-            Coding::Brotli => self.brotli.bytes.get().is_some(),
-            Coding::Gzip => self.gzip.bytes.get().is_some(),
+            Coding::Brotli => self.brotli.cell.get().is_some(),
+            Coding::Gzip => self.gzip.cell.get().is_some(),
         }
     }
 

@@ -30,7 +30,8 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
-use super::answers::{version_of, Answer, ByVersion, Claimed};
+use super::answers::{version_of, Answer, ByVersion};
+use super::encoding::Claimed;
 use super::AppState;
 
 /// Most pages kept per snapshot.
