@@ -18,6 +18,13 @@
 # target/release/upbeat (built unless SKIP_BUILD=1). The ceiling is measured
 # before and after both servers, and each share is of the mean of the two.
 #
+# Beside them, for each route, the hello-world sending exactly the bytes and
+# headers "after" answered with ("same bytes"): what answering with those
+# bytes costs on this machine at all, whatever the server does to pick
+# them. Its p99 is the floor for the route's p99 here.
+#
+# SERVICES (default 20) sets the number of services, in groups of 5.
+#
 #   SKIP_BUILD=1 bench/hot-path.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +32,7 @@ root=$PWD
 source scripts/env.sh
 DURATION=${DURATION:-10}
 INTERVAL=${INTERVAL:-1s}
+SERVICES=${SERVICES:-20}
 BEFORE=${BEFORE:-067065d}
 source bench/common.sh
 
@@ -53,7 +61,7 @@ pids+=($!)
 wait_for "http://127.0.0.1:$hello_port/"
 {
   printf '[page]\ntitle = "Hot path"\n\n'
-  for i in $(seq 20); do
+  for i in $(seq "$SERVICES"); do
     printf '[[services]]\nslug = "service-%s"\nname = "Service %s"\ngroup = "Group %s"\ninterval = "%s"\n[services.check]\nkind = "http"\nurl = "http://127.0.0.1:%s/"\n\n' \
       "$i" "$i" $(((i - 1) / 5)) "$INTERVAL" "$hello_port"
   done
@@ -90,8 +98,25 @@ for build in before after; do
   for i in "${!routes[@]}"; do
     measure "$build-$i" "http://127.0.0.1:$port${routes[$i]}" "${encodings[$i]}"
   done
+  if [ "$build" = after ]; then
+    for i in "${!routes[@]}"; do
+      headers=()
+      [ -n "${encodings[$i]}" ] && headers=(-H "${encodings[$i]}")
+      curl -fs "${headers[@]}" -D "$work/same-$i.headers" -o "$work/same-$i.body" "http://127.0.0.1:$port${routes[$i]}"
+    done
+  fi
   kill "$server"
   wait "$server" 2>/dev/null || true
+done
+for i in "${!routes[@]}"; do
+  same_port=$(free_port)
+  target/release/examples/hello "127.0.0.1:$same_port" "$work/same-$i.body" "$work/same-$i.headers" &
+  same=$!
+  pids+=("$same")
+  wait_for "http://127.0.0.1:$same_port/"
+  measure "same-$i" "http://127.0.0.1:$same_port${routes[$i]}" "${encodings[$i]}"
+  kill "$same"
+  wait "$same" 2>/dev/null || true
 done
 measure hello2 "http://127.0.0.1:$hello_port/"
 
@@ -104,10 +129,13 @@ h1, h2 = float(h1), float(h2)
 ceiling = (h1 + h2) / 2
 goals = {"/": 50, "/public/status": 50, "/badge/service-1.svg": 50, "/api/v2/summary.json": 40}
 print(f"hello-world ceiling: {h1:,.0f} and {h2:,.0f} req/s (mean {ceiling:,.0f}), p99 {h1_p99} and {h2_p99}; wrk -t1 -c50")
-print(f"{'route':<24} {'before req/s':>13} {'share':>6} {'p99':>8} {'after req/s':>12} {'share':>6} {'p99':>8} {'goal':>6}")
+print(f"{'route':<24} {'before req/s':>13} {'share':>6} {'p99':>8} {'after req/s':>12} {'share':>6} {'p99':>8} {'goal':>6}"
+      f" {'same bytes':>11} {'p99':>8} {'after/same':>10}")
 for i, route in enumerate(routes):
     b_rps, b_p99 = read(f"before-{i}")
     a_rps, a_p99 = read(f"after-{i}")
-    b, a = float(b_rps), float(a_rps)
-    print(f"{route:<24} {b:>13,.0f} {100 * b / ceiling:>5.0f}% {b_p99:>8} {a:>12,.0f} {100 * a / ceiling:>5.0f}% {a_p99:>8} {goals[route]:>5}%")
+    s_rps, s_p99 = read(f"same-{i}")
+    b, a, s = float(b_rps), float(a_rps), float(s_rps)
+    print(f"{route:<24} {b:>13,.0f} {100 * b / ceiling:>5.0f}% {b_p99:>8} {a:>12,.0f} {100 * a / ceiling:>5.0f}% {a_p99:>8} {goals[route]:>5}%"
+          f" {s:>11,.0f} {s_p99:>8} {100 * a / s:>9.0f}%")
 PY
