@@ -403,10 +403,7 @@ pub fn build_router(state: AppState) -> Router {
                 ))
                 // Pages: one render per page and snapshot (`GET` only, so
                 // outside the body limits).
-                .layer(axum::middleware::from_fn_with_state(
-                    state.clone(),
-                    api::page_cache::page_cache,
-                ))
+                .layer(api::page_cache::PageCacheLayer(state.clone()))
                 .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
                 .layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),
         )
@@ -421,10 +418,7 @@ pub fn build_router(state: AppState) -> Router {
                 // Request id, log line, metrics and security headers,
                 // around the limits so that their 413 and 408 answers are
                 // logged and counted.
-                .layer(axum::middleware::from_fn_with_state(
-                    state.access_log,
-                    api::observe::observe,
-                )),
+                .layer(api::observe::ObserveLayer(state.access_log)),
         )
         .with_state(state)
 }

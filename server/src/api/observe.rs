@@ -19,15 +19,19 @@
 //!   with a nonce) a restrictive one that also forbids framing, except for
 //!   the badges and `/embed`, which any site may frame.
 
-use std::net::SocketAddr;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
-use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::extract::{ConnectInfo, MatchedPath, Request};
 use axum::http::header::{CONTENT_SECURITY_POLICY, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS};
 use axum::http::{HeaderName, HeaderValue};
-use axum::middleware::Next;
 use axum::response::Response;
-use tracing::Instrument;
+use tower::{Layer, Service};
+use tracing::instrument::Instrumented;
+use tracing::{Instrument, Span};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::config::AccessLog;
@@ -63,82 +67,182 @@ fn route_of(request: &Request) -> Option<MatchedPath> {
     request.extensions().get::<MatchedPath>().cloned()
 }
 
-pub async fn observe(
-    State(access): State<AccessLog>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    let started = Instant::now();
-    let id = request_id(request.headers().get(&REQUEST_ID));
-    request.headers_mut().insert(REQUEST_ID, id.clone());
-    let method = crate::metrics::method_label(request.method());
-    let matched = route_of(&request);
-    let route = matched.as_ref().map_or("fallback", MatchedPath::as_str);
-    let client = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
-    let framable = route == "/embed" || route.starts_with("/badge");
-    let traced = crate::trace::enabled();
-    // Visible ASCII, checked by `request_id`.
-    let id_text = id.to_str().unwrap_or_default();
-    let span = if traced {
-        // The server span of the HTTP semantic conventions: named by
-        // method and route template; its attributes are set on the span
-        // itself rather than as fields, so the log lines keep their shape.
-        let name = if matched.is_none() {
-            method.to_owned()
-        } else {
-            format!("{method} {route}")
-        };
-        let span = tracing::info_span!("request", request_id = %id_text, otel.name = name, otel.kind = "server");
-        crate::trace::continue_from(&span, request.headers());
-        span.set_attribute("http.request.method", method);
-        span.set_attribute("http.route", route.to_owned());
-        span.set_attribute("url.path", request.uri().path().to_owned());
-        span
-    } else {
-        tracing::info_span!("request", request_id = %id_text)
-    };
-    let trace_id = crate::trace::trace_id(&span);
-    let mut response = next.run(request).instrument(span.clone()).await;
-    let elapsed = started.elapsed();
-    let status = response.status().as_u16();
-    if traced {
-        span.set_attribute("http.response.status_code", i64::from(status));
-        if status >= 500 {
-            span.set_status(opentelemetry::trace::Status::error(""));
+/// The layer putting [`Observe`] around every route.
+///
+/// A `tower` service rather than `axum::middleware::from_fn`: `from_fn`
+/// boxes the rest of the stack and its own future on every request, which
+/// this layer, around every answer, need not pay.
+#[derive(Clone, Copy, Debug)]
+pub struct ObserveLayer(pub AccessLog);
+
+impl<S> Layer<S> for ObserveLayer {
+    type Service = Observe<S>;
+
+    fn layer(&self, inner: S) -> Observe<S> {
+        Observe {
+            inner,
+            access: self.0,
         }
     }
-    if access.logs(status) {
-        span.in_scope(|| {
-            tracing::info!(
-                method = %method,
-                route = %route,
-                status,
-                duration_ms = elapsed.as_secs_f64() * 1000.0,
-                client = %client.map(|ip| ip.to_string()).unwrap_or_default(),
-                "request"
-            );
-        });
-    }
-    crate::metrics::http_request(method, route, status, elapsed);
+}
 
-    let headers = response.headers_mut();
-    headers.insert(REQUEST_ID, id);
-    if let Some(trace_id) = trace_id {
-        headers.insert(crate::trace::TRACE_ID, trace_id);
+/// Request id, tracing span, access log, metrics and security headers
+/// around `S` (see the module's documentation).
+#[derive(Clone, Debug)]
+pub struct Observe<S> {
+    inner: S,
+    access: AccessLog,
+}
+
+impl<S> Service<Request> for Observe<S>
+where
+    S: Service<Request, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Observed<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
     }
-    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    headers.insert(
-        REFERRER_POLICY,
-        HeaderValue::from_static("strict-origin-when-cross-origin"),
-    );
-    if !headers.contains_key(CONTENT_SECURITY_POLICY) {
-        let csp = if framable { FRAMABLE_CSP } else { DEFAULT_CSP };
-        headers.insert(CONTENT_SECURITY_POLICY, HeaderValue::from_static(csp));
+
+    fn call(&mut self, mut request: Request) -> Self::Future {
+        let started = Instant::now();
+        let id = request_id(request.headers().get(&REQUEST_ID));
+        request.headers_mut().insert(REQUEST_ID, id.clone());
+        let method = crate::metrics::method_label(request.method());
+        let matched = route_of(&request);
+        let route = matched.as_ref().map_or("fallback", MatchedPath::as_str);
+        let client = request
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        let framable = route == "/embed" || route.starts_with("/badge");
+        let traced = crate::trace::enabled();
+        // Visible ASCII, checked by `request_id`.
+        let id_text = id.to_str().unwrap_or_default();
+        let span = if traced {
+            // The server span of the HTTP semantic conventions: named by
+            // method and route template; its attributes are set on the span
+            // itself rather than as fields, so the log lines keep their shape.
+            let name = if matched.is_none() {
+                method.to_owned()
+            } else {
+                format!("{method} {route}")
+            };
+            let span = tracing::info_span!("request", request_id = %id_text, otel.name = name, otel.kind = "server");
+            crate::trace::continue_from(&span, request.headers());
+            span.set_attribute("http.request.method", method);
+            span.set_attribute("http.route", route.to_owned());
+            span.set_attribute("url.path", request.uri().path().to_owned());
+            span
+        } else {
+            tracing::info_span!("request", request_id = %id_text)
+        };
+        let trace_id = crate::trace::trace_id(&span);
+        let inner = span.in_scope(|| self.inner.call(request));
+        Observed {
+            inner: inner.instrument(span),
+            after: Some(After {
+                started,
+                id,
+                trace_id,
+                method,
+                matched,
+                client,
+                framable,
+                traced,
+                access: self.access,
+            }),
+        }
     }
-    response
+}
+
+pin_project_lite::pin_project! {
+    /// An [`Observe`]d answer being made.
+    pub struct Observed<F> {
+        #[pin]
+        inner: Instrumented<F>,
+        after: Option<After>,
+    }
+}
+
+/// What the answer's log line, metrics and headers need from the request.
+struct After {
+    started: Instant,
+    id: HeaderValue,
+    trace_id: Option<HeaderValue>,
+    method: &'static str,
+    matched: Option<MatchedPath>,
+    client: Option<IpAddr>,
+    framable: bool,
+    traced: bool,
+    access: AccessLog,
+}
+
+impl<F, E> Future for Observed<F>
+where
+    F: Future<Output = Result<Response, E>>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        let mut response = std::task::ready!(this.inner.as_mut().poll(cx))?;
+        if let Some(after) = this.after.take() {
+            after.finish(this.inner.span(), &mut response);
+        }
+        Poll::Ready(Ok(response))
+    }
+}
+
+impl After {
+    fn finish(self, span: &Span, response: &mut Response) {
+        let elapsed = self.started.elapsed();
+        let route = self
+            .matched
+            .as_ref()
+            .map_or("fallback", MatchedPath::as_str);
+        let status = response.status().as_u16();
+        if self.traced {
+            span.set_attribute("http.response.status_code", i64::from(status));
+            if status >= 500 {
+                span.set_status(opentelemetry::trace::Status::error(""));
+            }
+        }
+        if self.access.logs(status) {
+            span.in_scope(|| {
+                tracing::info!(
+                    method = %self.method,
+                    route = %route,
+                    status,
+                    duration_ms = elapsed.as_secs_f64() * 1000.0,
+                    client = %self.client.map(|ip| ip.to_string()).unwrap_or_default(),
+                    "request"
+                );
+            });
+        }
+        crate::metrics::http_request(self.method, route, status, elapsed);
+
+        let headers = response.headers_mut();
+        headers.insert(REQUEST_ID, self.id);
+        if let Some(trace_id) = self.trace_id {
+            headers.insert(crate::trace::TRACE_ID, trace_id);
+        }
+        headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+        headers.insert(
+            REFERRER_POLICY,
+            HeaderValue::from_static("strict-origin-when-cross-origin"),
+        );
+        if !headers.contains_key(CONTENT_SECURITY_POLICY) {
+            let csp = if self.framable {
+                FRAMABLE_CSP
+            } else {
+                DEFAULT_CSP
+            };
+            headers.insert(CONTENT_SECURITY_POLICY, HeaderValue::from_static(csp));
+        }
+    }
 }
 
 #[cfg(test)]

@@ -17,15 +17,19 @@
 //!   is at hand, get that one meanwhile; so do requests for a coding of
 //!   the new page that another request is compressing.
 
+use std::convert::Infallible;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
+use futures::future::{BoxFuture, Either, MapOk};
+use futures::TryFutureExt;
 use tokio::sync::OnceCell;
+use tower::{Layer, Service, ServiceExt};
 
 use axum::body::{to_bytes, Body};
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::header::{ACCEPT_ENCODING, CONTENT_SECURITY_POLICY, CONTENT_TYPE, IF_NONE_MATCH};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use sha2::{Digest, Sha256};
@@ -121,15 +125,15 @@ fn replace_all(haystack: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
     out
 }
 
-pub async fn page_cache(State(state): State<AppState>, request: Request, next: Next) -> Response {
+/// Whether `request` asks for a page this cache keeps.
+fn cacheable(request: &Request) -> bool {
     let path = request.uri().path();
-    let query = request.uri().query();
     let page_number = |q: &str| {
         q.strip_prefix("page=")
             .is_some_and(|n| !n.is_empty() && n.len() <= 9 && n.bytes().all(|b| b.is_ascii_digit()))
     };
-    let cacheable = request.method() == Method::GET
-        && match query {
+    request.method() == Method::GET
+        && match request.uri().query() {
             None => {
                 path == "/"
                     || path.starts_with("/services/")
@@ -137,17 +141,95 @@ pub async fn page_cache(State(state): State<AppState>, request: Request, next: N
                     || path.starts_with("/groups/")
             }
             Some(q) => path.starts_with("/groups/") && page_number(q),
-        };
-    if !cacheable {
-        return next.run(request).await;
+        }
+}
+
+/// The layer putting the page cache in front of every route.
+///
+/// A `tower` service rather than `axum::middleware::from_fn`, so that the
+/// answers that are not pages (the JSON, the badges) pass straight through,
+/// without the boxed service and futures `from_fn` makes per request.
+#[derive(Clone)]
+pub struct PageCacheLayer(pub AppState);
+
+impl<S> Layer<S> for PageCacheLayer {
+    type Service = PageCached<S>;
+
+    fn layer(&self, inner: S) -> PageCached<S> {
+        PageCached {
+            state: self.0.clone(),
+            inner,
+        }
     }
+}
+
+/// `S` with its pages cached per snapshot (see the module's documentation).
+#[derive(Clone)]
+pub struct PageCached<S> {
+    state: AppState,
+    inner: S,
+}
+
+/// `S`'s answer as a [`Response`].
+type Passed<F, R> = MapOk<F, fn(R) -> Response>;
+
+impl<S, R> Service<Request> for PageCached<S>
+where
+    S: Service<Request, Response = R, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send,
+    R: IntoResponse + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Either<Passed<S::Future, R>, BoxFuture<'static, Result<Response, Infallible>>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        if !cacheable(&request) {
+            return Either::Left(
+                self.inner
+                    .call(request)
+                    .map_ok(R::into_response as fn(R) -> Response),
+            );
+        }
+        // The service made ready is the one to call; a clone stays.
+        let ready = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, ready);
+        let state = self.state.clone();
+        Either::Right(Box::pin(async move {
+            Ok(page_cache(state, request, inner).await)
+        }))
+    }
+}
+
+/// `inner`'s answer to `request`.
+async fn pass<S, R>(inner: S, request: Request) -> Response
+where
+    S: Service<Request, Response = R, Error = Infallible>,
+    R: IntoResponse,
+{
+    let Ok(response) = inner.oneshot(request).await;
+    response.into_response()
+}
+
+/// The answer to a cacheable `request`: the snapshot's page, rendered by
+/// `inner` once.
+async fn page_cache<S, R>(state: AppState, request: Request, inner: S) -> Response
+where
+    S: Service<Request, Response = R, Error = Infallible>,
+    R: IntoResponse,
+{
+    let path = request.uri().path();
     let version = version_of(&state.snapshot.borrow());
     let key = request
         .uri()
         .path_and_query()
         .map_or(path, |pq| pq.as_str());
     let Some((slot, previous)) = state.page_cache.0.slot(version, key) else {
-        return next.run(request).await;
+        return pass(inner, request).await;
     };
     // Only the request's `Accept-Encoding` and `If-None-Match` matter for
     // a cached answer; the request itself may go to the render.
@@ -164,7 +246,7 @@ pub async fn page_cache(State(state): State<AppState>, request: Request, next: N
             return page.respond(&accept);
         }
     }
-    let mut mine = Some((request, next));
+    let mut mine = Some((request, inner));
     let mut own: Option<Response> = None;
     let cached = slot
         .cell
@@ -172,8 +254,8 @@ pub async fn page_cache(State(state): State<AppState>, request: Request, next: N
             let taken = mine.take();
             let own = &mut own;
             async move {
-                let (request, next) = taken?;
-                match capture(next.run(request).await, MAX_PAGE_BYTES).await {
+                let (request, inner) = taken?;
+                match capture(pass(inner, request).await, MAX_PAGE_BYTES).await {
                     Ok(entry) => Some(entry),
                     Err(response) => {
                         *own = Some(response);
@@ -196,9 +278,9 @@ pub async fn page_cache(State(state): State<AppState>, request: Request, next: N
             response
         }
         // Another request's render was not cacheable: render this one.
-        (None, None, Some((request, next))) => {
+        (None, None, Some((request, inner))) => {
             crate::metrics::page_cache(false);
-            next.run(request).await
+            pass(inner, request).await
         }
         (None, None, None) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
