@@ -11,7 +11,7 @@
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 use axum::body::Bytes;
 use axum::http::header::{ACCEPT_ENCODING, CONTENT_ENCODING, VARY};
@@ -139,6 +139,14 @@ impl Compressed {
             })
             .clone()
     }
+
+    /// The copy without waiting: `None` while another caller makes it.
+    fn try_get(&self, make: impl FnOnce() -> Bytes) -> Option<Bytes> {
+        if let Some(bytes) = self.cell.get() {
+            return Some(bytes.clone());
+        }
+        self.claim().then(|| self.get(make))
+    }
 }
 
 impl Encoded {
@@ -175,29 +183,24 @@ impl Encoded {
         }
     }
 
-    /// Has the body in `coding` made on the runtime's blocking pool by the
-    /// first caller that asks, and returns at once; the caller answers with
-    /// something else meanwhile (the previous snapshot's answer). Outside a
-    /// runtime the copy is made before returning.
+    /// The body in `coding` without waiting for anyone: `None` while
+    /// another caller is compressing it. The first caller for a coding
+    /// compresses it, as with [`Encoded::get`].
     ///
-    /// Made on the runtime worker, the copy stopped every connection of that
-    /// worker: brotli of a new snapshot's page of 100 services took 6–9 ms
-    /// a snapshot (`perf` under `SERVICES=100 bench/hot-path.sh`), the
-    /// whole of the page's p99. Before that, a second request waiting for
-    /// the copy blocked the other worker too.
-    pub fn make_aside(self: &Arc<Self>, coding: Coding) {
-        let first = match coding {
-            Coding::Identity => return,
-            Coding::Brotli => self.brotli.claim(),
-            Coding::Gzip => self.gzip.claim(),
-        };
-        if !first {
-            return;
-        }
-        let this = Arc::clone(self);
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => drop(runtime.spawn_blocking(move || this.get(coding))),
-            Err(_) => drop(this.get(coding)),
+    /// Waiting blocks the thread, a runtime worker: when a new snapshot's
+    /// page was first asked for by both workers at once, both stood still
+    /// for its compression, and every connection with them.
+    ///
+    /// The first caller compresses on its own thread, rather than on the
+    /// blocking pool while the previous snapshot's answer serves it: that
+    /// was tried, and a lone request just after a change (an editor
+    /// resolving an incident, then reloading) got the snapshot from before
+    /// the change. Whoever asks first gets the new answer.
+    pub fn try_get(&self, coding: Coding) -> Option<Bytes> {
+        match coding {
+            Coding::Identity => Some(self.identity.clone()),
+            Coding::Brotli => self.brotli.try_get(|| compress_brotli(&self.identity)),
+            Coding::Gzip => self.gzip.try_get(|| compress_gzip(&self.identity)),
         }
     }
 
@@ -325,36 +328,37 @@ mod tests {
     }
 
     #[test]
-    fn a_copy_is_made_aside_once() {
-        let encoded = Arc::new(Encoded::new(Bytes::from("status ".repeat(100_000))));
+    fn a_copy_being_made_is_not_waited_for() {
+        let encoded = Encoded::new(Bytes::from("status ".repeat(100_000)));
         assert!(encoded.has(Coding::Identity) && !encoded.has(Coding::Brotli));
-        // In a runtime: on the blocking pool, by the first caller only.
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
-            encoded.make_aside(Coding::Gzip);
-            // Gzip at its best level of 700 KB takes milliseconds; made on
-            // this thread, it would be there already.
-            assert!(!encoded.has(Coding::Gzip), "made on the caller's thread");
-            encoded.make_aside(Coding::Gzip);
-            let mut waited = 0;
-            while !encoded.has(Coding::Gzip) {
-                assert!(waited < 500, "the gzip copy was never made");
-                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-                waited += 1;
-            }
+        // Someone else is compressing the gzip copy: no copy, at once.
+        let (started, finish) = (std::sync::Barrier::new(2), std::sync::Barrier::new(2));
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                encoded.gzip.get(|| {
+                    started.wait();
+                    finish.wait();
+                    compress_gzip(encoded.identity())
+                })
+            });
+            started.wait();
+            assert_eq!(encoded.try_get(Coding::Gzip), None, "while it is made");
+            assert_eq!(
+                encoded.try_get(Coding::Identity).as_ref(),
+                Some(encoded.identity())
+            );
+            finish.wait();
         });
-        let gzip = encoded.get(Coding::Gzip);
-        let mut text = String::new();
-        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gzip[..]), &mut text)
-            .unwrap();
-        assert_eq!(text.as_bytes(), &encoded.identity()[..]);
-        assert!(!encoded.gzip.claim(), "claimed once, by the first call");
-        // Outside a runtime: made before returning.
-        encoded.make_aside(Coding::Brotli);
+        assert!(encoded.has(Coding::Gzip));
+        assert_eq!(
+            encoded.try_get(Coding::Gzip),
+            Some(encoded.get(Coding::Gzip))
+        );
+        // The first caller for a coding makes it.
+        let br = encoded
+            .try_get(Coding::Brotli)
+            .expect("made by the first caller");
         assert!(encoded.has(Coding::Brotli));
-        encoded.make_aside(Coding::Identity);
+        assert_eq!(encoded.get(Coding::Brotli).as_ptr(), br.as_ptr());
     }
 }
