@@ -82,7 +82,8 @@ serve() {
 measure() {
   local headers=()
   [ -n "${3:-}" ] && headers=(-H "$3")
-  curl -fs "${headers[@]}" "$2" >/dev/null || { echo "$2 does not answer 200" >&2; return 1; }
+  # The answer is kept ($work/ID.headers, $work/ID.body) for the same-bytes run.
+  curl -fs "${headers[@]}" -D "$work/$1.headers" -o "$work/$1.body" "$2" || { echo "$2 does not answer 200" >&2; return 1; }
   wrk -t1 -c50 -d"${DURATION}s" --latency "${headers[@]}" "$2" >"$work/$1.txt"
   echo "$(awk '/^Requests\/sec/ {print $2}' "$work/$1.txt") $(awk '$1 == "99%" {print $2}' "$work/$1.txt")" >"$work/$1"
 }
@@ -98,19 +99,12 @@ for build in before after; do
   for i in "${!routes[@]}"; do
     measure "$build-$i" "http://127.0.0.1:$port${routes[$i]}" "${encodings[$i]}"
   done
-  if [ "$build" = after ]; then
-    for i in "${!routes[@]}"; do
-      headers=()
-      [ -n "${encodings[$i]}" ] && headers=(-H "${encodings[$i]}")
-      curl -fs "${headers[@]}" -D "$work/same-$i.headers" -o "$work/same-$i.body" "http://127.0.0.1:$port${routes[$i]}"
-    done
-  fi
   kill "$server"
   wait "$server" 2>/dev/null || true
 done
 for i in "${!routes[@]}"; do
   same_port=$(free_port)
-  target/release/examples/hello "127.0.0.1:$same_port" "$work/same-$i.body" "$work/same-$i.headers" &
+  target/release/examples/hello "127.0.0.1:$same_port" "$work/after-$i.body" "$work/after-$i.headers" &
   same=$!
   pids+=("$same")
   wait_for "http://127.0.0.1:$same_port/"
