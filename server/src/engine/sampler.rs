@@ -146,6 +146,7 @@ async fn run_service(
     let offset = offset.max(service.probe.first_delay());
     let mut ticker = tokio::time::interval_at(Instant::now() + offset, service.interval);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    let mut last_taken = None;
     loop {
         tokio::select! {
             () = cancel.cancelled() => return,
@@ -158,7 +159,8 @@ async fn run_service(
                 Err(_) => return,
             },
         };
-        let taken_at = sample_time(clock.now());
+        let taken_at = next_stamp(clock.now(), last_taken);
+        last_taken = Some(taken_at);
         let deadline = service.timeout + DEADLINE_GRACE;
         let started = Instant::now();
         // Below `info`: disabled at the call site unless traces are on.
@@ -211,6 +213,21 @@ async fn run_service(
     }
 }
 
+/// The stamp of a service's next sample, taken `now`: its whole second,
+/// or the second after `last` when that one is taken.
+///
+/// A service's samples are keyed by their second, and a repeated key is
+/// not stored. Ticks are at least a second apart, but a tick woken a few
+/// milliseconds late and the next one on time can fall in the same
+/// second; the second sample would then be lost.
+fn next_stamp(now: DateTime<Utc>, last: Option<DateTime<Utc>>) -> DateTime<Utc> {
+    let at = sample_time(now);
+    match last {
+        Some(last) if at <= last => last + chrono::TimeDelta::seconds(1),
+        _ => at,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use async_trait::async_trait;
@@ -257,6 +274,27 @@ mod tests {
                 "{count} at {interval:?}"
             );
         }
+    }
+
+    #[test]
+    fn two_ticks_in_one_second_get_two_stamps() {
+        let at = |ms| {
+            Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).unwrap()
+                + chrono::TimeDelta::milliseconds(ms)
+        };
+        let first = next_stamp(at(1_004), None);
+        assert_eq!(first, at(1_000), "a woken-late tick keeps its second");
+        let second = next_stamp(at(1_998), Some(first));
+        assert_eq!(
+            second,
+            at(2_000),
+            "the next, on time in the same second, takes the next"
+        );
+        assert_eq!(
+            next_stamp(at(3_001), Some(second)),
+            at(3_000),
+            "and the one after is on its own second again"
+        );
     }
 
     #[test]
