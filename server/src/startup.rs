@@ -201,6 +201,7 @@ impl Instance {
             replica: crate::engine::replica_name(),
             lease_ttl: config.database.lease_ttl,
             gather: Duration::from_millis(200),
+            publish_every: Duration::from_secs(1),
             max_buffered: crate::engine::buffer_bound(scheduled_intervals),
             alerts,
             subscribers: notifier,

@@ -187,6 +187,9 @@ pub struct Engine {
     pub lease_ttl: Duration,
     /// How long the writer gathers samples before a write.
     pub gather: Duration,
+    /// Least time between snapshots after rounds without a status change
+    /// ([`SampleWriter::publish_every`]).
+    pub publish_every: Duration,
     /// Samples the writer may hold while the database is away.
     pub max_buffered: usize,
     /// Routes and delivers alerts while this replica leads.
@@ -435,6 +438,7 @@ impl Engine {
             Arc::clone(&self.changes),
         );
         writer.gather = self.gather;
+        writer.publish_every = self.publish_every;
         writer.max_buffered = self.max_buffered;
         writer.slo = Some(self.publish_slo.clone());
         writer.latencies = Some(self.latencies.subscribe());

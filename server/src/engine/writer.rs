@@ -169,6 +169,20 @@ pub struct SampleWriter {
     pub max_buffered: usize,
     /// How long to gather samples before a write.
     pub gather: Duration,
+    /// Least time between two snapshots published after rounds without a
+    /// status change (zero: one after every round). A status change, an
+    /// admin change and a reload publish at once.
+    ///
+    /// Each snapshot is rendered and compressed again by the first request
+    /// for each page and coding, on a runtime worker; with many services
+    /// probing every few seconds, rounds come five times a second, and
+    /// those renders showed in the page's p99 (`bench/hot-path.sh`). A
+    /// second later is soon enough for uptime figures and bars.
+    pub publish_every: Duration,
+    /// When the last snapshot was published.
+    published_at: Option<Instant>,
+    /// A round's changes wait for the snapshot due then.
+    publish_due: Option<Instant>,
     /// How long to wait before retrying a failed write.
     pub retry_after: Duration,
     /// How often to reload maintenance and incidents.
@@ -210,6 +224,9 @@ impl SampleWriter {
             max_batch: 1000,
             max_buffered: 100_000,
             gather: Duration::from_millis(200),
+            publish_every: Duration::ZERO,
+            published_at: None,
+            publish_due: None,
             retry_after: Duration::from_secs(1),
             refresh_every: Duration::from_secs(30),
             slo: None,
@@ -230,12 +247,15 @@ impl SampleWriter {
         let mut incoming = Vec::with_capacity(self.max_batch);
         let mut next_refresh = Instant::now() + self.refresh_every;
         loop {
-            let wake_at = if self.backlog.is_empty() {
+            let mut wake_at = if self.backlog.is_empty() {
                 next_refresh
             } else {
                 // Something is waiting for a retry: don't block for long.
                 next_refresh.min(Instant::now() + self.retry_after)
             };
+            if let Some(due) = self.publish_due {
+                wake_at = wake_at.min(due);
+            }
             let wake = tokio::select! {
                 n = samples.recv_many(&mut incoming, self.max_batch) => Wake::Samples(n),
                 () = tokio::time::sleep_until(wake_at) => Wake::Timer,
@@ -263,9 +283,9 @@ impl SampleWriter {
                         upbeat.incidents.resolved = tracing::field::Empty,
                     );
                     async {
-                        self.apply(std::mem::take(&mut incoming));
+                        let changed = self.apply(std::mem::take(&mut incoming));
                         self.flush().await;
-                        self.publish();
+                        self.publish_after_round(changed);
                     }
                     .instrument(round)
                     .await;
@@ -351,9 +371,24 @@ impl SampleWriter {
         }
     }
 
+    /// Publishes after a round: at once when it changed a status (or
+    /// `publish_every` has passed since the last snapshot), else when it
+    /// has.
+    fn publish_after_round(&mut self, changed: bool) {
+        let due = self.published_at.map(|at| at + self.publish_every);
+        match due {
+            Some(due) if !changed && due > Instant::now() => {
+                self.publish_due.get_or_insert(due);
+            }
+            _ => self.publish(),
+        }
+    }
+
     /// Publishes the snapshot as this writer holds it, unless another
     /// replica leads (its followers' snapshots are the truth then).
     fn publish(&mut self) {
+        self.publish_due = None;
+        self.published_at = Some(Instant::now());
         if self.deposed.is_cancelled() {
             return;
         }
@@ -374,14 +409,15 @@ impl SampleWriter {
     }
 
     /// Applies samples to the snapshot and queues them, with the states and
-    /// transitions they lead to, for writing.
-    fn apply(&mut self, mut samples: Vec<Sample>) {
+    /// transitions they lead to, for writing. Whether a status changed.
+    fn apply(&mut self, mut samples: Vec<Sample>) -> bool {
         let schedule = self.snapshot.schedule();
         for sample in &mut samples {
             sample.in_maintenance = schedule.covers(sample.service_id, sample.taken_at);
         }
         let (states, transitions) = self.snapshot.advance(&samples);
         tracing::Span::current().record("upbeat.transitions", transitions.len());
+        let changed = !transitions.is_empty();
         self.snapshot.record(&samples, &states);
         self.stats
             .last_sample_ms
@@ -405,6 +441,7 @@ impl SampleWriter {
         self.stats
             .buffered
             .store(self.backlog.samples as u64, Ordering::Relaxed);
+        changed
     }
 
     /// Writes everything held, batch by batch. Stops at the first failure

@@ -23,6 +23,7 @@ mod pages;
 mod probes;
 mod profiling;
 mod public;
+mod publishing;
 mod push;
 mod replicas;
 mod roles;

@@ -187,6 +187,7 @@ fn engine(
         replica: "simulation".into(),
         lease_ttl: Duration::from_secs(10),
         gather: Duration::ZERO,
+        publish_every: Duration::ZERO,
         max_buffered: 100_000,
         alerts: None,
         subscribers: None,
