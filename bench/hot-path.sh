@@ -25,6 +25,14 @@
 #
 # SERVICES (default 20) sets the number of services, in groups of 5.
 #
+# PIN (default 1 on two or more cores) runs wrk on CPU 0 and every server
+# (the ceiling, the probe target, both builds) on the other CPUs, as a load
+# generator on another machine would leave them; each server sizes its
+# runtime to the CPUs it is given (one worker on a 2-core machine). PIN=0
+# lets them share every CPU, as the first runs of this script did: then
+# wrk takes one core and the server's workers time-share the other, and
+# their turns show in the p99 of the ceiling and the server alike.
+#
 #   SKIP_BUILD=1 bench/hot-path.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,6 +43,11 @@ INTERVAL=${INTERVAL:-1s}
 SERVICES=${SERVICES:-20}
 BEFORE=${BEFORE:-067065d}
 source bench/common.sh
+cpus=$(nproc)
+load=() on=()
+if [ "${PIN:-1}" = 1 ] && [ "$cpus" -ge 2 ]; then
+  load=(taskset -c 0) on=(taskset -c "1-$((cpus - 1))")
+fi
 
 after_bin=target/release/upbeat
 before_bin=${BEFORE_BIN:-}
@@ -56,7 +69,7 @@ if [ -z "$before_bin" ]; then
 fi
 
 hello_port=$(free_port)
-target/release/examples/hello "127.0.0.1:$hello_port" &
+${on[@]+"${on[@]}"} target/release/examples/hello "127.0.0.1:$hello_port" &
 pids+=($!)
 wait_for "http://127.0.0.1:$hello_port/"
 {
@@ -70,7 +83,7 @@ wait_for "http://127.0.0.1:$hello_port/"
 # serve NAME BIN: starts BIN on its own database; sets $port and $server.
 serve() {
   port=$(free_port)
-  UPBEAT_SERVER__SITE_ROOT=target/site RUST_LOG=warn "$2" --config "$work/upbeat.toml" \
+  UPBEAT_SERVER__SITE_ROOT=target/site RUST_LOG=warn ${on[@]+"${on[@]}"} "$2" --config "$work/upbeat.toml" \
     --listen "127.0.0.1:$port" --database "sqlite://$work/$1.db" serve 2>"$work/$1.log" &
   server=$!
   pids+=("$server")
@@ -84,7 +97,7 @@ measure() {
   [ -n "${3:-}" ] && headers=(-H "$3")
   # The answer is kept ($work/ID.headers, $work/ID.body) for the same-bytes run.
   curl -fs "${headers[@]}" -D "$work/$1.headers" -o "$work/$1.body" "$2" || { echo "$2 does not answer 200" >&2; return 1; }
-  wrk -t1 -c50 -d"${DURATION}s" --latency "${headers[@]}" "$2" >"$work/$1.txt"
+  ${load[@]+"${load[@]}"} wrk -t1 -c50 -d"${DURATION}s" --latency "${headers[@]}" "$2" >"$work/$1.txt"
   echo "$(awk '/^Requests\/sec/ {print $2}' "$work/$1.txt") $(awk '$1 == "99%" {print $2}' "$work/$1.txt")" >"$work/$1"
 }
 
@@ -104,7 +117,7 @@ for build in before after; do
 done
 for i in "${!routes[@]}"; do
   same_port=$(free_port)
-  target/release/examples/hello "127.0.0.1:$same_port" "$work/after-$i.body" "$work/after-$i.headers" &
+  ${on[@]+"${on[@]}"} target/release/examples/hello "127.0.0.1:$same_port" "$work/after-$i.body" "$work/after-$i.headers" &
   same=$!
   pids+=("$same")
   wait_for "http://127.0.0.1:$same_port/"
@@ -114,15 +127,17 @@ for i in "${!routes[@]}"; do
 done
 measure hello2 "http://127.0.0.1:$hello_port/"
 
-python3 - "$work" "${routes[@]}" <<'PY'
+pinning="shared CPUs"
+[ ${#load[@]} -gt 0 ] && pinning="wrk on CPU 0, servers on CPUs 1-$((cpus - 1))"
+python3 - "$work" "$pinning" "${routes[@]}" <<'PY'
 import sys
-work, routes = sys.argv[1], sys.argv[2:]
+work, pinning, routes = sys.argv[1], sys.argv[2], sys.argv[3:]
 read = lambda name: open(f"{work}/{name}").read().split()
 (h1, h1_p99), (h2, h2_p99) = read("hello1"), read("hello2")
 h1, h2 = float(h1), float(h2)
 ceiling = (h1 + h2) / 2
 goals = {"/": 50, "/public/status": 50, "/badge/service-1.svg": 50, "/api/v2/summary.json": 40}
-print(f"hello-world ceiling: {h1:,.0f} and {h2:,.0f} req/s (mean {ceiling:,.0f}), p99 {h1_p99} and {h2_p99}; wrk -t1 -c50")
+print(f"hello-world ceiling: {h1:,.0f} and {h2:,.0f} req/s (mean {ceiling:,.0f}), p99 {h1_p99} and {h2_p99}; wrk -t1 -c50; {pinning}")
 print(f"{'route':<24} {'before req/s':>13} {'share':>6} {'p99':>8} {'after req/s':>12} {'share':>6} {'p99':>8} {'goal':>6}"
       f" {'same bytes':>11} {'p99':>8} {'after/same':>10}")
 for i, route in enumerate(routes):
