@@ -636,3 +636,51 @@ impl Drop for Binary {
         let _ = self.child.wait();
     }
 }
+
+/// A sample writer on the store at `url` with one service, `api`, on the
+/// real clock, with the snapshots it publishes: what the writer's own
+/// tests drive. Returns the store, the service's id, the writer (not yet
+/// running), its stats and the snapshots.
+pub async fn one_service_writer(
+    url: &str,
+) -> (
+    Arc<dyn upbeat::store::Store>,
+    i64,
+    upbeat::engine::writer::SampleWriter,
+    Arc<upbeat::engine::stats::EngineStats>,
+    tokio::sync::watch::Receiver<Arc<app::model::PublicStatus>>,
+) {
+    use upbeat::clock::{Clock, SystemClock};
+    let store = upbeat::store::connect(url, 2).await.unwrap();
+    let def = upbeat::domain::service::ServiceDef {
+        slug: "api".into(),
+        name: "API".into(),
+        group: None,
+        description: None,
+        check_kind: "http".into(),
+    };
+    let services = store
+        .sync_services(&[def], SystemClock.now())
+        .await
+        .unwrap();
+    let id = services[0].id;
+    let mut builder = upbeat::domain::snapshot::SnapshotBuilder::new(
+        app::model::PageInfo::titled("t"),
+        services,
+        Default::default(),
+        &[],
+        &[],
+    );
+    let (publish, snapshots) =
+        tokio::sync::watch::channel(Arc::new(builder.build(SystemClock.now())));
+    let stats = Arc::new(upbeat::engine::stats::EngineStats::default());
+    let writer = upbeat::engine::writer::SampleWriter::new(
+        Arc::clone(&store),
+        builder,
+        publish,
+        Arc::clone(&stats),
+        Arc::new(SystemClock),
+        Arc::new(upbeat::engine::changes::Changes::default()),
+    );
+    (store, id, writer, stats, snapshots)
+}

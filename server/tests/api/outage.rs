@@ -7,19 +7,15 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use app::model::{PageInfo, SampleOutcome};
+use app::model::SampleOutcome;
 use chrono::SubsecRound;
 use sqlx::{Connection, Executor, PgConnection};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use upbeat::clock::{Clock, SystemClock};
 use upbeat::domain::sample::Sample;
-use upbeat::domain::service::ServiceDef;
-use upbeat::domain::snapshot::SnapshotBuilder;
 use upbeat::engine::stats::EngineStats;
-use upbeat::engine::writer::SampleWriter;
-use upbeat::store;
 
-use crate::helpers::{Backend, TestDb};
+use crate::helpers::{one_service_writer, Backend, TestDb};
 
 /// Blocks or allows new connections to the test database, and ends the
 /// existing ones.
@@ -61,31 +57,7 @@ async fn run_outage(max_buffered: usize, sent: usize) -> (Arc<EngineStats>, usiz
     let db = TestDb::new(Backend::Postgres)
         .await
         .expect("PostgreSQL for the outage test");
-    let store = store::connect(&db.url, 2).await.unwrap();
-    let def = ServiceDef {
-        slug: "api".into(),
-        name: "API".into(),
-        group: None,
-        description: None,
-        check_kind: "http".into(),
-    };
-    let services = store
-        .sync_services(&[def], SystemClock.now())
-        .await
-        .unwrap();
-    let id = services[0].id;
-    let page = PageInfo::titled("t");
-    let mut builder = SnapshotBuilder::new(page, services, Default::default(), &[], &[]);
-    let (publish, snapshot) = watch::channel(Arc::new(builder.build(SystemClock.now())));
-    let stats = Arc::new(EngineStats::default());
-    let mut writer = SampleWriter::new(
-        Arc::clone(&store),
-        builder,
-        publish,
-        Arc::clone(&stats),
-        Arc::new(SystemClock),
-        Arc::new(upbeat::engine::changes::Changes::default()),
-    );
+    let (store, id, mut writer, stats, snapshot) = one_service_writer(&db.url).await;
     writer.gather = Duration::from_millis(10);
     writer.retry_after = Duration::from_millis(100);
     writer.max_buffered = max_buffered;

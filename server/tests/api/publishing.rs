@@ -5,19 +5,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use app::model::{PageInfo, PublicStatus, SampleOutcome, ServiceStatus};
+use app::model::{PublicStatus, SampleOutcome, ServiceStatus};
 use chrono::{DateTime, SubsecRound, Utc};
 use tokio::sync::{mpsc, watch};
 use tokio::time::{timeout, Instant};
 use upbeat::clock::{Clock, SystemClock};
 use upbeat::domain::sample::Sample;
-use upbeat::domain::service::ServiceDef;
-use upbeat::domain::snapshot::SnapshotBuilder;
-use upbeat::engine::stats::EngineStats;
-use upbeat::engine::writer::SampleWriter;
-use upbeat::store;
 
-use crate::helpers::{Backend, TestDb};
+use crate::helpers::{one_service_writer, Backend, TestDb};
 
 const EVERY: Duration = Duration::from_secs(2);
 
@@ -44,35 +39,7 @@ async fn next(
 #[tokio::test]
 async fn quiet_rounds_wait_for_the_next_snapshot_and_a_status_change_does_not() {
     let db = TestDb::new(Backend::Sqlite).await.unwrap();
-    let store = store::connect(&db.url, 2).await.unwrap();
-    let def = ServiceDef {
-        slug: "api".into(),
-        name: "API".into(),
-        group: None,
-        description: None,
-        check_kind: "http".into(),
-    };
-    let services = store
-        .sync_services(&[def], SystemClock.now())
-        .await
-        .unwrap();
-    let id = services[0].id;
-    let mut builder = SnapshotBuilder::new(
-        PageInfo::titled("t"),
-        services,
-        Default::default(),
-        &[],
-        &[],
-    );
-    let (publish, mut snapshots) = watch::channel(Arc::new(builder.build(SystemClock.now())));
-    let mut writer = SampleWriter::new(
-        Arc::clone(&store),
-        builder,
-        publish,
-        Arc::new(EngineStats::default()),
-        Arc::new(SystemClock),
-        Arc::new(upbeat::engine::changes::Changes::default()),
-    );
+    let (_store, id, mut writer, _, mut snapshots) = one_service_writer(&db.url).await;
     writer.gather = Duration::from_millis(10);
     writer.publish_every = EVERY;
     let (sink, samples) = mpsc::channel(100);
